@@ -1,0 +1,49 @@
+# pictod: `make run` starts the daemon, `make test` runs the whole test suite. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+CONFIG ?= config.toml
+
+.PHONY: run test test-full lint testdata models bench bench-quick install-service clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PIP) install -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	mkdir -p photos
+	$(VENV)/bin/pictod run --config $(CONFIG)
+
+testdata: $(VENV)/.installed-test
+	$(PY) tools/fetch_testdata.py
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check daemon tests tools bench
+	$(VENV)/bin/mypy
+
+test: testdata lint
+	$(VENV)/bin/pytest -m "not slow" -q
+
+test-full: testdata lint
+	$(VENV)/bin/pytest -q
+
+models:
+	tools/export_models.sh models-rebuilt
+
+bench: testdata
+	$(PY) bench/run.py --full
+
+bench-quick: testdata
+	$(PY) bench/run.py --quick
+
+install-service: $(VENV)/.installed
+	tools/install_service.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

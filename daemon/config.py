@@ -1,0 +1,269 @@
+"""`config.toml` -> frozen dataclasses: defaults, path resolution and validation errors naming the key.
+
+The config is read once at start-up and passed in; no module reads the environment on import.
+Relative paths in the file are resolved against the directory holding the file, `~` is expanded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+DEFAULT_EXTENSIONS = (
+    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".hif", ".avif",
+)
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    """One watched folder."""
+
+    path: Path
+    recursive: bool = True
+    # Polling for network drives; native (inotify/FSEvents) otherwise, falling back to polling with a warning.
+    polling: bool = False
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    """What is watched and where the library lives."""
+
+    folders: tuple[FolderConfig, ...] = ()
+    database: Path | None = None  # None: $XDG_DATA_HOME/pictod/library.db
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    follow_symlinks: bool = False
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Which model descriptors to load and how to run them."""
+
+    objects: Path = Path("models/yolov10n.toml")
+    faces: Path = Path("models/yunet.toml")
+    embeddings: Path = Path("models/sface.toml")
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    intra_op_threads: int = 0  # 0: one per core divided by the number of workers
+    inter_op_threads: int = 1
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Thresholds and limits of the analysis chain."""
+
+    object_conf: float = 0.7
+    object_iou: float = 0.5
+    person_gate: bool = False
+    face_conf: float | None = None  # None: the face model descriptor's threshold
+    min_face_px: int = 20
+    max_pixels: int = 120_000_000
+    max_file_bytes: int = 512 * 1024 * 1024
+    reduced_decode: bool = True
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    """Face clustering (cosine distance)."""
+
+    eps: float = 0.3
+    min_samples: int = 2
+    recluster_every: int = 5
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """The running service."""
+
+    workers: int = 2
+    queue_size: int = 1000
+    settle_seconds: float = 1.0
+    shutdown_timeout: float = 30.0
+    status_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Logging: level, format (auto: JSON lines unless stdout is a terminal) and optional file."""
+
+    level: str = "info"
+    format: str = "auto"
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: Path | None = None  # the file this was read from
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file: configured, else in the XDG data directory."""
+        if self.library.database is not None:
+            return self.library.database
+        return xdg_data_home() / "pictod" / "library.db"
+
+
+def xdg_data_home() -> Path:
+    """$XDG_DATA_HOME or ~/.local/share."""
+    value = os.environ.get("XDG_DATA_HOME")
+    return Path(value) if value else Path.home() / ".local" / "share"
+
+
+def default_config_path() -> Path:
+    """$PICTOD_CONFIG, then $XDG_CONFIG_HOME/pictod/config.toml if it exists, then ./config.toml."""
+    env = os.environ.get("PICTOD_CONFIG")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    user = (Path(xdg) if xdg else Path.home() / ".config") / "pictod" / "config.toml"
+    if user.is_file():
+        return user
+    return Path("config.toml")
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "library": LibraryConfig,
+    "models": ModelsConfig,
+    "analysis": AnalysisConfig,
+    "clustering": ClusteringConfig,
+    "daemon": DaemonConfig,
+    "log": LogConfig,
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log.level": ("debug", "info", "warning", "error"),
+    "log.format": ("auto", "json", "console"),
+}
+
+
+def load(path: Path | str | None = None, *, check_folders: bool = True) -> Config:
+    """Read and validate a config file; raise ConfigError naming the key and the fix."""
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path} (pass --config PATH or set PICTOD_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"config file not readable: {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file is not valid TOML: {path}: {exc}") from None
+    config = from_dict(data, base=path.resolve().parent, source=path)
+    if check_folders:
+        for folder in config.library.folders:
+            if not folder.path.is_dir():
+                raise ConfigError(
+                    f"library.folders: {folder.path} is not a directory "
+                    "(create it, mount it, or remove it from the config)"
+                )
+    return config
+
+
+def from_dict(data: dict[str, Any], *, base: Path, source: Path | None = None) -> Config:
+    """Build a Config from parsed TOML; paths relative to `base`."""
+    sections: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _SECTIONS:
+            raise ConfigError(f"unknown section [{key}] (expected one of: {', '.join(_SECTIONS)})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table [{key}], got {type(value).__name__}")
+        sections[key] = _build(_SECTIONS[key], value, key, base)
+    config = Config(**sections, source=source)
+    _check_ranges(config)
+    return config
+
+
+def _build(cls: type[Any], values: dict[str, Any], prefix: str, base: Path) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}"
+        if key not in names:
+            raise ConfigError(f"unknown key {name} (expected one of: {', '.join(sorted(names))})")
+        kwargs[key] = _convert(hints[key], value, name, base)
+        if name in _CHOICES and kwargs[key] not in _CHOICES[name]:
+            raise ConfigError(f"{name}: expected one of {', '.join(_CHOICES[name])}, got {value!r}")
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, name: str, base: Path) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        if value == "" and type(None) in args:
+            return None
+        return _convert(inner[0], value, name, base)
+    if hint is FolderConfig:
+        if isinstance(value, str):
+            return FolderConfig(path=_path(value, base))
+        if isinstance(value, dict):
+            value = dict(value)
+            if "path" not in value:
+                raise ConfigError(f"{name}: a folder table needs a path = \"...\" key")
+            value["path"] = str(_path(_expect(str, value["path"], f"{name}.path"), base))
+            built = _build(FolderConfig, value, name, base)
+            return dataclasses.replace(built, path=Path(value["path"]))
+        raise ConfigError(f"{name}: expected a path string or a {{ path = ... }} table, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}: expected a list, got {type(value).__name__} {value!r}")
+        return tuple(_convert(args[0], item, f"{name}[{i}]", base) for i, item in enumerate(value))
+    if hint is Path:
+        return _path(_expect(str, value, name), base)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    return _expect(hint, value, name)
+
+
+def _expect(kind: type[Any], value: Any, name: str) -> Any:
+    if kind is int and isinstance(value, bool):
+        raise ConfigError(f"{name}: expected an integer, got a boolean {value!r}")
+    if not isinstance(value, kind):
+        expected = {int: "an integer", str: "a string", bool: "true or false"}.get(kind, kind.__name__)
+        raise ConfigError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _path(value: str, base: Path) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else (base / path)
+
+
+def _check_ranges(config: Config) -> None:
+    checks: list[tuple[str, bool, str]] = [
+        ("analysis.object_conf", 0.0 < config.analysis.object_conf <= 1.0, "a number in (0, 1]"),
+        ("analysis.object_iou", 0.0 < config.analysis.object_iou <= 1.0, "a number in (0, 1]"),
+        ("analysis.min_face_px", config.analysis.min_face_px >= 0, "an integer >= 0"),
+        ("analysis.max_pixels", config.analysis.max_pixels > 0, "an integer > 0"),
+        ("clustering.eps", 0.0 < config.clustering.eps < 2.0, "a cosine distance in (0, 2)"),
+        ("clustering.min_samples", config.clustering.min_samples >= 1, "an integer >= 1"),
+        ("clustering.recluster_every", config.clustering.recluster_every >= 1, "an integer >= 1"),
+        ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),
+        ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),
+        ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),
+        ("models.intra_op_threads", config.models.intra_op_threads >= 0, "an integer >= 0"),
+    ]
+    if config.analysis.face_conf is not None:
+        checks.append(("analysis.face_conf", 0.0 < config.analysis.face_conf <= 1.0, "a number in (0, 1]"))
+    for name, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"{name}: expected {expected}")

@@ -1,0 +1,71 @@
+"""structlog set-up: JSON lines when not on a terminal (journald, launchd log file), readable lines on one.
+
+Every module logs through `structlog.get_logger()` with snake_case event names and bound keys, never
+f-strings, so `tail -f` of the log is a status page and `jq` can read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_CONTROL = {c: f"\\x{c:02x}" for c in range(0x20)} | {0x7F: "\\x7f"}
+
+
+def escape(text: str) -> str:
+    """Make a path safe for one log line: control characters (newlines too) and lone surrogates escaped."""
+    text = text.translate(_CONTROL)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _has_surrogates(text) else text
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _escape_paths(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str) and key != "event":
+            event[key] = escape(value)
+        elif isinstance(value, Path):
+            event[key] = escape(str(value))
+    return event
+
+
+def setup(*, level: str = "info", fmt: str = "auto", file: Path | None = None, stream: TextIO | None = None) -> None:
+    """Configure structlog once per process."""
+    out: TextIO
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        out = os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+    else:
+        out = stream if stream is not None else sys.stdout
+    as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=False),
+        _escape_paths,
+        structlog.processors.format_exc_info if as_json else structlog.dev.set_exc_info,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
