@@ -34,7 +34,7 @@ rm -rf "$work"
 
 status=0
 for toml in "$here"/models/yolov10n.toml "$here"/models/yunet.toml "$here"/models/sface.toml; do
-  file=$(sed -n 's/^file = "\(.*\)"/\1/p' "$toml")
+  file=$(sed -n 's/^file = "\(.*\)"/\1/p' "$toml" | head -1)
   want=$(sed -n 's/^sha256 = "\(.*\)"/\1/p' "$toml" | head -1)
   got=$(sha256sum "$out/$file" | cut -d' ' -f1)
   if [ "$want" = "$got" ]; then echo "ok       $file"; else echo "MISMATCH $file: $got != $want"; status=1; fi
