@@ -1,33 +1,381 @@
-"""`pictod` subcommands: argument parsing, human and --json output, exit codes."""
+"""`pictod` subcommands: argument parsing, human and --json output, exit codes.
+
+Exit codes: 0 success; 1 unexpected failure; 2 usage error or unknown id; 3 `status`: no daemon running;
+65 `analyze`: at least one photo could not be analysed; 74 database error; 75 another daemon owns the
+database; 78 configuration or model error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
-from collections.abc import Sequence
-
-import structlog
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from daemon import config as config_mod
 from daemon import logs
-from daemon.errors import PictodError
+from daemon.errors import PhotoError, PictodError
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_PHOTO_FAILED = 65
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, float):
+        return round(value, 4)
+    return value
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_jsonable(value), ensure_ascii=False, indent=2))
+
+
+def _safe(text: str) -> str:
+    """A path or name made printable on one line (control characters and undecodable bytes escaped)."""
+    return logs.escape(text)
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    cells = [[str(h) for h in headers]] + [[_safe(str(c)) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _load_config(args: argparse.Namespace, *, check_folders: bool = False) -> config_mod.Config:
+    return config_mod.load(args.config, check_folders=check_folders)
+
+
+def _setup_quiet_logs(cfg: config_mod.Config) -> None:
+    # One-shot commands print results on stdout; their logs go to stderr, warnings and worse only.
+    logs.setup(level="warning", fmt="console" if sys.stderr.isatty() else "json", stream=sys.stderr)
+
+
+# --- daemon commands -------------------------------------------------------------------------------------
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    cfg = config_mod.load(args.config)
+    from daemon import service
+
+    cfg = _load_config(args, check_folders=True)
     logs.setup(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file)
-    structlog.get_logger().info("config_loaded", path=str(cfg.source))
-    return 0
+    return service.run(cfg)
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from daemon import service
+
+    cfg = _load_config(args, check_folders=not args.paths)
+    logs.setup(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file, stream=sys.stderr)
+    summary = service.scan(cfg, [Path(p) for p in args.paths] or None)
+    if args.json:
+        _print_json(summary)
+    else:
+        fields = _jsonable(summary)
+        print("scan finished: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items()))
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from daemon import service
+    from daemon.store import Store
+
+    cfg = _load_config(args)
+    pid = service.daemon_pid(cfg)
+    db = cfg.database_path
+    report: dict[str, Any] = {"database": str(db), "daemon_running": pid is not None, "daemon_pid": pid}
+    if db.exists():
+        store = Store.open(db, readonly=True)
+        try:
+            report.update(_jsonable(store.status_counts()))
+        finally:
+            store.close()
+    else:
+        report["note"] = "no library yet: start the daemon or run `pictod scan`"
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"daemon:    {'running (pid ' + str(pid) + ')' if pid else 'not running'}")
+        print(f"database:  {_safe(str(db))}")
+        for key, value in report.items():
+            if key not in ("database", "daemon_running", "daemon_pid"):
+                print(f"{key.replace('_', ' ') + ':':<11}{value}")
+    return EXIT_OK if pid is not None else EXIT_NOT_RUNNING
+
+
+# --- analysis --------------------------------------------------------------------------------------------
+
+
+def _analysis_dict(path: str, analysis: Any) -> dict[str, Any]:
+    return {
+        "path": path,
+        "status": "done",
+        "width": analysis.meta.width,
+        "height": analysis.meta.height,
+        "format": analysis.meta.format,
+        "taken_at": analysis.meta.taken_at,
+        "camera": analysis.meta.camera,
+        "gps": analysis.meta.gps,
+        "objects": [{"label": o.label, "score": o.score, "box": o.box} for o in analysis.objects],
+        "faces": [
+            {"box": f.box, "score": f.score, "landmarks": f.landmarks, "embedding_dim": int(f.embedding.shape[0])}
+            for f in analysis.faces
+        ],
+        "timings_ms": analysis.timings_ms,
+    }
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from daemon.analysis import Analyzer
+
+    cfg = _load_config(args)
+    _setup_quiet_logs(cfg)
+    analyzer = Analyzer.from_config(cfg, workers=1)
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for name in args.photos:
+        try:
+            analysis = analyzer.analyze_file(Path(name))
+        except PhotoError as exc:
+            failed += 1
+            results.append({"path": name, "status": "failed", "reason": exc.reason, "message": exc.message})
+            if not args.json:
+                print(f"{_safe(name)}: failed: {exc}")
+            continue
+        result = _analysis_dict(name, analysis)
+        results.append(result)
+        if not args.json:
+            objects = ", ".join(f"{o['label']} {o['score']:.2f}" for o in result["objects"]) or "none"
+            print(f"{_safe(name)}: {result['width']}x{result['height']} {result['format']}")
+            print(f"  objects: {objects}")
+            print(f"  faces:   {len(result['faces'])}")
+            for face in result["faces"]:
+                x1, y1, x2, y2 = (round(v) for v in face["box"])
+                print(f"    ({x1},{y1})-({x2},{y2}) score {face['score']:.2f}")
+    if args.json:
+        _print_json(results)
+    return EXIT_PHOTO_FAILED if failed else EXIT_OK
+
+
+# --- library queries and corrections ---------------------------------------------------------------------
+
+
+def _with_people(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
+    from daemon.people import PeopleManager
+    from daemon.store import Store
+
+    cfg = _load_config(args)
+    _setup_quiet_logs(cfg)
+    if not cfg.database_path.exists():
+        raise PictodError(f"no library at {cfg.database_path}: start the daemon or run `pictod scan` first")
+    store = Store.open(cfg.database_path)
+    try:
+        return action(PeopleManager(store, cfg.clustering))
+    finally:
+        store.close()
+
+
+def _cmd_people(args: argparse.Namespace) -> int:
+    def action(people: Any) -> int:
+        rows = people.list_people()
+        if args.json:
+            _print_json(rows)
+        elif not rows:
+            print("no people yet")
+        else:
+            data = [_jsonable(r) for r in rows]
+            print(_table([[r["id"], r.get("name") or "", r["faces"], r["photos"]] for r in data],
+                         ["id", "name", "faces", "photos"]))
+        return EXIT_OK
+
+    return _with_people(args, action)
+
+
+def _cmd_people_show(args: argparse.Namespace) -> int:
+    def action(people: Any) -> int:
+        detail = _jsonable(people.person_detail(args.id))
+        if args.sheet:
+            written = people.write_contact_sheet(args.id, Path(args.sheet))
+            detail["sheet"] = str(args.sheet)
+            detail["sheet_faces"] = written
+        if args.json:
+            _print_json(detail)
+        else:
+            print(f"person {detail['id']}: {detail.get('name') or '(unnamed)'}, {len(detail['faces'])} faces")
+            print(_table([[f["face_id"], f["path"], " ".join(str(round(v)) for v in f["box"])]
+                          for f in detail["faces"]], ["face", "photo", "box"]))
+            if args.sheet:
+                print(f"contact sheet: {_safe(str(args.sheet))} ({detail['sheet_faces']} faces)")
+        return EXIT_OK
+
+    return _with_people(args, action)
+
+
+def _simple(call: Callable[[Any, argparse.Namespace], Any], message: Callable[[argparse.Namespace], str]) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        def action(people: Any) -> int:
+            result = call(people, args)
+            if args.json:
+                _print_json({"ok": True, "result": result})
+            else:
+                print(message(args))
+            return EXIT_OK
+
+        return _with_people(args, action)
+
+    return handler
+
+
+def _cmd_photos(args: argparse.Namespace) -> int:
+    def action(people: Any) -> int:
+        paths = people.search_photos(tag=args.tag, person=args.person)
+        if args.json:
+            _print_json(paths)
+        else:
+            for path in paths:
+                print(_safe(str(path)))
+        return EXIT_OK
+
+    return _with_people(args, action)
+
+
+def _cmd_tags(args: argparse.Namespace) -> int:
+    def action(people: Any) -> int:
+        counts = people.tag_counts()
+        if args.json:
+            _print_json(counts)
+        else:
+            items = counts.items() if isinstance(counts, dict) else counts
+            print(_table(list(items), ["tag", "photos"]) if counts else "no tags yet")
+        return EXIT_OK
+
+    return _with_people(args, action)
+
+
+def _cmd_recluster(args: argparse.Namespace) -> int:
+    def action(people: Any) -> int:
+        result = people.recluster()
+        if args.json:
+            _print_json(result)
+        else:
+            fields = _jsonable(result)
+            print("reclustered: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items()))
+        return EXIT_OK
+
+    return _with_people(args, action)
+
+
+# --- parser ----------------------------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: $PICTOD_CONFIG, ~/.config/pictod/config.toml, ./config.toml)")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="pictod", description="Photo library daemon: objects, faces, people.")
+    parser = argparse.ArgumentParser(
+        prog="pictod",
+        description="pictod: watches photo folders, finds objects and faces, groups faces into people.",
+        epilog="exit codes: 0 ok, 2 usage/unknown id, 3 status: daemon not running, 65 a photo failed, "
+        "74 database error, 75 another daemon owns the database, 78 config/model error",
+    )
+    parser.add_argument("--version", action="version", version="pictod " + _version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="run the daemon in the foreground")
-    run.add_argument("--config", help="config file (default: $PICTOD_CONFIG, ~/.config/pictod, ./config.toml)")
-    run.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("run", help="run the daemon in the foreground (what the service starts)")
+    _common(p, json_flag=False)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("scan", help="index the watched folders (or PATHs) once, wait until done, exit")
+    _common(p)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to scan instead of the configured ones")
+    p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser("analyze", help="run the analysis chain on files and print the results; writes nothing")
+    _common(p)
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("status", help="photos done/pending/failed, faces, people, last recluster, daemon up?")
+    _common(p)
+    p.set_defaults(func=_cmd_status)
+
+    people = sub.add_parser("people", help="list, inspect, name and merge people")
+    _common(people)
+    people.set_defaults(func=_cmd_people)
+    psub = people.add_subparsers(dest="people_command", metavar="ACTION")
+    p = psub.add_parser("show", help="a person's faces; --sheet writes a contact sheet PNG")
+    _common(p)
+    p.add_argument("id", type=int)
+    p.add_argument("--sheet", metavar="FILE.png", help="write a contact sheet of this person's face crops")
+    p.set_defaults(func=_cmd_people_show)
+    p = psub.add_parser("name", help="name a person (kept across reclusters)")
+    _common(p)
+    p.add_argument("id", type=int)
+    p.add_argument("name")
+    p.set_defaults(func=_simple(lambda m, a: m.name_person(a.id, a.name), lambda a: f"person {a.id} is now {a.name}"))
+    p = psub.add_parser("merge", help="merge person B into person A (kept across reclusters)")
+    _common(p)
+    p.add_argument("a", type=int)
+    p.add_argument("b", type=int)
+    p.set_defaults(func=_simple(lambda m, a: m.merge_people(a.a, a.b), lambda a: f"person {a.b} merged into {a.a}"))
+
+    faces = sub.add_parser("faces", help="correct face assignments")
+    fsub = faces.add_subparsers(dest="faces_command", required=True, metavar="ACTION")
+    p = fsub.add_parser("move", help="move a face to another person (kept across reclusters)")
+    _common(p)
+    p.add_argument("face", type=int)
+    p.add_argument("person", type=int)
+    p.set_defaults(func=_simple(lambda m, a: m.move_face(a.face, a.person),
+                                lambda a: f"face {a.face} moved to person {a.person}"))
+    p = fsub.add_parser("reject", help="this face is not this person (kept across reclusters)")
+    _common(p)
+    p.add_argument("face", type=int)
+    p.set_defaults(func=_simple(lambda m, a: m.reject_face(a.face), lambda a: f"face {a.face} rejected"))
+
+    p = sub.add_parser("photos", help="search photos by object tag and/or person")
+    _common(p)
+    p.add_argument("--tag", help="COCO object label, e.g. person, cat, cup")
+    p.add_argument("--person", help="person id or name")
+    p.set_defaults(func=_cmd_photos)
+
+    p = sub.add_parser("tags", help="object tags with photo counts")
+    _common(p)
+    p.set_defaults(func=_cmd_tags)
+
+    p = sub.add_parser("recluster", help="force a full recluster now")
+    _common(p)
+    p.set_defaults(func=_cmd_recluster)
     return parser
+
+
+def _version() -> str:
+    from daemon import __version__
+
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PictodError as exc:
         print(f"pictod: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `pictod photos | head`: the reader left; not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def _members(archive: Path) -> list[tuple[str, object]]:
     if archive.suffix == ".whl" or archive.suffix == ".zip":
         zf = zipfile.ZipFile(archive)
         return [(info.filename, (zf, info)) for info in zf.infolist() if not info.is_dir()]
-    tf = tarfile.open(archive)
+    tf = tarfile.open(archive)  # noqa: SIM115 - stays open while unpack() reads the members
     return [(m.name.split("/", 1)[1] if "/" in m.name else m.name, (tf, m)) for m in tf.getmembers() if m.isfile()]
 
 
