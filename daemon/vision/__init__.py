@@ -1,0 +1,23 @@
+"""The model layer: onnxruntime sessions, pure transforms, one class per model kind, descriptor registry.
+
+Knows nothing of files beyond the model descriptors and ONNX files, nothing of SQLite. The analysis chain
+uses `load_models(cfg.models, workers=...)` and the three role interfaces re-exported here.
+"""
+
+from __future__ import annotations
+
+from daemon.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, RawFace
+from daemon.vision.registry import KINDS, Models, ModelSpec, build_model, load_descriptor, load_models
+
+__all__ = [
+    "KINDS",
+    "FaceDetector",
+    "FaceEmbedder",
+    "ModelSpec",
+    "Models",
+    "ObjectDetector",
+    "RawFace",
+    "build_model",
+    "load_descriptor",
+    "load_models",
+]

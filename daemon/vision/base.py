@@ -1,0 +1,112 @@
+"""The model roles (object detector, face detector, face embedder) every kind implements, and RawFace.
+
+A model object is built once with its InferenceSession and keeps no mutable state afterwards, so one
+instance can serve several executor threads at once (onnxruntime's `run` is thread-safe).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from daemon.errors import ModelError
+from daemon.types import DetectedObject
+
+if TYPE_CHECKING:  # registry imports the model modules, which import this one
+    from daemon.vision.registry import ModelSpec
+
+NO_LANDMARKS: NDArray[np.float32] = np.zeros((0, 2), dtype=np.float32)
+NO_LANDMARKS.setflags(write=False)  # shared by every landmark-less face
+
+
+@dataclass(frozen=True)
+class RawFace:
+    """One detected face before embedding: box (x1, y1, x2, y2 in the input image's pixels), score, and
+    landmarks (5, 2) right eye, left eye, nose, right mouth, left mouth, or (0, 2) if the detector has none."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: NDArray[np.float32]
+
+
+def check_images(images: Sequence[NDArray[np.uint8]]) -> None:
+    """Raise ValueError unless every image is an RGB HxWx3 uint8 array (a caller bug, not a photo problem)."""
+    for image in images:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB HxWx3 uint8 image, got shape {image.shape} {image.dtype}")
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"expected a non-empty image, got shape {image.shape}")
+
+
+class OnnxModel:
+    """Tiny base: the descriptor, the session built once, and the graph's first input name."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
+        self.spec = spec
+        self.session = session
+        self.input_name: str = session.get_inputs()[0].name
+        self.input_size: tuple[int, int] = spec.input_size
+        self._check_graph()
+
+    def _check_graph(self) -> None:
+        """Raise ModelError if the graph does not have the inputs/outputs this kind decodes."""
+
+    def _bad_graph(self, why: str) -> ModelError:
+        return ModelError(
+            f"model {self.spec.path} does not look like a {self.kind!r} model ({why}); "
+            f"check kind in {self.spec.descriptor}"
+        )
+
+    def _fixed_batch(self) -> bool:
+        """True if the graph's batch dimension is a fixed number (then images run one at a time)."""
+        return isinstance(self.session.get_inputs()[0].shape[0], int)
+
+
+class ObjectDetector(OnnxModel, ABC):
+    """Role "objects": COCO objects with labels."""
+
+    labels: tuple[str, ...]
+
+    @abstractmethod
+    def detect(self, images: Sequence[NDArray[np.uint8]], *, conf: float, iou: float) -> list[list[DetectedObject]]:
+        """Objects in each RGB image, boxes in that image's pixels, best score first."""
+
+
+class FaceDetector(OnnxModel, ABC):
+    """Role "faces": face boxes, scores and (if the model has them) 5 landmarks."""
+
+    has_landmarks: bool
+    default_conf: float
+
+    @abstractmethod
+    def detect(self, images: Sequence[NDArray[np.uint8]], *, conf: float | None = None) -> list[list[RawFace]]:
+        """Faces in each RGB image, best score first; conf None means the descriptor's threshold."""
+
+
+class FaceEmbedder(OnnxModel, ABC):
+    """Role "embeddings": one L2-normalised vector per face."""
+
+    dim: int
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
+        super().__init__(spec, session)
+        out_dim = session.get_outputs()[0].shape[-1]
+        if spec.dim is not None and isinstance(out_dim, int) and out_dim != spec.dim:
+            raise ModelError(
+                f"model {spec.path} gives {out_dim}-d embeddings but {spec.descriptor} says dim = {spec.dim}"
+            )
+        if spec.dim is None and not isinstance(out_dim, int):
+            raise ModelError(f"model {spec.path}: embedding size unknown; set dim in {spec.descriptor}")
+        self.dim = spec.dim if spec.dim is not None else int(out_dim)
+
+    @abstractmethod
+    def embed(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
+        """(len(faces), dim) float32 L2-normalised embeddings of the faces in one RGB image."""

@@ -1,0 +1,51 @@
+"""Kind "sface": OpenCV Zoo's SFace embedder, 112x112 RGB 0..255 aligned face -> 128-d.
+
+Faces with 5 landmarks are warped onto the ArcFace template (as FaceRecognizerSF.alignCrop); faces without
+(a landmark-less detector) are cut as a square around the box, which matches less well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from daemon.vision import transforms
+from daemon.vision.base import FaceEmbedder, RawFace, check_images
+
+MAX_BATCH = 32
+# A tight detector box around a face covers roughly the central 80% of an ArcFace crop.
+BOX_MARGIN = 0.25
+
+
+def face_crop(image: NDArray[np.uint8], face: RawFace, size: int) -> NDArray[np.uint8]:
+    """The model's input crop: aligned with 5 landmarks if there are any, else a square box crop."""
+    if face.landmarks.shape[0] == 5:
+        return transforms.align_face(image, face.landmarks, size)
+    return transforms.crop_box(image, face.box, size, margin=BOX_MARGIN, square=True)
+
+
+class SFaceEmbedder(FaceEmbedder):
+    """SFace: all faces of one image in one run (dynamic batch)."""
+
+    kind: ClassVar[str] = "sface"
+
+    def _check_graph(self) -> None:
+        if len(self.session.get_outputs()[0].shape) != 2:
+            raise self._bad_graph("expected one output [batch, dim]")
+
+    def embed(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
+        """(len(faces), dim) float32 L2-normalised embeddings of the faces in one RGB image."""
+        check_images([image])
+        if not faces:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        size = self.input_size[0]
+        crops = [face_crop(image, face, size) for face in faces]
+        step = 1 if self._fixed_batch() else MAX_BATCH
+        parts = [
+            self.session.run(None, {self.input_name: transforms.to_nchw(crops[i : i + step])})[0]
+            for i in range(0, len(crops), step)
+        ]
+        return transforms.l2_normalize(np.concatenate(parts).astype(np.float32))

@@ -1,0 +1,74 @@
+"""Kind "yolov8-face": single-class YOLOv8 face detectors (PictoPy's), output [B, 5, N]: cx, cy, w, h, score.
+
+No landmarks: faces carry an empty (0, 2) landmark array and embedders fall back to a box crop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from daemon.vision import transforms
+from daemon.vision.base import NO_LANDMARKS, FaceDetector, RawFace, check_images
+
+if TYPE_CHECKING:
+    from daemon.vision.registry import ModelSpec
+
+DEFAULT_CONF = 0.5
+DEFAULT_IOU = 0.45
+MAX_BATCH = 8
+
+
+class YoloV8FaceDetector(FaceDetector):
+    """YOLOv8 face boxes; several images per run when the graph's batch is dynamic."""
+
+    kind: ClassVar[str] = "yolov8-face"
+    has_landmarks = False
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
+        super().__init__(spec, session)
+        self.default_conf = spec.conf if spec.conf is not None else DEFAULT_CONF
+        self.iou = spec.iou if spec.iou is not None else DEFAULT_IOU
+
+    def _check_graph(self) -> None:
+        outputs = self.session.get_outputs()
+        if len(outputs) != 1 or len(outputs[0].shape) != 3 or outputs[0].shape[1] not in (5, "5"):
+            raise self._bad_graph("expected one output [batch, 5, anchors]")
+
+    def detect(self, images: Sequence[NDArray[np.uint8]], *, conf: float | None = None) -> list[list[RawFace]]:
+        """Faces in each RGB image, best score first; conf None means the descriptor's threshold."""
+        check_images(images)
+        threshold = self.default_conf if conf is None else conf
+        step = 1 if self._fixed_batch() else MAX_BATCH
+        results: list[list[RawFace]] = []
+        for start in range(0, len(images), step):
+            results.extend(self._detect_batch(images[start : start + step], threshold))
+        return results
+
+    def _detect_batch(self, images: Sequence[NDArray[np.uint8]], conf: float) -> list[list[RawFace]]:
+        placed = [transforms.letterbox(image, self.input_size, pad_value=114) for image in images]
+        batch = transforms.to_nchw([canvas for canvas, _ in placed], scale=1.0 / 255.0)
+        (output,) = self.session.run(None, {self.input_name: batch})
+        results: list[list[RawFace]] = []
+        for image, (_, mapping), out in zip(images, placed, output, strict=True):
+            scores = out[4]
+            keep = scores >= conf
+            boxes = transforms.cxcywh_to_xyxy(out[:4, keep].T)
+            scores = scores[keep].astype(np.float32)
+            kept = transforms.nms(boxes, scores, self.iou)
+            boxes = mapping.to_image(boxes[kept], image.shape[1], image.shape[0])
+            results.append(
+                [
+                    RawFace(
+                        box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                        score=float(s),
+                        landmarks=NO_LANDMARKS,
+                    )
+                    for b, s in zip(boxes, scores[kept], strict=True)
+                ]
+            )
+        return results

@@ -1,0 +1,137 @@
+"""Descriptors, the registry and session building: sha256 checks, unknown kinds, roles, providers, threads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from structlog.testing import capture_logs
+
+from daemon.config import ModelsConfig
+from daemon.errors import ModelError
+from daemon.vision import KINDS, build_model, load_descriptor, load_models
+from daemon.vision.session import thread_counts
+from daemon.vision.yunet import YuNetDetector
+
+YUNET = REPO / "models" / "face_detection_yunet_2023mar.onnx"
+
+
+def write_descriptor(folder: Path, name: str, *, kind: str, role: str, file: str, sha256: str, extra: str = "") -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(
+        f'kind = "{kind}"\nrole = "{role}"\nfile = "{file}"\nsha256 = "{sha256}"\ninput_size = [640, 640]\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_shipped_descriptors_parse() -> None:
+    spec = load_descriptor(REPO / "models" / "yolov10n.toml")
+    assert (spec.kind, spec.role, spec.input_size, spec.labels) == ("yolo", "objects", (640, 640), "coco80")
+    assert spec.path == (REPO / "models" / "yolov10n.onnx").resolve()
+    assert (spec.conf, spec.iou) == (0.7, 0.5)
+    assert spec.licence["name"] == "AGPL-3.0"
+    sface = load_descriptor(REPO / "models" / "sface.toml")
+    assert (sface.kind, sface.dim, sface.match) == ("sface", 128, 0.3)
+    for name in ("yolov10n", "yunet", "sface"):
+        spec = load_descriptor(REPO / "models" / f"{name}.toml")
+        assert sha256_of(spec.path) == spec.sha256  # the committed files are the described ones
+
+
+def test_sha256_mismatch_names_the_file(tmp_path: Path) -> None:
+    copy = tmp_path / "yunet-copy.onnx"
+    shutil.copyfile(YUNET, copy)
+    descriptor = write_descriptor(
+        tmp_path, "faces", kind="yunet", role="faces", file=copy.name, sha256=sha256_of(YUNET)
+    )
+    spec = load_descriptor(descriptor)
+    assert isinstance(build_model(spec, ModelsConfig()), YuNetDetector)  # intact copy loads
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256 mismatch") as info:
+        build_model(spec, ModelsConfig())
+    assert str(copy) in str(info.value)
+
+
+def test_missing_model_file_and_descriptor(tmp_path: Path) -> None:
+    descriptor = write_descriptor(tmp_path, "faces", kind="yunet", role="faces", file="nope.onnx", sha256="00")
+    with pytest.raises(ModelError, match="model file not found") as info:
+        build_model(load_descriptor(descriptor), ModelsConfig())
+    assert "nope.onnx" in str(info.value)
+    with pytest.raises(ModelError, match="descriptor not found"):
+        load_descriptor(tmp_path / "absent.toml")
+
+
+def test_unknown_kind_is_refused(tmp_path: Path) -> None:
+    descriptor = write_descriptor(tmp_path, "odd", kind="resnet-magic", role="faces", file="x.onnx", sha256="00")
+    with pytest.raises(ModelError, match="unknown kind 'resnet-magic'") as info:
+        load_descriptor(descriptor)
+    assert "yunet" in str(info.value)  # lists what is known
+    assert set(KINDS) == {"yolo", "yunet", "yolov8-face", "sface", "facenet"}
+
+
+def test_bad_descriptors_name_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('kind = "yunet"\nrole = "faces"\nfile = "a.onnx"\ninput_size = [640, 640]\n', encoding="utf-8")
+    with pytest.raises(ModelError, match="missing key sha256"):
+        load_descriptor(path)
+    path.write_text('kind = "yunet"\nrole = "faces"\nfile = "a.onnx"\nsha256 = "00"\ninput_size = [640]\n')
+    with pytest.raises(ModelError, match="input_size"):
+        load_descriptor(path)
+    path.write_text("kind = [\n")
+    with pytest.raises(ModelError, match="not valid TOML"):
+        load_descriptor(path)
+
+
+def test_a_model_in_the_wrong_role_is_refused(tmp_path: Path) -> None:
+    faces = write_descriptor(tmp_path, "faces", kind="yunet", role="faces", file=str(YUNET), sha256=sha256_of(YUNET))
+    cfg = ModelsConfig(objects=REPO / "models" / "yolov10n.toml", faces=faces, embeddings=faces)
+    with pytest.raises(ModelError, match=r"models.embeddings: .* 'yunet' model"):
+        load_models(cfg)
+
+
+def test_a_file_that_is_not_onnx_is_a_model_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model at all")
+    descriptor = write_descriptor(tmp_path, "junk", kind="yunet", role="faces", file=junk.name, sha256=sha256_of(junk))
+    with pytest.raises(ModelError, match="cannot be loaded by onnxruntime"):
+        build_model(load_descriptor(descriptor), ModelsConfig())
+
+
+def test_wrong_graph_for_kind_is_a_model_error(tmp_path: Path) -> None:
+    # The YuNet file described as an SFace embedder: its outputs are not [batch, dim].
+    descriptor = write_descriptor(
+        tmp_path, "emb", kind="sface", role="embeddings", file=str(YUNET), sha256=sha256_of(YUNET), extra="dim = 128\n"
+    )
+    with pytest.raises(ModelError, match="does not look like a 'sface' model"):
+        build_model(load_descriptor(descriptor), ModelsConfig())
+
+
+def test_unavailable_provider_warns_and_falls_back(tmp_path: Path) -> None:
+    descriptor = write_descriptor(
+        tmp_path, "faces", kind="yunet", role="faces", file=str(YUNET), sha256=sha256_of(YUNET)
+    )
+    cfg = ModelsConfig(providers=("NoSuchExecutionProvider", "CPUExecutionProvider"), intra_op_threads=1)
+    with capture_logs() as logs:
+        model = build_model(load_descriptor(descriptor), cfg)
+    assert model.session.get_providers() == ["CPUExecutionProvider"]
+    warnings = [e for e in logs if e["event"] == "onnx_provider_unavailable"]
+    assert warnings and warnings[0]["provider"] == "NoSuchExecutionProvider"
+    built = [e for e in logs if e["event"] == "model_session_built"]
+    assert built and built[0]["intra_op_threads"] == 1 and built[0]["inter_op_threads"] == 1
+
+
+def test_thread_counts() -> None:
+    cores = os.cpu_count() or 1
+    assert thread_counts(ModelsConfig(intra_op_threads=0), 1) == (cores, 1)
+    assert thread_counts(ModelsConfig(intra_op_threads=0), cores * 4) == (1, 1)
+    assert thread_counts(ModelsConfig(intra_op_threads=3, inter_op_threads=2), 2) == (3, 2)

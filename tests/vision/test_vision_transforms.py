@@ -1,0 +1,127 @@
+"""Pure transforms on synthetic arrays: letterbox, NMS, similarity alignment, crops, normalisation."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from daemon.vision import transforms
+from daemon.vision.transforms import ARCFACE_TEMPLATE
+
+
+def gradient_image(width: int, height: int) -> np.ndarray:
+    xs = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    ys = np.linspace(0, 255, height, dtype=np.float32)[:, None, None]
+    return np.broadcast_to((xs + ys) / 2, (height, width, 3)).astype(np.uint8)
+
+
+def test_letterbox_centres_wide_image_and_maps_boxes_back() -> None:
+    image = gradient_image(200, 100)
+    canvas, mapping = transforms.letterbox(image, (640, 640))
+    assert canvas.shape == (640, 640, 3)
+    assert mapping.scale_x == pytest.approx(3.2) and mapping.scale_y == pytest.approx(3.2)
+    assert (mapping.pad_x, mapping.pad_y) == (0.0, 160.0)
+    assert (canvas[:160] == 114).all() and (canvas[480:] == 114).all()
+    assert not (canvas[160:480] == 114).all()
+    # A box drawn in canvas pixels around the whole image maps back onto the image's own frame.
+    back = mapping.to_image(np.array([[0, 160, 640, 480]], np.float32), 200, 100)
+    np.testing.assert_allclose(back, [[0, 0, 200, 100]], atol=1e-4)
+
+
+def test_letterbox_clips_mapped_boxes_to_the_image() -> None:
+    _, mapping = transforms.letterbox(gradient_image(100, 200), (640, 640))
+    back = mapping.to_image(np.array([[-50, -50, 700, 700]], np.float32), 100, 200)
+    np.testing.assert_allclose(back, [[0, 0, 100, 200]])
+
+
+def test_letterbox_top_left_without_scaleup_keeps_small_images_at_their_size() -> None:
+    image = gradient_image(300, 200)
+    canvas, mapping = transforms.letterbox(image, (640, 640), pad_value=0, center=False, scaleup=False)
+    assert (mapping.scale_x, mapping.scale_y, mapping.pad_x, mapping.pad_y) == (1.0, 1.0, 0.0, 0.0)
+    np.testing.assert_array_equal(canvas[:200, :300], image)
+    assert (canvas[200:] == 0).all() and (canvas[:, 300:] == 0).all()
+    points = mapping.points_to_image(np.array([[[10.0, 20.0]]], np.float32))
+    np.testing.assert_allclose(points, [[[10.0, 20.0]]])
+
+
+def test_letterbox_shrinks_large_images_to_fit() -> None:
+    canvas, mapping = transforms.letterbox(gradient_image(1280, 960), (640, 640), center=False, scaleup=False)
+    assert mapping.scale_x == pytest.approx(0.5) and mapping.scale_y == pytest.approx(0.5)
+    assert (canvas[480:] == 114).all() and not (canvas[:480] == 114).all()
+
+
+def test_nms_keeps_best_of_overlapping_boxes_and_separate_boxes() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10.5]], np.float32)
+    scores = np.array([0.8, 0.9, 0.5, 0.3], np.float32)
+    keep = transforms.nms(boxes, scores, 0.5)
+    assert keep.tolist() == [1, 2]
+
+
+def test_nms_threshold_is_inclusive_of_lower_overlap() -> None:
+    # IoU of these two is 1/3: kept at iou=0.5, suppressed at iou=0.3.
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    assert transforms.box_iou(boxes[0], boxes[1:])[0] == pytest.approx(1 / 3)
+    assert transforms.nms(boxes, scores, 0.5).tolist() == [0, 1]
+    assert transforms.nms(boxes, scores, 0.3).tolist() == [0]
+
+
+def test_nms_per_class_never_suppresses_across_classes() -> None:
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    classes = np.array([0, 1, 0])
+    assert transforms.nms_per_class(boxes, scores, classes, 0.5).tolist() == [0, 1]
+    assert transforms.nms_per_class(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0), 0.5).size == 0
+
+
+def test_similarity_of_template_onto_itself_is_identity() -> None:
+    matrix = transforms.similarity_transform(ARCFACE_TEMPLATE, ARCFACE_TEMPLATE)
+    np.testing.assert_allclose(matrix, [[1, 0, 0], [0, 1, 0]], atol=1e-9)
+
+
+def test_similarity_recovers_a_known_rotation_scale_shift() -> None:
+    angle, scale, shift = np.deg2rad(25.0), 2.7, np.array([310.0, 145.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    points = (ARCFACE_TEMPLATE.astype(np.float64) @ rot.T + shift).astype(np.float32)
+    matrix = transforms.similarity_transform(points, ARCFACE_TEMPLATE)
+    mapped = points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    np.testing.assert_allclose(mapped, ARCFACE_TEMPLATE, atol=1e-3)
+    # OpenCV's own estimator agrees on exact data.
+    reference, _ = cv2.estimateAffinePartial2D(points, ARCFACE_TEMPLATE)
+    np.testing.assert_allclose(matrix, reference, atol=1e-3)
+
+
+def test_align_face_puts_landmarks_on_the_template() -> None:
+    # Draw five bright dots where a rotated, enlarged "face" has its landmarks; after alignment the dots
+    # must sit on the ArcFace template points.
+    angle, scale, shift = np.deg2rad(-20.0), 3.0, np.array([200.0, 150.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    landmarks = (ARCFACE_TEMPLATE.astype(np.float64) @ rot.T + shift).astype(np.float32)
+    image = np.zeros((800, 800, 3), np.uint8)
+    for x, y in landmarks:
+        cv2.circle(image, (round(float(x)), round(float(y))), 6, (255, 255, 255), -1)
+    crop = transforms.align_face(image, landmarks, 112)
+    assert crop.shape == (112, 112, 3)
+    for x, y in ARCFACE_TEMPLATE:
+        assert crop[round(float(y)), round(float(x))].min() == 255
+
+
+def test_crop_box_margin_square_and_outside() -> None:
+    image = gradient_image(400, 300)
+    crop = transforms.crop_box(image, (100, 100, 200, 150), 160, margin=0.5)
+    assert crop.shape == (160, 160, 3)
+    square = transforms.crop_box(image, (100, 100, 200, 150), 112, margin=0.0, square=True)
+    assert square.shape == (112, 112, 3)
+    outside = transforms.crop_box(image, (500, 500, 600, 600), 112, margin=0.2)
+    assert outside.shape == (112, 112, 3) and not outside.any()
+
+
+def test_prewhiten_and_l2_normalize() -> None:
+    x = np.random.default_rng(0).uniform(0, 255, (160, 160, 3)).astype(np.float32)
+    white = transforms.prewhiten(x)
+    assert abs(float(white.mean())) < 1e-4 and float(white.std()) == pytest.approx(1.0, abs=1e-4)
+    flat = transforms.prewhiten(np.full((4, 4, 3), 7.0, np.float32))
+    assert not flat.any()  # a constant crop divides by the floor, not by zero
+    rows = transforms.l2_normalize(np.array([[3, 4], [0, 0]], np.float32))
+    np.testing.assert_allclose(rows, [[0.6, 0.8], [0, 0]])
