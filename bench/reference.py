@@ -1,0 +1,205 @@
+"""The two references pictod's throughput is compared with, run in the same benchmark run.
+
+Owns:
+- the model-bound limit (`LimitInputs.prepare` + `run_limit`): the very ONNX sessions pictod builds
+  (`daemon.vision.load_models`), run back-to-back on inputs that are already decoded, letterboxed, converted
+  to float NCHW and (for SFace) aligned, so only `session.run` is inside the clock; thread layouts
+  (intra-op threads x concurrent workers) and YOLO batch sizes are tried and the best is kept;
+- the sequential design of the seed (PictoPy) (`run_sequential`): one photo at a time, full-resolution decode
+  (`cv2.imread`, Pillow for HEIC), each model resizing the full image itself, batch size 1, faces embedded one
+  by one, no overlap of decoding with inference; onnxruntime's default threads (all cores); the same models
+  and thresholds as pictod's config. Its per-photo results are what pictod's are compared with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from daemon.config import Config
+from daemon.vision import Models, RawFace, load_models, transforms
+from daemon.vision.sface import face_crop
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """What one photo gave: object labels with boxes, face boxes (original pixels)."""
+
+    name: str
+    objects: tuple[tuple[str, tuple[float, float, float, float]], ...]
+    faces: tuple[tuple[float, float, float, float], ...]
+
+    def key(self) -> tuple[tuple[str, ...], int]:
+        """The comparison key: the sorted object labels and the number of faces."""
+        return tuple(sorted(label for label, _ in self.objects)), len(self.faces)
+
+
+def models_with_threads(cfg: Config, *, intra: int, workers: int) -> Models:
+    """pictod's three models with an explicit intra-op thread count."""
+    mcfg = dataclasses.replace(cfg.models, intra_op_threads=intra, inter_op_threads=1)
+    return load_models(mcfg, workers=workers)
+
+
+def _read_full(path: Path) -> NDArray[np.uint8]:
+    """Full-resolution RGB decode, as the seed did (cv2.imread; Pillow only where OpenCV cannot read)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is not None:
+        rgb: NDArray[np.uint8] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return rgb
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def _big_enough(face: RawFace, min_px: int) -> bool:
+    x1, y1, x2, y2 = face.box
+    return min(x2 - x1, y2 - y1) >= min_px
+
+
+def analyse_sequential(path: Path, models: Models, cfg: Config) -> tuple[PhotoResult, NDArray[np.float32]]:
+    """One photo the seed's way; returns its result and its face embeddings."""
+    image = _read_full(path)
+    objects = models.objects.detect([image], conf=cfg.analysis.object_conf, iou=cfg.analysis.object_iou)[0]
+    faces: list[RawFace] = []
+    if not cfg.analysis.person_gate or any(o.label == "person" for o in objects):
+        found = models.faces.detect([image], conf=cfg.analysis.face_conf)[0]
+        faces = [f for f in found if _big_enough(f, cfg.analysis.min_face_px)]
+    # Faces embedded one at a time (batch size 1), as the seed did.
+    embeddings = [models.embeddings.embed(image, [face]) for face in faces]
+    emb = np.concatenate(embeddings) if embeddings else np.zeros((0, models.embeddings.dim), np.float32)
+    result = PhotoResult(
+        name=path.name,
+        objects=tuple((o.label, o.box) for o in objects),
+        faces=tuple(f.box for f in faces),
+    )
+    return result, emb
+
+
+def run_sequential(paths: Sequence[Path], models: Models, cfg: Config) -> tuple[float, dict[str, PhotoResult]]:
+    """Wall seconds for the whole list, one photo after the other, and the per-photo results."""
+    results: dict[str, PhotoResult] = {}
+    start = time.perf_counter()
+    for path in paths:
+        result, _ = analyse_sequential(path, models, cfg)
+        results[path.name] = result
+    return time.perf_counter() - start, results
+
+
+@dataclass
+class LimitInputs:
+    """Ready-to-run model inputs for a set of photos (float32 NCHW), built outside the clock."""
+
+    yolo: list[NDArray[np.float32]]  # (1, 3, 640, 640) each
+    yunet: list[NDArray[np.float32]]
+    faces: list[NDArray[np.float32] | None]  # (k, 3, 112, 112) aligned crops of that photo's faces, or None
+    n_faces: int
+
+    @classmethod
+    def prepare(cls, paths: Sequence[Path], models: Models, cfg: Config) -> LimitInputs:
+        """Decode, letterbox and align exactly as the models do, and keep the tensors."""
+        yolo, yunet, faces = [], [], []
+        n_faces = 0
+        for path in paths:
+            image = _read_full(path)
+            canvas, _ = transforms.letterbox(image, models.objects.input_size, pad_value=114)
+            yolo.append(transforms.to_nchw([canvas], scale=1.0 / 255.0))
+            canvas, _ = transforms.letterbox(
+                image, models.faces.input_size, pad_value=0, center=False, scaleup=False
+            )
+            yunet.append(transforms.to_nchw([np.ascontiguousarray(canvas[:, :, ::-1])]))
+            found = models.faces.detect([image], conf=cfg.analysis.face_conf)[0]
+            found = [f for f in found if _big_enough(f, cfg.analysis.min_face_px)]
+            size = models.embeddings.input_size[0]
+            crops = [face_crop(image, f, size) for f in found]
+            faces.append(transforms.to_nchw(crops) if crops else None)
+            n_faces += len(crops)
+        return cls(yolo, yunet, faces, n_faces)
+
+    def __len__(self) -> int:
+        return len(self.yolo)
+
+
+def _run_share(models: Models, inputs: LimitInputs, indices: Sequence[int], batch: int) -> None:
+    obj, fac, emb = models.objects, models.faces, models.embeddings
+    out_names = getattr(fac, "output_names", None)
+    for start in range(0, len(indices), batch):
+        chunk = indices[start : start + batch]
+        # YOLO takes a dynamic batch; concatenation of ready tensors is a memcpy, negligible next to inference.
+        yolo_in = inputs.yolo[chunk[0]] if len(chunk) == 1 else np.concatenate([inputs.yolo[i] for i in chunk])
+        obj.session.run(None, {obj.input_name: yolo_in})
+        for i in chunk:
+            fac.session.run(out_names, {fac.input_name: inputs.yunet[i]})  # YuNet's graph is fixed at batch 1
+            crops = inputs.faces[i]
+            if crops is not None:
+                emb.session.run(None, {emb.input_name: crops})
+
+
+def run_limit(models: Models, inputs: LimitInputs, *, workers: int, batch: int) -> float:
+    """Wall seconds to run every input through the three models with `workers` threads sharing the sessions."""
+    shares = [list(range(w, len(inputs), workers)) for w in range(workers)]
+    if workers == 1:
+        start = time.perf_counter()
+        _run_share(models, inputs, shares[0], batch)
+        return time.perf_counter() - start
+    threads = [threading.Thread(target=_run_share, args=(models, inputs, s, batch)) for s in shares]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One thread layout of the limit: intra-op threads per session, concurrent workers, YOLO batch."""
+
+    intra: int
+    workers: int
+    batch: int
+
+    @property
+    def label(self) -> str:
+        """Short name for tables."""
+        return f"{self.intra} thread(s) x {self.workers} worker(s), batch {self.batch}"
+
+
+def layouts(cores: int) -> list[Layout]:
+    """The thread layouts tried for the limit on this many cores."""
+    out = [Layout(cores, 1, 1), Layout(1, cores, 1), Layout(cores, 1, 4), Layout(1, cores, 4)]
+    return list(dict.fromkeys(out))
+
+
+def compare(pictod: dict[str, PhotoResult], sequential: dict[str, PhotoResult]) -> dict[str, object]:
+    """Sameness of two runs: photos whose object labels and face count agree, and the differences."""
+    names = sorted(set(pictod) & set(sequential))
+    same = [n for n in names if pictod[n].key() == sequential[n].key()]
+    diffs = [
+        {"photo": n, "pictod": list(pictod[n].key()), "sequential": list(sequential[n].key())}
+        for n in names
+        if pictod[n].key() != sequential[n].key()
+    ]
+    obj_p = sum(len(pictod[n].objects) for n in names)
+    obj_s = sum(len(sequential[n].objects) for n in names)
+    face_p = sum(len(pictod[n].faces) for n in names)
+    face_s = sum(len(sequential[n].faces) for n in names)
+    return {
+        "photos_compared": len(names),
+        "photos_missing": sorted(set(sequential) - set(pictod)),
+        "photos_same": len(same),
+        "fraction_same": len(same) / len(names) if names else 0.0,
+        "objects": {"pictod": obj_p, "sequential": obj_s},
+        "faces": {"pictod": face_p, "sequential": face_s},
+        "differences": diffs[:20],
+    }
