@@ -1,0 +1,174 @@
+"""Start-up reconciliation: each watched root on disk compared with the database (path, size, mtime_ns).
+
+New and changed files become `upsert` events, files left 'pending' by a crash are resumed, and database rows
+whose file is gone become `delete` events. The guard: a root that is missing or unreadable (an unmounted
+drive, a renamed folder) or a subfolder that cannot be listed yields no deletion under it at all, because an
+absent mount point looks exactly like a deleted library. Everything here is blocking and runs in an executor.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from daemon.watch import PathFilter, PhotoEvent
+
+log = structlog.get_logger()
+
+
+class RootUnavailableError(Exception):
+    """A watched root is missing or cannot be listed; nothing under it may be removed."""
+
+    def __init__(self, root: Path, reason: str) -> None:
+        super().__init__(f"{root}: {reason}")
+        self.root = root
+        self.reason = reason
+
+
+class FileRow(Protocol):
+    """What reconciliation needs from a store file record."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class DiskFile:
+    """A photo file as it is on disk now."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class DiskScan:
+    """Every accepted photo under a root, plus the folders that could not be listed."""
+
+    root: Path
+    files: dict[str, DiskFile] = field(default_factory=dict)
+    unreadable: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """The events that bring the database in line with one root, and what they are."""
+
+    root: Path
+    upserts: list[PhotoEvent] = field(default_factory=list)
+    deletes: list[PhotoEvent] = field(default_factory=list)
+    new: int = 0
+    changed: int = 0
+    resumed: int = 0
+    unchanged: int = 0
+    unreadable: int = 0
+
+
+def check_root(root: Path) -> None:
+    """Raise RootUnavailableError unless `root` is a directory that can be listed."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        raise RootUnavailableError(root, "missing (unmounted, renamed or deleted?)") from None
+    except OSError as exc:
+        raise RootUnavailableError(root, f"cannot stat: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise RootUnavailableError(root, "not a directory")
+    try:
+        with os.scandir(root) as it:
+            next(it, None)
+    except OSError as exc:
+        raise RootUnavailableError(root, f"cannot list: {exc.strerror}") from None
+
+
+def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskScan:
+    """Walk `root` (a watched root or a folder below one) and stat every accepted photo."""
+    root = Path(os.path.abspath(root))
+    check_root(root)
+    result = DiskScan(root)
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                continue  # a symlink loop when following links
+            seen_dirs.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            log.warning("folder_unreadable", path=str(folder), error=exc.strerror)
+            result.unreadable.append(folder)
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_link = entry.is_symlink()
+                if entry.is_dir(follow_symlinks=filt.follow_symlinks):
+                    if recursive and filt.accepts_dir(path) and not (is_link and not filt.follow_symlinks):
+                        stack.append(path)
+                    continue
+                if not filt.accepts_file(path):
+                    continue
+                est = entry.stat(follow_symlinks=True)
+            except OSError:
+                continue  # vanished between listing and stat, or a dangling link
+            if stat.S_ISREG(est.st_mode):
+                result.files[str(path)] = DiskFile(str(path), est.st_size, est.st_mtime_ns)
+    return result
+
+
+def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter) -> Plan:
+    """Diff a disk scan against the database rows under the same folder."""
+    result = Plan(scan.root, unreadable=len(scan.unreadable))
+    known: set[str] = set()
+    owner = filt.root_of(scan.root)
+    for row in rows:
+        path = Path(row.path)
+        if owner is not None and filt.root_of(path) != owner:
+            continue  # belongs to a nested root, which reconciles itself
+        known.add(row.path)
+        disk = scan.files.get(row.path)
+        if disk is None:
+            if any(path.is_relative_to(bad) for bad in scan.unreadable):
+                continue
+            result.deletes.append(PhotoEvent("delete", path, source="reconcile"))
+        elif row.status == "pending":
+            result.resumed += 1
+            result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
+        elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns):
+            result.changed += 1
+            result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
+        else:
+            result.unchanged += 1
+    for path_str in sorted(scan.files.keys() - known):
+        result.new += 1
+        result.upserts.append(PhotoEvent("upsert", Path(path_str), source="reconcile"))
+    return result
+
+
+def reconcile_folder(folder: Path, filt: PathFilter, rows_under: Iterable[FileRow], *,
+                     recursive: bool = True) -> Plan:
+    """Scan `folder` and diff it against `rows_under` it; the root is re-checked after the walk so a drive
+    unmounted mid-scan removes nothing."""
+    scan = scan_disk(folder, filt, recursive=recursive)
+    result = plan(scan, rows_under, filt)
+    if result.deletes:
+        check_root(scan.root)
+        owner = filt.root_of(scan.root)
+        if owner is not None and owner != scan.root:
+            check_root(owner)
+    return result

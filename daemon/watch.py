@@ -1,0 +1,239 @@
+"""The watchdog adapter: one observer per watched folder, a thin handler that maps filesystem events to
+`PhotoEvent`s on the observer thread and hands them to the event loop, and the path filter shared with
+the start-up reconciliation (temporary names, dot-files, extensions, symlinks leading out of the roots).
+
+The handler runs inside the observer's lock (watchdog `observers/api.py`), so it does no I/O beyond an
+`lstat` for symlinks and never blocks: settling, hashing and the database belong to `daemon/service.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from daemon.config import FolderConfig, LibraryConfig
+
+log = structlog.get_logger()
+
+EventKind = Literal["upsert", "delete", "move"]
+
+# Browsers, rsync, editors and office suites write to these names and rename when done.
+TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", ".swp", "~")
+
+
+@dataclass(frozen=True)
+class PhotoEvent:
+    """What happened to a path under a watched root, as the queue sees it.
+
+    `closed` marks a close-after-write (or a rename into place): the file is complete, no settle wait.
+    A directory `upsert` asks for its subtree to be scanned (a folder moved in from outside the roots).
+    """
+
+    kind: EventKind
+    path: Path
+    dest_path: Path | None = None
+    is_dir: bool = False
+    closed: bool = False
+    source: str = field(default="watch", compare=False)
+
+
+class PathFilter:
+    """Decides which paths under the roots are photos pictod cares about."""
+
+    def __init__(self, roots: Sequence[Path], extensions: Sequence[str], *, follow_symlinks: bool = False) -> None:
+        self.roots = tuple(Path(os.path.abspath(r)) for r in roots)
+        self.extensions = frozenset(e.lower() for e in extensions)
+        self.follow_symlinks = follow_symlinks
+
+    def root_of(self, path: Path) -> Path | None:
+        """The watched root that holds `path` (the deepest one when roots nest), or None."""
+        best: Path | None = None
+        for root in self.roots:
+            if (path == root or path.is_relative_to(root)) and (best is None or len(root.parts) > len(best.parts)):
+                best = root
+        return best
+
+    def _clean_parts(self, path: Path) -> bool:
+        root = self.root_of(path)
+        if root is None:
+            return False
+        return not any(p.startswith(".") or p.endswith(TEMP_SUFFIXES) for p in path.relative_to(root).parts)
+
+    def accepts_dir(self, path: Path) -> bool:
+        """A directory under a root whose names are not hidden or temporary."""
+        return self._clean_parts(path)
+
+    def accepts_file(self, path: Path, *, check_link: bool = True) -> bool:
+        """A photo file: under a root, not hidden or temporary, a configured extension, no link out of the roots."""
+        if not self._clean_parts(path) or path.suffix.lower() not in self.extensions:
+            return False
+        if check_link and not self.follow_symlinks and os.path.islink(path):
+            return self.root_of(Path(os.path.realpath(path))) is not None
+        return True
+
+    def accepts(self, path: Path, *, is_dir: bool) -> bool:
+        """accepts_dir or accepts_file."""
+        return self.accepts_dir(path) if is_dir else self.accepts_file(path)
+
+
+Sink = Callable[[PhotoEvent], None]
+
+
+class _Handler(FileSystemEventHandler):
+    """Runs on the observer thread: translate, filter, hand over with call_soon_threadsafe. Nothing else."""
+
+    def __init__(self, root: Path, filt: PathFilter, loop: asyncio.AbstractEventLoop, sink: Sink,
+                 on_root_gone: Callable[[Path], None]) -> None:
+        self.root = root
+        self.filt = filt
+        self.loop = loop
+        self.sink = sink
+        self.on_root_gone = on_root_gone
+
+    def _emit(self, event: PhotoEvent) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.sink, event)
+        except RuntimeError:
+            # The loop is closed: the daemon is shutting down and the next start's reconcile catches up.
+            return
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        src = Path(os.fsdecode(event.src_path))
+        dest = Path(os.fsdecode(event.dest_path)) if event.dest_path else None
+        if src == self.root and kind in ("deleted", "moved"):
+            # The root itself went away (unmounted, deleted or renamed): never a reason to remove photos.
+            try:
+                self.loop.call_soon_threadsafe(self.on_root_gone, self.root)
+            except RuntimeError:
+                return
+            return
+        if event.is_directory:
+            self._directory(kind, src, dest)
+        else:
+            self._file(kind, src, dest, synthetic=event.is_synthetic)
+
+    def _directory(self, kind: str, src: Path, dest: Path | None) -> None:
+        f = self.filt
+        if kind == "created" and f.accepts_dir(src):
+            self._emit(PhotoEvent("upsert", src, is_dir=True))
+        elif kind == "deleted" and f.accepts_dir(src):
+            self._emit(PhotoEvent("delete", src, is_dir=True))
+        elif kind == "moved" and dest is not None:
+            src_ok, dest_ok = f.accepts_dir(src), f.accepts_dir(dest)
+            if src_ok and dest_ok:
+                self._emit(PhotoEvent("move", src, dest, is_dir=True))
+            elif src_ok:
+                self._emit(PhotoEvent("delete", src, is_dir=True))
+            elif dest_ok:
+                self._emit(PhotoEvent("upsert", dest, is_dir=True))
+
+    def _file(self, kind: str, src: Path, dest: Path | None, *, synthetic: bool) -> None:
+        f = self.filt
+        if kind in ("created", "modified", "attrib", "closed"):
+            if f.accepts_file(src):
+                self._emit(PhotoEvent("upsert", src, closed=kind == "closed"))
+        elif kind == "deleted":
+            if f.accepts_file(src, check_link=False):
+                self._emit(PhotoEvent("delete", src))
+        elif kind == "moved" and dest is not None and not synthetic:
+            # Synthetic moves are the children of a directory move; the directory move covers them.
+            src_ok, dest_ok = f.accepts_file(src, check_link=False), f.accepts_file(dest)
+            if src_ok and dest_ok:
+                self._emit(PhotoEvent("move", src, dest))
+            elif src_ok:
+                self._emit(PhotoEvent("delete", src))
+            elif dest_ok:
+                # foo.jpg.part -> foo.jpg: a download finished; a rename is atomic, so the file is complete.
+                self._emit(PhotoEvent("upsert", dest, closed=True))
+
+
+class Watcher:
+    """One watchdog observer per configured folder; native where possible, polling when asked or as a fallback."""
+
+    def __init__(self, library: LibraryConfig, loop: asyncio.AbstractEventLoop, sink: Sink, *,
+                 on_root_gone: Callable[[Path], None] | None = None) -> None:
+        self.library = library
+        self.loop = loop
+        self.sink = sink
+        self.on_root_gone = on_root_gone or (lambda _root: None)
+        self.filter = PathFilter([f.path for f in library.folders], library.extensions,
+                                 follow_symlinks=library.follow_symlinks)
+        self._observers: dict[Path, BaseObserver] = {}
+        self.modes: dict[Path, str] = {}
+
+    def start(self) -> list[Path]:
+        """Start watching every folder; return the roots that could not be watched (missing or unreadable)."""
+        missing = []
+        for folder in self.library.folders:
+            if not self.start_folder(folder):
+                missing.append(Path(os.path.abspath(folder.path)))
+        return missing
+
+    def folder_for(self, root: Path) -> FolderConfig | None:
+        """The config entry of a root."""
+        for folder in self.library.folders:
+            if Path(os.path.abspath(folder.path)) == root:
+                return folder
+        return None
+
+    def start_folder(self, folder: FolderConfig) -> bool:
+        """Start (or restart) the observer of one folder; False if the folder is not there."""
+        root = Path(os.path.abspath(folder.path))
+        self.stop_root(root)
+        if not os.path.isdir(root) or not os.access(root, os.R_OK | os.X_OK):
+            return False
+        handler = _Handler(root, self.filter, self.loop, self.sink, self.on_root_gone)
+        observer: BaseObserver | None = None
+        mode = "polling"
+        if not folder.polling:
+            try:
+                observer = Observer()
+                observer.schedule(handler, str(root), recursive=folder.recursive,
+                                  follow_symlink=self.library.follow_symlinks)
+                observer.start()
+                mode = "native"
+            except OSError as exc:
+                # e.g. ENOSPC when fs.inotify.max_user_watches is reached on a big tree.
+                log.warning("native_watch_failed", root=str(root), error=str(exc), fallback="polling",
+                            hint="raise fs.inotify.max_user_watches or set polling = true for this folder")
+                if observer is not None and observer.is_alive():
+                    observer.stop()
+                observer = None
+        if observer is None:
+            try:
+                observer = PollingObserver(timeout=1.0)
+                observer.schedule(handler, str(root), recursive=folder.recursive,
+                                  follow_symlink=self.library.follow_symlinks)
+                observer.start()
+            except OSError as exc:
+                log.error("watch_failed", root=str(root), error=str(exc))
+                return False
+        self._observers[root] = observer
+        self.modes[root] = mode
+        log.info("watching", root=str(root), mode=mode, recursive=folder.recursive)
+        return True
+
+    def stop_root(self, root: Path) -> None:
+        """Stop the observer of one root (it was lost, or is being restarted)."""
+        observer = self._observers.pop(root, None)
+        self.modes.pop(root, None)
+        if observer is not None:
+            observer.stop()
+            if observer.is_alive():
+                observer.join(timeout=5)
+
+    def stop(self) -> None:
+        """Stop every observer and wait for their threads."""
+        for root in list(self._observers):
+            self.stop_root(root)

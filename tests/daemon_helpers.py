@@ -1,0 +1,167 @@
+"""Helpers for the daemon tests: polling `expect`, a config writer, a daemon subprocess with its JSON log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def expect(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+async def aexpect(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
+                  what: str = "") -> Any:
+    """`expect` for coroutines: yields to the loop between polls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        await asyncio.sleep(interval)
+
+
+def write_config(tmp: Path, folders: list[Path], *, db: Path | None = None, settle: float = 0.3,
+                 workers: int = 2, queue_size: int = 1000, recluster_every: int = 2,
+                 shutdown_timeout: float = 30.0, status_interval: float = 1.0, extra: str = "") -> Path:
+    """A config.toml in `tmp` watching `folders`, with the repo's models and a JSON log file."""
+    db = db or tmp / "data" / "library.db"
+    folder_list = ", ".join(json.dumps(str(f)) for f in folders)
+    text = f"""
+[library]
+folders = [{folder_list}]
+database = {json.dumps(str(db))}
+
+[models]
+objects = {json.dumps(str(REPO / "models" / "yolov10n.toml"))}
+faces = {json.dumps(str(REPO / "models" / "yunet.toml"))}
+embeddings = {json.dumps(str(REPO / "models" / "sface.toml"))}
+
+[clustering]
+recluster_every = {recluster_every}
+
+[daemon]
+workers = {workers}
+queue_size = {queue_size}
+settle_seconds = {settle}
+shutdown_timeout = {shutdown_timeout}
+status_interval = {status_interval}
+
+[log]
+level = "debug"
+format = "json"
+file = {json.dumps(str(tmp / "pictod.log"))}
+{extra}
+"""
+    path = tmp / "config.toml"
+    path.write_text(text)
+    return path
+
+
+class Daemon:
+    """`pictod run` as a real subprocess, with helpers to read its JSON log and its database."""
+
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.log_path = config.parent / "pictod.log"
+        self.db = config.parent / "data" / "library.db"
+        self.env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+        self.env.update(env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 120.0) -> Daemon:
+        """Start the daemon; by default wait for its daemon_ready line."""
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config)],
+            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        if wait_ready:
+            expect(lambda: self.events("daemon_ready") or self.proc.poll() is not None, timeout, 0.1,
+                   "daemon_ready")
+            assert self.proc.poll() is None, self.failure()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def failure(self) -> str:
+        """stdout/stderr of an exited daemon, for assertion messages."""
+        assert self.proc is not None
+        out, err = self.proc.communicate(timeout=10)
+        return f"exit {self.proc.returncode}\nstdout: {out.decode()[-3000:]}\nstderr: {err.decode()[-3000:]}"
+
+    def lines(self, *, since_start: bool = True) -> list[dict[str, Any]]:
+        """Every JSON log line this daemon wrote (from its start)."""
+        if not self.log_path.exists():
+            return []
+        with open(self.log_path, "rb") as f:
+            if since_start:
+                f.seek(self._log_offset)
+            raw = f.read()
+        out = []
+        for line in raw.decode("utf-8", "replace").splitlines():
+            if line.startswith("{") and line.endswith("}"):
+                out.append(json.loads(line))
+        return out
+
+    def events(self, name: str, **match: Any) -> list[dict[str, Any]]:
+        """Log lines with event == name and the given key/values."""
+        return [e for e in self.lines() if e.get("event") == name
+                and all(e.get(k) == v for k, v in match.items())]
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        """Send a signal."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Wait for exit; the return code."""
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL and reap (used in teardown too)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """A read-only query on the library (its own connection; the daemon may be writing)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
