@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DLIB_FACES, FACE_RECOGNITION, REPO, SKIMAGE
+from conftest import DLIB_FACES, FACE_RECOGNITION, JOHNS, REPO, SKIMAGE
 
 from daemon.config import ModelsConfig
 from daemon.vision import Models, RawFace, load_models
@@ -192,6 +192,31 @@ def test_same_person_closer_than_another(models: Models, photos: dict[str, np.nd
     # sface.toml's match threshold (cosine distance) separates them.
     match = models.embeddings.spec.match
     assert match is not None and 1 - same < match < 1 - other
+
+
+def test_identities_separate_on_the_johns_set(models: Models) -> None:
+    # 5 people x 11 face crops: every same-person pair must be closer than every different-person pair, and
+    # the descriptor's match distance must accept nearly all of the former and none of the latter.
+    vectors, names = [], []
+    for folder in sorted(p for p in JOHNS.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.jpg")):
+            image = read_rgb(path)
+            faces = models.faces.detect([image])[0]
+            assert faces, path.name
+            largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            vectors.append(models.embeddings.embed(image, [largest])[0])
+            names.append(folder.name)
+    assert len(vectors) == 55 and len(set(names)) == 5
+    matrix = np.stack(vectors)
+    distance = 1.0 - matrix @ matrix.T
+    upper = np.triu_indices(len(names), 1)
+    same = (np.array(names)[:, None] == np.array(names)[None, :])[upper]
+    pairs = distance[upper]
+    assert pairs[same].max() < pairs[~same].min()
+    match = models.embeddings.spec.match
+    assert match is not None
+    assert (pairs[same] < match).mean() >= 0.95
+    assert not (pairs[~same] < match).any()
 
 
 def test_sface_batch_equals_one_at_a_time(models: Models) -> None:
