@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the daemon tests need, installed only when missing (Debian/Ubuntu, run as root in CI):
+#   systemd  -> systemd-analyze, for `systemd-analyze verify` of the rendered user unit (tests/test_service.py)
+# Without it those tests skip; everything else needs only the virtualenv.
+set -euo pipefail
+missing=()
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "ci_prereqs: missing ${missing[*]} (install with: sudo apt-get install ${missing[*]})" >&2
+        exit 0
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
