@@ -1,0 +1,189 @@
+"""Versioned schema migrations, each applied in its own transaction with its own record row.
+
+`schema_migrations` holds one row per applied version and `PRAGMA user_version` the current version. A DB
+from an older version is upgraded in place (the file is copied aside first when a migration rewrites data);
+a DB from a newer pictod is refused with a StoreError saying what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from daemon.errors import StoreError
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step; `data` marks a step that rewrites rows (the DB is backed up before it)."""
+
+    version: int
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+    data: bool = False
+
+
+def _v1_base(conn: sqlite3.Connection) -> None:
+    for statement in V1_SQL:
+        conn.execute(statement)
+
+
+V1_SQL = (
+    """CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL UNIQUE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        taken_at TEXT,
+        camera TEXT,
+        gps_lat REAL,
+        gps_lon REAL,
+        analysed_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+        reason TEXT,
+        photo_id INTEGER REFERENCES photos(id) ON DELETE SET NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX files_photo ON files(photo_id)",
+    "CREATE INDEX files_status ON files(status)",
+    """CREATE TABLE objects (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        score REAL NOT NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL
+    )""",
+    "CREATE INDEX objects_photo ON objects(photo_id)",
+    "CREATE INDEX objects_label ON objects(label)",
+    """CREATE TABLE people (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT,
+        mean BLOB,
+        face_count INTEGER NOT NULL DEFAULT 0,
+        photo_count INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    # AUTOINCREMENT: face ids only grow, so the people manager can pick up new faces with `id > last`.
+    """CREATE TABLE faces (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+        score REAL NOT NULL,
+        landmarks TEXT NOT NULL,
+        embedding BLOB NOT NULL,
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL
+    )""",
+    "CREATE INDEX faces_photo ON faces(photo_id)",
+    "CREATE INDEX faces_person ON faces(person_id)",
+    "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+def _v2_corrections(conn: sqlite3.Connection) -> None:
+    # v2: user corrections become first-class. A 'curated' person (named, merged into, or given a face by
+    # the user) anchors its faces across reclusters; people named under v1 become curated.
+    conn.execute("""CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('assign', 'reject', 'merge', 'name')),
+        face_id INTEGER REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
+        other_person_id INTEGER,
+        name TEXT,
+        created_at TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX corrections_face ON corrections(face_id)")
+    conn.execute("CREATE INDEX corrections_person ON corrections(person_id)")
+    conn.execute("ALTER TABLE people ADD COLUMN curated INTEGER NOT NULL DEFAULT 0")
+    conn.execute("UPDATE people SET curated = 1 WHERE name IS NOT NULL")
+    now = _now()
+    conn.execute(
+        "INSERT INTO corrections (kind, person_id, name, created_at) "
+        "SELECT 'name', id, name, ? FROM people WHERE name IS NOT NULL", (now,))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
+    Migration(2, "corrections table and curated people", _v2_corrections, data=True),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the DB (0: empty)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) -> list[int]:
+    """Bring the DB to version `upto`; return the versions applied. Refuses a DB newer than this code."""
+    version = current_version(conn)
+    if version > LATEST:
+        raise StoreError(
+            f"database {path} has schema version {version}, newer than this pictod understands ({LATEST}): "
+            "upgrade pictod, or point library.database at another file")
+    start = version
+    applied: list[int] = []
+    conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)""")
+    for migration in MIGRATIONS:
+        if migration.version <= version or migration.version > upto:
+            continue
+        if migration.data and start > 0 and path is not None:  # a fresh DB has nothing to lose
+            backup(conn, path, version)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            if current_version(conn) >= migration.version:
+                conn.execute("ROLLBACK")
+                version = current_version(conn)
+                continue
+            migration.apply(conn)
+            conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                         (migration.version, migration.name, _now()))
+            conn.execute(f"PRAGMA user_version = {migration.version}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"migration {migration.version} ({migration.name}) failed on {path}: {exc}; "
+                             "the database is unchanged at version "
+                             f"{current_version(conn)}") from None
+        log.info("db_migrated", version=migration.version, migration=migration.name, path=str(path))
+        version = migration.version
+        applied.append(version)
+    return applied
+
+
+def backup(conn: sqlite3.Connection, path: Path, version: int) -> Path:
+    """Copy the DB aside (private, 0600) before a data migration; return the copy's path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.v{version}-{stamp}.bak")
+    fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    os.close(fd)
+    dest = sqlite3.connect(target)
+    try:
+        conn.backup(dest)
+    finally:
+        dest.close()
+    os.chmod(target, 0o600)
+    log.info("db_backup", path=str(target), version=version)
+    return target

@@ -1,0 +1,70 @@
+"""The plain records the store hands out: frozen dataclasses, ready for logs and `--json` (dataclasses.asdict)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One path on disk as the library knows it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    status: str  # 'pending' | 'done' | 'failed'
+    reason: str | None
+    photo_id: int | None
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """A face row just written (what the people manager needs to place it)."""
+
+    id: int
+    photo_id: int
+    embedding: NDArray[np.float32] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    """What a remove (or a file pointed at new content) took away."""
+
+    files_removed: int = 0
+    photo_ids: tuple[int, ...] = ()  # photos deleted because no file pointed at them any more
+    faces_removed: int = 0
+    face_ids: tuple[int, ...] = ()
+    people_updated: tuple[int, ...] = ()  # people whose mean and counts were recomputed
+    people_pruned: tuple[int, ...] = ()  # people deleted because they had no face left
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The outcome of record_analysis / link_existing for one path."""
+
+    path: str
+    photo_id: int
+    created: bool  # True: a new photo was analysed and stored; False: linked to the photo with this hash
+    objects: int
+    face_ids: tuple[int, ...]
+    new_faces: tuple[NewFace, ...] = ()  # only when created
+    removed: RemoveResult | None = None  # the path's previous content, if that photo lost its last file
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """What `pictod status` shows."""
+
+    files_done: int
+    files_pending: int
+    files_failed: int
+    photos: int
+    faces: int
+    faces_unassigned: int
+    people: int
+    named_people: int
+    last_recluster: str | None  # ISO 8601 UTC
+    photos_since_recluster: int

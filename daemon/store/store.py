@@ -1,0 +1,137 @@
+"""The `Store` facade: opens the DB, runs migrations, owns the writer thread and per-thread read connections."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+
+from daemon.errors import StoreError
+from daemon.store import db, migrations, queries
+from daemon.store.records import AddResult, FileRecord, RemoveResult, StatusCounts
+from daemon.store.writer import Writer
+from daemon.types import PhotoAnalysis
+
+T = TypeVar("T")
+log = structlog.get_logger()
+
+
+class Store:
+    """One library database: reads on any thread, writes serialized through one writer thread."""
+
+    def __init__(self, path: Path, writer: Writer) -> None:
+        self.path = path
+        self._writer = writer
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed, privately) and migrate the library database."""
+        path = Path(path).expanduser()
+        db.prepare_path(path)
+        conn = db.connect(path)
+        try:
+            migrations.migrate(conn, path)
+        finally:
+            conn.close()
+        store = cls(path, Writer(path))
+        log.debug("store_opened", path=str(path))
+        return store
+
+    def close(self) -> None:
+        """Stop the writer and close every connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        with self._lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------- plumbing
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the store {self.path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = db.connect(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    def read(self, task: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read task on this thread's connection, in one read transaction (a consistent snapshot)."""
+        conn = self._reader()
+        try:
+            conn.execute("BEGIN")
+            try:
+                return task(conn)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed on {self.path}: {exc}") from None
+
+    def write(self, task: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a write task on the writer thread in BEGIN IMMEDIATE; block until committed."""
+        return self._writer.submit(task)
+
+    # ------------------------------------------------------------------------------------------- reads
+
+    def get_file(self, path: str) -> FileRecord | None:
+        """The file row for a path."""
+        return self.read(lambda c: queries.get_file(c, path))
+
+    def iter_files(self, under: str | None = None) -> Iterator[FileRecord]:
+        """All files, or all files at any depth below a directory."""
+        return iter(self.read(lambda c: list(queries.iter_files(c, under))))
+
+    def photo_id_for_hash(self, content_hash: str) -> int | None:
+        """The analysed photo with these bytes, if any."""
+        return self.read(lambda c: queries.photo_id_for_hash(c, content_hash))
+
+    def status_counts(self) -> StatusCounts:
+        """Counts for `pictod status`."""
+        return self.read(queries.status_counts)
+
+    # ------------------------------------------------------------------------------------------- writes
+
+    def mark_pending(self, path: str, size: int, mtime_ns: int) -> None:
+        """Crash-resume marker before analysis."""
+        self.write(lambda c: queries.mark_pending(c, path, size, mtime_ns))
+
+    def record_analysis(self, path: str, size: int, mtime_ns: int, content_hash: str,
+                        analysis: PhotoAnalysis) -> AddResult:
+        """Store one photo's analysis and point the file at it, in one transaction."""
+        return self.write(lambda c: queries.record_analysis(c, path, size, mtime_ns, content_hash, analysis))
+
+    def link_existing(self, path: str, size: int, mtime_ns: int, content_hash: str) -> AddResult | None:
+        """Point a file at the already-analysed photo with this hash (None if there is none)."""
+        return self.write(lambda c: queries.link_existing(c, path, size, mtime_ns, content_hash))
+
+    def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
+        """Mark a file failed with a short reason code."""
+        self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason))
+
+    def move(self, src: str, dest: str) -> int:
+        """Rename a file or a directory of files; return how many rows moved."""
+        return self.write(lambda c: queries.move(c, src, dest))
+
+    def remove(self, path: str) -> RemoveResult:
+        """Forget a file or a directory of files; photos left without a file go with their faces."""
+        return self.write(lambda c: queries.remove(c, path))
