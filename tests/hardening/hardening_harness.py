@@ -52,6 +52,9 @@ PILLOW_IMAGES: Path = _shared.PILLOW_IMAGES
 HEIF_IMAGES: Path = _shared.HEIF_IMAGES
 
 RSS_LIMIT = int(1.5 * 1024**3)
+# Log events the tests key on (daemon/watch.py, daemon/service.py).
+READY_EVENT = "daemon_ready"
+PHOTO_EVENT = "photo"  # one line per photo: status analysed | linked | failed, path, reason
 T = TypeVar("T")
 
 
@@ -186,6 +189,7 @@ class Daemon:
     stdout_path: Path = field(init=False)
     stderr_path: Path = field(init=False)
     starts: int = 0
+    log_offset: int = 0  # where the log file ended when the current process started
     _rss: RssSampler | None = None
 
     def __post_init__(self) -> None:
@@ -204,6 +208,7 @@ class Daemon:
         """Start the process (appending to the output files across restarts)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
+        self.log_offset = self.layout.log.stat().st_size if self.layout.log.exists() else 0
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             marker = f"--- start {self.starts} ---\n".encode()
             out.write(marker)
@@ -286,10 +291,14 @@ class Daemon:
         path = self.layout.log
         return path.read_bytes().decode("utf-8", "backslashreplace") if path.exists() else ""
 
-    def log_records(self) -> list[dict[str, Any]]:
-        """The JSON log lines; a line that is not JSON fails the test (logs must be one JSON object per line)."""
+    def log_records(self, *, current: bool = False) -> list[dict[str, Any]]:
+        """The JSON log lines (only the current process's with `current`); a line that is not JSON fails."""
         records = []
-        for n, line in enumerate(self.log_text().splitlines(), 1):
+        text = self.log_text()
+        if current:
+            text = self.layout.log.read_bytes()[self.log_offset:].decode("utf-8", "backslashreplace") \
+                if self.layout.log.exists() else ""
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -298,9 +307,22 @@ class Daemon:
                 raise AssertionError(f"log line {n} is not one JSON object: {line[:300]!r}") from None
         return records
 
-    def events(self, name: str) -> list[dict[str, Any]]:
-        """Log records whose event is `name`."""
-        return [r for r in self.log_records() if r.get("event") == name]
+    def events(self, name: str, *, current: bool = False) -> list[dict[str, Any]]:
+        """Log records whose event is `name` (of the current process only with `current`)."""
+        return [r for r in self.log_records(current=current) if r.get("event") == name]
+
+    def ready(self) -> bool:
+        """The current process watches every configured folder (its `watching` log lines)."""
+        return bool(self.events(READY_EVENT, current=True))
+
+    def wait_ready(self, timeout: float = 60.0) -> Daemon:
+        """Wait until the daemon watches its folders."""
+        expect(self.ready, timeout, what="the daemon to watch its folders", alive=self)
+        return self
+
+    def photo_lines(self, *, current: bool = False) -> list[dict[str, Any]]:
+        """The one-line-per-photo log records."""
+        return self.events(PHOTO_EVENT, current=current)
 
     def tail(self, lines: int = 25) -> str:
         """The last lines of stderr and log, for failure messages."""
@@ -465,7 +487,7 @@ class LibraryDB:
 
     def files(self) -> dict[str, tuple[str, str | None, int | None]]:
         """path -> (status, reason, photo_id) for every file row."""
-        return {r[0]: (r[1], r[2], r[3]) for r in self.rows(FILES_SQL)}
+        return {_text_path(r[0]): (r[1], r[2], r[3]) for r in self.rows(FILES_SQL)}
 
     def status_counts(self) -> dict[str, int]:
         """File rows per status."""
@@ -493,15 +515,18 @@ class LibraryDB:
         fk = self.foreign_key_violations()
         if fk:
             out.append(f"foreign_key_check: {fk[:10]}")
-        for label, sql in CONSISTENCY_SQL.items():
+        checks = dict(CONSISTENCY_SQL)
+        if "people" in self.tables():
+            checks.update(PEOPLE_SQL)
+        for label, sql in checks.items():
             bad = self.rows(sql)
             if bad:
                 out.append(f"{label}: {bad[:10]}")
         return out
 
 
-# Adapted to the store's schema (daemon/store/schema): files(path, status, reason, photo_id),
-# photos(id, content_hash), faces(photo_id), objects(photo_id).
+# The store's schema (daemon/store/migrations.py): files(path BLOB of os.fsencode, status, reason, photo_id),
+# photos(id, content_hash UNIQUE), objects/faces(photo_id -> photos ON DELETE CASCADE), people(face_count).
 FILES_SQL = "SELECT path, status, reason, photo_id FROM files"
 PHOTO_HASH = "content_hash"
 CONSISTENCY_SQL: dict[str, str] = {
@@ -514,13 +539,55 @@ CONSISTENCY_SQL: dict[str, str] = {
     "done files without a photo": "SELECT path FROM files WHERE status = 'done' AND photo_id IS NULL",
     "photos without any file": "SELECT id FROM photos WHERE id NOT IN (SELECT photo_id FROM files "
                                "WHERE photo_id IS NOT NULL)",
+    "faces stored twice": "SELECT photo_id, x1, y1, count(*) FROM faces GROUP BY photo_id, x1, y1, x2, y2 "
+                          "HAVING count(*) > 1",
+    "objects stored twice": "SELECT photo_id, label, x1, count(*) FROM objects "
+                            "GROUP BY photo_id, label, x1, y1, x2, y2 HAVING count(*) > 1",
 }
+# Checked only when the tables exist (the people part of the schema).
+PEOPLE_SQL: dict[str, str] = {
+    "faces of missing people": "SELECT id, person_id FROM faces WHERE person_id IS NOT NULL "
+                               "AND person_id NOT IN (SELECT id FROM people)",
+    "people face_count wrong": "SELECT p.id, p.face_count, (SELECT count(*) FROM faces f WHERE f.person_id = p.id) "
+                               "AS n FROM people p WHERE p.face_count != n",
+}
+
+
+def _text_path(value: bytes | str) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def wait_settled(db: LibraryDB, paths: list[Any], timeout: float, *, daemon: Daemon | None = None,
+                 what: str | None = None) -> dict[str, tuple[str, str | None, int | None]]:
+    """Wait until every path has a file row that is done or failed; returns all file rows."""
+    keys = [path_key(p) for p in paths]
+
+    def check() -> dict[str, tuple[str, str | None, int | None]] | str:
+        files = db.files()
+        missing = [k for k in keys if k not in files or files[k][0] not in ("done", "failed")]
+        return files if not missing else f"{len(missing)}/{len(keys)} not settled, e.g. {missing[:3]!r}"
+
+    def done() -> Any:
+        value = check()
+        return value if isinstance(value, dict) else False
+
+    try:
+        return expect(done, timeout, what=what or f"{len(keys)} files done or failed", alive=daemon)
+    except AssertionError as exc:
+        raise AssertionError(f"{check()!s}\n{exc}") from None
 
 
 def path_key(path: Path | bytes | str) -> str:
     """How a path is spelled in the DB: the str of the absolute path (non-UTF-8 bytes as surrogate escapes)."""
     raw = path if isinstance(path, bytes) else os.fsencode(path)
     return os.fsdecode(os.path.abspath(raw))
+
+
+def log_key(path: Path | bytes | str) -> str:
+    """How a path appears in a JSON log line: path_key with control characters and bad bytes escaped."""
+    from daemon.logs import escape
+
+    return escape(path_key(path))
 
 
 def mount_tmpfs(target: Path, size: str) -> bool:
@@ -544,7 +611,30 @@ def umount(target: Path) -> None:
 
 
 __all__ = [
-    "DLIB_FACES", "FACE_RECOGNITION", "HEIF_IMAGES", "JOHNS", "LABELME", "PILLOW_IMAGES", "REPO", "RSS_LIMIT",
-    "SKIMAGE", "Daemon", "ExpectTimeout", "Layout", "LibraryDB", "RssSampler", "expect", "hostile",
-    "mount_tmpfs", "path_key", "process_sockets", "remount", "status_kib", "umount", "write_config",
+    "DLIB_FACES",
+    "FACE_RECOGNITION",
+    "HEIF_IMAGES",
+    "JOHNS",
+    "LABELME",
+    "PHOTO_EVENT",
+    "PILLOW_IMAGES",
+    "READY_EVENT",
+    "REPO",
+    "RSS_LIMIT",
+    "SKIMAGE",
+    "Daemon",
+    "ExpectTimeout",
+    "Layout",
+    "LibraryDB",
+    "RssSampler",
+    "expect",
+    "hostile", "log_key",
+    "mount_tmpfs",
+    "path_key",
+    "process_sockets",
+    "remount",
+    "status_kib",
+    "umount",
+    "wait_settled",
+    "write_config",
 ]

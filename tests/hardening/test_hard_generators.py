@@ -183,22 +183,23 @@ def test_db_probe_finds_corruption_signs(tmp_path: Path) -> None:
     conn.executescript(
         """
         CREATE TABLE photos (id INTEGER PRIMARY KEY, content_hash TEXT);
-        CREATE TABLE files (path TEXT, status TEXT, reason TEXT, photo_id INTEGER);
-        CREATE TABLE faces (id INTEGER PRIMARY KEY, photo_id INTEGER);
-        CREATE TABLE objects (id INTEGER PRIMARY KEY, photo_id INTEGER);
+        CREATE TABLE files (path BLOB, status TEXT, reason TEXT, photo_id INTEGER);
+        CREATE TABLE faces (id INTEGER PRIMARY KEY, photo_id INTEGER, x1, y1, x2, y2);
+        CREATE TABLE objects (id INTEGER PRIMARY KEY, photo_id INTEGER, label, x1, y1, x2, y2);
         INSERT INTO photos VALUES (1, 'aa'), (2, 'aa');
-        INSERT INTO files VALUES ('/p/a.jpg', 'done', NULL, 1), ('/p/a.jpg', 'done', NULL, 2),
-                                 ('/p/b.jpg', 'done', NULL, 9);
-        INSERT INTO faces VALUES (1, 7);
-        INSERT INTO objects VALUES (1, 8);
+        INSERT INTO files VALUES (X'2f702f612e6a7067', 'done', NULL, 1), (X'2f702f612e6a7067', 'done', NULL, 2),
+                                 (X'2f702f622e6a7067', 'done', NULL, 9);
+        INSERT INTO faces VALUES (1, 7, 0, 0, 1, 1), (2, 1, 0, 0, 5, 5), (3, 1, 0, 0, 5, 5);
+        INSERT INTO objects VALUES (1, 8, 'cat', 0, 0, 1, 1);
         """
     )
     conn.commit()
     conn.close()
     problems = "\n".join(LibraryDB(path).problems())
     for label in ("duplicate file paths", "duplicate photo hashes", "orphan faces", "orphan objects",
-                  "files pointing at missing photos"):
+                  "files pointing at missing photos", "faces stored twice"):
         assert label in problems
+    assert set(LibraryDB(path).files()) == {"/p/a.jpg", "/p/b.jpg"}
 
 
 def test_daemon_harness_runs_a_process_and_reads_its_output(tmp_path: Path) -> None:

@@ -1,0 +1,139 @@
+"""SIGKILL at random moments during an ingest, N rounds: nothing committed is lost, nothing is done twice.
+
+After every kill the DB must pass integrity_check with no orphan faces/objects and no duplicate rows, every file
+that was done before the kill is still done with the same photo, and once the daemon finishes every photo is
+processed exactly once (one photo row per distinct content, no second analysis of a committed photo).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hardening_harness import JOHNS, Daemon, Layout, LibraryDB, hostile, path_key, wait_settled
+
+
+def _photo_set(dest: Path, faces: int, tiny: int) -> list[Path]:
+    """Face crops (real faces, so faces rows exist) and tiny distinct JPEGs, spread over subfolders."""
+    crops = sorted(JOHNS.rglob("*.jpg"))[:faces]
+    out = []
+    for i, src in enumerate(crops):
+        target = dest / f"people{i % 3}" / f"{src.parent.name}_{src.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out.append(target)
+    for i in range(tiny):
+        out.append(dest / f"tiny{i % 4}" / f"t_{i:05d}.jpg")
+    sources: list[Path | int] = [*crops, *range(tiny)]
+    return [_writer(p, s) for p, s in zip(out, sources, strict=True)]
+
+
+def _writer(target: Path, source: Path | int) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, Path):
+        shutil.copyfile(source, target)
+    else:
+        hostile.write_tiny_jpeg(target, 50_000 + source)
+    return target
+
+
+def _analyses_after(d: Daemon, keys: set[str]) -> list[str]:
+    """Paths among `keys` that the current daemon process analysed or recorded again."""
+    again = []
+    for record in d.photo_lines(current=True):
+        # Any per-photo line (analysed, linked or failed) for a path already done means it was processed again:
+        # an unchanged done file must be skipped silently at start-up.
+        if record.get("path") in keys:
+            again.append(record["path"])
+    return again
+
+
+def kill_rounds(daemons: Callable[..., Daemon], layout: Layout, *, rounds: int, faces: int, tiny: int,
+                seed: int, timeout: float) -> dict[str, int]:
+    """Ingest faces+tiny photos, SIGKILL at a random point `rounds` times, then let it finish; returns counts."""
+    rng = random.Random(seed)
+    db = LibraryDB(layout.database)
+    staging = layout.base / "staging"
+    photos = _photo_set(staging, faces, tiny)
+    total = len(photos)
+    d = daemons(layout).wait_ready()
+    # Round 0 receives the photos through live events (moved in while running), later rounds through the
+    # start-up reconciliation that resumes what the kill interrupted.
+    for sub in sorted(staging.iterdir()):
+        os.rename(sub, layout.root / sub.name)
+    paths = [layout.root / p.relative_to(staging) for p in photos]
+    counts = {"files": total, "kills": 0, "rows_lost": 0, "done_twice": 0, "killed_with_done": 0}
+    done_before: dict[str, int | None] = {}
+    for r in range(rounds):
+        if r > 0:
+            d.start()
+        settled_now = len(done_before)
+        # Kill somewhere in the remaining work; if the remaining work is short, kill almost at once.
+        target = rng.randint(settled_now, max(settled_now, total - 1))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and d.alive():
+            try:
+                if db.settled() >= target:
+                    break
+            except sqlite3.Error:
+                pass  # the DB or its tables do not exist yet in round 0
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.4))
+        assert d.alive(), f"daemon died by itself in round {r}\n{d.tail()}"
+        d.kill()
+        counts["kills"] += 1
+        if not db.exists():
+            continue
+        problems = db.problems()
+        assert problems == [], f"round {r}: DB inconsistent after SIGKILL: {problems}"
+        files = db.files()
+        lost = [p for p, pid in done_before.items() if p not in files or files[p][0] != "done" or files[p][2] != pid]
+        counts["rows_lost"] += len(lost)
+        assert lost == [], f"round {r}: committed files lost or changed by a kill: {lost[:5]}"
+        now_done = {p: v[2] for p, v in files.items() if v[0] == "done"}
+        counts["killed_with_done"] = len(now_done)
+        # A committed photo must not be analysed again by the next process.
+        if r > 0:
+            twice = _analyses_after(d, set(done_before))
+            counts["done_twice"] += len(twice)
+            assert twice == [], f"round {r}: photos done before the kill analysed again: {twice[:5]}"
+        done_before = now_done
+    d.start()
+    files = wait_settled(db, paths, timeout, daemon=d, what="the ingest to finish after the last kill")
+    twice = _analyses_after(d, set(done_before))
+    counts["done_twice"] += len(twice)
+    assert d.stop() == 0, d.tail()
+    assert twice == [], f"photos done before the last kill analysed again: {twice[:5]}"
+    problems = db.problems()
+    assert problems == [], problems
+    keys = [path_key(p) for p in paths]
+    statuses = {k: files[k][0] for k in keys}
+    assert set(statuses.values()) == {"done"}, {k: v for k, v in statuses.items() if v != "done"}
+    assert db.photo_count() == total, "one photo row per distinct content"
+    assert len(files) == total, f"unexpected extra file rows: {sorted(set(files) - set(keys))[:5]}"
+    lost = [p for p, pid in done_before.items() if files[p][2] != pid]
+    counts["rows_lost"] += len(lost)
+    assert lost == []
+    return counts
+
+
+def test_sigkill_rounds_small(daemons: Callable[..., Daemon], layout: Layout,
+                              record_property: Callable[[str, object], None]) -> None:
+    counts = kill_rounds(daemons, layout, rounds=3, faces=20, tiny=20, seed=5, timeout=120)
+    record_property("counts", counts)
+    print("sigkill small:", counts)
+    assert counts["kills"] == 3 and counts["rows_lost"] == 0 and counts["done_twice"] == 0
+
+
+@pytest.mark.slow
+def test_sigkill_rounds_300_photos_10_rounds(daemons: Callable[..., Daemon], layout: Layout,
+                                            record_property: Callable[[str, object], None]) -> None:
+    counts = kill_rounds(daemons, layout, rounds=10, faces=55, tiny=245, seed=1, timeout=600)
+    record_property("counts", counts)
+    print("sigkill 10x300:", counts)
+    assert counts["kills"] == 10 and counts["rows_lost"] == 0 and counts["done_twice"] == 0
