@@ -1,0 +1,165 @@
+"""The analysis chain for one photo: objects -> person gate -> faces -> embeddings, in original pixels.
+
+Owns the order of the stages, their thresholds (from `AnalysisConfig`), the second face pass for close-ups,
+the mapping from decoded (possibly DCT-reduced) pixels back to the original oriented photo, and the
+per-stage timings. Pure: no database, no files beyond the photo itself; safe to call from several executor
+threads at once (the models are, and an Analyzer keeps no mutable state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from daemon import imaging
+from daemon.config import AnalysisConfig, Config
+from daemon.errors import PhotoError
+from daemon.imaging import DecodedImage
+from daemon.types import DetectedFace, DetectedObject, PhotoAnalysis
+from daemon.vision import Models, RawFace, load_models
+
+# Decoded long side the chain asks of reduced JPEG decoding. Both detectors shrink every photo to their
+# 640 px input anyway, so detection loses nothing; what the extra resolution buys is the 112 px face crop
+# for the embedder: a face the detector can just find (~10-12 px at 640) keeps >= 2x those pixels at 1280+.
+# A 12 MP phone photo (4032 px) decodes at 1/2 (2016 px), a 48 MP one at 1/4; 1/4 of 4032 (1008) would fall
+# under the target. Measured effect on embeddings: see bench/analyze.py and the report.
+TARGET_LONG_SIDE = 1280
+
+# Second face pass: a face that fills the frame (a tight crop, an extreme close-up) has no context around it
+# and the detector misses it. When the first pass finds nothing, the photo is shrunk to a third of the
+# detector's input and given a border of its mean colour (mirroring would create half-faces) on every side,
+# so the face sits in surroundings like those it was trained with. Shrinking first keeps the pass at the
+# cost of one detector run whatever the photo's size.
+PAD_FRACTION = 0.5
+
+
+class Analyzer:
+    """Runs the chain with one set of loaded models and one analysis configuration."""
+
+    def __init__(self, analysis: AnalysisConfig, models: Models) -> None:
+        self.config = analysis
+        self.models = models
+        self.target_long_side: int | None = TARGET_LONG_SIDE if analysis.reduced_decode else None
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, workers: int | None = None) -> Analyzer:
+        """Load the configured models (sha256-checked) for `workers` concurrent callers (default: daemon.workers)."""
+        return cls(cfg.analysis, load_models(cfg.models, workers=workers or cfg.daemon.workers))
+
+    def analyze_file(self, path: Path) -> PhotoAnalysis:
+        """Decode one file and analyse it; PhotoError on bad input."""
+        start = time.perf_counter()
+        image = imaging.load(
+            path,
+            max_pixels=self.config.max_pixels,
+            max_file_bytes=self.config.max_file_bytes,
+            target_long_side=self.target_long_side,
+        )
+        return self._timed(image, _ms(start))
+
+    def analyze_bytes(self, data: bytes, name: str = "") -> PhotoAnalysis:
+        """Decode image bytes and analyse them; PhotoError on bad input."""
+        start = time.perf_counter()
+        if len(data) > self.config.max_file_bytes:
+            raise PhotoError("file_too_large", f"{name}: {len(data)} bytes, limit {self.config.max_file_bytes}")
+        image = imaging.decode(
+            data, max_pixels=self.config.max_pixels, target_long_side=self.target_long_side, name=name
+        )
+        return self._timed(image, _ms(start))
+
+    def analyze(self, image: DecodedImage) -> PhotoAnalysis:
+        """Objects, faces and embeddings of one decoded photo, boxes in the original photo's pixels."""
+        timings: dict[str, float] = {}
+        rgb, scale = image.rgb, image.scale
+        cfg = self.config
+
+        start = time.perf_counter()
+        found = self.models.objects.detect([rgb], conf=cfg.object_conf, iou=cfg.object_iou)[0]
+        timings["objects"] = _ms(start)
+        objects = tuple(
+            DetectedObject(label=o.label, score=o.score, box=_scale_box(o.box, scale, image)) for o in found
+        )
+
+        faces: tuple[DetectedFace, ...] = ()
+        timings["faces"] = timings["embed"] = 0.0  # stay 0 when the person gate skips them
+        if not cfg.person_gate or any(o.label == "person" for o in found):
+            start = time.perf_counter()
+            min_side = cfg.min_face_px / scale  # min_face_px is in original pixels
+            raw = [f for f in self._find_faces(rgb) if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]
+            timings["faces"] = _ms(start)
+            if raw:
+                start = time.perf_counter()
+                vectors = self.models.embeddings.embed(rgb, raw)
+                timings["embed"] = _ms(start)
+                faces = tuple(
+                    DetectedFace(
+                        box=_scale_box(face.box, scale, image),
+                        score=face.score,
+                        landmarks=tuple((float(x * scale), float(y * scale)) for x, y in face.landmarks),
+                        embedding=np.ascontiguousarray(vector, dtype=np.float32),
+                    )
+                    for face, vector in zip(raw, vectors, strict=True)
+                )
+        return PhotoAnalysis(meta=image.meta, objects=objects, faces=faces, timings_ms=timings)
+
+    def _find_faces(self, rgb: NDArray[np.uint8]) -> list[RawFace]:
+        """Faces in decoded pixels; if none, a second pass on the shrunk photo with a border (close-ups)."""
+        detector = self.models.faces
+        faces = detector.detect([rgb], conf=self.config.face_conf)[0]
+        if faces:
+            return faces
+        canvas, factor, border = _padded(rgb, max(detector.input_size))
+        found = detector.detect([canvas], conf=self.config.face_conf)[0]
+        return [_unpad(face, factor, border, rgb.shape[1], rgb.shape[0]) for face in found]
+
+    def _timed(self, image: DecodedImage, decode_ms: float) -> PhotoAnalysis:
+        result = self.analyze(image)
+        return dataclasses.replace(result, timings_ms={"decode": decode_ms, **result.timings_ms})
+
+
+def _padded(rgb: NDArray[np.uint8], detector_side: int) -> tuple[NDArray[np.uint8], float, int]:
+    """The photo shrunk (never enlarged) to fit a third of the detector's side, with a mean-colour border of
+    PAD_FRACTION of its size on every side; returns the canvas, the shrink factor and the border width."""
+    height, width = rgb.shape[:2]
+    inner = detector_side / (1.0 + 2.0 * PAD_FRACTION)
+    factor = min(1.0, inner / max(width, height))
+    if factor < 1.0:
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        rgb = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        height, width = rgb.shape[:2]
+    border = max(1, round(PAD_FRACTION * max(width, height)))
+    mean = rgb.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+    canvas = np.empty((height + 2 * border, width + 2 * border, 3), dtype=np.uint8)
+    canvas[:] = mean
+    canvas[border : border + height, border : border + width] = rgb
+    return canvas, factor, border
+
+
+def _unpad(face: RawFace, factor: float, border: int, width: int, height: int) -> RawFace:
+    """A face found on the padded canvas -> the decoded photo's pixels (box clipped, landmarks not)."""
+    x1, y1, x2, y2 = ((v - border) / factor for v in face.box)
+    box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+    landmarks = ((face.landmarks - border) / factor).astype(np.float32)
+    return RawFace(box=box, score=face.score, landmarks=landmarks)
+
+
+def _scale_box(
+    box: tuple[float, float, float, float], scale: float, image: DecodedImage
+) -> tuple[float, float, float, float]:
+    """Decoded pixels -> original oriented pixels, clipped to the photo."""
+    width, height = image.meta.width, image.meta.height
+    return (
+        min(max(box[0] * scale, 0.0), width),
+        min(max(box[1] * scale, 0.0), height),
+        min(max(box[2] * scale, 0.0), width),
+        min(max(box[3] * scale, 0.0), height),
+    )
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
