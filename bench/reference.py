@@ -7,8 +7,9 @@ Owns:
   (intra-op threads x concurrent workers) and YOLO batch sizes are tried and the best is kept;
 - the sequential design of the seed (PictoPy) (`run_sequential`): one photo at a time, full-resolution decode
   (`cv2.imread`, Pillow for HEIC), each model resizing the full image itself, batch size 1, faces embedded one
-  by one, no overlap of decoding with inference; onnxruntime's default threads (all cores); the same models
-  and thresholds as pictod's config. Its per-photo results are what pictod's are compared with.
+  by one, no overlap of decoding with inference; onnxruntime's default threads (all cores). The analysis
+  logic itself is pictod's `Analyzer` (same models, thresholds and face passes) so the per-photo results,
+  which pictod's are compared with, differ only by what the execution changes (e.g. reduced decoding).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from daemon.analysis import Analyzer
 from daemon.config import Config
-from daemon.vision import Models, RawFace, load_models, transforms
+from daemon.imaging import DecodedImage
+from daemon.types import PhotoMeta
+from daemon.vision import FaceEmbedder, Models, RawFace, load_models, transforms
 from daemon.vision.sface import face_crop
 
 
@@ -52,7 +56,7 @@ def _read_full(path: Path) -> NDArray[np.uint8]:
     """Full-resolution RGB decode, as the seed did (cv2.imread; Pillow only where OpenCV cannot read)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is not None:
-        rgb: NDArray[np.uint8] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
         return rgb
     import pillow_heif
     from PIL import Image
@@ -67,32 +71,49 @@ def _big_enough(face: RawFace, min_px: int) -> bool:
     return min(x2 - x1, y2 - y1) >= min_px
 
 
-def analyse_sequential(path: Path, models: Models, cfg: Config) -> tuple[PhotoResult, NDArray[np.float32]]:
-    """One photo the seed's way; returns its result and its face embeddings."""
-    image = _read_full(path)
-    objects = models.objects.detect([image], conf=cfg.analysis.object_conf, iou=cfg.analysis.object_iou)[0]
-    faces: list[RawFace] = []
-    if not cfg.analysis.person_gate or any(o.label == "person" for o in objects):
-        found = models.faces.detect([image], conf=cfg.analysis.face_conf)[0]
-        faces = [f for f in found if _big_enough(f, cfg.analysis.min_face_px)]
-    # Faces embedded one at a time (batch size 1), as the seed did.
-    embeddings = [models.embeddings.embed(image, [face]) for face in faces]
-    emb = np.concatenate(embeddings) if embeddings else np.zeros((0, models.embeddings.dim), np.float32)
-    result = PhotoResult(
+class OneByOneEmbedder:
+    """The configured embedder called once per face (batch size 1), as the seed did."""
+
+    def __init__(self, inner: FaceEmbedder) -> None:
+        self.inner = inner
+        self.dim = inner.dim
+        self.input_size = inner.input_size
+
+    def embed(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
+        """One run per face."""
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        return np.concatenate([self.inner.embed(image, [face]) for face in faces])
+
+
+def sequential_analyzer(models: Models, cfg: Config) -> Analyzer:
+    """pictod's own analysis chain (same stages, thresholds, face passes) with faces embedded one by one."""
+    one_by_one = Models(models.objects, models.faces, OneByOneEmbedder(models.embeddings))  # type: ignore[arg-type]
+    return Analyzer(cfg.analysis, one_by_one)
+
+
+def analyse_sequential(path: Path, analyzer: Analyzer) -> PhotoResult:
+    """One photo the seed's way: full-resolution decode, then the chain at batch size 1 on the full image."""
+    rgb = _read_full(path)
+    height, width = rgb.shape[:2]
+    # The chain is pictod's (so results compare like for like); what differs is the execution: the whole
+    # 12 MP image goes to each model, which resizes it itself, nothing overlaps, one photo at a time.
+    image = DecodedImage(rgb=rgb, scale=1.0, meta=PhotoMeta(width=width, height=height, format="JPEG"))
+    analysis = analyzer.analyze(image)
+    return PhotoResult(
         name=path.name,
-        objects=tuple((o.label, o.box) for o in objects),
-        faces=tuple(f.box for f in faces),
+        objects=tuple((o.label, o.box) for o in analysis.objects),
+        faces=tuple(f.box for f in analysis.faces),
     )
-    return result, emb
 
 
 def run_sequential(paths: Sequence[Path], models: Models, cfg: Config) -> tuple[float, dict[str, PhotoResult]]:
     """Wall seconds for the whole list, one photo after the other, and the per-photo results."""
+    analyzer = sequential_analyzer(models, cfg)
     results: dict[str, PhotoResult] = {}
     start = time.perf_counter()
     for path in paths:
-        result, _ = analyse_sequential(path, models, cfg)
-        results[path.name] = result
+        results[path.name] = analyse_sequential(path, analyzer)
     return time.perf_counter() - start, results
 
 
