@@ -54,6 +54,15 @@ class OnnxModel:
         self.session = session
         self.input_name: str = session.get_inputs()[0].name
         self.input_size: tuple[int, int] = spec.input_size
+        shape = session.get_inputs()[0].shape
+        if len(shape) != 4 or shape[1] not in (3, "3"):
+            raise self._bad_graph(f"expected one NCHW 3-channel image input, got {shape}")
+        fixed = (shape[3], shape[2])
+        if all(isinstance(v, int) for v in fixed) and fixed != spec.input_size:
+            raise ModelError(
+                f"model {spec.path} takes {fixed[0]}x{fixed[1]} images but {spec.descriptor} says input_size = "
+                f"{list(spec.input_size)}; fix input_size"
+            )
         self._check_graph()
 
     def _check_graph(self) -> None:

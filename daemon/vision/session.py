@@ -81,6 +81,11 @@ def build_session(path: Path, sha256: str, cfg: ModelsConfig, *, workers: int = 
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # 3 = errors only: onnxruntime otherwise prints graph warnings to stderr on every start.
     options.log_severity_level = 3
+    # No busy-waiting between ops: the daemon shares the cores with decoding, hashing and the other workers'
+    # sessions. Measured (bench/models.py, 2 cores, load ~4): YOLOv10n at 2 threads 69-77 ms with spinning,
+    # 39-42 ms without; on an idle machine the cost of not spinning was ~2 ms (24 -> 27 ms).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     providers = select_providers(cfg.providers)
     try:
         session = ort.InferenceSession(data, sess_options=options, providers=providers)

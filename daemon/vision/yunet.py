@@ -69,15 +69,13 @@ class YuNetDetector(FaceDetector):
         super().__init__(spec, session)
         self.default_conf = spec.conf if spec.conf is not None else DEFAULT_CONF
         self.iou = spec.iou if spec.iou is not None else DEFAULT_IOU
-        shape = session.get_inputs()[0].shape
-        # The graph's own fixed size wins over the descriptor: anchors are laid out for it.
-        if isinstance(shape[2], int) and isinstance(shape[3], int):
-            self.input_size = (shape[3], shape[2])
         self.output_names = [o.name for o in session.get_outputs()]
 
     def _check_graph(self) -> None:
         names = {o.name for o in self.session.get_outputs()}
         wanted = {f"{part}_{s}" for part in ("cls", "obj", "bbox", "kps") for s in STRIDES}
+        if any(side % max(STRIDES) for side in self.input_size):
+            raise self._bad_graph(f"input_size {list(self.input_size)} is not a multiple of {max(STRIDES)}")
         if not wanted <= names:
             raise self._bad_graph(f"missing outputs {sorted(wanted - names)}")
 

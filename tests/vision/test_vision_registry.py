@@ -128,6 +128,9 @@ def test_unavailable_provider_warns_and_falls_back(tmp_path: Path) -> None:
     assert warnings and warnings[0]["provider"] == "NoSuchExecutionProvider"
     built = [e for e in logs if e["event"] == "model_session_built"]
     assert built and built[0]["intra_op_threads"] == 1 and built[0]["inter_op_threads"] == 1
+    options = model.session.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level) == (1, 1, 3)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_thread_counts() -> None:
@@ -135,3 +138,12 @@ def test_thread_counts() -> None:
     assert thread_counts(ModelsConfig(intra_op_threads=0), 1) == (cores, 1)
     assert thread_counts(ModelsConfig(intra_op_threads=0), cores * 4) == (1, 1)
     assert thread_counts(ModelsConfig(intra_op_threads=3, inter_op_threads=2), 2) == (3, 2)
+
+
+def test_input_size_that_contradicts_the_graph_is_refused(tmp_path: Path) -> None:
+    descriptor = write_descriptor(
+        tmp_path, "faces", kind="yunet", role="faces", file=str(YUNET), sha256=sha256_of(YUNET)
+    )
+    descriptor.write_text(descriptor.read_text().replace("[640, 640]", "[320, 320]"))
+    with pytest.raises(ModelError, match=r"takes 640x640 images .* input_size = \[320, 320\]"):
+        build_model(load_descriptor(descriptor), ModelsConfig())
