@@ -166,6 +166,15 @@ def reconcile_folder(folder: Path, filt: PathFilter, rows_under: Iterable[FileRo
     unmounted mid-scan removes nothing."""
     scan = scan_disk(folder, filt, recursive=recursive)
     result = plan(scan, rows_under, filt)
+    if result.deletes and not scan.files and filt.root_of(scan.root) == scan.root:
+        # An unmounted drive usually leaves its empty mount point behind: a root with nothing in it while
+        # the library knows photos there is treated as missing, never as "everything was deleted".
+        with os.scandir(scan.root) as it:
+            empty = next(it, None) is None
+        if empty:
+            raise RootUnavailableError(scan.root, f"empty, but the library has {len(result.deletes)} photo(s) "
+                                       "under it (unmounted drive?); if they were deleted on purpose, put any "
+                                       "photo in the folder and the rest is cleaned up")
     if result.deletes:
         check_root(scan.root)
         owner = filt.root_of(scan.root)

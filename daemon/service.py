@@ -298,6 +298,7 @@ class Service:
         self._people_lock = threading.Lock()  # adds and removals touch the manager's means one at a time
         self._hash_busy: dict[str, asyncio.Event] = {}
         self._lost_roots: set[Path] = set()
+        self._root_ids: dict[Path, tuple[int, int]] = {}
         self._rescan_needed = False
         self._rescan_wakeup = asyncio.Event()
         self._recluster_task: asyncio.Task[None] | None = None
@@ -335,12 +336,12 @@ class Service:
             self._rescan_needed = True
             self._rescan_wakeup.set()
 
-    def root_gone(self, root: Path) -> None:
+    def root_gone(self, root: Path, reason: str = "missing or replaced (unmounted, renamed or deleted?)") -> None:
         """A watched root vanished or became unreadable: stop its watch, remove nothing, wait for it."""
         if root in self._lost_roots or self._stop.is_set():
             return
         self._lost_roots.add(root)
-        log.error("watched_root_missing", root=str(root),
+        log.error("watched_root_missing", root=str(root), reason=reason,
                   action="nothing under it is removed; waiting for it to come back (remount or restore it)")
         self.notifier.status(f"waiting for missing folder {root}")
         self._spawn(self._wait_for_root(root))
@@ -371,16 +372,37 @@ class Service:
             self._fatal = err
         self._stop.set()
 
+    def _root_id(self, root: Path) -> tuple[int, int] | None:
+        try:
+            st = os.stat(root)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    async def _root_monitor(self) -> None:
+        """Notice a root renamed away or unmounted under a live watch (inotify follows the old inode and may
+        say nothing): its device/inode pair changes or it disappears."""
+        while not self._stop.is_set():
+            await asyncio.sleep(ROOT_POLL_SECONDS)
+            for root, known in list(self._root_ids.items()):
+                if root in self._lost_roots:
+                    continue
+                now = await self._io(self._root_id, root)
+                if now != known:
+                    self.root_gone(root)
+
+    async def _remember_root(self, root: Path) -> None:
+        ident = await self._io(self._root_id, root)
+        if ident is not None:
+            self._root_ids[root] = ident
+
     async def _wait_for_root(self, root: Path) -> None:
         if self.watcher is not None:
             await self._io(self.watcher.stop_root, root)
         while not self._stop.is_set():
             await asyncio.sleep(ROOT_POLL_SECONDS)
-            try:
-                await self._io(reconcile.check_root, root)
-            except reconcile.RootUnavailableError:
-                continue
-            break
+            if await self._io(self._root_ready, root):
+                break
         else:
             return
         log.info("watched_root_back", root=str(root))
@@ -388,7 +410,18 @@ class Service:
         folder = self._folder(root)
         if self.watcher is not None and folder is not None:
             await self._io(self.watcher.start_folder, folder)
+            await self._remember_root(root)
         await self._reconcile_roots([root])
+
+    def _root_ready(self, root: Path) -> bool:
+        """Back and usable: listable, and not an empty mount point while the library knows photos there."""
+        try:
+            reconcile.check_root(root)
+            with os.scandir(root) as it:
+                empty = next(it, None) is None
+        except (reconcile.RootUnavailableError, OSError):
+            return False
+        return not empty or next(iter(self.store.iter_files(under=str(root))), None) is None
 
     def _folder(self, root: Path) -> FolderConfig | None:
         for folder in self.folders:
@@ -410,10 +443,11 @@ class Service:
             try:
                 plan = await self._io(self._plan_folder, root, recursive)
             except reconcile.RootUnavailableError as exc:
-                if folder is not None:
-                    self.root_gone(root)
+                if folder is not None and self.watcher is not None:
+                    self.root_gone(root, exc.reason)
                 else:
-                    log.error("scan_path_unavailable", path=str(root), reason=exc.reason)
+                    log.error("scan_path_unavailable", path=str(root), reason=exc.reason,
+                              action="nothing under it was removed")
                 continue
             log.info("reconcile", root=str(root), new=plan.new, changed=plan.changed, resumed=plan.resumed,
                      unchanged=plan.unchanged, vanished=len(plan.deletes), unreadable_folders=plan.unreadable)
@@ -551,12 +585,13 @@ class Service:
     async def _store_photo(self, path: Path, sha: str, size: int, mtime_ns: int, t0: float) -> None:
         p = str(path)
         if await self._io(self.store.photo_id_for_hash, sha) is not None:
-            result = await self._io(self.store.link_existing, p, size, mtime_ns, sha)
-            if result is not None:
+            linked = await self._io(self.store.link_existing, p, size, mtime_ns, sha)
+            if linked is not None:
+                # Same bytes already analysed (a copy, or a move we saw as delete + create): no inference.
+                await self._io(self._people_add, linked)
                 self.summary.linked += 1
-                log.info("photo", path=p, status="linked", photo_id=_attr(result, "photo_id"),
-                         objects=_attr(result, "objects"), faces=_count(_attr(result, "face_ids")),
-                         people=0, ms=_ms(t0))
+                log.info("photo", path=p, status="linked", photo_id=linked.photo_id, objects=linked.objects,
+                         faces=len(linked.face_ids), people=0, ms=_ms(t0))
                 return
         await self._io(self.store.mark_pending, p, size, mtime_ns)
         try:
@@ -584,7 +619,7 @@ class Service:
         assigned, due = await self._io(self._people_add, result)
         self.summary.analysed += 1
         self._added_since_recluster += 1
-        log.info("photo", path=p, status="analysed", photo_id=_attr(result, "photo_id"),
+        log.info("photo", path=p, status="analysed" if result.created else "linked", photo_id=result.photo_id,
                  objects=len(analysis.objects), faces=len(analysis.faces),
                  people=sum(1 for _face, person in assigned if person is not None), ms=_ms(t0))
         if due:
@@ -595,7 +630,8 @@ class Service:
         self.summary.vanished += 1
         log.debug("photo_vanished", path=str(path))
         result = await self._io(self.store.remove, str(path))
-        await self._io(self._people_removed, result)
+        if result.files_removed:
+            await self._io(self._people_removed, result)
 
     def _people_add(self, result: Any) -> tuple[list[tuple[int, int | None]], bool]:
         with self._people_lock:
@@ -632,13 +668,12 @@ class Service:
         if not await self._root_present(path):
             return
         result = await self._io(self.store.remove, str(path))
-        files = _attr(result, "files_removed") or 0
-        if not files:
+        if not result.files_removed:
             return
         await self._io(self._people_removed, result)
-        self.summary.removed += int(files)
-        log.info("photo_removed", path=str(path), files=files, photos=_count(_attr(result, "photo_ids")),
-                 faces=_attr(result, "faces_removed"))
+        self.summary.removed += result.files_removed
+        log.info("photo_removed", path=str(path), files=result.files_removed, photos=len(result.photo_ids),
+                 faces=result.faces_removed, people_pruned=len(result.people_pruned))
 
     async def _handle_move(self, event: PhotoEvent) -> None:
         assert event.dest_path is not None
@@ -713,7 +748,7 @@ class Service:
             line = {
                 "queued": queued, "done": self._done(), "failed": self.summary.failed,
                 "photos_per_s": round(rate, 2), "eta_s": round(queued / rate, 1) if rate > 0 else None,
-                "people": _attr(counts, "people"), "last_recluster": _attr(counts, "last_recluster"),
+                "people": counts.people, "last_recluster": counts.last_recluster,
             }
             log.info("status", **line)
             self.notifier.status(f"{queued} queued, {self._done()} done, {self.summary.failed} failed, "
@@ -758,6 +793,10 @@ class Service:
                 missing = await self._io(self.watcher.start)
                 for root in missing:
                     self.root_gone(root)
+                for root in self._roots():
+                    if root not in self._lost_roots:
+                        await self._remember_root(root)
+                self._spawn(self._root_monitor())
                 self._spawn(self._rescan_loop())
                 roots = [r for r in self._roots() if r not in self._lost_roots]
                 self.notifier.ready(f"watching {len(roots)} folder(s)")
@@ -831,14 +870,6 @@ def _exit_now(signum: int, _frame: object) -> None:
 
 def _ms(t0: float) -> int:
     return round((time.monotonic() - t0) * 1000)
-
-
-def _attr(obj: Any, name: str) -> Any:
-    return getattr(obj, name, None)
-
-
-def _count(value: Any) -> int | None:
-    return None if value is None else len(value)
 
 
 def _public(result: Any) -> dict[str, Any]:

@@ -129,10 +129,14 @@ class Daemon:
                 out.append(json.loads(line))
         return out
 
-    def events(self, name: str, **match: Any) -> list[dict[str, Any]]:
-        """Log lines with event == name and the given key/values."""
-        return [e for e in self.lines() if e.get("event") == name
+    def events(self, name: str, *, after: int = 0, **match: Any) -> list[dict[str, Any]]:
+        """Log lines (from line index `after`, see `mark`) with event == name and the given key/values."""
+        return [e for e in self.lines()[after:] if e.get("event") == name
                 and all(e.get(k) == v for k, v in match.items())]
+
+    def mark(self) -> int:
+        """The number of log lines so far, to look only at what comes after."""
+        return len(self.lines())
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
         """Send a signal."""
@@ -165,3 +169,54 @@ def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def make_variants(sources: list[Path], out: Path, count: int, *, seed: int = 0, long_side: int = 320,
+                  prefix: str = "v") -> list[Path]:
+    """`count` distinct small JPEGs derived from real photos (random crop, flip, scale, quality), in `out`."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    images = [cv2.imread(str(s), cv2.IMREAD_COLOR) for s in sources]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        img = images[i % len(images)]
+        h, w = img.shape[:2]
+        fh, fw = rng.uniform(0.7, 1.0, 2)
+        ch, cw = int(h * fh), int(w * fw)
+        y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        crop = img[y:y + ch, x:x + cw]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        scale = long_side / max(crop.shape[:2])
+        crop = cv2.resize(crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale))),
+                          interpolation=cv2.INTER_AREA)
+        quality = int(rng.integers(70, 96))
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(crop), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok
+        path = out / f"{prefix}{i:04d}.jpg"
+        path.write_bytes(buf.tobytes())
+        paths.append(path)
+    return paths
+
+
+def sockets_of(pid: int) -> dict[str, int]:
+    """Count the sockets a process holds by family, from /proc: {'unix': n, 'other': n}."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    unix = set()
+    with open(f"/proc/{pid}/net/unix") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 7:
+                unix.add(int(parts[6]))
+    return {"unix": len(inodes & unix), "other": len(inodes - unix)}

@@ -141,3 +141,20 @@ def test_nested_root_rows_are_left_to_the_inner_root(tmp_path: Path) -> None:
     rows = [Row(str(inner / "gone-from-inner.jpg"), 1, 1)]
     result = reconcile_folder(outer, filt, rows, recursive=False)
     assert result.deletes == []
+
+
+def test_empty_root_with_known_photos_is_an_unmounted_drive(tmp_path: Path) -> None:
+    root = tmp_path / "mnt"
+    root.mkdir()  # the mount point left behind by an unmounted drive
+    filt = PathFilter([root], DEFAULT_EXTENSIONS)
+    rows = [Row(str(root / "a.jpg"), 1, 1), Row(str(root / "sub" / "b.jpg"), 1, 1)]
+    with pytest.raises(RootUnavailableError, match="empty, but the library has 2 photo"):
+        reconcile_folder(root, filt, rows)
+    # A subfolder emptied on purpose is not a root: its rows go.
+    (root / "sub").mkdir()
+    make(root, "keep.jpg")
+    result = reconcile_folder(root / "sub", filt, [Row(str(root / "sub" / "b.jpg"), 1, 1)])
+    assert [e.path for e in result.deletes] == [root / "sub" / "b.jpg"]
+    # Once anything is in the root again, the rest is cleaned up.
+    result = reconcile_folder(root, filt, rows)
+    assert {e.path for e in result.deletes} == {root / "a.jpg", root / "sub" / "b.jpg"}

@@ -1,0 +1,338 @@
+"""The real daemon (`python -m daemon.cli run`) as a subprocess on real folders with the real models.
+
+One daemon (`lib`) is shared by the checks that can follow each other; crash, restart and missing-root
+checks start their own. Every wait is an `expect` poll on the log or the database, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import FACE_RECOGNITION, SKIMAGE
+from daemon_helpers import REPO, Daemon, expect, make_variants, query, sockets_of, write_config
+
+PHOTOS = {
+    "astronaut.png": SKIMAGE / "astronaut.png",
+    "chelsea.png": SKIMAGE / "chelsea.png",
+    "obama.jpg": FACE_RECOGNITION / "obama.jpg",
+    "obama2.jpg": FACE_RECOGNITION / "obama2.jpg",
+    "obama3.jpg": FACE_RECOGNITION / "obama3.jpg",
+    "biden.jpg": FACE_RECOGNITION / "biden.jpg",
+}
+
+
+def files(db: Path) -> dict[str, tuple[str, int | None]]:
+    """path -> (status, photo_id) for every file row."""
+    return {os.fsdecode(bytes(p)): (s, pid) for p, s, pid in query(db, "SELECT path, status, photo_id FROM files")}
+
+
+def done_paths(db: Path) -> set[str]:
+    return {p for p, (s, _pid) in files(db).items() if s == "done"}
+
+
+def integrity(db: Path) -> str:
+    return str(query(db, "PRAGMA integrity_check")[0][0])
+
+
+class NotifyListener:
+    """A real sd_notify socket the daemon writes to (what systemd would read)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+class Lib:
+    """The shared library: watched folders, config, daemon, notify socket."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.watched = base / "photos"
+        self.second = base / "drive"
+        self.watched.mkdir()
+        self.second.mkdir()
+        # queue_size 40 so the 200-file drop overflows the queue and the rescan has to catch up.
+        self.config = write_config(base, [self.watched, self.second], queue_size=40, recluster_every=2)
+        self.notify = NotifyListener(base / "notify.sock")
+        self.daemon = Daemon(self.config, env={"NOTIFY_SOCKET": str(base / "notify.sock"),
+                                               "WATCHDOG_USEC": "1000000"})
+
+    @property
+    def db(self) -> Path:
+        return self.daemon.db
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lib]:
+    lib = Lib(tmp_path_factory.mktemp("lib"))
+    lib.daemon.start()
+    try:
+        yield lib
+    finally:
+        lib.daemon.kill()
+        lib.notify.close()
+
+
+def analysed_lines(d: Daemon, path: Path) -> list[dict[str, object]]:
+    return [e for e in d.events("photo", path=str(path)) if e.get("status") == "analysed"]
+
+
+def test_dropped_photos_get_objects_faces_and_people(lib: Lib) -> None:
+    for name, src in PHOTOS.items():
+        shutil.copy(src, lib.watched / name)
+    want = {str(lib.watched / n) for n in PHOTOS}
+    expect(lambda: want <= done_paths(lib.db), 90, 0.2, "six photos done")
+    by_path = files(lib.db)
+    astronaut = by_path[str(lib.watched / "astronaut.png")][1]
+    chelsea = by_path[str(lib.watched / "chelsea.png")][1]
+    labels = {pid: {r[0] for r in query(lib.db, "SELECT label FROM objects WHERE photo_id = ?", pid)}
+              for pid in (astronaut, chelsea)}
+    assert "person" in labels[astronaut] and "cat" in labels[chelsea]
+    assert query(lib.db, "SELECT count(*) FROM faces WHERE photo_id = ?", astronaut)[0][0] == 1
+    # The three Obama photos end up as one person once the recluster has run.
+    obama_ids = [by_path[str(lib.watched / n)][1] for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+
+    def obama_person() -> bool:
+        rows = query(lib.db, f"SELECT person_id FROM faces WHERE photo_id IN ({','.join('?' * 3)})", *obama_ids)
+        people = {r[0] for r in rows}
+        return len(rows) >= 3 and len(people) == 1 and None not in people
+
+    expect(obama_person, 60, 0.2, "one person for the three obama photos")
+    line = analysed_lines(lib.daemon, lib.watched / "obama.jpg")[0]
+    assert {"path", "status", "objects", "faces", "people", "ms"} <= line.keys()
+    assert line["faces"] == 1
+
+
+def test_rename_keeps_analysis_without_inference(lib: Lib) -> None:
+    src, dest = lib.watched / "obama2.jpg", lib.watched / "renamed" / "obama-two.jpg"
+    expect(lambda: str(src) in done_paths(lib.db), 60, 0.2, "obama2 done")
+    before = query(lib.db, "SELECT p.id, p.analysed_at FROM files f JOIN photos p ON p.id = f.photo_id "
+                           "WHERE f.path = ?", os.fsencode(str(src)))[0]
+    faces_before = query(lib.db, "SELECT id, person_id FROM faces WHERE photo_id = ?", before[0])
+    dest.parent.mkdir()
+    os.rename(src, dest)
+    expect(lambda: str(dest) in done_paths(lib.db) and str(src) not in files(lib.db), 30, 0.1, "path updated")
+    after = query(lib.db, "SELECT p.id, p.analysed_at FROM files f JOIN photos p ON p.id = f.photo_id "
+                          "WHERE f.path = ?", os.fsencode(str(dest)))[0]
+    assert after == before
+    assert query(lib.db, "SELECT id, person_id FROM faces WHERE photo_id = ?", before[0]) == faces_before
+    assert lib.daemon.events("photo_moved", path=str(src), dest=str(dest))
+    assert not lib.daemon.events("photo", path=str(dest))  # no second inference, not even a link
+
+
+def test_delete_removes_and_prunes(lib: Lib) -> None:
+    victim = lib.watched / "biden.jpg"
+    expect(lambda: str(victim) in done_paths(lib.db), 60, 0.2, "biden done")
+    pid = files(lib.db)[str(victim)][1]
+    victim.unlink()
+    expect(lambda: str(victim) not in files(lib.db), 30, 0.1, "row removed")
+    assert query(lib.db, "SELECT count(*) FROM photos WHERE id = ?", pid)[0][0] == 0
+    assert query(lib.db, "SELECT count(*) FROM faces WHERE photo_id = ?", pid)[0][0] == 0
+    # No person is left without a face.
+    assert query(lib.db, "SELECT count(*) FROM people p WHERE NOT EXISTS "
+                         "(SELECT 1 FROM faces f WHERE f.person_id = p.id)")[0][0] == 0
+    assert lib.daemon.events("photo_removed", path=str(victim))
+
+
+def test_slow_write_is_analysed_once_complete(lib: Lib, tmp_path: Path) -> None:
+    data = make_variants([PHOTOS["obama3.jpg"]], tmp_path, 1, seed=7, long_side=600, prefix="slow")[0].read_bytes()
+    target = lib.watched / "slow.jpg"
+    mark = lib.daemon.mark()
+    chunks = [data[i:i + len(data) // 20 + 1] for i in range(0, len(data), len(data) // 20 + 1)]
+    with open(target, "wb") as f:
+        for chunk in chunks:  # ~2 s in 20 writes, well below settle_seconds apart
+            f.write(chunk)
+            f.flush()
+            time.sleep(0.1)
+    expect(lambda: str(target) in done_paths(lib.db), 60, 0.1, "slow file done")
+    size = query(lib.db, "SELECT size FROM files WHERE path = ?", os.fsencode(str(target)))[0][0]
+    assert size == len(data)
+    # A later close or modify event must not analyse it again: wait for the queue to go idle.
+    done_at = lib.daemon.mark()
+    expect(lambda: lib.daemon.events("status", queued=0, after=done_at), 30, 0.2, "idle status")
+    lines = lib.daemon.events("photo", path=str(target), after=mark)
+    assert [e["status"] for e in lines] == ["analysed"], lines
+    assert lines[0]["faces"] == 1
+
+
+def test_temp_names_are_ignored_until_renamed(lib: Lib) -> None:
+    part = lib.watched / "download.jpg.part"
+    shutil.copy(PHOTOS["chelsea.png"], part)  # png bytes under .jpg: content decides, not the name
+    hidden = lib.watched / ".hidden.jpg"
+    shutil.copy(PHOTOS["astronaut.png"], hidden)
+    final = lib.watched / "download.jpg"
+    os.rename(part, final)
+    expect(lambda: str(final) in done_paths(lib.db), 30, 0.1, "renamed download done")
+    assert not any(p.endswith((".part", ".hidden.jpg")) for p in files(lib.db))
+
+
+def test_two_hundred_files_at_once_all_processed(lib: Lib, tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    variants = make_variants(list(PHOTOS.values()), staging, 200, seed=1)
+    burst = lib.watched / "burst"
+    t0 = time.monotonic()
+    os.rename(staging, burst)  # 200 files appear at once (a folder moved in from outside the roots)
+    want = {str(burst / v.name) for v in variants}
+    expect(lambda: want <= done_paths(lib.db), 180, 0.5, "200 files done")
+    seconds = time.monotonic() - t0
+    print(f"\n200 photos (320 px) processed in {seconds:.1f} s ({200 / seconds:.1f} photos/s)")
+    # Every one analysed exactly once (distinct bytes, so no links).
+    analysed = [e["path"] for e in lib.daemon.events("photo") if str(e["path"]).startswith(str(burst))]
+    assert sorted(analysed) == sorted(want)
+    assert lib.daemon.events("status")  # the status line appeared while busy
+    status = lib.daemon.events("status")[-1]
+    assert {"queued", "done", "failed", "photos_per_s", "eta_s", "people", "last_recluster"} <= status.keys()
+
+
+def test_overflow_drops_events_then_rescans(lib: Lib, tmp_path: Path) -> None:
+    # Copy files one by one (not a folder rename) so each is its own event: 120 > queue_size 40.
+    sources = make_variants(list(PHOTOS.values()), tmp_path / "src", 120, seed=2, long_side=200, prefix="o")
+    flood = lib.watched / "flood"
+    flood.mkdir()
+    for s in sources:
+        shutil.copy(s, flood / s.name)
+    want = {str(flood / s.name) for s in sources}
+    expect(lambda: want <= done_paths(lib.db), 180, 0.5, "flood done")
+    assert lib.daemon.events("queue_full")
+    assert lib.daemon.events("rescan")
+
+
+def test_daemon_holds_no_network_socket(lib: Lib) -> None:
+    socks = sockets_of(lib.daemon.pid)
+    assert socks["other"] == 0, socks
+
+
+def test_second_daemon_on_the_same_db_exits(lib: Lib) -> None:
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "run", "--config", str(lib.config)],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"another pictod daemon (pid {lib.daemon.pid}) owns {lib.db}" in result.stderr
+
+
+def test_missing_root_removes_nothing(lib: Lib) -> None:
+    shutil.copy(PHOTOS["astronaut.png"], lib.second / "a1.png")
+    shutil.copy(PHOTOS["obama.jpg"], lib.second / "o1.jpg")
+    on_drive = {str(lib.second / "a1.png"), str(lib.second / "o1.jpg")}
+    expect(lambda: on_drive <= done_paths(lib.db), 60, 0.2, "drive photos done")
+    unmounted = lib.base / "drive-unmounted"
+    mark = lib.daemon.mark()
+    os.rename(lib.second, unmounted)  # what an unmount looks like from inside: the root is gone
+    expect(lambda: lib.daemon.events("watched_root_missing", root=str(lib.second)), 30, 0.1, "root missing")
+    # Give the daemon a real chance to do the wrong thing: a rescan of everything, which must skip the root.
+    expect(lambda: lib.daemon.events("status", queued=0, after=mark), 30, 0.2, "idle")
+    assert on_drive <= done_paths(lib.db)
+    assert not [e for e in lib.daemon.events("photo_removed") if str(e["path"]).startswith(str(lib.second))]
+    os.rename(unmounted, lib.second)  # remounted
+    expect(lambda: lib.daemon.events("watched_root_back", root=str(lib.second)), 30, 0.2, "root back")
+    shutil.copy(PHOTOS["chelsea.png"], lib.second / "c1.png")
+    expect(lambda: str(lib.second / "c1.png") in done_paths(lib.db), 30, 0.2, "watching again")
+    assert on_drive <= done_paths(lib.db)
+
+
+def test_sigterm_during_work_exits_zero_with_consistent_db(lib: Lib, tmp_path: Path) -> None:
+    batch = make_variants(list(PHOTOS.values()), tmp_path / "late", 40, seed=3, prefix="late")
+    late = lib.watched / "late"
+    os.rename(tmp_path / "late", late)
+    expect(lambda: any(str(e["path"]).startswith(str(late)) for e in lib.daemon.events("photo")), 60, 0.05,
+           "work started")
+    t0 = time.monotonic()
+    lib.daemon.signal(signal.SIGTERM)
+    code = lib.daemon.wait(timeout=60)
+    assert code == 0, lib.daemon.failure()
+    print(f"\nSIGTERM to exit: {time.monotonic() - t0:.2f} s")
+    assert integrity(lib.db) == "ok"
+    assert query(lib.db, "SELECT count(*) FROM files WHERE status = 'pending'")[0][0] == 0
+    assert query(lib.db, "SELECT count(*) FROM photos p WHERE NOT EXISTS "
+                         "(SELECT 1 FROM files f WHERE f.photo_id = p.id)")[0][0] == 0
+    assert lib.daemon.events("daemon_stopped")
+    # sd_notify: READY first (after nothing but STATUS), WATCHDOG pings in between, STOPPING at the end.
+    expect(lambda: any(m.startswith("STOPPING=1") for m in lib.notify.messages), 5, 0.05, "STOPPING")
+    msgs = lib.notify.messages
+    ready = next(i for i, m in enumerate(msgs) if "READY=1" in m)
+    stopping = next(i for i, m in enumerate(msgs) if m.startswith("STOPPING=1"))
+    assert all(m.startswith("STATUS=") for m in msgs[:ready])
+    assert "WATCHDOG=1" in msgs[ready + 1:stopping]
+    assert "WATCHDOG=1" not in msgs[:ready]
+    assert stopping == max(i for i, m in enumerate(msgs) if not m.startswith("STATUS="))
+    # Restarting finds the rest of the batch and finishes it.
+    lib.daemon.start()
+    want = {str(late / b.name) for b in batch}
+    expect(lambda: want <= done_paths(lib.db), 120, 0.5, "rest of the batch after restart")
+    assert lib.daemon.stop() == 0
+
+
+def test_sigkill_then_restart_processes_every_photo_once(tmp_path: Path) -> None:
+    watched = tmp_path / "photos"
+    make_variants(list(PHOTOS.values()), watched, 30, seed=4, prefix="k")
+    config = write_config(tmp_path, [watched])
+    d = Daemon(config).start()
+    try:
+        expect(lambda: len(d.events("photo")) >= 8, 120, 0.05, "some photos done")
+        d.kill()
+        first = {e["path"] for e in d.events("photo") if e.get("status") == "analysed"}
+        d.start()
+        want = {str(p) for p in watched.iterdir()}
+        expect(lambda: want <= done_paths(d.db), 120, 0.3, "all done after restart")
+        again = {e["path"] for e in d.events("photo") if e.get("status") == "analysed"}
+        assert not (first & again), "a committed photo was analysed a second time"
+        assert first | again == want
+        assert d.stop() == 0
+    finally:
+        d.kill()
+    assert integrity(d.db) == "ok"
+    rows = query(d.db, "SELECT path, count(*) FROM files GROUP BY path HAVING count(*) > 1")
+    assert rows == []
+    assert query(d.db, "SELECT count(*) FROM photos")[0][0] == 30
+    assert query(d.db, "SELECT count(*) FROM files WHERE status != 'done'")[0][0] == 0
+
+
+def test_missing_root_at_start_removes_nothing(tmp_path: Path) -> None:
+    watched = tmp_path / "mnt" / "photos"
+    watched.mkdir(parents=True)
+    shutil.copy(PHOTOS["chelsea.png"], watched / "cat.png")
+    config = write_config(tmp_path, [watched])
+    d = Daemon(config).start()
+    try:
+        expect(lambda: str(watched / "cat.png") in done_paths(d.db), 60, 0.2, "cat done")
+        assert d.stop() == 0
+        os.rename(tmp_path / "mnt", tmp_path / "mnt-away")  # the drive is not mounted at the next start
+        d.start()
+        expect(lambda: d.events("watched_root_missing", root=str(watched)), 30, 0.1, "missing at start")
+        assert d.proc is not None and d.proc.poll() is None  # waits for it, does not exit
+        assert str(watched / "cat.png") in done_paths(d.db)
+        os.rename(tmp_path / "mnt-away", tmp_path / "mnt")
+        expect(lambda: d.events("reconcile", root=str(watched)), 30, 0.2, "reconciled when back")
+        assert str(watched / "cat.png") in done_paths(d.db)
+        assert d.stop() == 0
+    finally:
+        d.kill()
