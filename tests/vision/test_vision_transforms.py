@@ -125,3 +125,18 @@ def test_prewhiten_and_l2_normalize() -> None:
     assert not flat.any()  # a constant crop divides by the floor, not by zero
     rows = transforms.l2_normalize(np.array([[3, 4], [0, 0]], np.float32))
     np.testing.assert_allclose(rows, [[0.6, 0.8], [0, 0]])
+
+
+def test_large_shrink_matches_single_step_area_and_maps_back() -> None:
+    # 4035x3029 is not a multiple of the integer factor: the two-step shrink drops a sliver, and the mapping
+    # must account for it so a drawn rectangle comes back where it was.
+    image = np.zeros((3029, 4035, 3), np.uint8)
+    image[800:1600, 1000:2000] = 255
+    canvas, mapping = transforms.letterbox(image, (640, 640), pad_value=0, center=False)
+    reference = cv2.resize(image, (640, round(3029 * 640 / 4035)), interpolation=cv2.INTER_AREA)
+    diff = np.abs(canvas[: reference.shape[0]].astype(int) - reference.astype(int))
+    assert diff.mean() < 1.0
+    ys, xs = np.nonzero(canvas[:, :, 0] > 127)
+    found = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+    back = mapping.to_image(found, 4035, 3029)
+    np.testing.assert_allclose(back, [[1000, 800, 2000, 1600]], atol=8)  # one canvas pixel is ~6.3 source px
