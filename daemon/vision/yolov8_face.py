@@ -50,7 +50,10 @@ class YoloV8FaceDetector(FaceDetector):
         return results
 
     def _detect_batch(self, images: Sequence[NDArray[np.uint8]], conf: float) -> list[list[RawFace]]:
-        placed = [transforms.letterbox(image, self.input_size, pad_value=114) for image in images]
+        # Small photos are padded, not enlarged: faces filling an enlarged frame are outside what the model
+        # learnt. Measured with faceghost v0-1 at conf 0.5: dlib's 150x150 "johns" face crops 45/55 missed
+        # when enlarged, 0/55 when padded; dlib's VOC photos 43/43 faces either way, 3 false positives -> 0.
+        placed = [transforms.letterbox(image, self.input_size, pad_value=114, scaleup=False) for image in images]
         batch = transforms.to_nchw([canvas for canvas, _ in placed], scale=1.0 / 255.0)
         (output,) = self.session.run(None, {self.input_name: batch})
         results: list[list[RawFace]] = []

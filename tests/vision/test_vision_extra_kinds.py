@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FACE_RECOGNITION, FACEGHOST_ONNX, FACENET_ONNX, REPO, SKIMAGE
+from conftest import FACE_RECOGNITION, FACEGHOST_ONNX, FACENET_ONNX, JOHNS, REPO, SKIMAGE
 
 from daemon.config import ModelsConfig
 from daemon.vision import FaceDetector, FaceEmbedder, RawFace, build_model, load_descriptor
@@ -70,6 +70,16 @@ def test_yolov8_face_finds_the_astronaut_without_landmarks(yolo_faces: FaceDetec
     iou = float(box_iou(np.array(face.box, np.float32), np.array([ASTRONAUT_FACE], np.float32))[0])
     assert iou >= 0.5 and face.score >= 0.5
     assert face.landmarks.shape == (0, 2)
+
+
+def test_yolov8_face_finds_faces_in_small_close_ups(yolo_faces: FaceDetector) -> None:
+    # Regression: enlarging 150x150 face crops to 640 made the detector miss 45 of dlib's 55 "johns".
+    crops = [read_rgb(sorted(folder.glob("*.jpg"))[0]) for folder in sorted(JOHNS.iterdir()) if folder.is_dir()]
+    assert len(crops) == 5
+    for crop, faces in zip(crops, yolo_faces.detect(crops), strict=True):
+        assert len(faces) == 1
+        x1, y1, x2, y2 = faces[0].box
+        assert (x2 - x1) * (y2 - y1) >= 0.2 * crop.shape[0] * crop.shape[1]
 
 
 def test_yolov8_face_batch_equals_one_at_a_time(yolo_faces: FaceDetector) -> None:
