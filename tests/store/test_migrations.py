@@ -1,0 +1,89 @@
+"""Migrations: a DB built at the previous version upgrades in place; a newer one is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon.errors import StoreError
+from daemon.people import list_people
+from daemon.store import Store, db, migrations
+from daemon.store import queries as q
+
+
+def _build_v1(path: Path) -> None:
+    """A v1 library as v1 code left it: a named and an unnamed person with faces, a file, a photo."""
+    db.prepare_path(path)
+    conn = db.connect(path)
+    try:
+        assert migrations.migrate(conn, path, upto=1) == [1]
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO photos (id, content_hash, width, height, format, analysed_at) "
+                     "VALUES (1, 'h1', 10, 10, 'JPEG', 'then')")
+        conn.execute("INSERT INTO files (path, size, mtime_ns, status, photo_id, updated_at) "
+                     "VALUES (?, 1, 1, 'done', 1, 'then')", (b"/old/\xff.jpg",))
+        mean = np.ones(128, np.float32) / np.sqrt(128)
+        conn.execute("INSERT INTO people (id, name, mean, face_count, photo_count, created_at, updated_at) "
+                     "VALUES (1, 'Ada', ?, 1, 1, 'then', 'then')", (mean.tobytes(),))
+        conn.execute("INSERT INTO people (id, name, mean, face_count, photo_count, created_at, updated_at) "
+                     "VALUES (2, NULL, ?, 1, 1, 'then', 'then')", (mean.tobytes(),))
+        for person in (1, 2):
+            conn.execute("INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding, person_id) "
+                         "VALUES (1, 0, 0, 5, 5, 0.9, '[]', ?, ?)", (mean.tobytes(), person))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    _build_v1(path)
+    with Store.open(path) as store:
+        version, rows = store.read(lambda c: (
+            migrations.current_version(c),
+            c.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()))
+        assert version == migrations.LATEST == 2
+        assert [r[0] for r in rows] == [1, 2]
+        curated = store.read(lambda c: c.execute("SELECT id, curated FROM people ORDER BY id").fetchall())
+        assert curated == [(1, 1), (2, 0)]
+        names = store.read(lambda c: c.execute(
+            "SELECT kind, person_id, name FROM corrections").fetchall())
+        assert names == [("name", 1, "Ada")]
+        assert [p.name for p in list_people(store)] == ["Ada", None]
+        row = store.get_file("/old/\udcff.jpg")
+        assert row is not None and row.photo_id == 1
+    backups = list(tmp_path.glob("library.db.v1-*.bak"))
+    assert len(backups) == 1
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    old = sqlite3.connect(backups[0])
+    try:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert old.execute("SELECT count(*) FROM faces").fetchone()[0] == 2
+    finally:
+        old.close()
+    # Opening again applies nothing and makes no new backup.
+    with Store.open(path):
+        pass
+    assert len(list(tmp_path.glob("library.db.v1-*.bak"))) == 1
+
+
+def test_fresh_database_gets_every_migration_without_backup(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "library.db") as store:
+        assert store.read(migrations.current_version) == migrations.LATEST
+        assert store.read(lambda c: q.get_int(c, q.PEOPLE_REV)) == 0
+    assert list(tmp_path.glob("*.bak")) == []
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    with Store.open(path):
+        pass
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {migrations.LATEST + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match=r"newer than this pictod.*upgrade pictod"):
+        Store.open(path)
