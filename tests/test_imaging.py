@@ -199,6 +199,16 @@ def test_reduced_jpeg_decode(phone_jpeg: Path, target: int | None, scale: int, s
     assert mean_diff(decoded.rgb, full) < 3
 
 
+def test_reduced_decode_of_a_rotated_jpeg(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    path = tmp_path / "portrait.jpg"
+    Image.new("RGB", (4000, 3000), (200, 30, 30)).save(path, quality=80, exif=exif.tobytes())
+    decoded = load(path, target_long_side=1000)
+    assert (decoded.meta.width, decoded.meta.height) == (3000, 4000)
+    assert decoded.rgb.shape == (1000, 750, 3) and decoded.scale == 4.0
+
+
 def test_reduced_decode_only_for_jpeg(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     Image.new("RGB", (3000, 2000), (1, 2, 3)).save(path)
