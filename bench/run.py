@@ -57,7 +57,7 @@ class Profile:
 
 
 QUICK = Profile("quick", 200, 48, 3, 16, 10, 5_000, False)
-FULL = Profile("full", 2000, 200, 3, 40, 50, 50_000, True)
+FULL = Profile("full", 2000, 200, 5, 40, 50, 50_000, True)
 
 TARGETS = {
     "vs_limit": 0.85,
@@ -256,6 +256,8 @@ class RssSampler(threading.Thread):
         if self.samples:
             end = self.samples[-1][0]
             after = [s for s in self.samples if s[0] >= end * warmup_fraction]
+            if after and after[-1][0] - after[0][0] < 30:  # a trend over less than 30 s says nothing
+                after = []
         else:
             after = []
         return {
@@ -877,10 +879,12 @@ def variants(profile: Profile, wl: workload.Workload, tmp: Path, specs: Sequence
     n = len(list(folder.iterdir()))
     parsed = []
     for spec in specs:
-        key, _, raw = spec.partition("=")
-        section, _, name = key.partition(".")
-        value: Any = tomllib.loads(f"v = {raw}")["v"]
-        parsed.append((spec, {section: {name: value}}))
+        over: dict[str, dict[str, Any]] = {}
+        for part in spec.split(","):  # "daemon.workers=1,models.intra_op_threads=2": one variant, two keys
+            key, _, raw = part.partition("=")
+            section, _, name = key.strip().partition(".")
+            over.setdefault(section, {})[name] = tomllib.loads(f"v = {raw}")["v"]
+        parsed.append((spec, over))
     runs: dict[str, list[float]] = {"default": []}
     for r in range(profile.rounds):
         order = [("default", {}), *parsed]
