@@ -38,8 +38,8 @@ def daemons() -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
     def factory(layout: Layout, command: str = "run", *args: str, user: tuple[int, int] | None = None,
-                start: bool = True) -> Daemon:
-        d = Daemon(layout, command=command, args=tuple(args), user=user)
+                start: bool = True, umask: int = 0o022) -> Daemon:
+        d = Daemon(layout, command=command, args=tuple(args), user=user, umask=umask)
         started.append(d)
         return d.start() if start else d
 

@@ -172,7 +172,7 @@ def child_env(base: Path) -> dict[str, str]:
         "XDG_CONFIG_HOME": str(base / "xdg" / "config"),
         "XDG_RUNTIME_DIR": str(base / "xdg" / "runtime"),
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
     })
     return env
 
@@ -185,6 +185,7 @@ class Daemon:
     command: str = "run"
     args: tuple[str, ...] = ()
     user: tuple[int, int] | None = None  # run as (uid, gid) with setpriv
+    umask: int = 0o022
     proc: subprocess.Popen[bytes] | None = None
     stdout_path: Path = field(init=False)
     stderr_path: Path = field(init=False)
@@ -216,7 +217,7 @@ class Daemon:
             out.flush()
             err.flush()
             self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                         cwd=self.layout.base, env=child_env(self.layout.base))
+                                         cwd=self.layout.base, env=child_env(self.layout.base), umask=self.umask)
         self._rss = RssSampler(self.proc.pid)
         self._rss.start()
         return self
@@ -281,6 +282,13 @@ class Daemon:
     def stderr(self) -> str:
         """Everything written on stderr so far."""
         return self.stderr_path.read_bytes().decode("utf-8", "backslashreplace") if self.stderr_path.exists() else ""
+
+    def stderr_lines(self) -> list[str]:
+        """The non-empty stderr lines of the current (or last) process."""
+        text = self.stderr()
+        marker = f"--- start {self.starts} ---\n"
+        text = text.rsplit(marker, 1)[-1]
+        return [line for line in text.splitlines() if line.strip()]
 
     def stdout(self) -> str:
         """Everything written on stdout so far."""

@@ -62,7 +62,7 @@ def drop_and_check(daemons: Callable[..., Daemon], layout: Layout, *, corpus_fil
     assert no_reason == [], f"failed without a one-line reason: {no_reason[:5]}"
     for b in bad:
         if b.kind in ("empty", "text", "executable", "bomb", "sparse", "random", "truncated"):
-            status = files[path_key(b.path)]
+            status = files[path_key(layout.root / b.path.relative_to(staging))]
             assert status[0] == "failed", f"{b.path.name} ({b.kind}) must fail, got {status}"
     # Files with other extensions are not photos: no rows.
     stray = [p for p in ignored if path_key(p) in files]

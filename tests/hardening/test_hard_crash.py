@@ -103,7 +103,7 @@ def kill_rounds(daemons: Callable[..., Daemon], layout: Layout, *, rounds: int, 
             counts["done_twice"] += len(twice)
             assert twice == [], f"round {r}: photos done before the kill analysed again: {twice[:5]}"
         done_before = now_done
-    d.start()
+    d.start().wait_ready()
     files = wait_settled(db, paths, timeout, daemon=d, what="the ingest to finish after the last kill")
     twice = _analyses_after(d, set(done_before))
     counts["done_twice"] += len(twice)

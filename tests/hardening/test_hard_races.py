@@ -105,7 +105,7 @@ def _move_in_folder(daemons: Callable[..., Daemon], layout: Layout, count: int, 
 
 
 def test_folder_of_photos_moved_in_at_once(daemons: Callable[..., Daemon], layout: Layout) -> None:
-    _move_in_folder(daemons, layout, 150, timeout=180)
+    _move_in_folder(daemons, layout, 100, timeout=180)
 
 
 @pytest.mark.slow
