@@ -19,9 +19,9 @@ import numpy as np
 import structlog
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "vision"))
 
-from conftest import FACE_RECOGNITION, SKIMAGE  # noqa: E402
+from vision_data import FACE_RECOGNITION, SKIMAGE  # noqa: E402
 
 from daemon.config import ModelsConfig  # noqa: E402
 from daemon.vision import Models, load_models  # noqa: E402

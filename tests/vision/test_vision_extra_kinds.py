@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FACE_RECOGNITION, FACEGHOST_ONNX, FACENET_ONNX, JOHNS, REPO, SKIMAGE
+from vision_data import FACE_RECOGNITION, FACEGHOST_ONNX, FACENET_ONNX, JOHNS, REPO, SKIMAGE
 
 from daemon.config import ModelsConfig
 from daemon.vision import FaceDetector, FaceEmbedder, RawFace, build_model, load_descriptor

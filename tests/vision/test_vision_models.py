@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DLIB_FACES, FACE_RECOGNITION, JOHNS, REPO, SKIMAGE
+from vision_data import DLIB_FACES, FACE_RECOGNITION, JOHNS, REPO, SKIMAGE
 
 from daemon.config import ModelsConfig
 from daemon.vision import Models, RawFace, load_models

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from structlog.testing import capture_logs
+from vision_data import REPO
 
 from daemon.config import ModelsConfig
 from daemon.errors import ModelError
