@@ -1,7 +1,9 @@
 """Kind "sface": OpenCV Zoo's SFace embedder, 112x112 RGB 0..255 aligned face -> 128-d.
 
 Faces with 5 landmarks are warped onto the ArcFace template (as FaceRecognizerSF.alignCrop); faces without
-(a landmark-less detector) are cut as a square around the box, which matches less well.
+(a landmark-less detector) are cut as a square around the box, which separates people less well. Measured on
+dlib's johns (5 people x 11 crops): aligned (YuNet), same-person cosine distance max 0.46, different-person
+min 0.67; box crops (yolov8-face), same-person max 0.46, different-person min 0.41.
 """
 
 from __future__ import annotations
