@@ -61,7 +61,12 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _load_config(args: argparse.Namespace, *, check_folders: bool = False) -> config_mod.Config:
+def _load_config(
+    args: argparse.Namespace, *, check_folders: bool = False, optional: bool = False
+) -> config_mod.Config:
+    # `analyze` needs no library: with no --config and no config file anywhere, the defaults will do.
+    if optional and args.config is None and not config_mod.default_config_path().exists():
+        return config_mod.Config()
     return config_mod.load(args.config, check_folders=check_folders)
 
 
@@ -100,11 +105,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from daemon.store import Store
 
     cfg = _load_config(args)
+    _setup_quiet_logs(cfg)
     pid = service.daemon_pid(cfg)
     db = cfg.database_path
     report: dict[str, Any] = {"database": str(db), "daemon_running": pid is not None, "daemon_pid": pid}
     if db.exists():
-        store = Store.open(db, readonly=True)
+        store = Store.open(db)
         try:
             report.update(_jsonable(store.status_counts()))
         finally:
@@ -114,11 +120,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     else:
-        print(f"daemon:    {'running (pid ' + str(pid) + ')' if pid else 'not running'}")
-        print(f"database:  {_safe(str(db))}")
-        for key, value in report.items():
-            if key not in ("database", "daemon_running", "daemon_pid"):
-                print(f"{key.replace('_', ' ') + ':':<11}{value}")
+        lines = [("daemon", f"running (pid {pid})" if pid else "not running"), ("database", _safe(str(db)))]
+        lines += [(k.replace("_", " "), "" if v is None else str(v)) for k, v in report.items()
+                  if k not in ("database", "daemon_running", "daemon_pid")]
+        width = max(len(k) for k, _ in lines) + 2
+        for key, value in lines:
+            print(f"{key + ':':<{width}}{value}")
     return EXIT_OK if pid is not None else EXIT_NOT_RUNNING
 
 
@@ -147,7 +154,7 @@ def _analysis_dict(path: str, analysis: Any) -> dict[str, Any]:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from daemon.analysis import Analyzer
 
-    cfg = _load_config(args)
+    cfg = _load_config(args, optional=True)
     _setup_quiet_logs(cfg)
     analyzer = Analyzer.from_config(cfg, workers=1)
     results: list[dict[str, Any]] = []
@@ -179,8 +186,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 # --- library queries and corrections ---------------------------------------------------------------------
 
 
-def _with_people(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
-    from daemon.people import PeopleManager
+def _with_store(args: argparse.Namespace, action: Callable[[Any, config_mod.Config], int]) -> int:
     from daemon.store import Store
 
     cfg = _load_config(args)
@@ -189,65 +195,76 @@ def _with_people(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
         raise PictodError(f"no library at {cfg.database_path}: start the daemon or run `pictod scan` first")
     store = Store.open(cfg.database_path)
     try:
-        return action(PeopleManager(store, cfg.clustering))
+        return action(store, cfg)
     finally:
         store.close()
 
 
 def _cmd_people(args: argparse.Namespace) -> int:
-    def action(people: Any) -> int:
-        rows = people.list_people()
+    from daemon import people
+
+    def action(store: Any, _cfg: config_mod.Config) -> int:
+        rows = [_jsonable(r) for r in people.list_people(store)]
         if args.json:
             _print_json(rows)
         elif not rows:
             print("no people yet")
         else:
-            data = [_jsonable(r) for r in rows]
-            print(_table([[r["id"], r.get("name") or "", r["faces"], r["photos"]] for r in data],
+            print(_table([[r["id"], r.get("name") or "", r["faces"], r["photos"]] for r in rows],
                          ["id", "name", "faces", "photos"]))
         return EXIT_OK
 
-    return _with_people(args, action)
+    return _with_store(args, action)
 
 
 def _cmd_people_show(args: argparse.Namespace) -> int:
-    def action(people: Any) -> int:
-        detail = _jsonable(people.person_detail(args.id))
+    from daemon import people
+
+    def action(store: Any, _cfg: config_mod.Config) -> int:
+        detail = _jsonable(people.person_detail(store, args.id))
         if args.sheet:
-            written = people.write_contact_sheet(args.id, Path(args.sheet))
             detail["sheet"] = str(args.sheet)
-            detail["sheet_faces"] = written
+            detail["sheet_faces"] = people.write_contact_sheet(store, args.id, Path(args.sheet))
         if args.json:
             _print_json(detail)
-        else:
-            print(f"person {detail['id']}: {detail.get('name') or '(unnamed)'}, {len(detail['faces'])} faces")
-            print(_table([[f["face_id"], f["path"], " ".join(str(round(v)) for v in f["box"])]
-                          for f in detail["faces"]], ["face", "photo", "box"]))
-            if args.sheet:
-                print(f"contact sheet: {_safe(str(args.sheet))} ({detail['sheet_faces']} faces)")
+            return EXIT_OK
+        print(f"person {detail['id']}: {detail.get('name') or '(unnamed)'}, "
+              f"{detail['faces']} faces in {detail['photos']} photos")
+        rows = [[f["id"], f["path"] or "(no file)", " ".join(str(round(v)) for v in f["box"]),
+                 "pinned" if f["pinned"] else ""] for f in detail["face_list"]]
+        print(_table(rows, ["face", "photo", "box", ""]))
+        if args.sheet:
+            print(f"contact sheet: {_safe(str(args.sheet))} ({detail['sheet_faces']} faces)")
         return EXIT_OK
 
-    return _with_people(args, action)
+    return _with_store(args, action)
 
 
-def _simple(call: Callable[[Any, argparse.Namespace], Any], message: Callable[[argparse.Namespace], str]) -> Handler:
+def _correction(
+    call: Callable[[Any, argparse.Namespace], Any], message: Callable[[argparse.Namespace], str]
+) -> Handler:
     def handler(args: argparse.Namespace) -> int:
-        def action(people: Any) -> int:
-            result = call(people, args)
+        def action(store: Any, _cfg: config_mod.Config) -> int:
+            result = call(store, args)
             if args.json:
                 _print_json({"ok": True, "result": result})
             else:
                 print(message(args))
             return EXIT_OK
 
-        return _with_people(args, action)
+        return _with_store(args, action)
 
     return handler
 
 
 def _cmd_photos(args: argparse.Namespace) -> int:
-    def action(people: Any) -> int:
-        paths = people.search_photos(tag=args.tag, person=args.person)
+    from daemon import people
+
+    def action(store: Any, _cfg: config_mod.Config) -> int:
+        person: int | str | None = args.person
+        if isinstance(person, str) and person.isdigit():
+            person = int(person)
+        paths = people.search_photos(store, tag=args.tag, person=person)
         if args.json:
             _print_json(paths)
         else:
@@ -255,25 +272,29 @@ def _cmd_photos(args: argparse.Namespace) -> int:
                 print(_safe(str(path)))
         return EXIT_OK
 
-    return _with_people(args, action)
+    return _with_store(args, action)
 
 
 def _cmd_tags(args: argparse.Namespace) -> int:
-    def action(people: Any) -> int:
-        counts = people.tag_counts()
+    from daemon import people
+
+    def action(store: Any, _cfg: config_mod.Config) -> int:
+        counts = people.tag_counts(store)
         if args.json:
             _print_json(counts)
         else:
-            items = counts.items() if isinstance(counts, dict) else counts
-            print(_table(list(items), ["tag", "photos"]) if counts else "no tags yet")
+            print(_table(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])), ["tag", "photos"])
+                  if counts else "no tags yet")
         return EXIT_OK
 
-    return _with_people(args, action)
+    return _with_store(args, action)
 
 
 def _cmd_recluster(args: argparse.Namespace) -> int:
-    def action(people: Any) -> int:
-        result = people.recluster()
+    from daemon import people
+
+    def action(store: Any, cfg: config_mod.Config) -> int:
+        result = people.recluster_now(store, cfg.clustering)
         if args.json:
             _print_json(result)
         else:
@@ -281,7 +302,7 @@ def _cmd_recluster(args: argparse.Namespace) -> int:
             print("reclustered: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items()))
         return EXIT_OK
 
-    return _with_people(args, action)
+    return _with_store(args, action)
 
 
 # --- parser ----------------------------------------------------------------------------------------------
@@ -336,12 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("id", type=int)
     p.add_argument("name")
-    p.set_defaults(func=_simple(lambda m, a: m.name_person(a.id, a.name), lambda a: f"person {a.id} is now {a.name}"))
+    p.set_defaults(func=_correction(lambda st, a: _people().name_person(st, a.id, a.name),
+                                    lambda a: f"person {a.id} is now {a.name}"))
     p = psub.add_parser("merge", help="merge person B into person A (kept across reclusters)")
     _common(p)
     p.add_argument("a", type=int)
     p.add_argument("b", type=int)
-    p.set_defaults(func=_simple(lambda m, a: m.merge_people(a.a, a.b), lambda a: f"person {a.b} merged into {a.a}"))
+    p.set_defaults(func=_correction(lambda st, a: _people().merge_people(st, a.a, a.b),
+                                    lambda a: f"person {a.b} merged into {a.a}"))
 
     faces = sub.add_parser("faces", help="correct face assignments")
     fsub = faces.add_subparsers(dest="faces_command", required=True, metavar="ACTION")
@@ -349,12 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("face", type=int)
     p.add_argument("person", type=int)
-    p.set_defaults(func=_simple(lambda m, a: m.move_face(a.face, a.person),
+    p.set_defaults(func=_correction(lambda st, a: _people().move_face(st, a.face, a.person),
                                 lambda a: f"face {a.face} moved to person {a.person}"))
     p = fsub.add_parser("reject", help="this face is not this person (kept across reclusters)")
     _common(p)
     p.add_argument("face", type=int)
-    p.set_defaults(func=_simple(lambda m, a: m.reject_face(a.face), lambda a: f"face {a.face} rejected"))
+    p.set_defaults(func=_correction(lambda st, a: _people().reject_face(st, a.face),
+                                    lambda a: f"face {a.face} rejected"))
 
     p = sub.add_parser("photos", help="search photos by object tag and/or person")
     _common(p)
@@ -370,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_cmd_recluster)
     return parser
+
+
+def _people() -> Any:
+    from daemon import people
+
+    return people
 
 
 def _version() -> str:

@@ -42,13 +42,18 @@ class LibraryConfig:
     follow_symlinks: bool = False
 
 
+# The models shipped beside the package (models/ at the top of the checkout); a config that names no model
+# uses these, wherever the config file itself lives.
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
 @dataclass(frozen=True)
 class ModelsConfig:
     """Which model descriptors to load and how to run them."""
 
-    objects: Path = Path("models/yolov10n.toml")
-    faces: Path = Path("models/yunet.toml")
-    embeddings: Path = Path("models/sface.toml")
+    objects: Path = SHIPPED_MODELS / "yolov10n.toml"
+    faces: Path = SHIPPED_MODELS / "yunet.toml"
+    embeddings: Path = SHIPPED_MODELS / "sface.toml"
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     intra_op_threads: int = 0  # 0: one per core divided by the number of workers
     inter_op_threads: int = 1
