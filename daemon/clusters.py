@@ -376,6 +376,34 @@ def map_clusters(labels: I64, vectors: F32, cons: Constraints) -> I64:
     return one_per_photo(result, vectors, cons.photo, cons.pinned)
 
 
+def settle(labels: I64, vectors: F32, cons: Constraints, *, rounds: int = 6) -> I64:
+    """`map_clusters` repeated until the result maps onto itself, so the next recluster changes nothing.
+
+    One round can leave work for the next: faces dropped by a rejection or by the one-face-per-photo rule no
+    longer anchor their cluster, which may then deserve a new person. New people are carried between rounds
+    under provisional ids above every existing id and returned as negative numbers.
+    """
+    top = int(max(cons.current.max(initial=0), cons.pinned.max(initial=0), cons.curated.max(initial=0)))
+    current = cons.current
+    result = current
+    for _round in range(rounds):
+        result = map_clusters(labels, vectors, Constraints(current=current, pinned=cons.pinned,
+                                                           curated=cons.curated, photo=cons.photo,
+                                                           rejected=cons.rejected))
+        fresh = result < 0
+        if fresh.any():
+            _uniq, inverse = np.unique(result[fresh], return_inverse=True)
+            result[fresh] = max(top, int(current.max(initial=0))) + 1 + inverse.reshape(-1)
+        if np.array_equal(result, current):
+            break
+        current = result
+    out = result.copy()
+    new = out > top
+    _uniq, inverse = np.unique(out[new], return_inverse=True)
+    out[new] = -(1 + inverse.reshape(-1))
+    return out
+
+
 def one_per_photo(result: I64, vectors: F32, photo: I64, pinned: I64) -> I64:
     """Keep at most one face per (photo, person): the pinned one, else the one nearest the person's centroid."""
     assigned = np.flatnonzero(result != 0)

@@ -74,6 +74,7 @@ class PeopleManager:
         self._mean_ids = np.zeros(0, np.int64)
         self._means = np.zeros((0, 0), np.float32)
         self.clustering_seconds = 0.0  # time spent placing faces and reclustering (bench/clusters.py reads it)
+        self.runs = 0  # reclusters actually run (coalesced calls do not count)
 
     # ------------------------------------------------------------------------------------------- placing
 
@@ -152,6 +153,7 @@ class PeopleManager:
                 covers = self._requested
                 self._added = 0
             t0 = time.perf_counter()
+            self.runs += 1
             result = self._recluster(full, t0)
             self.clustering_seconds += time.perf_counter() - t0
             self._completed = covers
@@ -229,7 +231,7 @@ class PeopleManager:
                            np.int64)
         cons = clusters.Constraints(current=current, pinned=pinned, curated=curated, photo=self._photos,
                                     rejected=rejected)
-        result = clusters.map_clusters(labels, self._index.vectors, cons)
+        result = clusters.settle(labels, self._index.vectors, cons)
         stamp = q.now()
         fresh: dict[int, int] = {}
         for temp in np.unique(result[result < 0]).tolist():
@@ -355,11 +357,20 @@ def merge_people(store: Store, keep: int, other: int) -> PersonSummary:
         if keep == other:
             return kept
         # One face per photo: where both have a face of one photo, the kept person's face stays.
-        conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ? AND photo_id IN "
-                     "(SELECT photo_id FROM faces WHERE person_id = ?)", (other, keep))
+        clash = [r[0] for r in conn.execute(
+            "SELECT id FROM faces WHERE person_id = ? AND photo_id IN (SELECT photo_id FROM faces WHERE person_id = ?)",
+            (other, keep))]
+        for face_id in clash:
+            conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
+            conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
         conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (keep, other))
         conn.execute("UPDATE corrections SET person_id = ? WHERE person_id = ? AND kind IN ('assign', 'reject')",
                      (keep, other))
+        # "Not other" now means "not keep"; a pin to either wins over a rejection of the same face.
+        conn.execute("DELETE FROM corrections WHERE kind = 'reject' AND person_id = ? AND face_id IN "
+                     "(SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?)", (keep, keep))
+        conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ? AND id IN "
+                     "(SELECT face_id FROM corrections WHERE kind = 'reject' AND person_id = ?)", (keep, keep))
         name = kept.name if kept.name is not None else gone.name
         conn.execute("UPDATE people SET name = ?, curated = 1 WHERE id = ?", (name, keep))
         conn.execute("INSERT INTO corrections (kind, person_id, other_person_id, name, created_at) "

@@ -1,0 +1,160 @@
+"""Clustering maths: exact DBSCAN against scikit-learn, exact incremental insertion, placement, cluster mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from people_synth import face_vectors, identities
+from sklearn.cluster import DBSCAN
+from sklearn.metrics import adjusted_rand_score
+
+from daemon import clusters
+from daemon.clusters import Constraints, DensityIndex
+
+
+def _data(seed: int, n: int = 1500, ids: int = 150, spread: float = 0.09, dim: int = 64) -> np.ndarray:
+    # Wide spread: chains, merges, borders and noise all occur (about a third noise at min_samples 2).
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((ids, dim))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    x = c[rng.integers(0, ids, n)] + rng.standard_normal((n, dim)) * spread
+    return x.astype(np.float32)
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> bool:
+    """Labels equal up to renaming on `mask`, and noise in the same places everywhere."""
+    if not np.array_equal(a == -1, b == -1):
+        return False
+    pairs = set(zip(a[mask].tolist(), b[mask].tolist(), strict=True))
+    return len(pairs) == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
+
+
+@pytest.mark.parametrize("min_samples", [2, 3, 5])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dbscan_matches_sklearn(seed: int, min_samples: int) -> None:
+    x = _data(seed)
+    ref = DBSCAN(eps=0.3, min_samples=min_samples, metric="cosine").fit_predict(x)
+    # A tiny block budget forces many row blocks: the result must not depend on blocking.
+    index = DensityIndex.build(x, 0.3, min_samples, block_bytes=64 * 1024)
+    ours = index.labels()
+    assert (ref == -1).sum() > 50 and len(set(ref)) > 50  # the case is not trivial
+    core = np.zeros(len(x), bool)
+    skl = DBSCAN(eps=0.3, min_samples=min_samples, metric="cosine").fit(x)
+    core[skl.core_sample_indices_] = True
+    np.testing.assert_array_equal(index.core, core)
+    # Core points: identical partition. Border points may sit in either neighbouring cluster (as in sklearn).
+    assert _same_partition(ref, ours, core)
+    assert adjusted_rand_score(ref, ours) > 0.999
+
+
+@pytest.mark.parametrize("min_samples", [2, 4])
+def test_incremental_insertion_equals_batch(min_samples: int) -> None:
+    x = _data(7)
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(x))
+    index = DensityIndex(x.shape[1], 0.3, min_samples)
+    start = 0
+    while start < len(x):
+        step = int(rng.integers(1, 9))
+        index.add(x[order[start:start + step]])
+        start += step
+    inc = np.empty(len(x), np.int64)
+    inc[order] = index.labels()
+    batch = DensityIndex.build(x, 0.3, min_samples)
+    core = batch.core
+    core_inc = np.empty(len(x), bool)
+    core_inc[order] = index.core
+    np.testing.assert_array_equal(core_inc, core)
+    counts = np.empty(len(x), np.int64)
+    counts[order] = index.counts
+    np.testing.assert_array_equal(counts, batch.counts)
+    assert _same_partition(batch.labels(), inc, core)
+
+
+def test_remove_is_exact_only_for_isolated_points() -> None:
+    x = _data(2)
+    index = DensityIndex.build(x, 0.3, 2)
+    labels = index.labels()
+    lonely = np.flatnonzero(index.counts == 1)[:5]
+    assert index.remove(lonely)
+    after = index.labels()
+    assert np.all(after[lonely] == -1)
+    rest = np.setdiff1d(np.arange(len(x)), lonely)
+    assert adjusted_rand_score(labels[rest], after[rest]) == 1.0
+    crowded = np.flatnonzero(index.counts > 1)[:1]
+    assert not index.remove(crowded)
+
+
+def test_assign_nearest_one_face_per_person_within_eps() -> None:
+    c = identities(3)
+    means = c.copy()
+    # Two faces of one photo both closest to person 0: only the closer one gets it; the other takes its
+    # next person within eps if any.
+    f0 = c[0]
+    f1 = 0.9 * c[0] + 0.45 * c[1]
+    result = clusters.assign_nearest(np.stack([f1, f0]), means, 0.3)
+    assert result[1] == 0
+    assert result[0] in (None, 1)
+    far = identities(1, seed=99)
+    assert clusters.assign_nearest(far, means, 0.3) == [None]
+    assert clusters.assign_nearest(np.stack([f0]), means, 0.3, forbidden=[{0}]) == [None]
+    assert clusters.assign_nearest(np.stack([f0]), np.zeros((0, 128), np.float32), 0.3) == [None]
+
+
+def _cons(current: list[int], *, pinned: list[int] | None = None, curated: list[int] = (),
+          photo: list[int] | None = None, rejected: dict[int, set[int]] | None = None) -> Constraints:
+    n = len(current)
+    return Constraints(current=np.array(current, np.int64),
+                       pinned=np.array(pinned if pinned is not None else [0] * n, np.int64),
+                       curated=np.array(sorted(curated), np.int64),
+                       photo=np.array(photo if photo is not None else list(range(n)), np.int64),
+                       rejected=rejected or {})
+
+
+def _vectors(labels: list[int]) -> np.ndarray:
+    c = identities(10)
+    return face_vectors(c, np.array([max(label, 0) for label in labels]), np.random.default_rng(0))
+
+
+def test_mapping_is_stable_when_nothing_changed() -> None:
+    labels = np.array([0, 0, 1, 1, 1, 2, 2, -1])
+    current = [7, 7, 3, 3, 3, 9, 9, 0]
+    out = clusters.map_clusters(labels, _vectors(labels.tolist()), _cons(current))
+    assert out.tolist() == current
+
+
+def test_mapping_follows_maximum_overlap_and_makes_new_people() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 2, 2])
+    current = [5, 5, 6, 6, 6, 0, 0]  # cluster 0 mostly 5, cluster 1 all 6, cluster 2 new
+    out = clusters.map_clusters(labels, _vectors(labels.tolist()), _cons(current))
+    assert out[:5].tolist() == [5, 5, 5, 6, 6]
+    assert out[5] == out[6] < 0
+
+
+def test_two_curated_people_are_split_not_merged() -> None:
+    labels = np.array([0, 0, 0, 0, 0, 0])
+    vectors = face_vectors(identities(2), np.array([0, 0, 0, 1, 1, 1]), np.random.default_rng(1))
+    current = [1, 1, 0, 2, 2, 0]
+    out = clusters.map_clusters(labels, vectors, _cons(current, curated=[1, 2]))
+    assert out.tolist() == [1, 1, 1, 2, 2, 2]  # unanchored faces go to the nearer named person
+
+
+def test_curated_faces_stay_when_they_become_noise_and_pins_win() -> None:
+    labels = np.array([-1, -1, 0, 0])
+    current = [4, 8, 8, 8]
+    out = clusters.map_clusters(labels, _vectors(labels.tolist()), _cons(current, curated=[4],
+                                                                         pinned=[0, 0, 0, 4]))
+    assert out[0] == 4  # curated member kept although noise
+    assert out[1] == 0  # uncurated noise is unassigned
+    assert out[3] == 4  # pinned face follows its pin
+    assert out[2] == 4  # the cluster is anchored by the pin
+
+
+def test_rejections_and_one_face_per_photo() -> None:
+    labels = np.array([0, 0, 0, 0])
+    current = [3, 3, 3, 3]
+    out = clusters.map_clusters(labels, _vectors(labels.tolist()),
+                                _cons(current, photo=[1, 1, 2, 3], rejected={3: {3}}))
+    assert out[3] == 0
+    assert sorted(out[:2].tolist()) == [0, 3]
+    assert out[2] == 3

@@ -1,0 +1,394 @@
+"""The people manager on real SQLite files: invariants under random operation sequences, stable people,
+corrections that survive reclusters, content identity, coalescing, the CLI support functions."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import JOHNS
+from people_synth import analysis, content_hash, face_vectors, identities
+
+from daemon import people as P
+from daemon.config import ClusteringConfig
+from daemon.errors import NotFoundError
+from daemon.people import PeopleManager
+from daemon.store import Store
+from daemon.store import queries as q
+
+CFG = ClusteringConfig()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(tmp_path / "library.db")
+    yield s
+    s.close()
+
+
+def _add(store: Store, manager: PeopleManager, path: str, embeddings: np.ndarray | list, tags: tuple[str, ...] = (),
+         key: object = None) -> list[int]:
+    result = store.record_analysis(path, 1, 1, content_hash(key if key is not None else path),
+                                   analysis(embeddings, tags))
+    manager.on_photo_added(result)
+    if manager.recluster_due():
+        manager.recluster()
+    return list(result.face_ids)
+
+
+def _face_person(store: Store) -> dict[int, int | None]:
+    return dict(store.read(lambda c: c.execute("SELECT id, person_id FROM faces").fetchall()))
+
+
+def check_invariants(store: Store) -> None:
+    """Everything the issue lists as 'Done when', read straight from the database."""
+    def read(c):  # type: ignore[no-untyped-def]
+        return (c.execute("SELECT id, photo_id, person_id, embedding FROM faces").fetchall(),
+                c.execute("SELECT id, name, mean, face_count, photo_count FROM people").fetchall(),
+                c.execute("SELECT kind, face_id, person_id FROM corrections WHERE kind IN ('assign', 'reject')")
+                .fetchall(),
+                c.execute("SELECT id FROM photos WHERE id NOT IN (SELECT photo_id FROM files "
+                          "WHERE photo_id IS NOT NULL)").fetchall(),
+                c.execute("PRAGMA foreign_key_check").fetchall())
+    faces, people, corrections, orphan_photos, fk = store.read(read)
+    assert fk == []
+    assert orphan_photos == []  # nothing keeps a photo with no file
+    members: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for _fid, photo, person, emb in faces:
+        if person is not None:
+            members.setdefault(person, []).append((photo, q.vec(emb)))
+    ids = {p[0] for p in people}
+    assert set(members) <= ids, "a face refers to a missing person"
+    for pid, _name, mean, face_count, photo_count in people:
+        got = members.get(pid, [])
+        assert got, f"person {pid} has no face and was not pruned"
+        photos = [m[0] for m in got]
+        assert len(photos) == len(set(photos)), f"person {pid} has two faces of one photo"
+        assert (face_count, photo_count) == (len(got), len(set(photos)))
+        np.testing.assert_allclose(q.vec(mean), np.mean([m[1] for m in got], axis=0), atol=1e-5)
+    person_of = {f[0]: f[2] for f in faces}
+    for kind, face_id, person_id in corrections:
+        if kind == "assign":
+            assert person_of[face_id] == person_id, f"pin of face {face_id} to {person_id} lost"
+        else:
+            assert person_of[face_id] != person_id, f"face {face_id} is back on rejected person {person_id}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_invariants_hold_under_random_operations(store: Store, seed: int) -> None:
+    rnd = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    centres = identities(12, seed=seed)
+    manager = PeopleManager(store, CFG)
+    files: list[str] = []
+    names: dict[int, str] = {}
+    serial = 0
+    for step in range(300):
+        op = rnd.choices(["add", "copy", "remove", "rmdir", "move", "recluster", "name", "merge", "pin", "reject"],
+                         weights=[10, 1.5, 2.5, 0.3, 1, 1.5, 1, 0.5, 1, 1])[0]
+        people = [p.id for p in P.list_people(store)]
+        face_map = _face_person(store)
+        if op == "add" or not files:
+            serial += 1
+            who = rng.choice(len(centres), size=int(rng.integers(0, 4)), replace=False)
+            path = f"/lib/d{serial % 4}/photo {serial}.jpg"
+            _add(store, manager, path, face_vectors(centres, who, rng), tags=("person",) * (len(who) > 0))
+            files.append(path)
+        elif op == "copy":
+            src = rnd.choice(files)
+            photo = store.get_file(src).photo_id
+            sha = store.read(lambda c, p=photo: c.execute("SELECT content_hash FROM photos WHERE id = ?",
+                                                          (p,)).fetchone()[0])
+            dest = f"/lib/copies/{step}.jpg"
+            result = store.link_existing(dest, 1, 1, sha)
+            assert result is not None and not result.created
+            assert manager.on_photo_added(result) == []
+            files.append(dest)
+        elif op == "remove":
+            path = files.pop(rnd.randrange(len(files)))
+            manager.on_removed(store.remove(path))
+        elif op == "rmdir":
+            d = f"/lib/d{rnd.randrange(4)}"
+            result = store.remove(d)
+            files = [f for f in files if not f.startswith(d + "/")]
+            manager.on_removed(result)
+        elif op == "move":
+            src = files.pop(rnd.randrange(len(files)))
+            dest = f"/lib/moved/{step}.jpg"
+            assert store.move(src, dest) == 1
+            files.append(dest)
+        elif op == "recluster":
+            before = {pid: n for pid, n in names.items()}
+            manager.recluster(full=rnd.random() < 0.3)
+            for pid, name in before.items():
+                # a recluster never drops or renames a named person that has faces
+                assert [p.name for p in P.list_people(store) if p.id == pid] == [name]
+        elif op == "name" and people:
+            pid = rnd.choice(people)
+            names[pid] = f"Person {step}"
+            P.name_person(store, pid, names[pid])
+        elif op == "merge" and len(people) >= 2:
+            keep, other = rnd.sample(people, 2)
+            merged = P.merge_people(store, keep, other)
+            if keep not in names and other in names:
+                names[keep] = names[other]
+            names.pop(other, None)
+            assert merged.name == names.get(keep)
+        elif op == "pin" and people and face_map:
+            P.move_face(store, rnd.choice(sorted(face_map)), rnd.choice(people))
+        elif op == "reject":
+            assigned = sorted(f for f, p in face_map.items() if p is not None)
+            if assigned:
+                P.reject_face(store, rnd.choice(assigned))
+        # Named people disappear only by merge or when their last face went.
+        alive = {p.id: p.name for p in P.list_people(store)}
+        names = {pid: name for pid, name in names.items() if pid in alive}
+        for pid, name in names.items():
+            assert alive[pid] == name
+        if step % 10 == 0:
+            check_invariants(store)
+    manager.recluster()
+    check_invariants(store)
+    # The incremental index equals a from-scratch DBSCAN: a full recluster now changes nothing.
+    assert manager.recluster(full=True).changed_faces == 0
+    assert manager.recluster().changed_faces == 0
+    check_invariants(store)
+
+
+def test_streamed_people_match_identities_and_ids_are_stable(store: Store) -> None:
+    rng = np.random.default_rng(5)
+    centres = identities(20, seed=5)
+    manager = PeopleManager(store, CFG)
+    truth: dict[int, int] = {}
+    for i in range(150):
+        who = rng.choice(20, size=int(rng.integers(1, 3)), replace=False)
+        for fid, w in zip(_add(store, manager, f"/p/{i}.jpg", face_vectors(centres, who, rng)), who, strict=True):
+            truth[fid] = int(w)
+    manager.recluster()
+    before = _face_person(store)
+    groups: dict[int, set[int]] = {}
+    for fid, person in before.items():
+        assert person is not None
+        groups.setdefault(person, set()).add(truth[fid])
+    assert len(groups) == 20 and all(len(g) == 1 for g in groups.values())
+    result = manager.recluster(full=True)
+    assert result.changed_faces == 0 and result.new_people == 0
+    assert _face_person(store) == before
+
+
+def test_copy_and_rename_reuse_analysis_and_keep_people(store: Store) -> None:
+    centres = identities(2, seed=8)
+    rng = np.random.default_rng(8)
+    manager = PeopleManager(store, CFG)
+    for i in range(6):
+        _add(store, manager, f"/p/{i}.jpg", face_vectors(centres, np.array([0]), rng))
+    manager.recluster()
+    faces = _face_person(store)
+    person = faces[min(faces)]
+    assert person is not None
+    src = "/p/0.jpg"
+    sha = content_hash(src)
+    photos_before = store.status_counts().photos
+    # Copy: the daemon looks the hash up first and links; no new photo, no new face.
+    assert store.photo_id_for_hash(sha) is not None
+    linked = store.link_existing("/elsewhere/copy.jpg", 1, 1, sha)
+    assert linked is not None and not linked.created and linked.new_faces == ()
+    assert manager.on_photo_added(linked) == []
+    assert store.status_counts().photos == photos_before
+    # Rename, then remove the original: the photo and its face's person survive.
+    store.move(src, "/p/renamed.jpg")
+    manager.on_removed(store.remove("/p/renamed.jpg"))
+    assert store.status_counts().photos == photos_before
+    assert _face_person(store)[min(faces)] == person
+    manager.recluster(full=True)
+    assert _face_person(store)[min(faces)] == person
+    check_invariants(store)
+
+
+def test_corrections_survive_reclusters(store: Store) -> None:
+    centres = identities(4, seed=11)
+    rng = np.random.default_rng(11)
+    manager = PeopleManager(store, CFG)
+    by_id: dict[int, list[int]] = {i: [] for i in range(4)}
+    for i in range(40):
+        w = i % 4
+        by_id[w] += _add(store, manager, f"/p/{i}.jpg", face_vectors(centres, np.array([w]), rng))
+    manager.recluster()
+    faces = _face_person(store)
+    a, b, c, d = (faces[by_id[i][0]] for i in range(4))
+    assert len({a, b, c, d}) == 4
+    P.name_person(store, a, "Ada")
+    P.merge_people(store, c, d)  # the user says identities 2 and 3 are one person
+    moved = by_id[1][0]
+    P.move_face(store, moved, a)  # a face of identity 1 pinned to Ada
+    rejected = by_id[0][1]
+    P.reject_face(store, rejected)  # "not Ada"
+    for i in range(40, 60):
+        w = i % 4
+        by_id[w] += _add(store, manager, f"/p/{i}.jpg", face_vectors(centres, np.array([w]), rng))
+    for full in (False, True):
+        manager.recluster(full=full)
+        faces = _face_person(store)
+        assert faces[moved] == a
+        assert faces[rejected] != a
+        assert P.person_detail(store, a).name == "Ada"
+        merged = {faces[f] for f in by_id[2] + by_id[3]}
+        assert merged == {c}, "merged people split again"
+        assert {faces[f] for f in by_id[0] if f != rejected} == {a}
+        check_invariants(store)
+
+
+def test_two_named_people_are_never_merged_by_a_bridge(store: Store) -> None:
+    centres = identities(2, seed=21)
+    rng = np.random.default_rng(21)
+    manager = PeopleManager(store, CFG)
+    first = [_add(store, manager, f"/a/{i}.jpg", face_vectors(centres, np.array([0]), rng))[0] for i in range(5)]
+    second = [_add(store, manager, f"/b/{i}.jpg", face_vectors(centres, np.array([1]), rng))[0] for i in range(5)]
+    manager.recluster()
+    faces = _face_person(store)
+    pa, pb = faces[first[0]], faces[second[0]]
+    P.name_person(store, pa, "A")
+    P.name_person(store, pb, "B")
+    # Faces on the line between the two identities chain them into one DBSCAN cluster.
+    for i, t in enumerate(np.linspace(0.1, 0.9, 25)):
+        v = (1 - t) * centres[0] + t * centres[1]
+        _add(store, manager, f"/bridge/{i}.jpg", [v / np.linalg.norm(v)])
+    result = manager.recluster()
+    assert result.clusters == 1
+    faces = _face_person(store)
+    assert {faces[f] for f in first} == {pa} and {faces[f] for f in second} == {pb}
+    assert {p.name for p in P.list_people(store)} == {"A", "B"}
+    check_invariants(store)
+
+
+def test_removal_updates_means_and_prunes_empty_people(store: Store) -> None:
+    centres = identities(2, seed=3)
+    rng = np.random.default_rng(3)
+    manager = PeopleManager(store, CFG)
+    for i in range(4):
+        _add(store, manager, f"/x/{i}.jpg", face_vectors(centres, np.array([0]), rng))
+        _add(store, manager, f"/y/{i}.jpg", face_vectors(centres, np.array([1]), rng))
+    manager.recluster()
+    assert len(P.list_people(store)) == 2
+    manager.on_removed(store.remove("/x/0.jpg"))
+    check_invariants(store)
+    result = store.remove("/x")
+    assert result.files_removed == 3 and len(result.people_pruned) == 1
+    manager.on_removed(result)
+    check_invariants(store)
+    assert len(P.list_people(store)) == 1
+    assert manager.recluster().changed_faces == 0
+
+
+def test_concurrent_recluster_calls_are_coalesced(store: Store) -> None:
+    manager = PeopleManager(store, CFG)
+    centres = identities(3)
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        _add(store, manager, f"/p/{i}.jpg", face_vectors(centres, np.array([i % 3]), rng))
+    runs = manager.runs
+    manager._recluster_lock.acquire()  # a recluster "running"
+    threads = [threading.Thread(target=manager.recluster) for _ in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while manager._requested < 4 + runs and time.monotonic() < deadline:  # all four are waiting
+        time.sleep(0.01)
+    manager._recluster_lock.release()
+    for t in threads:
+        t.join()
+    assert manager.runs == runs + 1
+
+
+def test_adds_during_a_recluster_stay_consistent(store: Store) -> None:
+    centres = identities(10, seed=4)
+    rng = np.random.default_rng(4)
+    manager = PeopleManager(store, CFG)
+    for i in range(100):
+        _add(store, manager, f"/p/{i}.jpg", face_vectors(centres, np.array([i % 10]), rng))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def recluster_loop() -> None:
+        try:
+            while not stop.is_set():
+                manager.recluster(full=True)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=recluster_loop)
+    thread.start()
+    local = np.random.default_rng(9)
+    for i in range(100, 160):
+        result = store.record_analysis(f"/p/{i}.jpg", 1, 1, content_hash(i), analysis(
+            face_vectors(centres, np.array([i % 10]), local)))
+        manager.on_photo_added(result)
+        if i % 7 == 0:
+            manager.on_removed(store.remove(f"/p/{i - 50}.jpg"))
+    stop.set()
+    thread.join()
+    assert not errors
+    manager.recluster()
+    check_invariants(store)
+    assert len(P.list_people(store)) == 10
+
+
+def test_cli_support_functions(store: Store) -> None:
+    centres = identities(2, seed=6)
+    rng = np.random.default_rng(6)
+    manager = PeopleManager(store, CFG)
+    for i in range(4):
+        _add(store, manager, f"/p/a{i}.jpg", face_vectors(centres, np.array([0]), rng), tags=("dog",))
+        _add(store, manager, f"/p/b{i}.jpg", face_vectors(centres, np.array([1]), rng), tags=("cat", "dog"))
+    manager.recluster()
+    listed = P.list_people(store)
+    assert [(p.faces, p.photos) for p in listed] == [(4, 4), (4, 4)]
+    detail = P.person_detail(store, listed[0].id)
+    assert len(detail.face_list) == 4 and all(f.path and f.path.startswith("/p/") for f in detail.face_list)
+    P.name_person(store, listed[0].id, "  Grace   Hopper ")
+    assert P.person_detail(store, listed[0].id).name == "Grace Hopper"
+    assert P.search_photos(store, person="Grace Hopper") == sorted(f.path for f in detail.face_list)
+    assert len(P.search_photos(store, tag="dog")) == 8
+    assert len(P.search_photos(store, tag="cat", person=listed[1].id)) == 4
+    assert P.search_photos(store, tag="cat", person=listed[0].id) == []
+    assert P.tag_counts(store) == {"dog": 8, "cat": 4}
+    for call in (lambda: P.person_detail(store, 999), lambda: P.name_person(store, 999, "x"),
+                 lambda: P.merge_people(store, listed[0].id, 999), lambda: P.move_face(store, 999, listed[0].id),
+                 lambda: P.reject_face(store, 999), lambda: P.search_photos(store, person="Nobody")):
+        with pytest.raises(NotFoundError):
+            call()
+
+
+def test_contact_sheet_from_real_face_crops(store: Store, tmp_path: Path) -> None:
+    crops = sorted((JOHNS / "John_Simm").glob("*.jpg"))[:5]
+    assert len(crops) == 5
+    centre = identities(1, seed=2)
+    rng = np.random.default_rng(2)
+    manager = PeopleManager(store, CFG)
+    for i, crop in enumerate(crops):
+        photo = tmp_path / "photos" / f"{i}.jpg"
+        photo.parent.mkdir(exist_ok=True)
+        shutil.copy(crop, photo)
+        h, w = cv2.imread(str(photo)).shape[:2]
+        an = analysis(face_vectors(centre, np.array([0]), rng))
+        face = an.faces[0]
+        an = type(an)(meta=an.meta, faces=(type(face)(box=(w * 0.2, h * 0.2, w * 0.8, h * 0.8), score=face.score,
+                                                      landmarks=face.landmarks, embedding=face.embedding),))
+        manager.on_photo_added(store.record_analysis(str(photo), 1, 1, content_hash(i), an))
+    manager.recluster()
+    person = P.list_people(store)[0].id
+    out = tmp_path / "sheet.png"
+    assert P.write_contact_sheet(store, person, out, size=64, columns=4) == 5
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (128, 256, 3)
+    assert sheet[:64, :64].std() > 10  # a real crop, not a blank tile
+    (tmp_path / "photos" / "0.jpg").unlink()
+    assert P.write_contact_sheet(store, person, out, size=64, columns=4) == 4
+    with pytest.raises(NotFoundError):
+        P.write_contact_sheet(store, 12345, out)
