@@ -448,13 +448,28 @@ class LibraryDB:
         """A short-lived connection that never writes (query_only; WAL recovery may still run on open)."""
         if not self.path.exists():
             raise sqlite3.OperationalError(f"no database yet at {self.path}")
-        conn = sqlite3.connect(self.path, timeout=10)
+        conn = self._open()
         try:
-            conn.execute("PRAGMA query_only = 1")
-            conn.execute("PRAGMA busy_timeout = 10000")
             yield conn
         finally:
             conn.close()
+
+    def _open(self) -> sqlite3.Connection:
+        # Plain first (what a restart does, WAL recovery included); on a read-only filesystem a WAL database
+        # can only be read as immutable (no -shm can be created).
+        uri = self.path.resolve().as_uri()
+        last: sqlite3.Error | None = None
+        for target, is_uri in ((str(self.path), False), (f"{uri}?mode=ro", True), (f"{uri}?immutable=1", True)):
+            try:
+                conn = sqlite3.connect(target, timeout=10, uri=is_uri)
+                conn.execute("PRAGMA query_only = 1")
+                conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError as exc:
+                last = exc
+        assert last is not None
+        raise last
 
     def exists(self) -> bool:
         """The DB file is there."""
