@@ -76,12 +76,12 @@ def load_descriptor(path: Path) -> ModelSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"model descriptor is not valid TOML: {path}: {exc}") from None
 
-    def need(key: str, kind: type | tuple[type, ...], table: dict[str, Any] = data, name: str = "") -> Any:
-        value = table.get(key)
+    def need(key: str, kind: type) -> Any:
+        value = data.get(key)
         if value is None:
-            raise ModelError(f"model descriptor {path}: missing key {name or key}")
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ModelError(f"model descriptor {path}: {name or key} has the wrong type ({value!r})")
+            raise ModelError(f"model descriptor {path}: missing key {key}")
+        if not isinstance(value, kind):
+            raise ModelError(f"model descriptor {path}: {key} must be a {kind.__name__}, got {value!r}")
         return value
 
     def number(table: dict[str, Any], key: str) -> float | None:
@@ -98,6 +98,8 @@ def load_descriptor(path: Path) -> ModelSpec:
     role = need("role", str)
     if role not in _ROLES:
         raise ModelError(f"model descriptor {path}: unknown role {role!r} (known: {', '.join(_ROLES)})")
+    if not issubclass(KINDS[kind], _ROLES[role]):
+        raise ModelError(f"model descriptor {path}: a {kind!r} model cannot have role {role!r}")
     size = need("input_size", list)
     if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
         raise ModelError(f"model descriptor {path}: input_size must be [width, height], got {size!r}")

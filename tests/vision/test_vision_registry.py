@@ -87,6 +87,9 @@ def test_bad_descriptors_name_the_key(tmp_path: Path) -> None:
     path.write_text('kind = "yunet"\nrole = "faces"\nfile = "a.onnx"\nsha256 = "00"\ninput_size = [640]\n')
     with pytest.raises(ModelError, match="input_size"):
         load_descriptor(path)
+    path.write_text('kind = "yunet"\nrole = "embeddings"\nfile = "a.onnx"\nsha256 = "00"\ninput_size = [640, 640]\n')
+    with pytest.raises(ModelError, match="'yunet' model cannot have role 'embeddings'"):
+        load_descriptor(path)
     path.write_text("kind = [\n")
     with pytest.raises(ModelError, match="not valid TOML"):
         load_descriptor(path)
