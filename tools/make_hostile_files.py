@@ -218,8 +218,11 @@ class LinkSet:
     outside_photos: tuple[Path, ...]
 
 
-def write_symlinks(root: Path, outside: Path, *, seed: int = 30_000) -> LinkSet:
-    """Write real photos and symlink traps under root, and the photos they leak to under outside."""
+def write_symlinks(root: Path, outside: Path, *, seed: int = 30_000, ancestor_loop: bool = True) -> LinkSet:
+    """Write real photos and symlink traps under root, and the photos they leak to under outside.
+
+    `ancestor_loop` adds root/dir_loop -> "." (a folder link to its own parent: endless paths when followed).
+    """
     root.mkdir(parents=True, exist_ok=True)
     outside.mkdir(parents=True, exist_ok=True)
     inside_file = root / "real_inside.jpg"
@@ -253,7 +256,7 @@ def write_symlinks(root: Path, outside: Path, *, seed: int = 30_000) -> LinkSet:
         self_loop=self_loop,
         loop_a=loop_a,
         loop_b=loop_b,
-        dir_loop=link("dir_loop", "."),
+        dir_loop=link("dir_loop", ".") if ancestor_loop else root / "dir_loop",
         dangling=link("dangling.jpg", root / "does_not_exist.jpg"),
         outside_file=outside_file,
         link_outside_file=link("link_outside.jpg", outside_file),

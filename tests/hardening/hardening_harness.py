@@ -260,6 +260,14 @@ class Daemon:
         self._stop_sampler()
         return rc
 
+    def stop_clean(self, timeout: float = 40.0) -> None:
+        """SIGTERM; the process must exit 0 with no traceback (e.g. a crashed background task) on stderr."""
+        rc = self.stop(timeout)
+        assert rc == 0, f"exit {rc} after SIGTERM\n{self.tail()}"
+        text = "\n".join(self.stderr_lines())
+        for marker in ("Traceback", "Task exception was never retrieved", "Exception in thread"):
+            assert marker not in text, f"{marker!r} on stderr:\n{self.tail(60)}"
+
     def wait(self, timeout: float) -> int:
         """Wait for the process to exit by itself; returns the exit code."""
         assert self.proc is not None

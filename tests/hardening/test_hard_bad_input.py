@@ -86,7 +86,7 @@ def drop_and_check(daemons: Callable[..., Daemon], layout: Layout, *, corpus_fil
     faces = [r.get("faces") for r in d.photo_lines(current=True) if r.get("path") == path_key(good)]
     assert faces and faces[-1] and faces[-1] >= 1, faces
     peak = d.peak_rss
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert 0 < peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
     problems = db.problems()
     assert problems == [], problems

@@ -30,7 +30,7 @@ def _burst(daemons: Callable[..., Daemon], make_layout: Callable[..., Layout], c
     assert twice == {}, f"files processed more than once in a burst: {list(twice.items())[:5]}"
     overflowed = len(d.events("queue_full", current=True)) + len(d.events("rescan", current=True))
     peak = d.peak_rss
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert 0 < peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
     assert db.problems() == []
     return {"files": count, "processed": statuses["done"], "lost": count - statuses["done"],

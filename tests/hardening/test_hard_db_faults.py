@@ -108,7 +108,7 @@ def test_db_locked_briefly_by_another_process(daemons: Callable[..., Daemon], la
     holders[-1].release()
     files = wait_settled(db, [*first, *during], 60, daemon=d, what="photos dropped while the DB was locked")
     assert {files[path_key(p)][0] for p in [*first, *during]} == {"done"}
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -127,7 +127,7 @@ def test_db_locked_longer_than_busy_timeout(daemons: Callable[..., Daemon], layo
         d.start().wait_ready()
     files = wait_settled(db, [*first, *during], 90, daemon=d, what="photos after the lock went")
     assert {files[path_key(p)][0] for p in [*first, *during]} == {"done"}
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -155,7 +155,7 @@ def test_db_on_read_only_filesystem(daemons: Callable[..., Daemon], tmp_path: Pa
     d = daemons(layout).wait_ready()
     db = LibraryDB(layout.database)
     first = _first_ingest(d, layout, 3, 102_000)
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     before = db.files()
     remount(fs, "ro")
     try:
@@ -176,7 +176,7 @@ def test_db_on_read_only_filesystem(daemons: Callable[..., Daemon], tmp_path: Pa
         d.start().wait_ready()
     files = wait_settled(db, [*first, *later], 60, daemon=d, what="photos once the filesystem is writable")
     assert {files[path_key(p)][0] for p in [*first, *later]} == {"done"}
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -231,5 +231,5 @@ def test_db_on_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpfs: 
     assert {files[path_key(p)][0] for p in [*first, *during]} == {"done"}, {
         p.name: files[path_key(p)] for p in during}
     assert all(files[k] == v for k, v in before.items()), "rows committed before the full disk changed"
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []

@@ -53,7 +53,7 @@ def test_create_then_delete_within_milliseconds(daemons: Callable[..., Daemon], 
 
     expect(no_ghosts, 30, what="no rows left for files deleted at once", alive=d)
     assert db.photo_count() == 1
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -75,7 +75,7 @@ def test_atomic_rename_over_an_existing_photo(daemons: Callable[..., Daemon], la
 
     expect(replaced, 60, what="the renamed-over photo re-analysed and the old content dropped", alive=d)
     assert db.photo_hashes().isdisjoint(old_hashes)
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -100,7 +100,7 @@ def _move_in_folder(daemons: Callable[..., Daemon], layout: Layout, count: int, 
     expect(old_gone, 60, what="old paths gone after the folder rename", alive=d)
     again = [r for r in d.photo_lines(current=True)[before:] if r.get("status") == "analysed"]
     assert again == [], f"a folder rename re-analysed {len(again)} photos"
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -137,7 +137,7 @@ def test_same_photo_in_five_places(daemons: Callable[..., Daemon], layout: Layou
     places[4].unlink()
     expect(lambda: db.photo_count() == 0, 60, what="the photo dropped with its last file", alive=d)
     assert db.scalar("SELECT count(*) FROM faces") == 0
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -155,7 +155,7 @@ def test_watched_root_deleted_and_recreated(daemons: Callable[..., Daemon], layo
     assert {files[path_key(p)][0] for p in again} == {"done"}
     # The deleted photos are gone (deleted one by one before the root went) or still there (root treated as
     # unmounted); either way a restart reconciles them away without touching the new ones.
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     d.start().wait_ready()
 
     def reconciled() -> bool:
@@ -166,7 +166,7 @@ def test_watched_root_deleted_and_recreated(daemons: Callable[..., Daemon], layo
     late = layout.root / "late.jpg"
     hostile.write_tiny_jpeg(late, 80_200)
     wait_settled(db, [late], 60, daemon=d)
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []
 
 
@@ -181,7 +181,7 @@ def test_watched_root_renamed_away_deletes_nothing(daemons: Callable[..., Daemon
     assert d.alive(), d.tail()
     assert db.files() == before, "renaming the root away deleted rows"
     # A restart while it is away refuses to start (a missing folder is a config error) and removes nothing.
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     d.start()
     rc = d.wait(60)
     assert rc != 0, "started with a watched root missing"
@@ -197,5 +197,5 @@ def test_watched_root_renamed_away_deletes_nothing(daemons: Callable[..., Daemon
     missing = [r for r in d.events("watched_root_missing") if r.get("root") == log_key(layout.root)]
     # The first process saw the root go while running: that must have been logged as an error.
     assert missing, "a missing root must be logged as an error"
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert db.problems() == []

@@ -51,7 +51,7 @@ def test_no_network_sockets(daemons: Callable[..., Daemon], layout: Layout) -> N
         time.sleep(0.2)
     assert seen["inet"] == set(), f"network sockets opened: {seen}"
     assert seen["other"] == set(), f"sockets of an unknown family (e.g. an unbound AF_INET): {seen}"
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
 
 
 def test_log_lines_escape_control_characters(daemons: Callable[..., Daemon], layout: Layout) -> None:
@@ -65,7 +65,7 @@ def test_log_lines_escape_control_characters(daemons: Callable[..., Daemon], lay
     with open(broken, "wb") as f:
         f.write(b"not a photo\nat all\n")
     wait_settled(db, [*paths, broken], 60, daemon=d)
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     raw = layout.log.read_bytes()
     assert b"\x1b" not in raw and b"\r" not in raw, "raw control characters reached the log"
     records = d.log_records()  # fails if any line is not exactly one JSON object
@@ -92,5 +92,5 @@ def test_private_files_even_with_umask_zero(daemons: Callable[..., Daemon], tmp_
     assert any(p.name.endswith("-wal") for p in files), [p.name for p in files]
     bad = {str(p): oct(_mode(p)) for p in created if _mode(p) != 0o700}
     bad |= {str(p): oct(_mode(p)) for p in files if _mode(p) & 0o077}
-    assert d.stop() == 0, d.tail()
+    d.stop_clean()
     assert bad == {}, f"not private (dirs 0700, files 0600): {bad}"
