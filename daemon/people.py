@@ -69,6 +69,11 @@ class PeopleManager:
         self._ids = np.zeros(0, np.int64)
         self._photos = np.zeros(0, np.int64)
         self._removed_rev = -1
+        self._stale = False  # True: the index may hold a deleted face's links; rebuild before the next mapping
+        # Person per indexed face as last written, valid while PEOPLE_REV equals _person_rev (else re-read).
+        self._person = np.zeros(0, np.int64)
+        self._person_rev = -1
+        self._state = threading.Lock()  # guards swapping the arrays above between recluster and writer threads
         # Means cache for placing new faces; touched only on the writer thread.
         self._means_rev = -1
         self._mean_ids = np.zeros(0, np.int64)
@@ -100,7 +105,8 @@ class PeopleManager:
             np.zeros((0, 0), np.float32)
 
     def _place(self, conn: sqlite3.Connection, result: AddResult) -> list[tuple[int, int | None]]:
-        if q.get_int(conn, q.PEOPLE_REV) != self._means_rev:
+        rev0 = q.get_int(conn, q.PEOPLE_REV)
+        if rev0 != self._means_rev:
             self._load_means(conn)
         faces = [f for f in result.new_faces
                  if conn.execute("SELECT person_id IS NULL FROM faces WHERE id = ?", (f.id,)).fetchone() == (1,)]
@@ -111,7 +117,7 @@ class PeopleManager:
                 "SELECT person_id FROM faces WHERE photo_id = ? AND person_id IS NOT NULL", (result.photo_id,))}
             forbidden = {int(i) for i in np.flatnonzero(np.isin(self._mean_ids, list(taken)))}
             rows = clusters.assign_nearest(np.stack([f.embedding for f in faces]), self._means, self.cfg.eps,
-                                           [forbidden] * len(faces))
+                                           [forbidden] * len(faces), means_normalised=True)
             people: list[int] = []
             for face, row in zip(faces, rows, strict=True):
                 if row is None:
@@ -126,8 +132,36 @@ class PeopleManager:
                         f"SELECT id, mean FROM people WHERE id IN ({','.join('?' * len(people))})", people):
                     row_at = int(np.searchsorted(self._mean_ids, person_id))
                     self._means[row_at] = clusters.normalise(q.vec(mean))[0]
-        self._means_rev = q.get_int(conn, q.PEOPLE_REV)
+        rev1 = q.get_int(conn, q.PEOPLE_REV)
+        self._means_rev = rev1
+        with self._state:
+            if self._person_rev == rev0:
+                # Keep the recluster's person cache in step with placements of faces it already indexed.
+                for face_id, placed_on in placed.items():
+                    at = int(np.searchsorted(self._ids, face_id))
+                    if placed_on is not None and at < len(self._ids) and self._ids[at] == face_id:
+                        self._person[at] = placed_on
+                self._person_rev = rev1
         return list(placed.items())
+
+    def _patch_means(self, conn: sqlite3.Connection, updated: list[int], pruned: list[int]) -> None:
+        """Bring the means cache up to date for these people only (a full reload costs ~15 ms at 10k people)."""
+        if pruned:
+            keep = ~np.isin(self._mean_ids, pruned)
+            self._mean_ids, self._means = self._mean_ids[keep], self._means[keep]
+        for start in range(0, len(updated), 500):
+            chunk = updated[start:start + 500]
+            for person_id, mean in conn.execute(
+                    f"SELECT id, mean FROM people WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                vector = clusters.normalise(q.vec(mean))
+                at = int(np.searchsorted(self._mean_ids, person_id))
+                if at < len(self._mean_ids) and self._mean_ids[at] == person_id:
+                    self._means[at] = vector[0]
+                else:
+                    if self._means.shape[1] != vector.shape[1]:
+                        self._means = np.zeros((0, vector.shape[1]), np.float32)
+                    self._mean_ids = np.insert(self._mean_ids, at, person_id)
+                    self._means = np.insert(self._means, at, vector[0], axis=0)
 
     def on_removed(self, result: RemoveResult) -> None:
         """The store already fixed means and pruned people; the index notices the deletion on its next sync."""
@@ -167,11 +201,17 @@ class PeopleManager:
             return rows, q.get_int(conn, q.FACES_REMOVED_REV)
 
         rows, rev = self.store.read(snapshot)
-        self._ids = np.array([r[0] for r in rows], np.int64)
-        self._photos = np.array([r[1] for r in rows], np.int64)
+        ids = np.array([r[0] for r in rows], np.int64)
+        photos = np.array([r[1] for r in rows], np.int64)
         vectors = np.stack([q.vec(r[2]) for r in rows]) if rows else np.zeros((0, 128), np.float32)
-        self._index = clusters.DensityIndex.build(vectors, self.cfg.eps, self.cfg.min_samples)
-        self._removed_rev = rev
+        del rows
+        index = clusters.DensityIndex.build(vectors, self.cfg.eps, self.cfg.min_samples)
+        with self._state:
+            self._ids, self._photos, self._index = ids, photos, index
+            self._stale = False
+            self._person = np.zeros(len(ids), np.int64)
+            self._person_rev = -1
+            self._removed_rev = rev
 
     def _sync_removed(self) -> bool:
         """Drop deleted faces from the index in place when exact; False when a rebuild is needed."""
@@ -185,41 +225,67 @@ class PeopleManager:
         gone = np.flatnonzero(~np.isin(self._ids, ids) & self._index.alive)
         if not self._index.remove(gone):
             return False
-        self._removed_rev = rev
+        with self._state:
+            self._person[gone] = 0
+            self._removed_rev = rev
         return True
 
     def _recluster(self, full: bool, t0: float) -> ReclusterResult:
-        rebuilt = False
-        for _attempt in range(5):
-            if full or self._index is None:
-                self._rebuild()
-                rebuilt, full = True, False
-            elif self.store.read(lambda c: q.get_int(c, q.FACES_REMOVED_REV)) != self._removed_rev \
-                    and not self._sync_removed():
-                self._rebuild()
-                rebuilt = True
-            outcome = self.store.write(functools.partial(self._apply, full=rebuilt, t0=t0))
-            if outcome is not None:
-                return outcome
-        raise PictodError("recluster kept racing with photo removals; it will run again on the next trigger")
+        rebuild = full or self._index is None or self._stale
+        if not rebuild and self.store.read(lambda c: q.get_int(c, q.FACES_REMOVED_REV)) != self._removed_rev:
+            rebuild = not self._sync_removed()  # exact in place when only isolated faces went
+        if rebuild:
+            self._rebuild()
+        rebuilt = rebuild
+        return self.store.write(functools.partial(self._apply, full=rebuilt, t0=t0))
 
-    def _apply(self, conn: sqlite3.Connection, *, full: bool, t0: float) -> ReclusterResult | None:
+    def _drop_deleted(self, conn: sqlite3.Connection) -> NDArray[np.bool_]:
+        """Faces deleted since the index was synced (a removal raced the rebuild): drop them in place if that
+        is exact, else leave them out of this mapping and rebuild on the next recluster. Returns a gone mask."""
         assert self._index is not None
-        if q.get_int(conn, q.FACES_REMOVED_REV) != self._removed_rev:
-            return None  # faces were deleted since the index was synced: sync again outside the writer
+        gone = np.zeros(len(self._ids), bool)
+        rev = q.get_int(conn, q.FACES_REMOVED_REV)
+        if rev == self._removed_rev:
+            return gone
         last = int(self._ids[-1]) if len(self._ids) else 0
-        rows = conn.execute("SELECT id, photo_id, embedding FROM faces WHERE id > ? ORDER BY id", (last,)).fetchall()
-        if rows:
-            self._index.add(np.stack([q.vec(r[2]) for r in rows]))
-            self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], np.int64)])
-            self._photos = np.concatenate([self._photos, np.array([r[1] for r in rows], np.int64)])
-        labels = self._index.labels()
-        n = len(self._ids)
-        current = np.zeros(n, np.int64)
-        face_rows = np.array(conn.execute("SELECT id, coalesce(person_id, 0) FROM faces").fetchall(),
-                             np.int64).reshape(-1, 2)
-        pos = np.searchsorted(self._ids, face_rows[:, 0])
-        current[pos] = face_rows[:, 1]
+        ids = np.array([r[0] for r in conn.execute("SELECT id FROM faces WHERE id <= ? ORDER BY id", (last,))],
+                       np.int64)
+        gone = ~np.isin(self._ids, ids) & self._index.alive
+        with self._state:
+            if self._index.remove(np.flatnonzero(gone)):
+                self._removed_rev = rev
+            else:
+                self._stale = True  # a deleted face had neighbours: its clusters may split, rebuild next time
+            self._person[gone] = 0
+        return gone
+
+    def _apply(self, conn: sqlite3.Connection, *, full: bool, t0: float) -> ReclusterResult:
+        assert self._index is not None
+        gone = self._drop_deleted(conn)
+        rev0 = q.get_int(conn, q.PEOPLE_REV)
+        means_valid = self._means_rev == rev0
+        last = int(self._ids[-1]) if len(self._ids) else 0
+        rows = conn.execute("SELECT id, photo_id, embedding, coalesce(person_id, 0) FROM faces WHERE id > ? "
+                            "ORDER BY id", (last,)).fetchall()
+        with self._state:
+            if rows:
+                self._index.add(np.stack([q.vec(r[2]) for r in rows]))
+                self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], np.int64)])
+                self._photos = np.concatenate([self._photos, np.array([r[1] for r in rows], np.int64)])
+                self._person = np.concatenate([self._person, np.array([r[3] for r in rows], np.int64)])
+            n = len(self._ids)
+            if self._person_rev != rev0 or len(self._person) != n:
+                # Someone else (a CLI correction, a removal) changed people: read every face's person again.
+                face_rows = np.array(conn.execute("SELECT id, coalesce(person_id, 0) FROM faces").fetchall(),
+                                     np.int64).reshape(-1, 2)
+                self._person = np.zeros(n, np.int64)
+                self._person[np.searchsorted(self._ids, face_rows[:, 0])] = face_rows[:, 1]
+            current = self._person.copy()
+        labels = self._index.roots()  # sparse ids are fine for the mapping and skip a sort
+        if len(gone) < n:
+            gone = np.concatenate([gone, np.zeros(n - len(gone), bool)])
+        labels[gone] = -1
+        current[gone] = 0
         pinned = np.zeros(n, np.int64)
         for face_id, person_id in conn.execute(
                 "SELECT face_id, person_id FROM corrections WHERE kind = 'assign' ORDER BY id"):
@@ -241,16 +307,24 @@ class PeopleManager:
             lookup = np.vectorize(lambda t: fresh.get(int(t), int(t)), otypes=[np.int64])
             neg = result < 0
             result[neg] = lookup(result[neg])
-        changed = np.flatnonzero((result != current) & self._index.alive)
+        alive = self._index.alive & ~gone
+        result[~alive] = 0
+        changed = np.flatnonzero((result != current) & alive)
         conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?",
                          [(int(p) if p else None, int(f)) for p, f in zip(result[changed], self._ids[changed],
                                                                           strict=True)])
         affected = (set(current[changed].tolist()) | set(result[changed].tolist()) | set(fresh.values())) - {0}
-        _updated, pruned = q.refresh_people(conn, affected)
+        updated, pruned = q.refresh_people(conn, affected)
+        rev1 = q.get_int(conn, q.PEOPLE_REV)
+        with self._state:
+            self._person = result
+            self._person_rev = rev1
+        if means_valid:
+            self._patch_means(conn, updated, pruned)
+            self._means_rev = rev1
         people = conn.execute("SELECT count(*) FROM people").fetchone()[0]
-        alive = self._index.alive
         outcome = ReclusterResult(
-            faces=int(alive.sum()), clusters=int(labels.max()) + 1 if n else 0, people=int(people),
+            faces=int(alive.sum()), clusters=int(np.count_nonzero(labels == np.arange(n))), people=int(people),
             assigned=int(((result != 0) & alive).sum()), unassigned=int(((result == 0) & alive).sum()),
             new_people=len(set(fresh.values()) - set(pruned)), pruned_people=len(set(pruned) - set(fresh.values())),
             changed_faces=len(changed), full=full, ms=round((time.perf_counter() - t0) * 1000, 1))

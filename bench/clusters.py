@@ -1,0 +1,280 @@
+"""Clustering scale benchmark: full recluster time and peak memory, placing one face, and a bulk import.
+
+Synthetic 128-d embeddings: identities are random unit vectors, ~10 faces each, spread so that most
+same-identity pairs are within cosine 0.3 (the default eps). Each measurement runs in a fresh subprocess so
+peak RSS (ru_maxrss) belongs to that measurement alone.
+
+    .venv/bin/python bench/clusters.py                       # default: 10k, 100k, 300k + assign + import
+    .venv/bin/python bench/clusters.py --sizes 10000 --skip-import --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+DIM = 128
+SPREAD = 0.045
+
+
+def synthetic(n: int, seed: int = 0, per_identity: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """n embeddings around n/per_identity identities; returns (embeddings float32, identity per face)."""
+    rng = np.random.default_rng(seed)
+    k = max(1, n // per_identity)
+    centres = rng.standard_normal((k, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    who = rng.integers(0, k, n)
+    x = np.empty((n, DIM), np.float32)
+    for start in range(0, n, 50_000):  # chunks keep the generator's temporaries small
+        w = who[start:start + 50_000]
+        v = centres[w] + rng.standard_normal((len(w), DIM)).astype(np.float32) * SPREAD
+        x[start:start + 50_000] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return x, who
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------------------------------- child jobs
+
+
+def job_full(n: int) -> dict[str, float]:
+    """Full DBSCAN over n faces (the maths a full recluster runs)."""
+    from daemon import clusters
+
+    x, who = synthetic(n)
+    base = _peak_mib()
+    t0 = time.perf_counter()
+    labels = clusters.dbscan(x, 0.3, 2)
+    seconds = time.perf_counter() - t0
+    from sklearn.metrics import adjusted_rand_score
+
+    return {"n": n, "seconds": round(seconds, 2), "peak_rss_mib": round(_peak_mib(), 1),
+            "rss_before_mib": round(base, 1), "clusters": int(labels.max()) + 1,
+            "noise": int((labels == -1).sum()), "ari_vs_identities": round(adjusted_rand_score(who, labels), 4)}
+
+
+def _bulk_store(path: Path, x: np.ndarray, faces_per_photo: float, seed: int) -> None:
+    """Fill a library with these faces quickly (one transaction; the product path is measured elsewhere)."""
+    from daemon.store import Store
+    from daemon.store import queries as q
+
+    rng = np.random.default_rng(seed)
+    sizes = []
+    left = len(x)
+    while left > 0:
+        k = int(min(left, max(1, rng.poisson(faces_per_photo))))
+        sizes.append(k)
+        left -= k
+
+    def fill(conn: object) -> None:
+        stamp = q.now()
+        c = conn  # sqlite3.Connection
+        at = 0
+        photos, files, faces = [], [], []
+        for pid, k in enumerate(sizes, start=1):
+            photos.append((pid, f"bulk{pid}", 640, 480, "JPEG", stamp))
+            files.append((f"/bulk/{pid // 1000}/{pid}.jpg".encode(), 1, 1, "done", pid, stamp))
+            for j in range(k):
+                faces.append((pid, 1.0, 1.0, 2.0, 2.0, 0.9, "[]", x[at + j].tobytes()))
+            at += k
+        c.executemany("INSERT INTO photos (id, content_hash, width, height, format, analysed_at) "  # type: ignore[attr-defined]
+                      "VALUES (?, ?, ?, ?, ?, ?)", photos)
+        c.executemany("INSERT INTO files (path, size, mtime_ns, status, photo_id, updated_at) "  # type: ignore[attr-defined]
+                      "VALUES (?, ?, ?, ?, ?, ?)", files)
+        c.executemany("INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding) "  # type: ignore[attr-defined]
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", faces)
+
+    with Store.open(path) as store:
+        store.write(fill)
+
+
+def job_recluster(n: int) -> dict[str, float]:
+    """The manager's full recluster over n stored faces: read, DBSCAN, map to people, write."""
+    from daemon.config import ClusteringConfig
+    from daemon.people import PeopleManager
+    from daemon.store import Store
+
+    x, _who = synthetic(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "library.db"
+        _bulk_store(db, x, 1.5, 1)
+        del x
+        with Store.open(db) as store:
+            manager = PeopleManager(store, ClusteringConfig())
+            t0 = time.perf_counter()
+            first = manager.recluster(full=True)
+            seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            again = manager.recluster(full=True)
+            again_s = time.perf_counter() - t0
+    return {"n": n, "first_full_recluster_s": round(seconds, 2), "people": first.people,
+            "second_full_recluster_s": round(again_s, 2), "second_changed_faces": again.changed_faces,
+            "peak_rss_mib": round(_peak_mib(), 1)}
+
+
+def job_assign(people: int) -> dict[str, float]:
+    """Placing one face: the maths at `people` means, and the manager's whole on_photo_added."""
+    from people_synth import analysis, content_hash
+
+    from daemon import clusters
+    from daemon.config import ClusteringConfig
+    from daemon.people import PeopleManager
+    from daemon.store import Store
+
+    x, _who = synthetic(people * 10)
+    labels = clusters.dbscan(x, 0.3, 2)
+    means = np.stack([x[labels == k].mean(axis=0) for k in range(min(people, int(labels.max()) + 1))])
+    rng = np.random.default_rng(5)
+    probes = x[rng.integers(0, len(x), 200)]
+    t0 = time.perf_counter()
+    for p in probes:
+        clusters.assign_nearest(p[None, :], means, 0.3)
+    maths_ms = (time.perf_counter() - t0) / len(probes) * 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "library.db"
+        _bulk_store(db, x, 1.5, 2)
+        with Store.open(db) as store:
+            manager = PeopleManager(store, ClusteringConfig(recluster_every=10**9))
+            manager.recluster(full=True)
+            n_people = store.status_counts().people
+            results = [store.record_analysis(f"/new/{i}.jpg", 1, 1, content_hash(("probe", i)), analysis([p]))
+                       for i, p in enumerate(probes[:100])]
+            manager.on_photo_added(results[0])  # loads the means cache once
+            t0 = time.perf_counter()
+            placed = 0
+            for r in results[1:]:
+                placed += sum(1 for _f, person in manager.on_photo_added(r) if person is not None)
+            manager_ms = (time.perf_counter() - t0) / (len(results) - 1) * 1000
+    return {"people": len(means), "stored_people": n_people, "assign_maths_ms": round(maths_ms, 3),
+            "on_photo_added_ms": round(manager_ms, 2), "placed_fraction": round(placed / (len(results) - 1), 3)}
+
+
+def job_import(stored: int, photos: int) -> dict[str, float]:
+    """`stored` faces in the library, then `photos` new photos (~1.5 faces each) through store + manager."""
+    from people_synth import analysis, content_hash
+    from sklearn.metrics import adjusted_rand_score
+
+    from daemon import clusters
+    from daemon.config import ClusteringConfig
+    from daemon.people import PeopleManager
+    from daemon.store import Store
+
+    rng = np.random.default_rng(11)
+    x_all, _who_all = synthetic(stored + int(photos * 2.5), seed=3)
+    x_old = x_all[:stored]
+    pool = x_all[stored:]
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "library.db"
+        _bulk_store(db, x_old, 1.5, 4)
+        with Store.open(db) as store:
+            manager = PeopleManager(store, ClusteringConfig())
+            t0 = time.perf_counter()
+            manager.recluster(full=True)
+            initial_s = time.perf_counter() - t0
+            manager.clustering_seconds = 0.0
+            runs0 = manager.runs
+            at = 0
+            t_start = time.perf_counter()
+            store_s = 0.0
+            for i in range(photos):
+                k = int(min(4, max(1, rng.poisson(1.5))))
+                t1 = time.perf_counter()
+                result = store.record_analysis(f"/import/{i}.jpg", 1, 1, content_hash(("import", i)),
+                                               analysis(pool[at:at + k]))
+                store_s += time.perf_counter() - t1
+                at += k
+                manager.on_photo_added(result)
+                if manager.recluster_due():
+                    manager.recluster()
+            manager.recluster()
+            total_s = time.perf_counter() - t_start
+            clustering_s = manager.clustering_seconds
+            reclusters = manager.runs - runs0
+            rows = store.read(lambda c: c.execute("SELECT id, coalesce(person_id, -id), embedding FROM faces "
+                                                  "ORDER BY id").fetchall())
+    ours = np.array([r[1] for r in rows])
+    vectors = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
+    batch = clusters.dbscan(vectors, 0.3, 2)
+    batch = np.where(batch >= 0, batch, -1 - np.arange(len(batch)))  # noise: singletons, as ours
+    return {"stored_faces": stored, "photos": photos, "new_faces": at, "initial_full_recluster_s": round(initial_s, 2),
+            "import_s": round(total_s, 2), "store_s": round(store_s, 2), "clustering_s": round(clustering_s, 2),
+            "clustering_fraction": round(clustering_s / total_s, 3), "reclusters": reclusters,
+            "ms_per_recluster_incl_placing": round(clustering_s / max(1, reclusters) * 1000, 1),
+            "ari_vs_batch_dbscan": round(adjusted_rand_score(batch, ours), 5),
+            "peak_rss_mib": round(_peak_mib(), 1)}
+
+
+JOBS = {"full": job_full, "recluster": job_recluster, "assign": job_assign, "import": job_import}
+
+
+def run_child(job: str, *args: int) -> dict[str, float]:
+    """Run one job in a fresh interpreter; return its JSON result."""
+    out = subprocess.run([sys.executable, __file__, "--child", job, *map(str, args)], check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 300_000])
+    parser.add_argument("--recluster-sizes", type=int, nargs="*", default=[100_000],
+                        help="manager full recluster (SQLite read + DBSCAN + mapping + writes)")
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--stored", type=int, default=100_000)
+    parser.add_argument("--photos", type=int, default=1_000)
+    parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        import logging
+
+        import structlog
+
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+        print(json.dumps(JOBS[args.child[0]](*map(int, args.child[1:]))))
+        return 0
+    report: dict[str, object] = {"cpus": os.cpu_count()}
+    report["full_dbscan"] = [run_child("full", n) for n in args.sizes]
+    report["manager_full_recluster"] = [run_child("recluster", n) for n in args.recluster_sizes]
+    report["assign_one_face"] = run_child("assign", args.people)
+    if not args.skip_import:
+        report["bulk_import"] = run_child("import", args.stored, args.photos)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"cpus: {report['cpus']}")
+    print(f"{'faces':>8} {'DBSCAN s':>9} {'peak RSS MiB':>13} {'clusters':>9} {'noise':>7} {'ARI vs ids':>10}")
+    for r in report["full_dbscan"]:  # type: ignore[union-attr]
+        print(f"{r['n']:>8} {r['seconds']:>9} {r['peak_rss_mib']:>13} {r['clusters']:>9} {r['noise']:>7} "
+              f"{r['ari_vs_identities']:>10}")
+    for r in report["manager_full_recluster"]:  # type: ignore[union-attr]
+        print(f"manager full recluster, {r['n']} stored faces: {r['first_full_recluster_s']} s first "
+              f"({r['people']} people), {r['second_full_recluster_s']} s again "
+              f"({r['second_changed_faces']} faces changed), peak RSS {r['peak_rss_mib']} MiB")
+    a = report["assign_one_face"]
+    print(f"assign one face at {a['people']} people: {a['assign_maths_ms']} ms maths, "  # type: ignore[index]
+          f"{a['on_photo_added_ms']} ms on_photo_added incl. SQLite write")  # type: ignore[index]
+    if "bulk_import" in report:
+        b = report["bulk_import"]
+        print("bulk import: " + ", ".join(f"{k}={v}" for k, v in b.items()))  # type: ignore[union-attr]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
