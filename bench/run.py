@@ -520,7 +520,26 @@ def stage_costs(wl: workload.Workload, tmp: Path, k: int = 12, rounds: int = 3) 
         for p in paths:
             file_digest(p)
         costs["sha256_ms"].append((time.perf_counter() - t0) * 1000 / k)
+    # pictod's own chain in this process, one photo at a time with the daemon's thread layout: where a
+    # worker's time goes per photo (decode, objects, faces, embed as the Analyzer reports them).
+    from daemon.analysis import Analyzer
+
+    cfg = config_mod.load(write_config(tmp / "costs.toml", [wl.photos], tmp / "costs.db"))
+    analyzer = Analyzer.from_config(cfg, workers=cfg.daemon.workers)
+    analyzer.analyze_file(paths[0])
+    stages: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        per: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for p in paths:
+            for name, ms in analyzer.analyze_file(p).timings_ms.items():
+                per[name] = per.get(name, 0.0) + ms
+        per["total"] = (time.perf_counter() - t0) * 1000
+        for name, ms in per.items():
+            stages.setdefault(name, []).append(ms / k)
     out: dict[str, Any] = {name: spread(v) for name, v in costs.items()}
+    out["analyzer_ms"] = {name: spread(v) for name, v in stages.items()}
+    out["analyzer_threads"] = {"workers": cfg.daemon.workers, "intra_op_threads": cfg.models.intra_op_threads}
     out["photos"] = k
     out["mean_file_mb"] = round(sum(p.stat().st_size for p in paths) / k / 1e6, 2)
     return out
@@ -654,16 +673,18 @@ def others(profile: Profile, tmp: Path) -> dict[str, Any]:
     if not script.exists():
         out["clusters"] = {"pending": "bench/clusters.py not in the repo yet"}
         return out
+    # Quick: 10k faces only; full: the script's defaults (10k / 100k / 300k, assignment, bulk import).
     cmd = [sys.executable, str(script), "--json"]
+    timeout = 900
     if profile.name == "quick":
-        help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
-        if "--quick" in help_text:
-            cmd.append("--quick")
+        cmd += ["--sizes", "10000", "--skip-import", "--recluster-sizes"]
+        timeout = 240
+    out["clusters_command"] = " ".join(["python", "bench/clusters.py", *cmd[2:]])
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=REPO)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
     except subprocess.TimeoutExpired:
-        out["clusters"] = {"error": "bench/clusters.py --json did not finish in 20 min"}
+        out["clusters"] = {"error": f"{out['clusters_command']} did not finish in {timeout} s"}
         return out
     try:
         out["clusters"] = json.loads(proc.stdout)
@@ -671,6 +692,67 @@ def others(profile: Profile, tmp: Path) -> dict[str, Any]:
         out["clusters"] = {"error": f"rc={proc.returncode}: {proc.stderr[-800:]}"}
     out["clusters_seconds"] = round(time.perf_counter() - start, 1)
     return out
+
+
+_CATEGORIES = (
+    ("inference (onnxruntime session.run)", ("onnxruntime",)),
+    ("decode (daemon/imaging.py, Pillow, cv2 decode)", ("imaging.py", "PIL/", "pillow_heif")),
+    ("pre/post-processing (daemon/vision/transforms.py, model classes)", ("transforms.py", "yolo.py", "yunet.py",
+                                                                         "sface.py")),
+    ("hashing (daemon/hashing.py)", ("hashing.py",)),
+    ("store (daemon/store, sqlite3)", ("daemon/store/", "sqlite3")),
+    ("people / clustering", ("people.py", "clusters.py", "sklearn")),
+    ("start-up imports and model loading", ("<module>", "_find_and_load", "session.py", "registry.py")),
+)
+
+
+_IDLE_LEAVES = ("_worker (thread.py)", "Condition.wait (", "Event.wait (", "EpollSelector.select (",
+                "Thread._wait_for_tstate_lock (", "SimpleQueue.get (", "Queue.get (")
+
+
+def profile_scan(profile: Profile, wl: workload.Workload, tmp: Path, py_spy: str) -> dict[str, Any]:
+    """A py-spy profile (all threads, CPU samples only) of one `pictod scan` of the throughput folder."""
+    folder = subset_folder(wl, profile.throughput)
+    cfg_path = write_config(tmp / "profile.toml", [folder], tmp / "profile.db")
+    raw = tmp / "profile.txt"
+    cmd = [py_spy, "record", "--format", "raw", "--rate", "100", "--threads", "-o", str(raw), "--",
+           *pictod_cmd(), "scan", "--json", "--config", str(cfg_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=REPO)
+    if proc.returncode != 0 or not raw.exists():
+        return {"error": f"py-spy rc={proc.returncode}: {proc.stderr[-600:]}"}
+    leaf: dict[str, int] = {}
+    cats: dict[str, int] = {}
+    total = idle = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        total += count
+        frames = stack.split(";")
+        top = frames[-1]
+        name = top.split(" (")[0] + " (" + top.split(" (")[-1].split(":")[0].rsplit("/", 2)[-1].rstrip(")") + ")"
+        if any(name.startswith(w) for w in _IDLE_LEAVES):
+            # py-spy's idle detection misses threads blocked in C (an executor thread waiting for work).
+            idle += count
+            total -= count
+            continue
+        leaf[name] = leaf.get(name, 0) + count
+        # The first category (in _CATEGORIES order) found anywhere in the stack, innermost frames first.
+        found = "other (asyncio, event handling, Python glue)"
+        for label, needles in _CATEGORIES:
+            if any(any(n in f for n in needles) for f in reversed(frames)):
+                found = label
+                break
+        cats[found] = cats.get(found, 0) + count
+    return {
+        "photos": len(list(folder.iterdir())),
+        "samples": total,
+        "idle_samples_dropped": idle,
+        "rate_hz": 100,
+        "categories_pct": {k: round(100 * v / total, 1) for k, v in sorted(cats.items(), key=lambda x: -x[1])},
+        "top_leaf_pct": {k: round(100 * v / total, 1) for k, v in sorted(leaf.items(), key=lambda x: -x[1])[:15]},
+    }
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -811,7 +893,22 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
         lines += ["", "Per-photo costs outside inference (ms, median of rounds over "
                   f"{sc['photos']} photos of {sc['mean_file_mb']} MB):",
                   f"full-resolution decode {_sp(sc['full_decode_ms'], 1)}; pictod's decode (reduced) "
-                  f"{_sp(sc['pictod_decode_ms'], 1)}; sha256 {_sp(sc['sha256_ms'], 1)}."]
+                  f"{_sp(sc['pictod_decode_ms'], 1)}; sha256 {_sp(sc['sha256_ms'], 1)}.", "",
+                  "pictod's Analyzer in-process, one photo at a time, with the daemon's per-session threads "
+                  f"(workers {sc['analyzer_threads']['workers']}, intra-op setting "
+                  f"{sc['analyzer_threads']['intra_op_threads']}: 0 = cores / workers), ms per photo: "
+                  + "; ".join(f"{name} {_sp(v, 1)}" for name, v in sc["analyzer_ms"].items())
+                  + ". With 2 workers a scan at the limit would need about total / 2 ms of wall time per photo."]
+    prof = res.get("profile_scan")
+    if prof and "error" not in prof:
+        lines += ["", f"py-spy profile of one `pictod scan` of {prof['photos']} photos ({prof['samples']} CPU samples "
+                  "at 100 Hz over all threads, threads waiting for work left out), share of CPU samples by what the "
+                  "stack is in:",
+                  "", *[f"- {k}: {v}%" for k, v in prof["categories_pct"].items()],
+                  "", "Top functions on CPU (leaf frame):", "",
+                  *[f"- `{k}`: {v}%" for k, v in prof["top_leaf_pct"].items()]]
+    elif prof:
+        lines += ["", f"py-spy profile failed: {prof['error']}"]
     lines += ["", "## 2. Latency", ""]
     if "p95_s" in lat:
         lines += [f"`pictod run` watching an empty folder; each of {lat['drops']} photos copied in "
@@ -844,7 +941,9 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
         lines.append(str(rs.get("error", "pending")))
     lines += ["", "## 5. Reclustering (bench/clusters.py)", ""]
     if cl:
-        lines += ["```json", json.dumps(cl, indent=1)[:4000], "```"]
+        lines += [f"`{res['others'].get('clusters_command', 'bench/clusters.py')}` "
+                  f"({res['others'].get('clusters_seconds', '-')} s), its JSON as printed:", "",
+                  "```json", json.dumps(cl, indent=1)[:6000], "```"]
     lines += [
         "",
         "## What each change bought",
@@ -918,6 +1017,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run only these parts")
     parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="also measure pictod scan with this config change against the default")
+    parser.add_argument("--py-spy", default=os.environ.get("PYSPY") or shutil.which("py-spy"),
+                        help="py-spy binary: if found, one extra scan is profiled to show where the time goes")
     parser.add_argument("--out", type=Path, default=REPO / "bench", help="folder for results.md/json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (DBs, logs)")
     parser.add_argument("--throughput-photos", type=int, help="override the photos per throughput round")
@@ -931,6 +1032,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     parts = set(args.only) if args.only else {"throughput", "latency", "memory", "restart", "clusters", "costs"}
     started = time.time()
+
+    def _terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds through `finally`: partial results are still written
+
+    signal.signal(signal.SIGTERM, _terminate)
     res: dict[str, Any] = {"profile": profile.name, "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
                            "machine": machine(), "targets": TARGETS, "pending": []}
     log(f"profile {profile.name}: building/reusing the {profile.photos}-photo workload")
@@ -960,6 +1066,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 res["memory"] = {"photos": res["throughput"]["photos"], **worst}
         if "costs" in parts:
             res["stage_costs"] = stage_costs(wl, tmp)
+            if args.py_spy:
+                log("profile: one pictod scan under py-spy")
+                d = tmp / "profile"
+                d.mkdir()
+                res["profile_scan"] = profile_scan(profile, wl, d, args.py_spy)
+            else:
+                res["pending"].append("no py-spy found (pip install py-spy, or --py-spy PATH): scan not profiled")
         if "memory" in parts and profile.whole_scan:
             log(f"memory: one pictod scan of all {profile.photos} photos")
             d = tmp / "whole"
