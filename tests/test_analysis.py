@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DLIB_FACES, FACE_RECOGNITION, JOHNS, LABELME, PILLOW_IMAGES, REPO, SKIMAGE
+from pictod_testdata import DLIB_FACES, FACE_RECOGNITION, JOHNS, LABELME, PILLOW_IMAGES, REPO, SKIMAGE
 from PIL import Image
 
 from daemon import config, imaging

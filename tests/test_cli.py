@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FACE_RECOGNITION, SKIMAGE
+from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 
 COMMANDS = [
     ["run"], ["scan"], ["analyze"], ["status"], ["people"], ["people", "show"], ["people", "name"],

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FACE_RECOGNITION, SKIMAGE
+from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 from daemon_helpers import REPO, Daemon, expect, make_variants, query, sockets_of, write_config
 
 PHOTOS = {

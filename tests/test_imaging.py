@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HEIF_IMAGES, PILLOW_IMAGES, SKIMAGE
+from pictod_testdata import HEIF_IMAGES, PILLOW_IMAGES, SKIMAGE
 from PIL import Image
 
 from daemon import imaging

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import JOHNS
+from pictod_testdata import JOHNS
 from people_synth import analysis, content_hash, face_vectors, identities
 
 from daemon import people as P

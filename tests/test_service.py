@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SKIMAGE
+from pictod_testdata import SKIMAGE
 from daemon_helpers import REPO
 
 from daemon.config import Config, LibraryConfig
