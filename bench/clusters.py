@@ -28,6 +28,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 DIM = 128
 SPREAD = 0.045
+# CPU cost of the real analysis chain per photo, for putting clustering in proportion: 109 ms is the
+# analysis engineer's figure for a 12 MP phone JPEG with reduced decoding (daemon/analysis.py), 181 ms what
+# bench/people_quality.py measured per small crop on this machine with one worker.
+ANALYSIS_MS = (109, 181)
 
 
 def synthetic(n: int, seed: int = 0, per_identity: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -191,17 +195,24 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
             at = 0
             t_start = time.perf_counter()
             store_s = 0.0
+            # CPU seconds too (all threads of this process): the machine may be shared, wall time is noisy.
+            store_cpu = cluster_cpu = 0.0
             for i in range(photos):
                 k = int(min(4, max(1, rng.poisson(1.5))))
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 result = store.record_analysis(f"/import/{i}.jpg", 1, 1, content_hash(("import", i)),
                                                analysis(pool[at:at + k]))
                 store_s += time.perf_counter() - t1
+                c2 = time.process_time()
+                store_cpu += c2 - c1
                 at += k
                 manager.on_photo_added(result)
                 if manager.recluster_due():
                     manager.recluster()
+                cluster_cpu += time.process_time() - c2
+            c3 = time.process_time()
             manager.recluster()
+            cluster_cpu += time.process_time() - c3
             total_s = time.perf_counter() - t_start
             clustering_s = manager.clustering_seconds
             reclusters = manager.runs - runs0
@@ -214,6 +225,11 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
     return {"stored_faces": stored, "photos": photos, "new_faces": at, "initial_full_recluster_s": round(initial_s, 2),
             "import_s": round(total_s, 2), "store_s": round(store_s, 2), "clustering_s": round(clustering_s, 2),
             "clustering_fraction": round(clustering_s / total_s, 3), "reclusters": reclusters,
+            "store_cpu_s": round(store_cpu, 2), "clustering_cpu_s": round(cluster_cpu, 2),
+            "clustering_cpu_ms_per_photo": round(cluster_cpu / photos * 1000, 2),
+            "clustering_fraction_if_analysis_ms": {
+                str(ms): round(cluster_cpu / (cluster_cpu + store_cpu + photos * ms / 1000), 3)
+                for ms in ANALYSIS_MS},
             "ms_per_recluster_incl_placing": round(clustering_s / max(1, reclusters) * 1000, 1),
             "ari_vs_batch_dbscan": round(adjusted_rand_score(batch, ours), 5),
             "peak_rss_mib": round(_peak_mib(), 1)}

@@ -358,6 +358,11 @@ def test_cli_support_functions(store: Store) -> None:
     assert len(P.search_photos(store, tag="cat", person=listed[1].id)) == 4
     assert P.search_photos(store, tag="cat", person=listed[0].id) == []
     assert P.tag_counts(store) == {"dog": 8, "cat": 4}
+    status = store.status_counts()
+    assert (status.people, status.faces, status.faces_unassigned, status.photos_since_recluster) == (2, 8, 0, 0)
+    assert status.last_recluster is not None
+    again = P.recluster_now(store, CFG)  # `pictod recluster`: a fresh manager, full DBSCAN from the database
+    assert again.full and again.changed_faces == 0 and again.people == 2
     for call in (lambda: P.person_detail(store, 999), lambda: P.name_person(store, 999, "x"),
                  lambda: P.merge_people(store, listed[0].id, 999), lambda: P.move_face(store, 999, listed[0].id),
                  lambda: P.reject_face(store, 999), lambda: P.search_photos(store, person="Nobody")):

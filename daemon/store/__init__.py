@@ -59,9 +59,13 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
             # blocking (run it in an executor); thread-safe; calls that arrive while one runs are coalesced
             # into one run after it. Incremental exact DBSCAN (only new faces are searched) unless faces were
             # removed or full=True; then a full blocked DBSCAN. Stable ids, names and corrections kept.
-        def on_removed(self, result: RemoveResult) -> None   # store already fixed means; drops cached state
+        def on_removed(self, result: RemoveResult) -> None   # the store already fixed means and pruned; the
+                                                             # index drops deleted faces on the next recluster
+        clustering_seconds: float; runs: int                 # for benchmarks and logs
     ReclusterResult(faces, clusters, people, assigned, unassigned, new_people, pruned_people, changed_faces,
                     full, ms)
+    PersonSummary(id, name, faces, photos); PersonDetail(id, name, faces, photos, face_list: list[FaceInfo])
+    FaceInfo(id, photo_id, path, box, score, pinned)
 
     # CLI support (daemon/people.py), plain dataclasses / dicts for --json; NotFoundError for unknown ids
     def list_people(store: Store) -> list[PersonSummary]          # id, name, faces, photos
@@ -73,7 +77,8 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
     def reject_face(store: Store, face_id: int) -> int | None   # "not this person": unassigns, never again
     def search_photos(store: Store, tag: str | None = None, person: int | str | None = None) -> list[str]
     def tag_counts(store: Store) -> dict[str, int]
-    def write_contact_sheet(store: Store, person_id: int, out_png: Path, *, size: int = 112) -> int  # faces
+    def write_contact_sheet(store: Store, person_id: int, out_png: Path, *, size: int = 112,
+                            columns: int = 8) -> int   # faces drawn; photos whose file is gone are skipped
     def recluster_now(store: Store, cfg: ClusteringConfig) -> ReclusterResult   # `pictod recluster`
 """
 
