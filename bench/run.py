@@ -56,8 +56,8 @@ class Profile:
     whole_scan: bool  # one extra scan of the whole set for the memory figure
 
 
-QUICK = Profile("quick", 200, 48, 3, 16, 10, 5_000, False)
-FULL = Profile("full", 2000, 200, 5, 40, 50, 50_000, True)
+QUICK = Profile("quick", 200, 40, 3, 12, 10, 50_000, False)
+FULL = Profile("full", 2000, 160, 4, 40, 50, 50_000, True)
 
 TARGETS = {
     "vs_limit": 0.85,
@@ -673,12 +673,11 @@ def others(profile: Profile, tmp: Path) -> dict[str, Any]:
     if not script.exists():
         out["clusters"] = {"pending": "bench/clusters.py not in the repo yet"}
         return out
-    # Quick: 10k faces only; full: the script's defaults (10k / 100k / 300k, assignment, bulk import).
-    cmd = [sys.executable, str(script), "--json"]
-    timeout = 900
-    if profile.name == "quick":
-        cmd += ["--sizes", "10000", "--skip-import", "--recluster-sizes"]
-        timeout = 240
+    if profile.name == "quick":  # 10k faces only
+        args, timeout = ["--sizes", "10000", "--skip-import", "--recluster-sizes"], 240
+    else:  # the three sizes of the issue, without the bulk-import part (minutes of its own, another figure)
+        args, timeout = ["--sizes", "10000", "100000", "300000", "--skip-import"], 600
+    cmd = [sys.executable, str(script), "--json", *args]
     out["clusters_command"] = " ".join(["python", "bench/clusters.py", *cmd[2:]])
     start = time.perf_counter()
     try:
@@ -1019,6 +1018,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also measure pictod scan with this config change against the default")
     parser.add_argument("--py-spy", default=os.environ.get("PYSPY") or shutil.which("py-spy"),
                         help="py-spy binary: if found, one extra scan is profiled to show where the time goes")
+    parser.add_argument("--profile-scan", action="store_true", help="py-spy profile in --quick runs too")
     parser.add_argument("--out", type=Path, default=REPO / "bench", help="folder for results.md/json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (DBs, logs)")
     parser.add_argument("--throughput-photos", type=int, help="override the photos per throughput round")
@@ -1066,12 +1066,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 res["memory"] = {"photos": res["throughput"]["photos"], **worst}
         if "costs" in parts:
             res["stage_costs"] = stage_costs(wl, tmp)
-            if args.py_spy:
+            if args.py_spy and (profile.name == "full" or args.profile_scan):
                 log("profile: one pictod scan under py-spy")
                 d = tmp / "profile"
                 d.mkdir()
                 res["profile_scan"] = profile_scan(profile, wl, d, args.py_spy)
-            else:
+            elif not args.py_spy:
                 res["pending"].append("no py-spy found (pip install py-spy, or --py-spy PATH): scan not profiled")
         if "memory" in parts and profile.whole_scan:
             log(f"memory: one pictod scan of all {profile.photos} photos")
