@@ -100,6 +100,23 @@ def png_header_bomb_bytes(width: int = BOMB_SIDE, height: int = BOMB_SIDE) -> by
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
+def write_big_png(path: Path, width: int, height: int, color: tuple[int, int, int] = (120, 60, 30)) -> Path:
+    """A real, fully decodable RGB PNG of width x height in one colour, streamed (small file, huge pixels)."""
+    row = b"\x00" + bytes(color) * width
+    packer = zlib.compressobj(1)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        pending = b""
+        for _ in range(height):
+            pending += packer.compress(row)
+            if len(pending) > 1 << 20:
+                f.write(png_chunk(b"IDAT", pending))
+                pending = b""
+        pending += packer.flush()
+        f.write(png_chunk(b"IDAT", pending) + png_chunk(b"IEND", b""))
+    return path
+
+
 @dataclass(frozen=True)
 class BadFile:
     """A written bad input and what it is."""

@@ -86,20 +86,22 @@ def drop_and_check(daemons: Callable[..., Daemon], layout: Layout, *, corpus_fil
     faces = [r.get("faces") for r in d.photo_lines(current=True) if r.get("path") == path_key(good)]
     assert faces and faces[-1] and faces[-1] >= 1, faces
     peak = d.peak_rss
+    statuses = Counter(v[0] for k, v in after.items() if k in keys)
+    reasons = Counter(v[1] for k, v in after.items() if k in keys and v[0] == "failed")
+    counts = {"files_tried": len(photos), "done": statuses["done"], "failed": statuses["failed"],
+              "ignored_other_extensions": len(ignored), "peak_rss_mib": peak // 2**20}
+    print("bad inputs:", counts, "failure reasons:", dict(reasons))
     d.stop_clean()
     assert 0 < peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
     problems = db.problems()
     assert problems == [], problems
-    counts = Counter(v[0] for k, v in after.items() if k in keys)
-    return {"files_tried": len(photos), "done": counts["done"], "failed": counts["failed"],
-            "ignored_other_extensions": len(ignored), "peak_rss_mib": peak // 2**20}
+    return counts
 
 
 def test_bad_inputs_fail_cleanly(daemons: Callable[..., Daemon], layout: Layout,
                                  record_property: Callable[[str, object], None]) -> None:
     counts = drop_and_check(daemons, layout, corpus_filter=ODD, timeout=150)
     record_property("counts", counts)
-    print("bad inputs:", counts)
 
 
 @pytest.mark.slow
@@ -107,4 +109,23 @@ def test_every_pillow_and_heif_test_image(daemons: Callable[..., Daemon], layout
                                           record_property: Callable[[str, object], None]) -> None:
     counts = drop_and_check(daemons, layout, corpus_filter=None, timeout=900)
     record_property("counts", counts)
-    print("all corpus files:", counts)
+
+
+def test_large_images_within_the_pixel_limit_keep_memory_bounded(daemons: Callable[..., Daemon],
+                                                                   layout: Layout) -> None:
+    # Legal photos (under analysis.max_pixels = 120 MP by default) but huge once decoded: 110 MP PNGs of
+    # 1.5 MB each, one per worker at the same time. Memory must stay bounded whatever the content.
+    d = daemons(layout).wait_ready()
+    db = LibraryDB(layout.database)
+    staging = layout.base / "staging"
+    staging.mkdir()
+    big = [hostile.write_big_png(staging / f"big_{i}.png", 10_000, 11_000, (40 * i, 90, 200 - 40 * i))
+           for i in range(3)]
+    for p in big:
+        os.rename(p, layout.root / p.name)
+    big = [layout.root / p.name for p in big]
+    files = wait_settled(db, big, 120, daemon=d, what="three 110-megapixel PNGs")
+    peak = d.peak_rss
+    print("3 x 110 MP PNG:", {p.name: files[path_key(p)][:2] for p in big}, "peak RSS MiB", peak // 2**20)
+    d.stop_clean()
+    assert 0 < peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB with {len(big)} legal 110 MP photos"

@@ -30,18 +30,19 @@ def _burst(daemons: Callable[..., Daemon], make_layout: Callable[..., Layout], c
     assert twice == {}, f"files processed more than once in a burst: {list(twice.items())[:5]}"
     overflowed = len(d.events("queue_full", current=True)) + len(d.events("rescan", current=True))
     peak = d.peak_rss
+    counts = {"files": count, "processed": statuses["done"], "lost": count - statuses["done"],
+              "overflow_events": overflowed, "peak_rss_mib": peak // 2**20}
+    print(f"burst {count} / queue {queue_size}:", counts)
     d.stop_clean()
     assert 0 < peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
     assert db.problems() == []
-    return {"files": count, "processed": statuses["done"], "lost": count - statuses["done"],
-            "overflow_events": overflowed, "peak_rss_mib": peak // 2**20}
+    return counts
 
 
 def test_burst_overflowing_the_queue(daemons: Callable[..., Daemon], make_layout: Callable[..., Layout],
                                      record_property: Callable[[str, object], None]) -> None:
     counts = _burst(daemons, make_layout, 200, 16, timeout=180)
     record_property("counts", counts)
-    print("burst 200 / queue 16:", counts)
     assert counts["overflow_events"] > 0, "the queue never overflowed: the test did not exercise the overflow path"
 
 
@@ -50,4 +51,3 @@ def test_burst_of_5000_files(daemons: Callable[..., Daemon], make_layout: Callab
                              record_property: Callable[[str, object], None]) -> None:
     counts = _burst(daemons, make_layout, 5000, 1000, timeout=1500)
     record_property("counts", counts)
-    print("burst 5000:", counts)

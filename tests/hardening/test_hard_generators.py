@@ -74,6 +74,15 @@ def test_png_header_bomb_is_a_valid_png_claiming_100000_squared(tmp_path: Path) 
         Image.MAX_IMAGE_PIXELS = old
 
 
+def test_big_png_is_a_real_image(tmp_path: Path) -> None:
+    path = hostile.write_big_png(tmp_path / "big.png", 3000, 2000, (1, 2, 3))
+    assert path.stat().st_size < 200_000
+    with Image.open(path) as im:
+        assert im.size == (3000, 2000)
+        im.load()
+        assert im.getpixel((2999, 1999)) == (1, 2, 3)
+
+
 def test_bad_files_are_what_they_claim(tmp_path: Path) -> None:
     bad = {b.kind + ":" + b.path.name: b.path for b in hostile.write_bad_files(tmp_path / "bad")}
     assert bad["empty:zero_bytes.jpg"].stat().st_size == 0
