@@ -947,25 +947,69 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
         "",
         "## What each change bought",
         "",
-        "Filled by the lead from the runs above and the tuning runs (config variants measured the same way:"
-        " `python bench/run.py --quick --variant KEY=VALUE ...`).",
+        "Filled from the figures above; the lead adds the changes made in the code (e.g. an optimised model) "
+        "with their before/after runs. Config variants are measured with "
+        "`python bench/run.py --quick --only none --variant SECTION.KEY=VALUE ...` (alternating with the default).",
         "",
-        "| change | measured by | effect |",
+        "| change | measured by | effect (from this file's figures) |",
         "| --- | --- | --- |",
-        "| executor workers x intra-op threads | limit layouts above; pictod variants | |",
-        "| batching across photos | limit batch 4 vs 1 | |",
-        "| reduced JPEG decode | per-photo decode costs above; `analysis.reduced_decode=false` variant | |",
-        "| overlap of decode and inference | pictod vs sequential | |",
-        "| hashing cost | sha256 ms per photo above | |",
+        *_change_rows(res),
     ]
     if res.get("variants"):
-        lines += ["", "### Variants measured", "", "| variant | photos/s | ratio to default (paired) |",
-                  "| --- | --- | --- |"]
+        lines += ["", "### Variants measured", "",
+                  f"`pictod scan` with one config change against the default config, alternating, paired per round "
+                  f"({res.get('variants_from') or 'this run'}).", "",
+                  "| variant | photos/s | ratio to default (paired) |", "| --- | --- | --- |"]
         for v in res["variants"]:
             lines.append(f"| {v['variant']} | {_sp(v['photos_per_s'])} | {_sp(v['ratio_to_default'])} |")
     if res.get("pending"):
         lines += ["", "## Pending", "", *[f"- {p}" for p in res["pending"]]]
     path_md.write_text("\n".join(lines) + "\n")
+
+
+def _variant(res: dict[str, Any], key: str) -> dict[str, Any] | None:
+    return next((v for v in res.get("variants") or [] if v["variant"] == key), None)
+
+
+def _change_rows(res: dict[str, Any]) -> list[str]:
+    """The 'what each change bought' rows, filled from the figures this run (or a merged one) has."""
+    tp = res.get("throughput") or {}
+    sc = res.get("stage_costs") or {}
+    lay = tp.get("limit_layouts_photos_per_s") or {}
+
+    def med(label: str) -> float | None:
+        return (lay.get(label) or {}).get("median")
+
+    rows = []
+    a, b = med("1 thread(s) x 2 worker(s), batch 1"), med("2 thread(s) x 1 worker(s), batch 1")
+    v = _variant(res, "daemon.workers=1,models.intra_op_threads=2")
+    eff = []
+    if a and b:
+        eff.append(f"limit: 2 workers x 1 thread {a / b:.2f}x 1 worker x 2 threads")
+    if v and v["ratio_to_default"]["median"]:
+        eff.append(f"pictod scan: default (2 workers x 1 thread) {1 / v['ratio_to_default']['median']:.2f}x "
+                   "1 worker x 2 threads")
+    v3 = _variant(res, "daemon.workers=3")
+    if v3 and v3["ratio_to_default"]["median"]:
+        eff.append(f"3 workers on 2 cores: {v3['ratio_to_default']['median']:.2f}x the default")
+    rows.append(f"| executor workers x intra-op threads | limit layouts; `--variant` runs | {'; '.join(eff) or '-'} |")
+    c, d = med("1 thread(s) x 2 worker(s), batch 4"), med("1 thread(s) x 2 worker(s), batch 1")
+    rows.append("| batching YOLO across photos (4 per run) | limit layouts | "
+                + (f"{c / d:.2f}x batch 1 (1 thread x 2 workers)" if c and d else "-") + " |")
+    eff = []
+    if sc:
+        eff.append(f"decode {sc['full_decode_ms']['median']:.0f} -> {sc['pictod_decode_ms']['median']:.0f} ms a photo")
+    v = _variant(res, "analysis.reduced_decode=false")
+    if v and v["ratio_to_default"]["median"]:
+        eff.append(f"pictod scan {1 / v['ratio_to_default']['median']:.2f}x faster than with full decode")
+    rows.append(f"| reduced (DCT-scaled) JPEG decode | decode costs; `--variant analysis.reduced_decode=false` | "
+                f"{'; '.join(eff) or '-'} |")
+    rows.append("| overlap of decode and inference, several photos in flight | pictod vs sequential | "
+                + (f"pictod {tp['ratio_vs_sequential']['median']:.2f}x the sequential design (all changes together)"
+                   if tp.get("ratio_vs_sequential", {}).get("median") else "-") + " |")
+    rows.append("| hashing (sha256 of every file) | sha256 cost | "
+                + (f"{sc['sha256_ms']['median']:.1f} ms a photo" if sc else "-") + " |")
+    return rows
 
 
 # --------------------------------------------------------------------------------------------- variants
@@ -1012,12 +1056,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     size.add_argument("--quick", action="store_const", const="quick", dest="profile")
     size.add_argument("--full", action="store_const", const="full", dest="profile")
     parser.add_argument("--only", nargs="*", default=None,
-                        choices=["throughput", "latency", "memory", "restart", "clusters", "costs"],
+                        choices=["throughput", "latency", "memory", "restart", "clusters", "costs", "none"],
                         help="run only these parts")
     parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="also measure pictod scan with this config change against the default")
     parser.add_argument("--py-spy", default=os.environ.get("PYSPY") or shutil.which("py-spy"),
                         help="py-spy binary: if found, one extra scan is profiled to show where the time goes")
+    parser.add_argument("--merge-variants", type=Path, metavar="RESULTS_JSON",
+                        help="copy the variants of an earlier run (e.g. --quick --variant ...) into this report")
     parser.add_argument("--profile-scan", action="store_true", help="py-spy profile in --quick runs too")
     parser.add_argument("--out", type=Path, default=REPO / "bench", help="folder for results.md/json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (DBs, logs)")
@@ -1071,7 +1117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 d = tmp / "profile"
                 d.mkdir()
                 res["profile_scan"] = profile_scan(profile, wl, d, args.py_spy)
-            elif not args.py_spy:
+            elif not args.py_spy and (profile.name == "full" or args.profile_scan):
                 res["pending"].append("no py-spy found (pip install py-spy, or --py-spy PATH): scan not profiled")
         if "memory" in parts and profile.whole_scan:
             log(f"memory: one pictod scan of all {profile.photos} photos")
@@ -1096,6 +1142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "clusters" in parts:
             log("clusters: bench/clusters.py --json")
             res["others"] = others(profile, tmp)
+        if args.merge_variants:
+            prev = json.loads(args.merge_variants.read_text())
+            res["variants"] = prev.get("variants") or []
+            res["variants_from"] = (f"{prev.get('profile')} run of {prev.get('started')} UTC, "
+                                    f"{(prev.get('workload') or {}).get('photos')}-photo set, "
+                                    f"{QUICK.throughput if prev.get('profile') == 'quick' else FULL.throughput} photos "
+                                    "per round")
         if args.variant:
             d = tmp / "variants"
             d.mkdir()
