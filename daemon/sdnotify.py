@@ -52,7 +52,12 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto("\n".join(lines).encode("utf-8", "backslashreplace"), self._address)
+            # Never block the event loop on a manager that is slow to read: drop the message instead.
+            self._sock.sendto("\n".join(lines).encode("utf-8", "backslashreplace"), socket.MSG_DONTWAIT,
+                              self._address)
+        except BlockingIOError:
+            log.debug("sd_notify_dropped", message=lines[0])
+            return False
         except OSError as exc:
             # The manager went away or the socket is not ours to write: warn once, keep running.
             self._failed = True

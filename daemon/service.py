@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import faulthandler
 import fcntl
 import os
 import signal
@@ -39,6 +40,7 @@ T = TypeVar("T")
 
 ROOT_POLL_SECONDS = 2.0  # how often a missing root is checked for its return
 SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway: nothing waits forever
+DELETE_GRACE_SECONDS = 1.0  # deletes wait this long (or settle_seconds) before they are queued
 
 
 # --------------------------------------------------------------------------------------------- lock
@@ -302,6 +304,7 @@ class Service:
         self._rescan_needed = False
         self._rescan_wakeup = asyncio.Event()
         self._recluster_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
         self._recluster_again = False
         self._added_since_recluster = 0
         self._tasks: list[asyncio.Task[Any]] = []
@@ -327,6 +330,18 @@ class Service:
 
     def submit(self, event: PhotoEvent) -> None:
         """Called on the loop by the watcher: queue, or on overflow drop it and schedule a rescan."""
+        if self._stop.is_set():
+            return
+        if event.kind == "delete" and event.source == "watch":
+            # A move into a folder created a moment ago reaches inotify as a bare delete (the new folder was
+            # not watched yet) and the new path is found by scanning that folder. Holding deletes back a
+            # little lets the new path link to the photo first, so the move costs no second inference.
+            grace = max(DELETE_GRACE_SECONDS, self.cfg.daemon.settle_seconds)
+            asyncio.get_running_loop().call_later(grace, self._submit_now, event)
+            return
+        self._submit_now(event)
+
+    def _submit_now(self, event: PhotoEvent) -> None:
         if self._stop.is_set():
             return
         if not self.queue.put_nowait(event):
@@ -709,7 +724,7 @@ class Service:
         if self._recluster_task is not None and not self._recluster_task.done():
             self._recluster_again = True  # due while one runs: run once more after it, never two at once
             return
-        self._recluster_task = asyncio.get_running_loop().create_task(self._recluster_loop())
+        self._recluster_task = self._spawn(self._recluster_loop())
 
     async def _recluster_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -723,7 +738,7 @@ class Service:
                 log.error("recluster_failed", error=str(exc))
                 return
             self.summary.reclusters += 1
-            log.info("recluster", ms=_ms(t0), **_public(result))
+            log.debug("recluster_done", wall_ms=_ms(t0), **_public(result))
             if not self._recluster_again:
                 return
 
@@ -803,7 +818,7 @@ class Service:
                 log.info("daemon_ready", folders=[str(r) for r in roots], workers=n, pid=os.getpid())
                 interval = self.notifier.watchdog_interval
                 if interval is not None:
-                    self._spawn(self._watchdog_loop(interval))
+                    self._watchdog_task = self._spawn(self._watchdog_loop(interval))
                 self._spawn(self._reconcile_roots(roots))
                 await self._stop.wait()
             else:
@@ -831,6 +846,8 @@ class Service:
             self._request_recluster()
 
     async def _shutdown(self) -> None:
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()  # no WATCHDOG=1 after STOPPING=1
         self.notifier.stopping()
         timeout = self.cfg.daemon.shutdown_timeout
         deadline = time.monotonic() + timeout
@@ -838,7 +855,8 @@ class Service:
         if self.watcher is not None:
             await self._io(self.watcher.stop)
         for task in list(self._tasks):
-            task.cancel()
+            if task is not self._recluster_task:  # a recluster in flight commits or times out below
+                task.cancel()
         # Workers idle in get() are cancelled; busy ones finish their photo within the timeout.
         pending = {t for t in self._workers if not t.done()}
         if pending and self._busy_workers:
@@ -912,6 +930,8 @@ def run(cfg: Config) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; the process exit code."""
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
+    # `kill -USR1 <pid>` prints every thread's stack to stderr (the journal): how to report a stuck daemon.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         code, _summary, _fatal = asyncio.run(_open_and_serve(cfg, watch=True, paths=None))
         return code

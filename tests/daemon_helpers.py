@@ -94,10 +94,13 @@ class Daemon:
     def start(self, *, wait_ready: bool = True, timeout: float = 120.0) -> Daemon:
         """Start the daemon; by default wait for its daemon_ready line."""
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config)],
-            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        # Files, not pipes: a pipe nobody reads fills up and blocks the daemon on its next write.
+        self.out_path = self.config.parent / "daemon.out"
+        with open(self.out_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config)],
+                cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )
         if wait_ready:
             expect(lambda: self.events("daemon_ready") or self.proc.poll() is not None, timeout, 0.1,
                    "daemon_ready")
@@ -109,11 +112,15 @@ class Daemon:
         assert self.proc is not None
         return self.proc.pid
 
+    def output(self) -> str:
+        """What the daemon printed on stdout and stderr (all runs)."""
+        return self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
+
     def failure(self) -> str:
-        """stdout/stderr of an exited daemon, for assertion messages."""
+        """Exit code and output of an exited daemon, for assertion messages."""
         assert self.proc is not None
-        out, err = self.proc.communicate(timeout=10)
-        return f"exit {self.proc.returncode}\nstdout: {out.decode()[-3000:]}\nstderr: {err.decode()[-3000:]}"
+        self.proc.wait(timeout=10)
+        return f"exit {self.proc.returncode}\noutput: {self.output()[-3000:]}"
 
     def lines(self, *, since_start: bool = True) -> list[dict[str, Any]]:
         """Every JSON log line this daemon wrote (from its start)."""
@@ -156,10 +163,18 @@ class Daemon:
         return self.wait(timeout)
 
     def kill(self) -> None:
-        """SIGKILL and reap (used in teardown too)."""
+        """SIGKILL and reap."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
+
+    def teardown(self) -> None:
+        """Kill a daemon still running at the end of a test, printing its thread stacks first (SIGUSR1)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            self.kill()
+            print("daemon still running at teardown; its stacks:\n" + self.output()[-20000:])
 
 
 def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:

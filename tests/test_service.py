@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from pictod_testdata import SKIMAGE
 from daemon_helpers import REPO
+from pictod_testdata import SKIMAGE
 
 from daemon.config import Config, LibraryConfig
 from daemon.errors import AlreadyRunningError
