@@ -215,7 +215,16 @@ def compare(pictod: dict[str, PhotoResult], sequential: dict[str, PhotoResult]) 
     obj_s = sum(len(sequential[n].objects) for n in names)
     face_p = sum(len(pictod[n].faces) for n in names)
     face_s = sum(len(sequential[n].faces) for n in names)
+    obj_matched = sum(
+        _matched([(lab, box) for lab, box in pictod[n].objects], [(lab, box) for lab, box in sequential[n].objects])
+        for n in names
+    )
+    face_matched = sum(
+        _matched([("face", b) for b in pictod[n].faces], [("face", b) for b in sequential[n].faces]) for n in names
+    )
     return {
+        "objects_matched_iou_0_8": obj_matched,
+        "faces_matched_iou_0_8": face_matched,
         "photos_compared": len(names),
         "photos_missing": sorted(set(sequential) - set(pictod)),
         "photos_same": len(same),
@@ -224,3 +233,32 @@ def compare(pictod: dict[str, PhotoResult], sequential: dict[str, PhotoResult]) 
         "faces": {"pictod": face_p, "sequential": face_s},
         "differences": diffs[:20],
     }
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _matched(
+    ours: list[tuple[str, tuple[float, float, float, float]]],
+    theirs: list[tuple[str, tuple[float, float, float, float]]],
+    threshold: float = 0.8,
+) -> int:
+    """Greedy one-to-one matches of same-label boxes with IoU >= threshold (the agreement rule of the issue)."""
+    pairs = sorted(
+        ((_iou(a[1], b[1]), i, j) for i, a in enumerate(ours) for j, b in enumerate(theirs) if a[0] == b[0]),
+        reverse=True,
+    )
+    used_i: set[int] = set()
+    used_j: set[int] = set()
+    for iou, i, j in pairs:
+        if iou < threshold:
+            break
+        if i not in used_i and j not in used_j:
+            used_i.add(i)
+            used_j.add(j)
+    return len(used_i)

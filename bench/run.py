@@ -890,7 +890,9 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
         lines += ["", "Sameness (round 0 pictod DB vs round 0 sequential): "
                   f"{same['photos_same']}/{same['photos_compared']} photos identical in object labels and face count; "
                   f"objects {same['objects']['pictod']} vs {same['objects']['sequential']}, faces "
-                  f"{same['faces']['pictod']} vs {same['faces']['sequential']}."]
+                  f"{same['faces']['pictod']} vs {same['faces']['sequential']}; boxes matched one to one at IoU >= 0.8 "
+                  f"(same label): objects {same.get('objects_matched_iou_0_8')}/{same['objects']['sequential']}, "
+                  f"faces {same.get('faces_matched_iou_0_8')}/{same['faces']['sequential']}."]
         for d in same["differences"][:10]:
             lines.append(f"- {d['photo']}: pictod {d['pictod']} vs sequential {d['sequential']}")
     sc = res.get("stage_costs")
