@@ -31,7 +31,7 @@ import structlog
 from daemon import reconcile
 from daemon.config import Config, FolderConfig
 from daemon.errors import AlreadyRunningError, PhotoError, PictodError, StoreError
-from daemon.hashing import FileChangedError, file_digest
+from daemon.hashing import FileChangedError, FileDigest, file_digest
 from daemon.sdnotify import Notifier
 from daemon.watch import PathFilter, PhotoEvent, Watcher
 
@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 ROOT_POLL_SECONDS = 2.0  # how often a missing root is checked for its return
 SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway: nothing waits forever
+HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
 DELETE_GRACE_SECONDS = 1.0  # deletes wait this long (or settle_seconds) before they are queued
 
 
@@ -573,9 +574,11 @@ class Service:
             self.summary.unchanged += 1
             return
         try:
-            digest = await self._io(file_digest, path)
+            digest = await self._hash_settled(path)
         except FileChangedError:
-            await self.queue.put(PhotoEvent("upsert", path, source=event.source))  # still being written
+            # Still being written after several settles: hand it back (never wait for queue room while
+            # holding a worker: a full queue would wait on itself); a rescan catches it if the queue is full.
+            self._submit_now(PhotoEvent("upsert", path, source=event.source))
             return
         except FileNotFoundError:
             self.summary.vanished += 1
@@ -596,6 +599,18 @@ class Service:
         finally:
             del self._hash_busy[digest.sha256]
             done.set()
+
+    async def _hash_settled(self, path: Path) -> FileDigest:
+        """Hash the file; if it changed while being read, settle again and retry a few times."""
+        for _attempt in range(HASH_ATTEMPTS - 1):
+            try:
+                return await self._io(file_digest, path)
+            except FileChangedError:
+                again = await self._stat(path)
+                if again is None:
+                    raise FileNotFoundError(str(path)) from None
+                await self._settle(path, again)
+        return await self._io(file_digest, path)
 
     async def _store_photo(self, path: Path, sha: str, size: int, mtime_ns: int, t0: float) -> None:
         p = str(path)

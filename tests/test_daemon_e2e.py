@@ -6,6 +6,7 @@ checks start their own. Every wait is an `expect` poll on the log or the databas
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -352,3 +353,71 @@ def test_missing_root_at_start_removes_nothing(tmp_path: Path) -> None:
         assert d.stop() == 0
     finally:
         d.teardown()
+
+
+def cli(config: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "daemon.cli", *args, "--config", str(config)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_status_reports_the_running_daemon(lib: Lib) -> None:
+    if lib.daemon.proc is None or lib.daemon.proc.poll() is not None:
+        lib.daemon.start()
+    result = cli(lib.config, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["daemon_running"] is True and report["daemon_pid"] == lib.daemon.pid
+    assert lib.daemon.stop() == 0
+    report = json.loads(cli(lib.config, "status", "--json").stdout)
+    assert report["daemon_running"] is False and report["daemon_pid"] is None
+
+
+def test_scan_processes_everything_then_exits(tmp_path: Path) -> None:
+    watched = tmp_path / "photos"
+    (watched / "sub").mkdir(parents=True)
+    for name in ("astronaut.png", "obama.jpg", "obama3.jpg"):
+        shutil.copy(PHOTOS[name], watched / name)
+    shutil.copy(PHOTOS["obama2.jpg"], watched / "sub" / "obama2.jpg")
+    shutil.copy(PHOTOS["obama.jpg"], watched / "sub" / "copy-of-obama.jpg")  # same bytes: linked
+    (watched / "broken.jpg").write_bytes(PHOTOS["obama.jpg"].read_bytes()[:600])  # truncated JPEG
+    config = write_config(tmp_path, [watched])
+    db = tmp_path / "data" / "library.db"
+    result = cli(config, "scan", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert (summary["analysed"], summary["linked"], summary["failed"]) == (4, 1, 1), summary
+    rows = files(db)
+    assert len(rows) == 6 and sum(1 for s, _ in rows.values() if s == "done") == 5
+    assert query(db, "SELECT reason FROM files WHERE status = 'failed'")[0][0]
+    # The final recluster ran: the Obama photos share a person.
+    people = query(db, "SELECT DISTINCT person_id FROM faces f JOIN files fi ON fi.photo_id = f.photo_id "
+                       "WHERE CAST(fi.path AS TEXT) LIKE '%obama%'")
+    assert len(people) == 1 and people[0][0] is not None
+    again = json.loads(cli(config, "scan", "--json").stdout)
+    assert (again["analysed"], again["linked"], again["failed"], again["unchanged"]) == (0, 0, 0, 6), again
+    # `pictod scan PATH` limits the work to that folder.
+    shutil.copy(PHOTOS["chelsea.png"], watched / "sub" / "cat.png")
+    only = json.loads(cli(config, "scan", "--json", str(watched / "sub")).stdout)
+    assert (only["analysed"], only["unchanged"]) == (1, 2), only
+
+
+def test_second_signal_exits_at_once(tmp_path: Path) -> None:
+    watched = tmp_path / "photos"
+    # Large photos keep the workers busy long enough for the second signal to land during the shutdown.
+    make_variants(list(PHOTOS.values()), watched, 12, seed=5, long_side=2400, prefix="big")
+    config = write_config(tmp_path, [watched], shutdown_timeout=60)
+    d = Daemon(config).start()
+    try:
+        expect(lambda: d.events("photo"), 120, 0.02, "first photo")
+        d.signal(signal.SIGTERM)
+        expect(lambda: d.events("shutdown_requested"), 30, 0.01, "first signal handled")
+        finished_first = bool(d.events("daemon_stopped"))
+        d.signal(signal.SIGINT)
+        code = d.wait(timeout=30)
+    finally:
+        d.teardown()
+    if finished_first or (code == 0 and d.events("daemon_stopped")):
+        pytest.skip("the graceful shutdown finished before the second signal arrived")
+    assert code == 128 + signal.SIGINT
+    assert not d.events("daemon_stopped")
+    assert integrity(d.db) == "ok"  # killed mid-work: SQLite's journal keeps the file consistent
