@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import FACE_RECOGNITION, JOHNS  # noqa: E402
+from pictod_testdata import FACE_RECOGNITION, JOHNS  # noqa: E402
 
 FR_PHOTOS = {"obama.jpg": "obama", "obama2.jpg": "obama", "obama3.jpg": "obama", "biden.jpg": "biden"}
 
