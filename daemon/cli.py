@@ -18,7 +18,7 @@ from typing import Any
 
 from daemon import config as config_mod
 from daemon import logs
-from daemon.errors import PhotoError, PictodError
+from daemon.errors import ConfigError, PhotoError, PictodError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -78,10 +78,36 @@ def _setup_quiet_logs(cfg: config_mod.Config) -> None:
 # --- daemon commands -------------------------------------------------------------------------------------
 
 
+def _check_folders_for_run(cfg: config_mod.Config) -> None:
+    """A watched folder that is missing at start is a typo unless the library already knows files under it.
+
+    A folder the library has indexed before is more likely an unmounted drive: then the daemon starts, removes
+    nothing under it and waits for it to come back (the service's missing-root guard).
+    """
+    missing = [f.path for f in cfg.library.folders if not f.path.is_dir()]
+    if not missing:
+        return
+    known: set[Path] = set()
+    if cfg.database_path.exists():
+        from daemon.store import Store
+
+        store = Store.open(cfg.database_path)
+        try:
+            known = {path for path in missing if next(iter(store.iter_files(under=str(path))), None) is not None}
+        finally:
+            store.close()
+    for path in missing:
+        if path not in known:
+            raise ConfigError(
+                f"library.folders: {path} is not a directory (create it, mount it, or remove it from the config)"
+            )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from daemon import service
 
-    cfg = _load_config(args, check_folders=True)
+    cfg = _load_config(args)
+    _check_folders_for_run(cfg)
     logs.setup(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file)
     return service.run(cfg)
 
