@@ -338,6 +338,22 @@ def _unique_pairs(a: I64, b: I64) -> tuple[NDArray[np.int64], I64]:
     return np.stack([keys // span, keys % span], axis=1), counts
 
 
+def _overlaps(labels: I64, people: I64, k: int) -> tuple[NDArray[np.int64], I64]:
+    """(label, person) pairs with their face counts. Clusters whose faces all have one person (nearly all, in a
+    library that changed little) are counted without sorting; only mixed clusters go through unique."""
+    lo = np.full(k, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(k, -1, np.int64)
+    np.minimum.at(lo, labels, people)
+    np.maximum.at(hi, labels, people)
+    pure = lo == hi
+    pure_labels = np.flatnonzero(pure)
+    pure_keys = np.stack([pure_labels, lo[pure_labels]], axis=1)
+    pure_counts = np.bincount(labels, minlength=k)[pure_labels]
+    mixed = ~pure[labels]
+    mixed_keys, mixed_counts = _unique_pairs(labels[mixed], people[mixed])
+    return np.concatenate([pure_keys, mixed_keys]), np.concatenate([pure_counts, mixed_counts])
+
+
 def map_clusters(labels: I64, vectors: F32, cons: Constraints) -> I64:
     """Person per face after a recluster: existing ids (>0), new people (<0, one per cluster), or 0 (none).
 
@@ -382,7 +398,7 @@ def map_clusters(labels: I64, vectors: F32, cons: Constraints) -> I64:
     faces_open = np.flatnonzero(clustered & open_label[np.maximum(labels, 0)] & (cons.current > 0))
     used: set[int] = set(np.unique(anchor[anchor > 0]).tolist())
     if len(faces_open):
-        keys, counts = _unique_pairs(labels[faces_open], cons.current[faces_open])
+        keys, counts = _overlaps(labels[faces_open], cons.current[faces_open], k)
         order = np.lexsort((keys[:, 0], keys[:, 1], -counts))
         ranked = keys[order]
         ranked = ranked[~np.isin(ranked[:, 1], np.fromiter(used, np.int64, len(used)))]
@@ -450,7 +466,9 @@ def settle(labels: I64, vectors: F32, cons: Constraints, *, rounds: int = 6) -> 
 
 def one_per_photo(result: I64, vectors: F32, photo: I64, pinned: I64) -> I64:
     """Keep at most one face per (photo, person): the pinned one, else the one nearest the person's centroid."""
-    assigned = np.flatnonzero(result != 0)
+    # Only photos with several faces can break the rule.
+    multi = np.bincount(photo)[photo] > 1 if len(photo) else np.zeros(0, bool)
+    assigned = np.flatnonzero((result != 0) & multi)
     if len(assigned) == 0:
         return result
     # result may hold provisional ids far above the photo ids: combine as (photo, person) in one int64 key
