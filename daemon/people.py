@@ -108,13 +108,14 @@ class PeopleManager:
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         if rev0 != self._means_rev:
             self._load_means(conn)
-        faces = [f for f in result.new_faces
-                 if conn.execute("SELECT person_id IS NULL FROM faces WHERE id = ?", (f.id,)).fetchone() == (1,)]
-        placed: dict[int, int | None] = {f: None for f in result.face_ids}
+        # A recluster may have run since the photo was stored: faces it placed stay, and their people are
+        # taken for the others (one face per photo per person). Faces already deleted are skipped.
+        now: dict[int, int | None] = dict(conn.execute("SELECT id, person_id FROM faces WHERE photo_id = ?",
+                                                        (result.photo_id,)).fetchall())
+        faces = [f for f in result.new_faces if f.id in now and now[f.id] is None]
+        placed: dict[int, int | None] = {f: now.get(f) for f in result.face_ids}
         if faces and len(self._mean_ids):
-            # People that already have a face of this photo (a recluster may have run since it was stored).
-            taken = {r[0] for r in conn.execute(
-                "SELECT person_id FROM faces WHERE photo_id = ? AND person_id IS NOT NULL", (result.photo_id,))}
+            taken = {p for p in now.values() if p is not None}
             forbidden = {int(i) for i in np.flatnonzero(np.isin(self._mean_ids, list(taken)))}
             rows = clusters.assign_nearest(np.stack([f.embedding for f in faces]), self._means, self.cfg.eps,
                                            [forbidden] * len(faces), means_normalised=True)
