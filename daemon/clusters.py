@@ -10,7 +10,8 @@ radius query over 100k faces costs ~15 ms per face, the blocked product ~0.15 ms
 
 `DensityIndex` keeps each point's neighbour count, its core flag, a union-find over core points and a border
 link, so new points are inserted exactly (Ester et al. 1998): only the new points and the points that become
-core through them are searched. Deletions are not incremental; callers rebuild.
+core through them are searched. Deletions are exact too: only the clusters the deleted points touched are
+re-linked among their own members.
 """
 
 from __future__ import annotations
@@ -253,15 +254,61 @@ class DensityIndex:
         return positions
 
     def remove(self, positions: I64) -> bool:
-        """Drop points in place when that is exact (they had no neighbour); False: the caller must rebuild."""
-        positions = np.asarray(positions, np.int64)
-        if len(positions) == 0:
+        """Delete points exactly, recomputing only the clusters they touched; always True (kept for callers
+        that rebuild otherwise).
+
+        Counts drop for the deleted points' neighbours; then every cluster holding one of those neighbours is
+        re-linked from scratch among its own members (a deletion can only split clusters, so no core edge leaves
+        them), and their non-core members look for a core neighbour again. Cost: one product for the deleted
+        points, a members x members product per touched cluster, one product for their non-core members.
+        """
+        dead = np.unique(np.asarray(positions, np.int64))
+        dead = dead[self._alive[dead]]
+        if len(dead) == 0:
             return True
-        if np.any(self._counts[positions] > 1):
-            return False
-        self._alive[positions] = False
-        self._vecs[positions] = 0.0  # a zero vector is never within eps (< 1) of anything
-        self._counts[positions] = 0
+        n = self.n
+        ms = self.min_samples
+        roots_before = self.roots()
+        di, dj = radius_pairs(self._vecs[dead], self._vecs[:n], self.eps, block_bytes=self.block_bytes)
+        is_dead = np.zeros(n, bool)
+        is_dead[dead] = True
+        hit = dj[~is_dead[dj]]
+        touched = np.unique(hit)
+        self._counts[:n] -= np.bincount(hit, minlength=n)
+        self._alive[dead] = False
+        self._vecs[dead] = 0.0  # a zero vector is never within eps (< 1) of anything
+        self._counts[dead] = 0
+        self._border[dead] = -1
+        self._parent[dead] = dead
+        del di
+        # Members of every cluster a deleted point or one of its neighbours belonged to.
+        affected_roots = np.unique(roots_before[np.concatenate([dead, touched])])
+        affected_roots = affected_roots[affected_roots >= 0]
+        members = np.flatnonzero(np.isin(roots_before, affected_roots) & self._alive[:n])
+        members = np.union1d(members, touched)
+        if len(members) == 0:
+            return True
+        core = (self._counts[:n] >= ms) & self._alive[:n]
+        mc = members[core[members]]
+        if len(mc):
+            i, j = _self_pairs(self._vecs[mc], self.eps, self.block_bytes)
+            graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(len(mc), len(mc)))
+            _count, comp = connected_components(graph, directed=False)
+            first = np.full(int(comp.max()) + 1, n, np.int64)
+            np.minimum.at(first, comp, mc)
+            self._parent[mc] = first[comp]
+        # Non-core members (old borders, points that lost core status): first core neighbour anywhere.
+        loose = members[~core[members]]
+        self._border[loose] = -1
+        self._parent[loose] = loose
+        if len(loose):
+            li, lj = radius_pairs(self._vecs[loose], self._vecs[:n], self.eps, block_bytes=self.block_bytes)
+            ok = core[lj] & (lj != loose[li])
+            li, lj = li[ok], lj[ok]
+            order = np.lexsort((lj, li))
+            li, lj = li[order], lj[order]
+            uniq, first_at = np.unique(li, return_index=True)
+            self._border[loose[uniq]] = lj[first_at]
         return True
 
     def labels(self) -> I64:

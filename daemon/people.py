@@ -1,7 +1,7 @@
 """The people manager: places new faces, reclusters, keeps people stable, applies the user's corrections.
 
 The maths is in `daemon/clusters.py`; this module owns the state around it: the in-memory density index
-(exact incremental DBSCAN over all faces, rebuilt only after deletions that touch a neighbourhood), the cache
+(exact incremental DBSCAN over all faces: insertions and deletions touch only the affected clusters), the cache
 of people means used for placing new faces, the recluster counter and coalescing, and persistence through the
 store's single writer. It also holds the functions the CLI calls (`list_people`, `name_person`, ...).
 
@@ -234,7 +234,7 @@ class PeopleManager:
     def _recluster(self, full: bool, t0: float) -> ReclusterResult:
         rebuild = full or self._index is None or self._stale
         if not rebuild and self.store.read(lambda c: q.get_int(c, q.FACES_REMOVED_REV)) != self._removed_rev:
-            rebuild = not self._sync_removed()  # exact in place when only isolated faces went
+            rebuild = not self._sync_removed()  # exact in place: only the touched clusters are recomputed
         if rebuild:
             self._rebuild()
         rebuilt = rebuild

@@ -71,18 +71,28 @@ def test_incremental_insertion_equals_batch(min_samples: int) -> None:
     assert _same_partition(batch.labels(), inc, core)
 
 
-def test_remove_is_exact_only_for_isolated_points() -> None:
+@pytest.mark.parametrize("min_samples", [2, 4])
+def test_removal_equals_a_rebuild_without_the_points(min_samples: int) -> None:
     x = _data(2)
-    index = DensityIndex.build(x, 0.3, 2)
-    labels = index.labels()
-    lonely = np.flatnonzero(index.counts == 1)[:5]
-    assert index.remove(lonely)
-    after = index.labels()
-    assert np.all(after[lonely] == -1)
-    rest = np.setdiff1d(np.arange(len(x)), lonely)
-    assert adjusted_rand_score(labels[rest], after[rest]) == 1.0
-    crowded = np.flatnonzero(index.counts > 1)[:1]
-    assert not index.remove(crowded)
+    rng = np.random.default_rng(min_samples)
+    index = DensityIndex.build(x, 0.3, min_samples)
+    alive = np.ones(len(x), bool)
+    for round_ in range(6):
+        gone = rng.choice(np.flatnonzero(alive), size=40, replace=False)
+        assert index.remove(gone)
+        alive[gone] = False
+        if round_ % 2:  # interleave insertions: the index stays exact under both
+            extra = _data(100 + round_, n=60)
+            index.add(extra)
+            x = np.concatenate([x, extra])
+            alive = np.concatenate([alive, np.ones(len(extra), bool)])
+        keep = np.flatnonzero(alive)
+        fresh = DensityIndex.build(x[keep], 0.3, min_samples)
+        np.testing.assert_array_equal(index.counts[keep], fresh.counts)
+        np.testing.assert_array_equal(index.core[keep], fresh.core)
+        labels = index.labels()
+        assert np.all(labels[~alive] == -1)
+        assert _same_partition(fresh.labels(), labels[keep], fresh.core)
 
 
 def test_assign_nearest_one_face_per_person_within_eps() -> None:

@@ -57,8 +57,9 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
         def recluster_due(self) -> bool        # True once cfg.recluster_every photos were added since the last
         def recluster(self, *, full: bool = False) -> ReclusterResult
             # blocking (run it in an executor); thread-safe; calls that arrive while one runs are coalesced
-            # into one run after it. Incremental exact DBSCAN (only new faces are searched) unless faces were
-            # removed or full=True; then a full blocked DBSCAN. Stable ids, names and corrections kept.
+            # into one run after it. Exact incremental DBSCAN: new faces are searched against all, deleted
+            # faces re-link only the clusters they touched; full=True (or the first run) does a blocked full
+            # DBSCAN. Stable ids, names and corrections kept.
         def on_removed(self, result: RemoveResult) -> None   # the store already fixed means and pruned; the
                                                              # index drops deleted faces on the next recluster
         clustering_seconds: float; runs: int                 # for benchmarks and logs
