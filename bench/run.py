@@ -679,7 +679,8 @@ def others(profile: Profile, tmp: Path) -> dict[str, Any]:
     if profile.name == "quick":  # 10k faces only
         args, timeout = ["--sizes", "10000", "--skip-import", "--recluster-sizes"], 240
     else:  # the three sizes of the issue, without the bulk-import part (minutes of its own, another figure)
-        args, timeout = ["--sizes", "10000", "100000", "300000", "--skip-import"], 600
+        # Measured 2026-11-25 on 2 loaded cores: ~12 min (100k DBSCAN 234 s, 300k 429 s).
+        args, timeout = ["--sizes", "10000", "100000", "300000", "--skip-import", "--recluster-sizes", "100000"], 1200
     cmd = [sys.executable, str(script), "--json", *args]
     out["clusters_command"] = " ".join(["python", "bench/clusters.py", *cmd[2:]])
     start = time.perf_counter()
@@ -854,8 +855,14 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
     else:
         lines.append(f"| 4 | restart cost | {str(rs.get('error', 'pending'))[:200]} | | |")
     cl = (res.get("others") or {}).get("clusters")
-    lines.append(f"| 5 | reclustering 10k/100k/300k faces | see below | (store/people issue) | "
-                 f"{'see below' if cl and 'error' not in cl and 'pending' not in cl else 'pending'} |")
+    dbscan = (cl or {}).get("full_dbscan") or []
+    if dbscan:
+        text = ", ".join(f"{d['n'] // 1000}k: {d['seconds']:.1f} s ({d['peak_rss_mib']:.0f} MiB)" for d in dbscan)
+        lines.append(f"| 5 | full DBSCAN recluster by face count (time, peak RSS) | {text} | "
+                     "(store/people issue) | see 5 |")
+    else:
+        lines.append("| 5 | reclustering 10k/100k/300k faces | "
+                     f"{str((cl or {}).get('error') or (cl or {}).get('pending') or 'pending')[:200]} | | |")
     lines += ["", "## 1. Throughput", ""]
     if tp:
         lines += [
@@ -956,7 +963,8 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
     lines += ["", "## 5. Reclustering (bench/clusters.py)", ""]
     if cl:
         lines += [f"`{res['others'].get('clusters_command', 'bench/clusters.py')}` "
-                  f"({res['others'].get('clusters_seconds', '-')} s), its JSON as printed:", "",
+                  + (f"({res['others']['clusters_seconds']} s)" if "clusters_seconds" in res["others"] else "")
+                  + ", its JSON as printed:", "",
                   "```json", json.dumps(cl, indent=1)[:6000], "```"]
     lines += [
         "",
@@ -1088,6 +1096,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--merge-variants", type=Path, metavar="RESULTS_JSON",
                         help="copy the variants of an earlier run (e.g. --quick --variant ...) into this report")
     parser.add_argument("--whole-scan", action="store_true", help="memory figure over the whole set in --quick too")
+    parser.add_argument("--merge-clusters", type=Path, metavar="CLUSTERS_JSON",
+                        help="use this saved `bench/clusters.py --json` output instead of running it")
     parser.add_argument("--profile-scan", action="store_true", help="py-spy profile in --quick runs too")
     parser.add_argument("--out", type=Path, default=REPO / "bench", help="folder for results.md/json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (DBs, logs)")
@@ -1163,7 +1173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 res["restart"] = restart(profile, d)
             except ImportError as exc:
                 res["restart"] = {"error": f"store not available yet: {exc}"}
-        if "clusters" in parts:
+        if args.merge_clusters:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(args.merge_clusters.stat().st_mtime))
+            res["others"] = {"clusters": json.loads(args.merge_clusters.read_text()),
+                             "clusters_command": f"bench/clusters.py --json (saved output {args.merge_clusters.name}, "
+                                                 f"written {when} UTC, merged with --merge-clusters)"}
+        elif "clusters" in parts:
             log("clusters: bench/clusters.py --json")
             res["others"] = others(profile, tmp)
         if args.merge_variants:
