@@ -256,7 +256,8 @@ class RssSampler(threading.Thread):
         peak = max([self.hwm_mib] + [s[1] for s in self.samples])
         if self.samples:
             end = self.samples[-1][0]
-            after = [s for s in self.samples if s[0] >= end * warmup_fraction]
+            # The last 2 s are shutdown (buffers freed): they would bend the trend down.
+            after = [s for s in self.samples if end * warmup_fraction <= s[0] <= end - 2.0]
             if after and after[-1][0] - after[0][0] < 30:  # a trend over less than 30 s says nothing
                 after = []
         else:
