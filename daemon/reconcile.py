@@ -98,6 +98,8 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
     root = Path(os.path.abspath(root))
     check_root(root)
     result = DiskScan(root)
+    if filt.root_of(root) != root and filt.dir_path(root) != root:
+        return result  # a folder reached through a link: its real path (if in a root) is scanned as itself
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -116,18 +118,20 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
         for entry in entries:
             path = Path(entry.path)
             try:
-                is_link = entry.is_symlink()
                 if entry.is_dir(follow_symlinks=filt.follow_symlinks):
-                    if recursive and filt.accepts_dir(path) and not (is_link and not filt.follow_symlinks):
+                    # Without follow_symlinks a folder link is not entered; with it, the (dev, inode) guard
+                    # above stops loops and canonical paths fold aliases into one row.
+                    if recursive and filt.accepts_dir(path) and (filt.follow_symlinks or not entry.is_symlink()):
                         stack.append(path)
                     continue
-                if not filt.accepts_file(path):
+                known = filt.photo_path(path)
+                if known is None:
                     continue
                 est = entry.stat(follow_symlinks=True)
             except OSError:
-                continue  # vanished between listing and stat, or a dangling link
+                continue  # vanished between listing and stat, a dangling link or a link loop
             if stat.S_ISREG(est.st_mode):
-                result.files[str(path)] = DiskFile(str(path), est.st_size, est.st_mtime_ns)
+                result.files[str(known)] = DiskFile(str(known), est.st_size, est.st_mtime_ns)
     return result
 
 

@@ -62,8 +62,8 @@ class DaemonLock:
 
     def acquire(self) -> None:
         """Take the lock or raise AlreadyRunningError naming the owner's pid."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
+            _private_dirs(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot create the lock file {self.path}: {exc.strerror} "
@@ -88,6 +88,17 @@ class DaemonLock:
                 os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None
+
+
+def _private_dirs(folder: Path) -> None:
+    """mkdir -p where every folder created is 0700 (Path.mkdir(parents=True) gives the parents 0777 & ~umask)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
 
 
 def _read_pid(path: Path) -> int | None:

@@ -48,12 +48,21 @@ class PhotoEvent:
 
 
 class PathFilter:
-    """Decides which paths under the roots are photos pictod cares about."""
+    """Decides which paths under the roots are photos pictod cares about, and under which path.
+
+    Symbolic links: a path that resolves inside a root (a link to a file or folder in the library, a folder
+    link to its own ancestor) is an alias and maps to its real path, so one file is one row however many
+    links lead to it. A path that resolves outside every root is dropped unless `follow_symlinks`, in which
+    case it is kept under its own in-root path.
+    """
 
     def __init__(self, roots: Sequence[Path], extensions: Sequence[str], *, follow_symlinks: bool = False) -> None:
         self.roots = tuple(Path(os.path.abspath(r)) for r in roots)
         self.extensions = frozenset(e.lower() for e in extensions)
         self.follow_symlinks = follow_symlinks
+        # Deepest first, so nested roots map to the innermost one.
+        self._real_roots = sorted(((Path(os.path.realpath(r)), r) for r in self.roots),
+                                  key=lambda pair: len(pair[0].parts), reverse=True)
 
     def root_of(self, path: Path) -> Path | None:
         """The watched root that holds `path` (the deepest one when roots nest), or None."""
@@ -63,6 +72,14 @@ class PathFilter:
                 best = root
         return best
 
+    def canonical(self, path: Path) -> Path | None:
+        """The path a file under a root is known by (see the class docstring), or None to ignore it."""
+        real = Path(os.path.realpath(path))
+        for real_root, root in self._real_roots:
+            if real == real_root or real.is_relative_to(real_root):
+                return root / real.relative_to(real_root)
+        return path if self.follow_symlinks and self.root_of(path) is not None else None
+
     def _clean_parts(self, path: Path) -> bool:
         root = self.root_of(path)
         if root is None:
@@ -70,20 +87,29 @@ class PathFilter:
         return not any(p.startswith(".") or p.endswith(TEMP_SUFFIXES) for p in path.relative_to(root).parts)
 
     def accepts_dir(self, path: Path) -> bool:
-        """A directory under a root whose names are not hidden or temporary."""
+        """A directory under a root whose names are not hidden or temporary (names only, no I/O)."""
         return self._clean_parts(path)
 
     def accepts_file(self, path: Path, *, check_link: bool = True) -> bool:
-        """A photo file: under a root, not hidden or temporary, a configured extension, no link out of the roots."""
+        """A photo file name under a root, not hidden or temporary, with a configured extension; with
+        `check_link`, also one that `photo_path` keeps."""
         if not self._clean_parts(path) or path.suffix.lower() not in self.extensions:
             return False
-        if check_link and not self.follow_symlinks and os.path.islink(path):
-            return self.root_of(Path(os.path.realpath(path))) is not None
-        return True
+        return not check_link or self.photo_path(path) is not None
 
-    def accepts(self, path: Path, *, is_dir: bool) -> bool:
-        """accepts_dir or accepts_file."""
-        return self.accepts_dir(path) if is_dir else self.accepts_file(path)
+    def photo_path(self, path: Path) -> Path | None:
+        """The canonical path of a photo file, or None when it is not one pictod records."""
+        if not self.accepts_file(path, check_link=False):
+            return None
+        real = self.canonical(path)
+        return real if real is not None and self.accepts_file(real, check_link=False) else None
+
+    def dir_path(self, path: Path) -> Path | None:
+        """The canonical path of a folder under a root, or None."""
+        if not self.accepts_dir(path):
+            return None
+        real = self.canonical(path)
+        return real if real is not None and self.accepts_dir(real) else None
 
 
 Sink = Callable[[PhotoEvent], None]
@@ -125,37 +151,43 @@ class _Handler(FileSystemEventHandler):
 
     def _directory(self, kind: str, src: Path, dest: Path | None) -> None:
         f = self.filt
-        if kind == "created" and f.accepts_dir(src):
-            self._emit(PhotoEvent("upsert", src, is_dir=True))
-        elif kind == "deleted" and f.accepts_dir(src):
-            self._emit(PhotoEvent("delete", src, is_dir=True))
+        if kind == "created":
+            if (path := f.dir_path(src)) is not None:
+                self._emit(PhotoEvent("upsert", path, is_dir=True))
+        elif kind == "deleted":
+            if (path := f.dir_path(src)) is not None:
+                self._emit(PhotoEvent("delete", path, is_dir=True))
         elif kind == "moved" and dest is not None:
-            src_ok, dest_ok = f.accepts_dir(src), f.accepts_dir(dest)
-            if src_ok and dest_ok:
-                self._emit(PhotoEvent("move", src, dest, is_dir=True))
-            elif src_ok:
-                self._emit(PhotoEvent("delete", src, is_dir=True))
-            elif dest_ok:
-                self._emit(PhotoEvent("upsert", dest, is_dir=True))
+            old, new = f.dir_path(src), f.dir_path(dest)
+            if old is not None and new is not None:
+                self._emit(PhotoEvent("move", old, new, is_dir=True))
+            elif old is not None:
+                self._emit(PhotoEvent("delete", old, is_dir=True))
+            elif new is not None:
+                self._emit(PhotoEvent("upsert", new, is_dir=True))
 
     def _file(self, kind: str, src: Path, dest: Path | None, *, synthetic: bool) -> None:
         f = self.filt
-        if kind in ("created", "modified", "attrib", "closed"):
-            if f.accepts_file(src):
-                self._emit(PhotoEvent("upsert", src, closed=kind == "closed"))
+        if kind == "created" and f.follow_symlinks and os.path.isdir(src):
+            # A new link to a folder arrives as a file event; followed, its folder is scanned like a new one.
+            if (path := f.dir_path(src)) is not None:
+                self._emit(PhotoEvent("upsert", path, is_dir=True))
+        elif kind in ("created", "modified", "attrib", "closed"):
+            if (path := f.photo_path(src)) is not None:
+                self._emit(PhotoEvent("upsert", path, closed=kind == "closed"))
         elif kind == "deleted":
-            if f.accepts_file(src, check_link=False):
-                self._emit(PhotoEvent("delete", src))
+            if (path := f.photo_path(src)) is not None:
+                self._emit(PhotoEvent("delete", path))
         elif kind == "moved" and dest is not None and not synthetic:
             # Synthetic moves are the children of a directory move; the directory move covers them.
-            src_ok, dest_ok = f.accepts_file(src, check_link=False), f.accepts_file(dest)
-            if src_ok and dest_ok:
-                self._emit(PhotoEvent("move", src, dest))
-            elif src_ok:
-                self._emit(PhotoEvent("delete", src))
-            elif dest_ok:
+            old, new = f.photo_path(src), f.photo_path(dest)
+            if old is not None and new is not None:
+                self._emit(PhotoEvent("move", old, new))
+            elif old is not None:
+                self._emit(PhotoEvent("delete", old))
+            elif new is not None:
                 # foo.jpg.part -> foo.jpg: a download finished; a rename is atomic, so the file is complete.
-                self._emit(PhotoEvent("upsert", dest, closed=True))
+                self._emit(PhotoEvent("upsert", new, closed=True))
 
 
 class Watcher:

@@ -50,9 +50,13 @@ def test_scan_disk_filters_like_the_watcher(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     make(tmp_path / "elsewhere", "f.jpg")
     os.symlink(tmp_path / "elsewhere", root / "linked-dir")
+    os.symlink(".", root / "2024" / "loop")  # a folder link to its own parent
+    os.symlink(keep[0], root / "alias.jpg")
     filt = PathFilter([root], DEFAULT_EXTENSIONS)
     scan = scan_disk(root, filt)
     assert sorted(scan.files) == sorted(str(p) for p in keep)
+    followed = scan_disk(root, PathFilter([root], DEFAULT_EXTENSIONS, follow_symlinks=True))
+    assert sorted(followed.files) == sorted([*(str(p) for p in keep), str(root / "linked-dir" / "f.jpg")])
     assert scan.files[str(keep[0])].size == 10
     flat = scan_disk(root, filt, recursive=False)
     assert list(flat.files) == [str(keep[0])]

@@ -151,23 +151,50 @@ def test_polling_observer_per_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("follow", [False, True])
-def test_symlink_out_of_the_roots(tmp_path: Path, follow: bool) -> None:
+def test_symlinks_alias_or_out_of_the_roots(tmp_path: Path, follow: bool) -> None:
     root = tmp_path / "photos"
     root.mkdir()
     outside = tmp_path / "outside.jpg"
     outside.write_bytes(JPEG)
+    (tmp_path / "outside-dir").mkdir()
     inside = root / "inside.jpg"
     inside.write_bytes(JPEG)
 
     async def body(rec: Recorder, watcher: Watcher) -> None:
         os.symlink(outside, root / "link-out.jpg")
         os.symlink(inside, root / "link-in.jpg")
+        os.symlink(tmp_path / "outside-dir", root / "link-out-dir")
         (root / "marker.png").write_bytes(JPEG)
         await aexpect(lambda: rec.has("upsert", root / "marker.png"), what="marker")
-        assert rec.has("upsert", root / "link-in.jpg")
+        # A link to a photo in the library is an alias: it stands for the real path, never a second row.
+        assert not rec.about(root / "link-in.jpg")
+        assert rec.has("upsert", inside)
+        # A link out of the roots is recorded under its own path only when following links.
         assert rec.has("upsert", root / "link-out.jpg") is follow
+        assert rec.has("upsert", root / "link-out-dir", is_dir=True) is follow
 
     run_watching(root, body, follow_symlinks=follow)
+
+
+def test_canonical_paths_fold_aliases_and_loops(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "a.jpg").write_bytes(JPEG)
+    os.symlink(".", root / "loop")  # a folder link to its own parent
+    os.symlink(root / "real", root / "alias")
+    os.symlink(tmp_path, root / "up")  # leads out of the root (to its parent)
+    for follow in (False, True):
+        f = PathFilter([root], DEFAULT_EXTENSIONS, follow_symlinks=follow)
+        assert f.photo_path(root / "loop" / "loop" / "real" / "a.jpg") == root / "real" / "a.jpg"
+        assert f.photo_path(root / "alias" / "a.jpg") == root / "real" / "a.jpg"
+        assert f.dir_path(root / "loop" / "alias") == root / "real"
+        # Back into the root through a link out of it is still the same file.
+        assert f.photo_path(root / "up" / "photos" / "real" / "a.jpg") == root / "real" / "a.jpg"
+        assert f.photo_path(root / "up" / "x.jpg") == (root / "up" / "x.jpg" if follow else None)
+    # A root that is itself reached through a link keeps its configured spelling.
+    os.symlink(root, tmp_path / "pics")
+    g = PathFilter([tmp_path / "pics"], DEFAULT_EXTENSIONS)
+    assert g.photo_path(tmp_path / "pics" / "real" / "a.jpg") == tmp_path / "pics" / "real" / "a.jpg"
 
 
 def test_path_filter_rules(tmp_path: Path) -> None:
