@@ -775,7 +775,7 @@ class Service:
         return s.analysed + s.linked + s.failed
 
     async def _status_loop(self) -> None:
-        interval = self.cfg.daemon.status_interval
+        interval = max(0.2, self.cfg.daemon.status_interval)
         while True:
             await asyncio.sleep(interval)
             busy = self.queue.unfinished > 0
