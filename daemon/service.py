@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -34,6 +34,11 @@ from daemon.errors import AlreadyRunningError, PhotoError, PictodError, StoreErr
 from daemon.hashing import FileChangedError, FileDigest, file_digest
 from daemon.sdnotify import Notifier
 from daemon.watch import PathFilter, PhotoEvent, Watcher
+
+if TYPE_CHECKING:
+    from daemon.analysis import Analyzer
+    from daemon.people import PeopleManager
+    from daemon.store import AddResult, RemoveResult, Store
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -291,7 +296,7 @@ class _FatalError(Exception):
 class Service:
     """The daemon: owns the executors, the queue, the workers and the watcher for one library."""
 
-    def __init__(self, cfg: Config, store: Any, people: Any, analyzer: Any, *,
+    def __init__(self, cfg: Config, store: Store, people: PeopleManager, analyzer: Analyzer, *,
                  folders: Sequence[FolderConfig] | None = None, notifier: Notifier | None = None) -> None:
         self.cfg = cfg
         self.store = store
@@ -328,7 +333,6 @@ class Service:
         self._started = time.monotonic()
         self._busy_since: float | None = None
         self._done_at_busy = 0
-        self._last_status: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- executors
 
@@ -674,12 +678,12 @@ class Service:
         if result.files_removed:
             await self._io(self._people_removed, result)
 
-    def _people_add(self, result: Any) -> tuple[list[tuple[int, int | None]], bool]:
+    def _people_add(self, result: AddResult) -> tuple[list[tuple[int, int | None]], bool]:
         with self._people_lock:
             assigned = self.people.on_photo_added(result)
             return assigned, bool(self.people.recluster_due())
 
-    def _people_removed(self, result: Any) -> None:
+    def _people_removed(self, result: RemoveResult) -> None:
         with self._people_lock:
             self.people.on_removed(result)
 
@@ -867,9 +871,12 @@ class Service:
             # A directory event handled late may queue more; done when the queue stays empty.
             if self.queue.unfinished == 0:
                 break
-        stop.cancel()
         if not self._stop.is_set() and self._added_since_recluster:
             self._request_recluster()
+        if self._recluster_task is not None and not self._recluster_task.done():
+            # A scan ends with its people settled: wait for the recluster however long it takes (or a signal).
+            await asyncio.wait([self._recluster_task, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
 
     async def _shutdown(self) -> None:
         if self._watchdog_task is not None:
