@@ -20,7 +20,7 @@ import stat as stat_mod
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -265,6 +265,61 @@ def _related(a: str, b: str) -> bool:
     return a == b or a.startswith(b + os.sep) or b.startswith(a + os.sep)
 
 
+class PixelBudget:
+    """Bounds the pixels being decoded and analysed at once, so N workers on N huge (but legal) photos do not
+    need N times the memory: photos of ordinary size run side by side, a giant one waits its turn alone.
+    Served in arrival order (tickets), so a stream of small photos cannot starve a big one."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self.used = 0
+        self._cond = asyncio.Condition()
+        self._next = 0  # next ticket to hand out
+        self._serving = 0  # ticket whose turn it is
+        self._abandoned: set[int] = set()  # tickets cancelled while waiting
+
+    def _my_turn(self, ticket: int, weight: int) -> bool:
+        while self._serving in self._abandoned:
+            self._abandoned.discard(self._serving)
+            self._serving += 1
+        return self._serving == ticket and self.used + weight <= self.capacity
+
+    @contextlib.asynccontextmanager
+    async def hold(self, pixels: int) -> AsyncIterator[None]:
+        """Reserve `pixels` (capped at the capacity) for the duration of the block."""
+        weight = min(max(0, pixels), self.capacity)
+        async with self._cond:
+            ticket = self._next
+            self._next += 1
+            try:
+                await self._cond.wait_for(lambda: self._my_turn(ticket, weight))
+            except BaseException:
+                self._abandoned.add(ticket)
+                self._cond.notify_all()
+                raise
+            self._serving += 1
+            self.used += weight
+            self._cond.notify_all()  # the next in line may fit beside this one
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self.used -= weight
+                self._cond.notify_all()
+
+
+def photo_pixels(path: Path) -> int:
+    """Width x height from the file's header (no pixels decoded); 0 when the header cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.width) * int(im.height)
+    except Exception:
+        # Only an estimate for the memory budget: the decoder itself reports what is wrong with the file.
+        return 0
+
+
 # --------------------------------------------------------------------------------------------- results
 
 
@@ -311,6 +366,7 @@ class Service:
         self.cpu_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pictod-analysis")
         self.cluster_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictod-recluster")
         self.queue = CoalescingQueue(cfg.daemon.queue_size)
+        self.pixels = PixelBudget(cfg.analysis.max_pixels)
         self.order = PathOrder()
         self.summary = ScanSummary()
         self.watcher: Watcher | None = None
@@ -639,8 +695,10 @@ class Service:
                          faces=len(linked.face_ids), people=0, ms=_ms(t0))
                 return
         await self._io(self.store.mark_pending, p, size, mtime_ns)
+        pixels = await self._io(photo_pixels, path)
         try:
-            analysis = await self._cpu(self.analyzer.analyze_file, path)
+            async with self.pixels.hold(pixels):
+                analysis = await self._cpu(self.analyzer.analyze_file, path)
         except PhotoError as exc:
             if not await self._io(os.path.exists, path):
                 await self._drop_vanished(path)

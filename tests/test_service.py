@@ -19,7 +19,7 @@ from pictod_testdata import SKIMAGE
 
 from daemon.config import Config, LibraryConfig
 from daemon.errors import AlreadyRunningError
-from daemon.service import CoalescingQueue, DaemonLock, PathOrder, daemon_pid, lock_path
+from daemon.service import CoalescingQueue, DaemonLock, PathOrder, PixelBudget, daemon_pid, lock_path
 from daemon.watch import PhotoEvent
 
 HOLD_LOCK = """
@@ -209,3 +209,37 @@ def test_analysis_chain_runs_under_mdwe() -> None:
     if last in ("unsupported", "not enforced"):
         pytest.skip(f"kernel MDWE {last}")
     assert last.startswith("ok ") and int(last.split()[2]) >= 1, result.stdout
+
+
+def test_pixel_budget_runs_small_side_by_side_and_giants_alone() -> None:
+    async def main() -> None:
+        budget = PixelBudget(100)
+        running: list[str] = []
+        peak: list[int] = []
+
+        async def job(name: str, pixels: int, hold: float) -> None:
+            async with budget.hold(pixels):
+                running.append(name)
+                peak.append(budget.used)
+                await asyncio.sleep(hold)
+                running.remove(name)
+
+        # Two small ones fit together; the giant waits for both, and a small one after it waits its turn.
+        tasks = [asyncio.create_task(job("s1", 30, 0.05)), asyncio.create_task(job("s2", 30, 0.05))]
+        await asyncio.sleep(0.01)
+        assert sorted(running) == ["s1", "s2"]
+        giant = asyncio.create_task(job("giant", 500, 0.05))  # capped at the capacity
+        late = asyncio.create_task(job("late", 10, 0.0))
+        await asyncio.sleep(0.01)
+        assert "giant" not in running and "late" not in running  # first come, first served
+        await asyncio.gather(*tasks, giant, late)
+        assert max(peak) <= 100 and budget.used == 0
+        # A waiter cancelled in line does not block the ones behind it.
+        async with budget.hold(100):
+            stuck = asyncio.create_task(job("stuck", 50, 0))
+            behind = asyncio.create_task(job("behind", 50, 0))
+            await asyncio.sleep(0.01)
+            stuck.cancel()
+        await asyncio.wait_for(behind, 1)
+
+    asyncio.run(main())
