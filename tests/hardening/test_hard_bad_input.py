@@ -23,6 +23,7 @@ from hardening_harness import (
     Daemon,
     Layout,
     LibraryDB,
+    expect,
     hostile,
     path_key,
     wait_settled,
@@ -95,6 +96,13 @@ def drop_and_check(daemons: Callable[..., Daemon], layout: Layout, *, corpus_fil
     assert 0 < peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
     problems = db.problems()
     assert problems == [], problems
+    # Nor across a restart: unchanged failed files are not tried again at start-up.
+    d.start().wait_ready()
+    expect(lambda: d.events("reconcile", current=True), 60, what="the start-up reconcile", alive=d)
+    time.sleep(2)
+    again = [r.get("path") for r in d.photo_lines(current=True)]
+    assert again == [], f"{len(again)} unchanged files processed again after a restart, e.g. {again[:3]}"
+    d.stop_clean()
     return counts
 
 

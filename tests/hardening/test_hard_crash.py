@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hardening_harness import JOHNS, Daemon, Layout, LibraryDB, hostile, path_key, wait_settled
+from hardening_harness import JOHNS, Daemon, Layout, LibraryDB, expect, hostile, path_key, wait_settled
 
 
 def _photo_set(dest: Path, faces: int, tiny: int) -> list[Path]:
@@ -143,3 +143,38 @@ def test_sigkill_rounds_300_photos_10_rounds(daemons: Callable[..., Daemon], lay
     record_property("counts", counts)
     print("sigkill 10x300:", counts)
     assert counts["kills"] == 10 and counts["rows_lost"] == 0 and counts["done_twice"] == 0
+
+
+def test_sigkill_during_moves_and_deletes(daemons: Callable[..., Daemon], layout: Layout) -> None:
+    # A folder renamed and another deleted, then SIGKILL a random few ms later, three times: after the restart
+    # the DB matches the disk, and the renamed photos keep their analysis (linked, never analysed again).
+    rng = random.Random(11)
+    db = LibraryDB(layout.database)
+    d = daemons(layout).wait_ready()
+    crops = sorted(JOHNS.rglob("*.jpg"))[:12]
+    for i, src in enumerate(crops):
+        target = layout.root / "album_0" / f"face_{i:02d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+    hostile.write_tiny_jpegs(layout.root / "trash_0", 10, start=55_000, prefix="trash")
+    wait_settled(db, list(layout.root.rglob("*.jpg")), 90, daemon=d)
+    faces_before = db.scalar("SELECT count(*) FROM faces")
+    for r in range(3):
+        os.rename(layout.root / f"album_{r}", layout.root / f"album_{r + 1}")
+        shutil.rmtree(layout.root / f"trash_{r}")
+        time.sleep(rng.uniform(0.0, 1.5))
+        d.kill()
+        problems = db.problems()
+        assert problems == [], f"round {r}: {problems}"
+        hostile.write_tiny_jpegs(layout.root / f"trash_{r + 1}", 10, start=55_100 + 100 * r, prefix="trash")
+        d.start().wait_ready()
+        on_disk = {path_key(p) for p in layout.root.rglob("*.jpg")}
+        wait_settled(db, sorted(on_disk), 90, daemon=d, what=f"round {r}: the DB catching up with the disk")
+        expect(lambda disk=on_disk: set(db.files()) == disk, 30,  # type: ignore[misc]
+               what=f"round {r}: no rows left for moved/deleted paths", alive=d)
+        again = [rec["path"] for rec in d.photo_lines(current=True)
+                 if "/album_" in str(rec.get("path")) and rec.get("status") == "analysed"]
+        assert again == [], f"round {r}: renamed photos analysed again after a kill: {again[:3]}"
+        assert db.scalar("SELECT count(*) FROM faces") == faces_before, f"round {r}: faces changed by a rename"
+    d.stop_clean()
+    assert db.problems() == []
