@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import faulthandler
 import fcntl
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import structlog
 
@@ -45,6 +46,7 @@ T = TypeVar("T")
 
 ROOT_POLL_SECONDS = 2.0  # how often a missing root is checked for its return
 SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway: nothing waits forever
+TRIM_PIXELS = 40_000_000  # after decoding a photo this big, freed memory is handed back (malloc_trim)
 HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
 DELETE_GRACE_SECONDS = 1.0  # deletes wait this long (or settle_seconds) before they are queued
 
@@ -306,6 +308,23 @@ class PixelBudget:
             async with self._cond:
                 self.used -= weight
                 self._cond.notify_all()
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None)
+        return cast("Callable[[int], int]", libc.malloc_trim)
+    except (OSError, AttributeError):
+        return None  # not glibc (macOS, musl): nothing to trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _trim_heap() -> None:
+    """Give freed heap back to the OS after a giant photo (glibc keeps it per thread arena otherwise)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def photo_pixels(path: Path) -> int:
@@ -698,7 +717,11 @@ class Service:
         pixels = await self._io(photo_pixels, path)
         try:
             async with self.pixels.hold(pixels):
-                analysis = await self._cpu(self.analyzer.analyze_file, path)
+                try:
+                    analysis = await self._cpu(self.analyzer.analyze_file, path)
+                finally:
+                    if pixels >= TRIM_PIXELS:
+                        await self._cpu(_trim_heap)
         except PhotoError as exc:
             if not await self._io(os.path.exists, path):
                 await self._drop_vanished(path)
