@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hardening_harness import (
@@ -201,5 +202,41 @@ def test_watched_root_renamed_away_deletes_nothing(daemons: Callable[..., Daemon
     missing = [r for r in d.events("watched_root_missing") if r.get("root") == log_key(layout.root)]
     # The first process saw the root go while running: that must have been logged as an error.
     assert missing, "a missing root must be logged as an error"
+    d.stop_clean()
+    assert db.problems() == []
+
+
+def test_folder_prefixes_and_wildcards_do_not_leak(daemons: Callable[..., Daemon], layout: Layout) -> None:
+    # Deleting or renaming a folder touches that folder only: not its siblings that share a name prefix, nor
+    # names holding SQL LIKE/GLOB wildcards (%, _, *, ?, [).
+    d, db = _ready(daemons, layout)
+    names = ["trip", "trip2", "trip 2", "trip_old", "trip.d", "trip-", "100%", "100%x", "100_x", "1000", "a*", "a[b]",
+             "a?"]
+    photos: dict[str, list[Path]] = {}
+    for i, name in enumerate(names):
+        photos[name] = hostile.write_tiny_jpegs(layout.root / name, 2, start=82_000 + 10 * i, prefix="p")
+    # A file whose name is a prefix of a folder, beside it.
+    lone = layout.root / "trip.jpg"
+    hostile.write_tiny_jpeg(lone, 82_500)
+    all_paths = [lone, *(p for ps in photos.values() for p in ps)]
+    wait_settled(db, all_paths, 90, daemon=d)
+    for victim in ("trip", "100%", "a*"):
+        shutil.rmtree(layout.root / victim)
+    os.rename(layout.root / "100_x", layout.root / "100_y")
+    os.rename(layout.root / "a[b]", layout.root / "a[c]")
+    gone = {path_key(p) for v in ("trip", "100%", "a*", "100_x", "a[b]") for p in photos[v]}
+    kept = [lone, *(p for n, ps in photos.items() if n not in ("trip", "100%", "a*", "100_x", "a[b]") for p in ps)]
+    moved = [layout.root / "100_y" / p.name for p in photos["100_x"]] + [
+        layout.root / "a[c]" / p.name for p in photos["a[b]"]]
+
+    def applied() -> bool:
+        rows = db.files()
+        return not (gone & set(rows)) and all(path_key(p) in rows for p in moved)
+
+    expect(applied, 60, what="deletes and renames applied", alive=d)
+    rows = db.files()
+    missing = [str(p.relative_to(layout.root)) for p in kept if path_key(p) not in rows]
+    assert missing == [], f"siblings lost with a prefix-sharing folder: {missing}"
+    assert len(rows) == len(kept) + len(moved)
     d.stop_clean()
     assert db.problems() == []
