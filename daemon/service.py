@@ -20,6 +20,7 @@ import signal
 import stat as stat_mod
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -267,6 +268,14 @@ def _related(a: str, b: str) -> bool:
     return a == b or a.startswith(b + os.sep) or b.startswith(a + os.sep)
 
 
+def _quiet_pillow_guard() -> None:
+    # Pillow warns about big images on Image.open until imaging.py turns its global guard off at the first
+    # decode; the header read here would print that warning to the journal. The decoder enforces max_pixels.
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 class PixelBudget:
     """Bounds the pixels being decoded and analysed at once, so N workers on N huge (but legal) photos do not
     need N times the memory: photos of ordinary size run side by side, a giant one waits its turn alone.
@@ -334,6 +343,8 @@ def photo_pixels(path: Path) -> int:
     try:
         with Image.open(path) as im:
             return int(im.width) * int(im.height)
+    except Image.DecompressionBombError:
+        return 0  # Pillow's own guard before imaging switched it off; the decoder applies max_pixels
     except Exception:
         # Only an estimate for the memory budget: the decoder itself reports what is wrong with the file.
         return 0
@@ -386,6 +397,7 @@ class Service:
         self.cluster_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictod-recluster")
         self.queue = CoalescingQueue(cfg.daemon.queue_size)
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
+        _quiet_pillow_guard()
         self.order = PathOrder()
         self.summary = ScanSummary()
         self.watcher: Watcher | None = None
