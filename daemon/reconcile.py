@@ -101,9 +101,11 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
     if filt.root_of(root) != root and filt.dir_path(root) != root:
         return result  # a folder reached through a link: its real path (if in a root) is scanned as itself
     seen_dirs: set[tuple[int, int]] = set()
-    stack = [root]
+    # (folder, reached through a link): only paths behind a link need resolving to their canonical form,
+    # which keeps a start-up walk of a big library at one stat per file.
+    stack = [(root, False)]
     while stack:
-        folder = stack.pop()
+        folder, via_link = stack.pop()
         try:
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in seen_dirs:
@@ -118,13 +120,17 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
         for entry in entries:
             path = Path(entry.path)
             try:
+                is_link = entry.is_symlink()
                 if entry.is_dir(follow_symlinks=filt.follow_symlinks):
                     # Without follow_symlinks a folder link is not entered; with it, the (dev, inode) guard
                     # above stops loops and canonical paths fold aliases into one row.
-                    if recursive and filt.accepts_dir(path) and (filt.follow_symlinks or not entry.is_symlink()):
-                        stack.append(path)
+                    if recursive and filt.accepts_dir(path) and (filt.follow_symlinks or not is_link):
+                        stack.append((path, via_link or is_link))
                     continue
-                known = filt.photo_path(path)
+                if via_link or is_link:
+                    known = filt.photo_path(path)
+                else:
+                    known = path if filt.accepts_file(path, check_link=False) else None
                 if known is None:
                     continue
                 est = entry.stat(follow_symlinks=True)
