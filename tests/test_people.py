@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pictod_testdata import JOHNS
 from people_synth import analysis, content_hash, face_vectors, identities
+from pictod_testdata import JOHNS
 
 from daemon import people as P
 from daemon.config import ClusteringConfig
