@@ -232,6 +232,14 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
             total_s = time.perf_counter() - t_start
             clustering_s = manager.clustering_seconds
             reclusters = manager.runs - runs0
+            # Deletions: 100 photos (old and new) removed, then one recluster (exact local recompute).
+            gone = [f"/import/{i}.jpg" for i in rng.choice(photos, 50, replace=False)]
+            gone += [r.path for r in list(store.iter_files("/bulk"))[:50]]
+            for path in gone:
+                manager.on_removed(store.remove(path))
+            t1 = time.perf_counter()
+            after_delete = manager.recluster()
+            delete_recluster_s = time.perf_counter() - t1
             rows = store.read(lambda c: c.execute("SELECT id, coalesce(person_id, -id), embedding FROM faces "
                                                   "ORDER BY id").fetchall())
     ours = np.array([r[1] for r in rows])
@@ -248,6 +256,8 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
                 for ms in ANALYSIS_MS},
             "ms_per_recluster_incl_placing": round(clustering_s / max(1, reclusters) * 1000, 1),
             "ari_vs_batch_dbscan": round(adjusted_rand_score(batch, ours), 5),
+            "recluster_after_100_deletions_s": round(delete_recluster_s, 3),
+            "recluster_after_deletions_was_full": after_delete.full,
             "peak_rss_mib": round(_peak_mib(), 1)}
 
 
