@@ -94,7 +94,8 @@ class PeopleManager:
         if not result.new_faces:
             return []
         t0 = time.perf_counter()
-        placed = self.store.write(lambda conn: self._place(conn, result))
+        with clusters.one_blas_thread():
+            placed = self.store.write(lambda conn: self._place(conn, result))
         self.clustering_seconds += time.perf_counter() - t0
         return placed
 
@@ -234,11 +235,12 @@ class PeopleManager:
     def _recluster(self, full: bool, t0: float) -> ReclusterResult:
         rebuild = full or self._index is None or self._stale
         if not rebuild and self.store.read(lambda c: q.get_int(c, q.FACES_REMOVED_REV)) != self._removed_rev:
-            rebuild = not self._sync_removed()  # exact in place: only the touched clusters are recomputed
+            with clusters.one_blas_thread():
+                rebuild = not self._sync_removed()  # exact in place: only the touched clusters are recomputed
         if rebuild:
-            self._rebuild()
-        rebuilt = rebuild
-        return self.store.write(functools.partial(self._apply, full=rebuilt, t0=t0))
+            self._rebuild()  # the full pass is one big product per block: all BLAS threads help there
+        with clusters.one_blas_thread():
+            return self.store.write(functools.partial(self._apply, full=rebuild, t0=t0))
 
     def _drop_deleted(self, conn: sqlite3.Connection) -> NDArray[np.bool_]:
         """Faces deleted since the index was synced (a removal raced the rebuild): drop them in place if that

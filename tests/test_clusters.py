@@ -168,3 +168,21 @@ def test_rejections_and_one_face_per_photo() -> None:
     assert out[3] == 0
     assert sorted(out[:2].tolist()) == [0, 3]
     assert out[2] == 3
+
+
+def test_blas_limit_is_shared_and_restored_by_the_last_user() -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> int:
+        return min(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    before = blas_threads()
+    first = clusters.one_blas_thread()
+    second = clusters.one_blas_thread()
+    first.__enter__()
+    second.__enter__()
+    assert blas_threads() == 1
+    first.__exit__(None, None, None)  # overlapping users: the first one out must not restore yet
+    assert blas_threads() == 1
+    second.__exit__(None, None, None)
+    assert blas_threads() == before
