@@ -7,13 +7,12 @@
 - `LibraryDB` inspects the SQLite library without writing to it: integrity, orphans, duplicates, statuses.
 
 Kept apart from conftest.py so test modules can import it by a unique name (tests/ is not a package and
-several folders have a conftest.py).
+several folders have a conftest.py). Usable by hand too: `sys.path.insert(0, "tests/hardening")`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -32,24 +31,17 @@ sys.path.insert(0, str(REPO / "tools"))
 
 import make_hostile_files as hostile  # noqa: E402
 
-
-def _shared_conftest() -> Any:
-    # tests/conftest.py holds the test-data paths; imported under its own name because "conftest" is ambiguous.
-    spec = importlib.util.spec_from_file_location("pictod_shared_conftest", REPO / "tests" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_shared = _shared_conftest()
-SKIMAGE: Path = _shared.SKIMAGE
-FACE_RECOGNITION: Path = _shared.FACE_RECOGNITION
-JOHNS: Path = _shared.JOHNS
-DLIB_FACES: Path = _shared.DLIB_FACES
-LABELME: Path = _shared.LABELME
-PILLOW_IMAGES: Path = _shared.PILLOW_IMAGES
-HEIF_IMAGES: Path = _shared.HEIF_IMAGES
+# The test-data paths (tests/pictod_testdata.py); tests/ is on pytest's pythonpath, added here for use by hand.
+sys.path.insert(0, str(REPO / "tests"))
+from pictod_testdata import (  # noqa: E402
+    DLIB_FACES,
+    FACE_RECOGNITION,
+    HEIF_IMAGES,
+    JOHNS,
+    LABELME,
+    PILLOW_IMAGES,
+    SKIMAGE,
+)
 
 RSS_LIMIT = int(1.5 * 1024**3)
 # Log events the tests key on (daemon/watch.py, daemon/service.py).
