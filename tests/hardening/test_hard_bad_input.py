@@ -137,3 +137,33 @@ def test_large_images_within_the_pixel_limit_keep_memory_bounded(daemons: Callab
     print("3 x 110 MP PNG:", {p.name: files[path_key(p)][:2] for p in big}, "peak RSS MiB", peak // 2**20)
     d.stop_clean()
     assert 0 < peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB with {len(big)} legal 110 MP photos"
+
+
+def _bytes_read(pid: int) -> int:
+    """Bytes the process has read through read(2) and friends (/proc/<pid>/io rchar)."""
+    with open(f"/proc/{pid}/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("rchar:"))
+
+
+def test_oversized_file_is_refused_without_reading_it(daemons: Callable[..., Daemon],
+                                                      make_layout: Callable[..., Layout]) -> None:
+    # analysis.max_file_bytes exists so a huge file costs nothing: a file over it must be refused from its
+    # size alone, not hashed and header-scanned first (a 1 GiB sparse .jpg took 100 s of CPU that way).
+    limit = 16 << 20
+    layout = make_layout("oversized", sections={"analysis": {"max_file_bytes": limit}})
+    d = daemons(layout).wait_ready()
+    db = LibraryDB(layout.database)
+    good = layout.root / "first.jpg"
+    hostile.write_tiny_jpeg(good, 95_000)
+    wait_settled(db, [good], 60, daemon=d)
+    before = _bytes_read(d.pid)
+    big = layout.base / "big.jpg"
+    with open(big, "wb") as f:
+        f.write(hostile.tiny_jpeg_bytes(95_001, 32)[:200])
+        f.truncate(8 * limit)  # 128 MiB of holes after a JPEG start
+    os.rename(big, layout.root / "big.jpg")
+    files = wait_settled(db, [layout.root / "big.jpg"], 120, daemon=d)
+    read = _bytes_read(d.pid) - before
+    assert files[path_key(layout.root / "big.jpg")][:2] == ("failed", "file_too_large")
+    d.stop_clean()
+    assert read < limit, f"read {read / 2**20:.0f} MiB of a {8 * limit / 2**20:.0f} MiB file over the limit"
