@@ -164,6 +164,7 @@ def test_db_on_read_only_filesystem(daemons: Callable[..., Daemon], tmp_path: Pa
         later = hostile.write_tiny_jpegs(layout.root / "later", 2, start=102_100, prefix="later")
         d.start()
         rc = _exited_cleanly_or_alive(d, 45)
+        print("read-only DB:", "exit", rc, _error_text(d) if rc is not None else "still running")
         if rc is not None:
             assert rc == 74, d.tail()
             assert str(layout.database.parent) in _error_text(d), _error_text(d)
@@ -224,6 +225,7 @@ def test_db_on_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpfs: 
         during.append(target)
     rc = _exited_cleanly_or_alive(d, 40)
     status = "exited" if rc is not None else "alive"
+    print("full disk:", "exit", rc, _error_text(d) if rc is not None else "still running")
     os.unlink(filler)
     if rc is not None:
         assert rc == 74, d.tail()
