@@ -237,3 +237,23 @@ def test_db_on_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpfs: 
     assert all(files[k] == v for k, v in before.items()), "rows committed before the full disk changed"
     d.stop_clean()
     assert db.problems() == []
+
+
+def test_db_cannot_be_created_on_a_full_disk(daemons: Callable[..., Daemon], tmp_path: Path,
+                                             tmpfs: Callable[[str], Path]) -> None:
+    fs = tmpfs("1m")
+    layout = write_config(tmp_path / "lib", database=fs / "state" / "library.db")
+    filler = _fill(fs)
+    d = daemons(layout)
+    rc = _exited_cleanly_or_alive(d, 60)
+    print("full disk at start:", "exit", rc, _error_text(d) if rc is not None else "still running")
+    assert rc == 74, d.tail()
+    assert str(fs) in _error_text(d), _error_text(d)
+    os.unlink(filler)
+    photo = layout.root / "first.jpg"
+    hostile.write_tiny_jpeg(photo, 104_000)
+    d.start().wait_ready()
+    files = wait_settled(LibraryDB(layout.database), [photo], 60, daemon=d)
+    assert files[path_key(photo)][0] == "done"
+    d.stop_clean()
+    assert LibraryDB(layout.database).problems() == []
