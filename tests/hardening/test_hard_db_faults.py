@@ -184,24 +184,19 @@ def test_db_on_read_only_filesystem(daemons: Callable[..., Daemon], tmp_path: Pa
 
 
 def _fill(fs: Path) -> Path:
-    """Fill the filesystem until ENOSPC; returns the filler file."""
+    """Fill the filesystem until ENOSPC (unbuffered writes, down to 512-byte pieces); returns the filler file."""
     filler = fs / "filler"
-    with open(filler, "wb") as f:
-        chunk = b"\0" * (1 << 16)
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
-    # Squeeze the last bytes too, so SQLite cannot grow the WAL by a page.
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        with open(filler, "ab") as f:
-            while True:
-                f.write(b"\0" * 512)
-                f.flush()
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC, exc
+        for size in (1 << 16, 4096, 512):
+            chunk = b"\0" * size
+            try:
+                while True:
+                    os.write(fd, chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -257,3 +252,30 @@ def test_db_cannot_be_created_on_a_full_disk(daemons: Callable[..., Daemon], tmp
     assert files[path_key(photo)][0] == "done"
     d.stop_clean()
     assert LibraryDB(layout.database).problems() == []
+
+
+def test_log_on_a_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpfs: Callable[[str], Path]) -> None:
+    # The log's filesystem fills up (the DB lives elsewhere): photos keep being processed, or the daemon exits
+    # non-zero; it never half-records photos or dies with a traceback.
+    fs = tmpfs("1m")
+    layout = write_config(tmp_path / "lib", sections={"log": {"file": str(fs / "logs" / "pictod.log")}})
+    layout.log = fs / "logs" / "pictod.log"
+    d = daemons(layout).wait_ready()
+    db = LibraryDB(layout.database)
+    first = _first_ingest(d, layout, 2, 105_000)
+    filler = _fill(fs)
+    during = hostile.write_tiny_jpegs(layout.root / "during", 5, start=105_100, prefix="during")
+    try:
+        files = wait_settled(db, during, 60, daemon=d, what="photos while the log's disk is full")
+        outcome = "kept processing"
+    except AssertionError:
+        outcome = f"stopped (exit {d.returncode()})"
+        assert d.returncode() not in (None, 0, 1), f"{outcome}\n{d.tail()}"
+    print("log on a full disk:", outcome)
+    os.unlink(filler)
+    if not d.alive():
+        d.start().wait_ready()
+    files = wait_settled(db, [*first, *during], 60, daemon=d)
+    assert {files[path_key(p)][0] for p in [*first, *during]} == {"done"}
+    d.stop_clean()
+    assert db.problems() == []
