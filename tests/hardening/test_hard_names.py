@@ -209,3 +209,42 @@ def test_unreadable_file_and_folder(daemons: Callable[..., Daemon],
     d.stop_clean()
     locked.chmod(0o755)
     assert db.problems() == []
+
+
+def test_special_files_named_like_photos(daemons: Callable[..., Daemon], make_layout: Callable[..., Layout]) -> None:
+    # FIFOs, a unix socket and links to character devices, all named .jpg, with follow_symlinks on so the device
+    # links are reachable: none may block a worker (open() on a FIFO waits forever) or be read (/dev/zero never
+    # ends). Two of each so both workers would be caught; a photo dropped afterwards must still be processed.
+    import socket
+
+    layout = make_layout("special", sections={"library": {"follow_symlinks": True}})
+    d = daemons(layout).wait_ready()
+    db = LibraryDB(layout.database)
+    specials = []
+    for i in range(2):
+        fifo = layout.root / f"fifo_{i}.jpg"
+        os.mkfifo(fifo)
+        specials.append(fifo)
+        for dev in ("zero", "urandom"):
+            link = layout.root / f"{dev}_{i}.jpg"
+            os.symlink(f"/dev/{dev}", link)
+            specials.append(link)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(layout.root / "socket.jpg"))
+    specials.append(layout.root / "socket.jpg")
+    try:
+        good = [_good(layout, f"after_{i}.jpg", 96_000 + i) for i in range(3)]
+        files = wait_settled(db, good, 60, daemon=d, what="photos after FIFOs, a socket and device links")
+        assert {files[path_key(p)][0] for p in good} == {"done"}
+        stray = {str(p.name): files[path_key(p)] for p in specials if path_key(p) in files}
+        assert all(v[0] == "failed" for v in stray.values()), stray
+        d.stop_clean(timeout=40)
+        # And through the start-up scan, which meets them all at once.
+        d.start().wait_ready()
+        late = [_good(layout, f"late_{i}.jpg", 96_100 + i) for i in range(3)]
+        files = wait_settled(db, late, 60, daemon=d, what="photos after a restart among special files")
+        assert {files[path_key(p)][0] for p in late} == {"done"}
+        d.stop_clean(timeout=40)
+    finally:
+        sock.close()
+    assert db.problems() == []
