@@ -240,3 +240,30 @@ def test_folder_prefixes_and_wildcards_do_not_leak(daemons: Callable[..., Daemon
     assert len(rows) == len(kept) + len(moved)
     d.stop_clean()
     assert db.problems() == []
+
+
+def test_photo_touched_truncated_and_restored_in_place(daemons: Callable[..., Daemon], layout: Layout) -> None:
+    d, db = _ready(daemons, layout)
+    photo = layout.root / "obama.jpg"
+    shutil.copyfile(FACE_RECOGNITION / "obama.jpg", photo)
+    first = wait_settled(db, [photo], 60, daemon=d)[path_key(photo)]
+    faces = db.scalar("SELECT count(*) FROM faces")
+    assert first[0] == "done" and faces >= 1
+    # A new mtime with the same bytes: hashed again, never analysed again.
+    os.utime(photo, (time.time() + 5, time.time() + 5))
+    expect(lambda: len(d.photo_lines(current=True)) >= 2, 30, what="the touched photo re-checked", alive=d)
+    statuses = [r.get("status") for r in d.photo_lines(current=True)]
+    assert statuses.count("analysed") == 1, statuses
+    # Truncated in place (a crashed editor): failed with a reason; the photo and its faces go.
+    with open(photo, "r+b") as f:
+        f.truncate(0)
+    expect(lambda: db.files().get(path_key(photo), ("",))[0] == "failed", 30, what="the emptied photo failed",
+           alive=d)
+    assert db.photo_count() == 0 and db.scalar("SELECT count(*) FROM faces") == 0
+    # Restored: done again with its faces.
+    shutil.copyfile(FACE_RECOGNITION / "obama.jpg", photo)
+    expect(lambda: db.files().get(path_key(photo), ("",))[0] == "done", 60, what="the restored photo done",
+           alive=d)
+    assert db.scalar("SELECT count(*) FROM faces") == faces
+    d.stop_clean()
+    assert db.problems() == []
