@@ -122,8 +122,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         fields = _jsonable(summary)
-        print("scan finished: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items()))
-    return EXIT_OK
+        verb = "scan interrupted" if summary.interrupted else "scan finished"
+        print(f"{verb}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in fields.items() if k != "interrupted"))
+    # Interrupted: what was committed stays; the exit code tells a script the scan is incomplete.
+    return 130 if summary.interrupted else EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

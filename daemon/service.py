@@ -367,6 +367,7 @@ class ScanSummary:
     removed: int = 0
     reclusters: int = 0
     seconds: float = 0.0
+    interrupted: bool = False  # stopped by SIGTERM/SIGINT before everything was processed
 
 
 class _FatalError(Exception):
@@ -914,6 +915,7 @@ class Service:
             # A second signal means "now": exit at once with the shell's 128+N.
             signal.signal(s, _exit_now)
         log.info("shutdown_requested", signal=sig.name, timeout_s=self.cfg.daemon.shutdown_timeout)
+        self.summary.interrupted = True
         self._stop.set()
 
     async def serve(self, *, watch: bool = True, paths: Sequence[Path] | None = None) -> int:
