@@ -188,8 +188,12 @@ def test_slow_write_is_analysed_once_complete(lib: Lib, tmp_path: Path) -> None:
     expect(lambda: str(target) in done_paths(lib.db), 60, 0.1, "slow file done")
     size = query(lib.db, "SELECT size FROM files WHERE path = ?", os.fsencode(str(target)))[0][0]
     assert size == len(data)
-    # A later close or modify event must not analyse it again: wait for the queue to go idle.
-    done_at = lib.daemon.mark()
+    # A later close or modify event must not analyse it again: wait for the queue to go idle after the
+    # photo's own line. (Marking the log only after the row is visible raced with the final idle status line,
+    # which can be written between the commit and the mark; the daemon then stays idle and writes no more.)
+    expect(lambda: lib.daemon.events("photo", path=str(target), after=mark), 30, 0.1, "photo line")
+    done_at = next(i for i, e in enumerate(lib.daemon.lines())
+                   if i >= mark and e.get("event") == "photo" and e.get("path") == str(target))
     expect(lambda: lib.daemon.events("status", queued=0, after=done_at), 30, 0.2, "idle status")
     lines = lib.daemon.events("photo", path=str(target), after=mark)
     assert [e["status"] for e in lines] == ["analysed"], lines
