@@ -116,6 +116,25 @@ class FaceEmbedder(OnnxModel, ABC):
             raise ModelError(f"model {spec.path}: embedding size unknown; set dim in {spec.descriptor}")
         self.dim = spec.dim if spec.dim is not None else int(out_dim)
 
+    max_batch: ClassVar[int] = 32
+
+    def _check_graph(self) -> None:
+        if len(self.session.get_outputs()[0].shape) != 2:
+            raise self._bad_graph("expected one output [batch, dim]")
+
     @abstractmethod
+    def _inputs(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
+        """The model's float32 NCHW input batch, one crop per face."""
+
     def embed(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
         """(len(faces), dim) float32 L2-normalised embeddings of the faces in one RGB image."""
+        from daemon.vision import transforms  # transforms imports this module's types
+
+        check_images([image])
+        if not faces:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = self._inputs(image, faces)
+        # A graph with a fixed batch of 1 (the converted FaceNet) takes one crop per run.
+        step = 1 if self._fixed_batch() else self.max_batch
+        parts = [self.session.run(None, {self.input_name: batch[i : i + step]})[0] for i in range(0, len(batch), step)]
+        return transforms.l2_normalize(np.concatenate(parts).astype(np.float32))

@@ -15,9 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daemon.vision import transforms
-from daemon.vision.base import FaceEmbedder, RawFace, check_images
+from daemon.vision.base import FaceEmbedder, RawFace
 
-MAX_BATCH = 32
 # A tight detector box around a face covers roughly the central 80% of an ArcFace crop.
 BOX_MARGIN = 0.25
 
@@ -34,20 +33,6 @@ class SFaceEmbedder(FaceEmbedder):
 
     kind: ClassVar[str] = "sface"
 
-    def _check_graph(self) -> None:
-        if len(self.session.get_outputs()[0].shape) != 2:
-            raise self._bad_graph("expected one output [batch, dim]")
-
-    def embed(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
-        """(len(faces), dim) float32 L2-normalised embeddings of the faces in one RGB image."""
-        check_images([image])
-        if not faces:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def _inputs(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
         size = self.input_size[0]
-        crops = [face_crop(image, face, size) for face in faces]
-        step = 1 if self._fixed_batch() else MAX_BATCH
-        parts = [
-            self.session.run(None, {self.input_name: transforms.to_nchw(crops[i : i + step])})[0]
-            for i in range(0, len(crops), step)
-        ]
-        return transforms.l2_normalize(np.concatenate(parts).astype(np.float32))
+        return transforms.to_nchw([face_crop(image, face, size) for face in faces])
