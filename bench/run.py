@@ -229,6 +229,7 @@ class RssSampler(threading.Thread):
         self.interval = interval
         self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
         self.hwm_mib = 0.0
+        self.cpu_s = 0.0  # user + system CPU seconds of the process at the last sample
         self._halt = threading.Event()
         self._t0 = time.monotonic()
 
@@ -239,6 +240,10 @@ class RssSampler(threading.Thread):
                 text = status.read_text()
             except OSError:
                 return
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # /proc/<pid>/stat fields 14 and 15 (after the parenthesised name): utime, stime in ticks.
+                fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             for line in text.splitlines():
                 if line.startswith("VmRSS:"):
                     self.samples.append((time.monotonic() - self._t0, int(line.split()[1]) / 1024))
@@ -262,7 +267,11 @@ class RssSampler(threading.Thread):
                 after = []
         else:
             after = []
+        wall = self.samples[-1][0] if self.samples else 0.0
         return {
+            "cpu_seconds": round(self.cpu_s, 1),
+            # Cores kept busy on average (2.0 = both cores of this machine all the time).
+            "cores_busy": round(self.cpu_s / wall, 2) if wall else None,
             "peak_mib": round(peak, 1),
             "samples": len(self.samples),
             "slope_mib_per_min_after_warmup": _round(slope_per_min(after), 2),
@@ -881,6 +890,8 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
             f"| model-bound limit (best layout) | {_sp(tp['limit_photos_per_s'])} |",
             f"| sequential design | {_sp(tp['sequential_photos_per_s'])} |",
             "",
+            "pictod scan CPU use (user + system CPU seconds / wall seconds of the process, i.e. cores kept "
+            f"busy on average): {', '.join(str(m.get('cores_busy')) for m in tp['memory'])} by round. "
             f"pictod start-up (empty folder scan): {_sp(tp['pictod_startup_s'])} s. "
             f"Ratio to the limit without start-up: {_sp(tp['ratio_vs_limit_without_startup'])}. "
             f"Limit / sequential: {_sp(tp['limit_vs_sequential'])}.",
