@@ -41,6 +41,36 @@ def _escape_paths(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str
     return event
 
 
+class _NeverFails:
+    """A log stream that drops a line rather than raise: a full disk or a closed pipe must not stop the daemon.
+
+    Lines that could not be written are counted, and the count is reported on the next line that gets through.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        try:
+            if self.dropped and text.strip():
+                dropped, self.dropped = self.dropped, 0
+                self._stream.write(f'{{"event": "log_lines_dropped", "level": "error", "count": {dropped}}}\n')
+            return self._stream.write(text)
+        except (OSError, ValueError):  # ENOSPC, EIO, EPIPE; ValueError: the stream was closed
+            self.dropped += 1
+            return 0
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            self.dropped += 1
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+
 def setup(*, level: str = "info", fmt: str = "auto", file: Path | None = None, stream: TextIO | None = None) -> None:
     """Configure structlog once per process."""
     out: TextIO
@@ -66,6 +96,6 @@ def setup(*, level: str = "info", fmt: str = "auto", file: Path | None = None, s
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.PrintLoggerFactory(file=_NeverFails(out)),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
