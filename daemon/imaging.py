@@ -109,6 +109,19 @@ def _init() -> None:
         _initialised = True
 
 
+def header_pixels(path: Path) -> int:
+    """Width x height from the file's header, no pixel decoded; 0 when it is not a photo we read.
+
+    Only an estimate for the daemon's memory budget: `load` reports what is wrong with a bad file.
+    """
+    _init()
+    try:
+        with Image.open(path, formats=FORMATS) as im:
+            return int(im.width) * int(im.height)
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError):
+        return 0
+
+
 def load(
     path: Path, *, max_pixels: int, max_file_bytes: int, target_long_side: int | None = None
 ) -> DecodedImage:

@@ -85,8 +85,13 @@ class DaemonLock:
                 raise AlreadyRunningError(
                     f"another pictod daemon (pid {pid if pid is not None else '?'}) owns {self.db}") from None
             raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
+            os.close(fd)
+            hint = "free some space" if exc.errno == errno.ENOSPC else "is the database folder writable?"
+            raise StoreError(f"cannot write the lock file {self.path}: {exc.strerror} ({hint})") from None
         self._fd = fd
 
     def release(self) -> None:
@@ -338,16 +343,9 @@ def _trim_heap() -> None:
 
 def photo_pixels(path: Path) -> int:
     """Width x height from the file's header (no pixels decoded); 0 when the header cannot be read."""
-    from PIL import Image
+    from daemon.imaging import header_pixels
 
-    try:
-        with Image.open(path) as im:
-            return int(im.width) * int(im.height)
-    except Image.DecompressionBombError:
-        return 0  # Pillow's own guard before imaging switched it off; the decoder applies max_pixels
-    except Exception:
-        # Only an estimate for the memory budget: the decoder itself reports what is wrong with the file.
-        return 0
+    return header_pixels(path)
 
 
 # --------------------------------------------------------------------------------------------- results
@@ -675,6 +673,13 @@ class Service:
         if (row is not None and row.status in ("done", "failed")
                 and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns)):
             self.summary.unchanged += 1
+            return
+        if st.st_size > self.cfg.analysis.max_file_bytes:
+            # Refused from its size alone: hashing a 1 GB file (or a sparse one) would read all of it for nothing.
+            await self._io(self.store.record_failure, str(path), st.st_size, st.st_mtime_ns, "file_too_large")
+            self.summary.failed += 1
+            log.info("photo", path=str(path), status="failed", reason="file_too_large", bytes=st.st_size,
+                     limit=self.cfg.analysis.max_file_bytes, ms=_ms(t0))
             return
         try:
             digest = await self._hash_settled(path)

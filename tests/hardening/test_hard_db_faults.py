@@ -234,8 +234,7 @@ def test_db_on_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpfs: 
     assert db.problems() == []
 
 
-@pytest.mark.xfail(strict=True, reason="daemon/service.py DaemonLock.acquire: os.write of the pid into the lock file "
-                   "raises OSError ENOSPC uncaught (traceback, exit 1) instead of a StoreError (exit 74)")
+# Regression: the lock file's pid write raised ENOSPC uncaught (traceback, exit 1) instead of exit 74.
 def test_db_cannot_be_created_on_a_full_disk(daemons: Callable[..., Daemon], tmp_path: Path,
                                              tmpfs: Callable[[str], Path]) -> None:
     fs = tmpfs("1m")
