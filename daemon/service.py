@@ -18,6 +18,7 @@ import fcntl
 import os
 import signal
 import stat as stat_mod
+import sys
 import threading
 import time
 import warnings
@@ -1065,11 +1066,29 @@ def run(cfg: Config) -> int:
     lock.acquire()
     # `kill -USR1 <pid>` prints every thread's stack to stderr (the journal): how to report a stuck daemon.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Until the service installs its own handlers (after the models load), a stop request simply ends the
+    # start-up: nothing has been written yet, so exiting 0 is the orderly stop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_during_startup)
     try:
-        code, _summary, _fatal = asyncio.run(_open_and_serve(cfg, watch=True, paths=None))
-        return code
+        code, _summary, fatal = asyncio.run(_open_and_serve(cfg, watch=True, paths=None))
+    except _StartupStopped:
+        log.info("daemon_stopped", during="startup")
+        return 0
     finally:
         lock.release()
+    if fatal is not None and cfg.log.file is not None:
+        # The log file has the details; the service manager's journal and a person at a terminal need the line.
+        print(f"pictod: {fatal}", file=sys.stderr)
+    return code
+
+
+class _StartupStopped(BaseException):
+    """SIGTERM/SIGINT arrived while the models were loading."""
+
+
+def _stop_during_startup(_signum: int, _frame: object) -> None:
+    raise _StartupStopped
 
 
 def scan(cfg: Config, paths: Sequence[Path] | None = None) -> ScanSummary:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,20 @@ def test_config_errors_exit_78_with_one_line(tmp_path: Path) -> None:
     done = pictod("status", "--config", str(config))
     assert done.returncode == 78
     assert done.stderr.strip().count("\n") == 0 and "daemon.workers" in done.stderr
+
+
+def test_sigterm_while_the_models_load_is_an_orderly_stop(tmp_path: Path) -> None:
+    # Regression (hardening suite): a stop request during start-up killed the process with -15.
+    (tmp_path / "photos").mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text('[library]\nfolders = ["photos"]\ndatabase = "lib.db"\n[log]\nformat = "json"\n')
+    log = tmp_path / "out.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while b"model_session_built" not in log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first model is loaded: the others, and the store, are still to come
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
