@@ -27,6 +27,17 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+# The test-data cache and its named folders are defined once, in tests/pictod_testdata.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from pictod_testdata import (
+    DLIB_FACES,
+    FACE_RECOGNITION,
+    HEIF_IMAGES,
+    LABELME,
+    SKIMAGE,
+    cache_root,
+)
+
 # Bump when render() changes: a cached set built by another version is rebuilt.
 VERSION = 3
 SEED = 20_261_125
@@ -38,20 +49,6 @@ GRAIN_SIGMA = 3.0  # sensor-like noise: upscaled test photos are too smooth and 
 _NOISE_PAD = 96
 
 
-def cache_root() -> Path:
-    """~/.cache/pictod (or $PICTOD_CACHE / $XDG_CACHE_HOME/pictod), the same cache tests/conftest.py uses."""
-    if os.environ.get("PICTOD_CACHE"):
-        return Path(os.environ["PICTOD_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "pictod"
-
-
-TESTDATA = cache_root() / "testdata"
-SKIMAGE = TESTDATA / "scikit-image" / "skimage" / "data"
-FACE_RECOGNITION = TESTDATA / "face-recognition" / "tests" / "test_images"
-DLIB_FACES = TESTDATA / "dlib" / "docs" / "docs" / "cache" / "examples" / "faces"
-LABELME = TESTDATA / "labelme" / "examples"
-HEIF_IMAGES = TESTDATA / "pillow-heif" / "tests" / "images"
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,14 @@ class FaceDetector(OnnxModel, ABC):
     """Role "faces": face boxes, scores and (if the model has them) 5 landmarks."""
 
     has_landmarks: bool
-    default_conf: float
+    # Each kind's own thresholds, used when its descriptor names none.
+    kind_conf: ClassVar[float]
+    kind_iou: ClassVar[float]
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
+        super().__init__(spec, session)
+        self.default_conf: float = spec.conf if spec.conf is not None else self.kind_conf
+        self.iou: float = spec.iou if spec.iou is not None else self.kind_iou
 
     @abstractmethod
     def detect(self, images: Sequence[NDArray[np.uint8]], *, conf: float | None = None) -> list[list[RawFace]]:

@@ -9,17 +9,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
 from daemon.vision import transforms
 from daemon.vision.base import NO_LANDMARKS, FaceDetector, RawFace, check_images
 
 if TYPE_CHECKING:
-    from daemon.vision.registry import ModelSpec
+    pass
 
-DEFAULT_CONF = 0.5
-DEFAULT_IOU = 0.45
 MAX_BATCH = 8
 
 
@@ -28,11 +25,9 @@ class YoloV8FaceDetector(FaceDetector):
 
     kind: ClassVar[str] = "yolov8-face"
     has_landmarks = False
+    kind_conf = 0.5
+    kind_iou = 0.45
 
-    def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
-        super().__init__(spec, session)
-        self.default_conf = spec.conf if spec.conf is not None else DEFAULT_CONF
-        self.iou = spec.iou if spec.iou is not None else DEFAULT_IOU
 
     def _check_graph(self) -> None:
         outputs = self.session.get_outputs()

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from daemon.vision.registry import ModelSpec
 
 STRIDES = (8, 16, 32)
-DEFAULT_CONF = 0.6
-DEFAULT_IOU = 0.3
 
 
 def decode(
@@ -64,11 +62,11 @@ class YuNetDetector(FaceDetector):
 
     kind: ClassVar[str] = "yunet"
     has_landmarks = True
+    kind_conf = 0.6
+    kind_iou = 0.3
 
     def __init__(self, spec: ModelSpec, session: ort.InferenceSession) -> None:
         super().__init__(spec, session)
-        self.default_conf = spec.conf if spec.conf is not None else DEFAULT_CONF
-        self.iou = spec.iou if spec.iou is not None else DEFAULT_IOU
         self.output_names = [o.name for o in session.get_outputs()]
 
     def _check_graph(self) -> None:
