@@ -21,7 +21,7 @@ from daemon.config import AnalysisConfig, Config
 from daemon.errors import PhotoError
 from daemon.imaging import DecodedImage
 from daemon.types import DetectedFace, DetectedObject, PhotoAnalysis
-from daemon.vision import Models, RawFace, load_models
+from daemon.vision import Models, RawFace, load_models, transforms
 
 # Decoded long side the chain asks of reduced JPEG decoding. Both detectors shrink every photo to their
 # 640 px input anyway, so detection loses nothing; what the extra resolution buys is the 112 px face crop
@@ -33,7 +33,7 @@ from daemon.vision import Models, RawFace, load_models
 TARGET_LONG_SIDE = 1280
 
 # Second face pass: a face that fills the frame (a tight crop, an extreme close-up) has no context around it
-# and the detector misses it. When the first pass finds nothing, the photo is shrunk to a third of the
+# and the detector misses it. When the first pass finds nothing, the photo is shrunk to half of the
 # detector's input and given a border of its mean colour (mirroring would create half-faces) on every side,
 # so the face sits in surroundings like those it was trained with. Shrinking first keeps the pass at the
 # cost of one detector run whatever the photo's size.
@@ -47,6 +47,7 @@ class Analyzer:
         self.config = analysis
         self.models = models
         self.target_long_side: int | None = TARGET_LONG_SIDE if analysis.reduced_decode else None
+        self._detector_side = max(*models.objects.input_size, *models.faces.input_size)
 
     @classmethod
     def from_config(cls, cfg: Config, *, workers: int | None = None) -> Analyzer:
@@ -81,10 +82,14 @@ class Analyzer:
         cfg = self.config
 
         start = time.perf_counter()
-        found = self.models.objects.detect([rgb], conf=cfg.object_conf, iou=cfg.object_iou)[0]
+        # Both detectors see the photo at their input size: shrink it once for both (the shrink of a large
+        # photo costs as much as a detector run) and fold the factor into the mapping back.
+        small, fx, fy = transforms.fit_within(rgb, self._detector_side)
+        found = self.models.objects.detect([small], conf=cfg.object_conf, iou=cfg.object_iou)[0]
         timings["objects"] = _ms(start)
         objects = tuple(
-            DetectedObject(label=o.label, score=o.score, box=_scale_box(o.box, scale, image)) for o in found
+            DetectedObject(label=o.label, score=o.score, box=_scale_box(_stretch(o.box, fx, fy), scale, image))
+            for o in found
         )
 
         faces: tuple[DetectedFace, ...] = ()
@@ -92,7 +97,10 @@ class Analyzer:
         if not cfg.person_gate or any(o.label == "person" for o in found):
             start = time.perf_counter()
             min_side = cfg.min_face_px / scale  # min_face_px is in original pixels
-            raw = [f for f in self._find_faces(rgb) if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]
+            raw = [
+                f for f in (_stretch_face(face, fx, fy) for face in self._find_faces(small))
+                if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side
+            ]
             timings["faces"] = _ms(start)
             if raw:
                 start = time.perf_counter()
@@ -148,6 +156,19 @@ def _unpad(face: RawFace, factor: float, border: int, width: int, height: int) -
     box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
     landmarks = ((face.landmarks - border) / factor).astype(np.float32)
     return RawFace(box=box, score=face.score, landmarks=landmarks)
+
+
+def _stretch(box: tuple[float, float, float, float], fx: float, fy: float) -> tuple[float, float, float, float]:
+    """A box on the shrunk detector image -> the decoded photo's pixels."""
+    return (box[0] * fx, box[1] * fy, box[2] * fx, box[3] * fy)
+
+
+def _stretch_face(face: RawFace, fx: float, fy: float) -> RawFace:
+    """A face on the shrunk detector image -> the decoded photo's pixels (landmarks too)."""
+    if fx == fy == 1.0:
+        return face
+    landmarks = (face.landmarks * np.array([fx, fy], dtype=np.float32)).astype(np.float32)
+    return RawFace(box=_stretch(face.box, fx, fy), score=face.score, landmarks=landmarks)
 
 
 def _scale_box(

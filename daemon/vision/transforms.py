@@ -92,6 +92,18 @@ def letterbox(
     return canvas, Letterbox(scale_x=new_w / used_w, scale_y=new_h / used_h, pad_x=float(pad_x), pad_y=float(pad_y))
 
 
+def fit_within(image: NDArray[np.uint8], side: int) -> tuple[NDArray[np.uint8], float, float]:
+    """Shrink (never enlarge) so the long side is at most `side`; return the image and the factors that map
+    its x and y back to the input's (input x = x * factor_x). Done once per photo for all the detectors."""
+    h, w = image.shape[:2]
+    if max(w, h) <= side:
+        return image, 1.0, 1.0
+    scale = side / max(w, h)
+    new_w, new_h = max(1, min(side, round(w * scale))), max(1, min(side, round(h * scale)))
+    small, used_w, used_h = _shrink(image, new_w, new_h)
+    return small, used_w / new_w, used_h / new_h
+
+
 def _shrink(image: NDArray[np.uint8], new_w: int, new_h: int) -> tuple[NDArray[np.uint8], int, int]:
     """INTER_AREA downscale (no aliasing), in two steps when the factor is 2 or more: an exact integer box
     filter first (OpenCV's fast path), then the remaining fraction. Measured on a 4032x3024 photo to 640x480:
