@@ -1,4 +1,8 @@
-"""Content identity of a file: sha256 of its bytes, streamed in chunks (call it in an executor, never on the loop)."""
+"""Content identity of a file: sha256 of its bytes, read once in chunks (call it in an executor, never on the loop).
+
+The bytes are kept with the digest so the photo is analysed from exactly the bytes its hash names: reading the
+file again to decode it would cost a second read and could see a newer version than the one hashed.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ class FileDigest:
     sha256: str
     size: int
     mtime_ns: int
+    data: bytes = b""
 
 
 class FileChangedError(Exception):
@@ -24,13 +29,15 @@ class FileChangedError(Exception):
 
 
 def file_digest(path: Path | str) -> FileDigest:
-    """Stream the file through sha256; raise FileChangedError if size or mtime moved while reading."""
+    """Read the file once through sha256, keeping its bytes; FileChangedError if size or mtime moved meanwhile."""
     h = hashlib.sha256()
+    chunks: list[bytes] = []
     with open(path, "rb") as f:
         before = os.fstat(f.fileno())
         while chunk := f.read(CHUNK):
             h.update(chunk)
+            chunks.append(chunk)
         after = os.fstat(f.fileno())
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
         raise FileChangedError(str(path))
-    return FileDigest(h.hexdigest(), after.st_size, after.st_mtime_ns)
+    return FileDigest(h.hexdigest(), after.st_size, after.st_mtime_ns, b"".join(chunks))

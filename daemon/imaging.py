@@ -109,14 +109,14 @@ def _init() -> None:
         _initialised = True
 
 
-def header_pixels(path: Path) -> int:
+def header_pixels(source: Path | bytes) -> int:
     """Width x height from the file's header, no pixel decoded; 0 when it is not a photo we read.
 
     Only an estimate for the daemon's memory budget: `load` reports what is wrong with a bad file.
     """
     _init()
     try:
-        with Image.open(path, formats=FORMATS) as im:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=FORMATS) as im:
             return int(im.width) * int(im.height)
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError):
         return 0

@@ -21,7 +21,6 @@ import stat as stat_mod
 import sys
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from daemon import reconcile
 from daemon.config import Config, FolderConfig
 from daemon.errors import AlreadyRunningError, PhotoError, PictodError, StoreError
 from daemon.hashing import FileChangedError, FileDigest, file_digest
+from daemon.imaging import header_pixels
 from daemon.sdnotify import Notifier
 from daemon.watch import PathFilter, PhotoEvent, Watcher
 
@@ -274,14 +274,6 @@ def _related(a: str, b: str) -> bool:
     return a == b or a.startswith(b + os.sep) or b.startswith(a + os.sep)
 
 
-def _quiet_pillow_guard() -> None:
-    # Pillow warns about big images on Image.open until imaging.py turns its global guard off at the first
-    # decode; the header read here would print that warning to the journal. The decoder enforces max_pixels.
-    from PIL import Image
-
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-
 class PixelBudget:
     """Bounds the pixels being decoded and analysed at once, so N workers on N huge (but legal) photos do not
     need N times the memory: photos of ordinary size run side by side, a giant one waits its turn alone.
@@ -342,13 +334,6 @@ def _trim_heap() -> None:
         _MALLOC_TRIM(0)
 
 
-def photo_pixels(path: Path) -> int:
-    """Width x height from the file's header (no pixels decoded); 0 when the header cannot be read."""
-    from daemon.imaging import header_pixels
-
-    return header_pixels(path)
-
-
 # --------------------------------------------------------------------------------------------- results
 
 
@@ -397,7 +382,6 @@ class Service:
         self.cluster_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictod-recluster")
         self.queue = CoalescingQueue(cfg.daemon.queue_size)
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
-        _quiet_pillow_guard()
         self.order = PathOrder()
         self.summary = ScanSummary()
         self.watcher: Watcher | None = None
@@ -704,7 +688,7 @@ class Service:
         done = asyncio.Event()
         self._hash_busy[digest.sha256] = done
         try:
-            await self._store_photo(path, digest.sha256, digest.size, digest.mtime_ns, t0)
+            await self._store_photo(path, digest, t0)
         finally:
             del self._hash_busy[digest.sha256]
             done.set()
@@ -721,8 +705,8 @@ class Service:
                 await self._settle(path, again)
         return await self._io(file_digest, path)
 
-    async def _store_photo(self, path: Path, sha: str, size: int, mtime_ns: int, t0: float) -> None:
-        p = str(path)
+    async def _store_photo(self, path: Path, digest: FileDigest, t0: float) -> None:
+        p, sha, size, mtime_ns = str(path), digest.sha256, digest.size, digest.mtime_ns
         if await self._io(self.store.photo_id_for_hash, sha) is not None:
             linked = await self._io(self.store.link_existing, p, size, mtime_ns, sha)
             if linked is not None:
@@ -733,11 +717,11 @@ class Service:
                          faces=len(linked.face_ids), people=0, ms=_ms(t0))
                 return
         await self._io(self.store.mark_pending, p, size, mtime_ns)
-        pixels = await self._io(photo_pixels, path)
+        pixels = await self._io(header_pixels, digest.data)
         try:
             async with self.pixels.hold(pixels):
                 try:
-                    analysis = await self._cpu(self.analyzer.analyze_file, path)
+                    analysis = await self._cpu(self.analyzer.analyze_bytes, digest.data, path.name)
                 finally:
                     if pixels >= TRIM_PIXELS:
                         await self._cpu(_trim_heap)
@@ -1053,7 +1037,8 @@ async def _open_and_serve(cfg: Config, *, watch: bool,
             folders = [FolderConfig(path=Path(os.path.abspath(p))) for p in paths]
         service = Service(cfg, store, people, analyzer, folders=folders, notifier=notifier)
         code = await service.serve(watch=watch, paths=paths)
-        service.io_pool.shutdown(wait=True)
+        # Waits for file jobs still running (a hash, a folder walk): off the loop, which must keep serving.
+        await loop.run_in_executor(None, service.io_pool.shutdown)
         return code, service.summary, service._fatal
     finally:
         await loop.run_in_executor(None, store.close)
