@@ -188,11 +188,12 @@ def test_person_gate_recall(analyzer: Analyzer) -> None:
     on, total = face_recall(gated)
     off, _ = face_recall(analyzer)
     print(f"\ndlib VOC face recall: person_gate on {on}/{total}, off {off}/{total}")
-    assert on <= off
+    assert on <= off and off >= 0.95 * total  # measured: 42/43 either way
     # Close-ups are where the gate costs faces: YOLO rarely calls a 150 px face crop a "person".
     crops = sorted(JOHNS.glob("*/*.jpg"))
     with_face = sum(bool(gated.analyze_file(p).faces) for p in crops)
     print(f"johns crops with a face: person_gate on {with_face}/{len(crops)}")
+    assert with_face < len(crops)  # why the gate is off by default: it loses close-ups (measured 42/55)
     # The gate really gates: the cat photo gets no face search, and its timings say so.
     assert gated.analyze_file(SKIMAGE / "chelsea.png").timings_ms["faces"] == 0.0
 
@@ -233,7 +234,7 @@ def test_johns_verification(johns: tuple[np.ndarray, list[str], list[int]]) -> N
         f"min different {min(diff):.3f}, fully separated {separated}; "
         f"best accuracy {accuracy:.4f} at distance {threshold:.3f}"
     )
-    assert accuracy >= 0.98
+    assert separated and accuracy == 1.0  # the figure the README states
 
 
 def test_extreme_close_up_needs_and_gets_the_padded_pass(analyzer: Analyzer) -> None:

@@ -416,8 +416,8 @@ def test_second_signal_exits_at_once(tmp_path: Path) -> None:
         code = d.wait(timeout=30)
     finally:
         d.teardown()
-    if finished_first or (code == 0 and d.events("daemon_stopped")):
-        pytest.skip("the graceful shutdown finished before the second signal arrived")
+    if finished_first:
+        pytest.skip("the graceful shutdown finished before the second signal was sent")
     assert code == 128 + signal.SIGINT
     assert not d.events("daemon_stopped")
     assert integrity(d.db) == "ok"  # killed mid-work: SQLite's journal keeps the file consistent

@@ -273,10 +273,9 @@ def test_log_on_a_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpf
     except AssertionError:
         outcome = f"stopped (exit {d.returncode()})"
     print("log on a full disk:", outcome, db.status_counts())
-    if d.alive() and outcome != "kept processing":
-        pytest.fail(f"alive but stopped processing while the log's disk is full: {db.status_counts()}\n"
-                    + "\n".join(d.stderr_lines()[-12:]))
-    assert d.alive() or d.returncode() not in (0, 1), f"{outcome}\n{d.tail()}"
+    # Since log lines that cannot be written are dropped (daemon/logs.py), the daemon keeps processing.
+    assert outcome == "kept processing" and d.alive(), (
+        f"{outcome}: {db.status_counts()}\n" + "\n".join(d.stderr_lines()[-12:]))
     os.unlink(filler)
     if not d.alive():
         d.start().wait_ready()
