@@ -70,7 +70,7 @@ def _load_config(
     return config_mod.load(args.config, check_folders=check_folders)
 
 
-def _setup_quiet_logs(cfg: config_mod.Config) -> None:
+def _setup_quiet_logs() -> None:
     # One-shot commands print results on stdout; their logs go to stderr, warnings and worse only.
     logs.setup(level="warning", fmt="console" if sys.stderr.isatty() else "json", stream=sys.stderr)
 
@@ -93,7 +93,7 @@ def _check_folders_for_run(cfg: config_mod.Config) -> None:
 
         store = Store.open(cfg.database_path)
         try:
-            known = {path for path in missing if next(iter(store.iter_files(under=str(path))), None) is not None}
+            known = {path for path in missing if store.has_files(str(path))}
         finally:
             store.close()
     for path in missing:
@@ -133,7 +133,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from daemon.store import Store
 
     cfg = _load_config(args)
-    _setup_quiet_logs(cfg)
+    _setup_quiet_logs()
     pid = service.daemon_pid(cfg)
     db = cfg.database_path
     report: dict[str, Any] = {"database": str(db), "daemon_running": pid is not None, "daemon_pid": pid}
@@ -183,7 +183,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from daemon.analysis import Analyzer
 
     cfg = _load_config(args, optional=True)
-    _setup_quiet_logs(cfg)
+    _setup_quiet_logs()
     analyzer = Analyzer.from_config(cfg, workers=1)
     results: list[dict[str, Any]] = []
     failed = 0
@@ -218,7 +218,7 @@ def _with_store(args: argparse.Namespace, action: Callable[[Any, config_mod.Conf
     from daemon.store import Store
 
     cfg = _load_config(args)
-    _setup_quiet_logs(cfg)
+    _setup_quiet_logs()
     if not cfg.database_path.exists():
         raise PictodError(f"no library at {cfg.database_path}: start the daemon or run `pictod scan` first")
     store = Store.open(cfg.database_path)
@@ -248,11 +248,11 @@ def _cmd_people(args: argparse.Namespace) -> int:
 def _cmd_people_show(args: argparse.Namespace) -> int:
     from daemon import people
 
-    def action(store: Any, _cfg: config_mod.Config) -> int:
+    def action(store: Any, cfg: config_mod.Config) -> int:
         detail = _jsonable(people.person_detail(store, args.id))
         if args.sheet:
             detail["sheet"] = str(args.sheet)
-            detail["sheet_faces"] = people.write_contact_sheet(store, args.id, Path(args.sheet))
+            detail["sheet_faces"] = people.write_contact_sheet(store, args.id, Path(args.sheet), limits=cfg.analysis)
         if args.json:
             _print_json(detail)
             return EXIT_OK

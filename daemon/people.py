@@ -26,7 +26,7 @@ import structlog
 from numpy.typing import NDArray
 
 from daemon import clusters
-from daemon.config import ClusteringConfig
+from daemon.config import AnalysisConfig, ClusteringConfig
 from daemon.errors import NotFoundError, PictodError
 from daemon.store import AddResult, RemoveResult, Store
 from daemon.store import queries as q
@@ -531,7 +531,10 @@ def recluster_now(store: Store, cfg: ClusteringConfig) -> ReclusterResult:
     return PeopleManager(store, cfg).recluster(full=True)
 
 
-def write_contact_sheet(store: Store, person_id: int, out_png: Path, *, size: int = 112, columns: int = 8) -> int:
+def write_contact_sheet(
+    store: Store, person_id: int, out_png: Path, *, size: int = 112, columns: int = 8,
+    limits: AnalysisConfig | None = None,
+) -> int:
     """Write a grid PNG of the person's face crops (photos whose file is gone are skipped); return faces drawn."""
     import cv2
 
@@ -540,7 +543,7 @@ def write_contact_sheet(store: Store, person_id: int, out_png: Path, *, size: in
     for face in detail.face_list:
         if face.path is None:
             continue
-        loaded = _read_rgb(Path(face.path))
+        loaded = _read_rgb(Path(face.path), limits or AnalysisConfig())
         if loaded is None:
             continue
         image, scale = loaded
@@ -567,13 +570,11 @@ def write_contact_sheet(store: Store, person_id: int, out_png: Path, *, size: in
     return len(tiles)
 
 
-def _read_rgb(path: Path) -> tuple[NDArray[np.uint8], float] | None:
+def _read_rgb(path: Path, limits: AnalysisConfig) -> tuple[NDArray[np.uint8], float] | None:
     """Oriented RGB pixels and the factor from original to decoded coordinates; None if unreadable."""
     from daemon import imaging
-    from daemon.config import AnalysisConfig
     from daemon.errors import PhotoError
 
-    limits = AnalysisConfig()
     try:
         # Boxes are in original oriented pixels, which is what imaging gives (EXIF rotation applied).
         decoded = imaging.load(path, max_pixels=limits.max_pixels, max_file_bytes=limits.max_file_bytes,

@@ -523,7 +523,7 @@ class Service:
                 empty = next(it, None) is None
         except (reconcile.RootUnavailableError, OSError):
             return False
-        return not empty or next(iter(self.store.iter_files(under=str(root))), None) is None
+        return not empty or not self.store.has_files(str(root))
 
     def _folder(self, root: Path) -> FolderConfig | None:
         for folder in self.folders:

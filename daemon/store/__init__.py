@@ -25,6 +25,7 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
         def get_file(self, path: str) -> FileRecord | None
         def iter_files(self, under: str | None = None) -> Iterator[FileRecord]   # `under`: the directory
                                                                        # itself is excluded, all depths below
+        def has_files(self, under: str) -> bool                         # LIMIT 1 probe of a directory
         def photo_id_for_hash(self, content_hash: str) -> int | None
         def status_counts(self) -> StatusCounts
         # writes: any thread; run on the writer thread, each in BEGIN IMMEDIATE; block until committed;

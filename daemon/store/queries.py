@@ -115,6 +115,13 @@ def iter_files(conn: sqlite3.Connection, under: str | None = None) -> Iterator[F
             yield _file(row)
 
 
+def has_files(conn: sqlite3.Connection, under: str) -> bool:
+    """Whether the library knows any file below a directory (one index probe, no rows read)."""
+    _key, base, upper = _prefix(under)
+    row = conn.execute("SELECT 1 FROM files WHERE path >= ? AND path < ? LIMIT 1", (base, upper)).fetchone()
+    return row is not None
+
+
 def photo_id_for_hash(conn: sqlite3.Connection, content_hash: str) -> int | None:
     """The analysed photo with these bytes."""
     row = conn.execute("SELECT id FROM photos WHERE content_hash = ?", (content_hash,)).fetchone()

@@ -101,6 +101,10 @@ class Store:
         """All files, or all files at any depth below a directory."""
         return iter(self.read(lambda c: list(queries.iter_files(c, under))))
 
+    def has_files(self, under: str) -> bool:
+        """Whether any file at any depth below a directory is known."""
+        return self.read(lambda c: queries.has_files(c, under))
+
     def photo_id_for_hash(self, content_hash: str) -> int | None:
         """The analysed photo with these bytes, if any."""
         return self.read(lambda c: queries.photo_id_for_hash(c, content_hash))
