@@ -2,8 +2,9 @@
 
 Owns:
 - the model-bound limit (`LimitInputs.prepare` + `run_limit`): the very ONNX sessions pictod builds
-  (`daemon.vision.load_models`), run back-to-back on inputs that are already decoded, letterboxed, converted
-  to float NCHW and (for SFace) aligned, so only `session.run` is inside the clock; thread layouts
+  (`daemon.vision.load_models`), replaying back-to-back every `session.run` pictod's chain makes on the same
+  photos (objects, both face passes, batched embeddings), with the tensors recorded beforehand, so only
+  `session.run` is inside the clock; thread layouts
   (intra-op threads x concurrent workers) and YOLO batch sizes are tried and the best is kept;
 - the sequential design of the seed (PictoPy) (`run_sequential`): one photo at a time, full-resolution decode
   (`cv2.imread`, Pillow for HEIC), each model resizing the full image itself, batch size 1, faces embedded one
@@ -29,8 +30,7 @@ from daemon.analysis import Analyzer
 from daemon.config import Config
 from daemon.imaging import DecodedImage
 from daemon.types import PhotoMeta
-from daemon.vision import FaceEmbedder, Models, RawFace, load_models, transforms
-from daemon.vision.sface import face_crop
+from daemon.vision import FaceEmbedder, Models, RawFace, load_models
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,6 @@ def _read_full(path: Path) -> NDArray[np.uint8]:
     pillow_heif.register_heif_opener()
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
-
-
-def _big_enough(face: RawFace, min_px: int) -> bool:
-    x1, y1, x2, y2 = face.box
-    return min(x2 - x1, y2 - y1) >= min_px
 
 
 class OneByOneEmbedder:
@@ -117,57 +112,81 @@ def run_sequential(paths: Sequence[Path], models: Models, cfg: Config) -> tuple[
     return time.perf_counter() - start, results
 
 
+@dataclass(frozen=True)
+class Call:
+    """One `session.run` the chain made: which model (by role), the output names asked for, the feed."""
+
+    role: str
+    outputs: list[str] | None
+    feed: dict[str, NDArray[np.float32]]
+
+
+class _Recorder:
+    """Stands in for one model's InferenceSession while the chain runs, keeping a copy of every call."""
+
+    def __init__(self, role: str, session: object, calls: list[Call]) -> None:
+        self._role, self._session, self._calls = role, session, calls
+
+    def run(self, outputs: list[str] | None, feed: dict[str, NDArray[np.float32]]) -> object:
+        self._calls.append(Call(self._role, outputs, {k: np.array(v, copy=True) for k, v in feed.items()}))
+        return self._session.run(outputs, feed)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._session, name)
+
+
 @dataclass
 class LimitInputs:
-    """Ready-to-run model inputs for a set of photos (float32 NCHW), built outside the clock."""
+    """The model inputs pictod's chain builds for a set of photos, recorded once outside the clock: every
+    `session.run` of the objects, faces (both passes) and embeddings models, with its ready tensor."""
 
-    yolo: list[NDArray[np.float32]]  # (1, 3, 640, 640) each
-    yunet: list[NDArray[np.float32]]
-    faces: list[NDArray[np.float32] | None]  # (k, 3, 112, 112) aligned crops of that photo's faces, or None
+    photos: list[list[Call]]
     n_faces: int
+    n_face_passes: int
 
     @classmethod
     def prepare(cls, paths: Sequence[Path], models: Models, cfg: Config) -> LimitInputs:
-        """Decode, letterbox and align exactly as the models do, and keep the tensors."""
-        yolo, yunet, faces = [], [], []
+        """Run pictod's Analyzer (reduced decode, shrink once, second face pass, batched embeddings) on each
+        photo with the sessions wrapped so that each call's feed is kept; the limit replays exactly those."""
+        analyzer = Analyzer(cfg.analysis, models)
+        roles = {"objects": models.objects, "faces": models.faces, "embeddings": models.embeddings}
+        photos: list[list[Call]] = []
         n_faces = 0
         for path in paths:
-            image = _read_full(path)
-            canvas, _ = transforms.letterbox(image, models.objects.input_size, pad_value=114)
-            yolo.append(transforms.to_nchw([canvas], scale=1.0 / 255.0))
-            canvas, _ = transforms.letterbox(
-                image, models.faces.input_size, pad_value=0, center=False, scaleup=False
-            )
-            yunet.append(transforms.to_nchw([np.ascontiguousarray(canvas[:, :, ::-1])]))
-            found = models.faces.detect([image], conf=cfg.analysis.face_conf)[0]
-            found = [f for f in found if _big_enough(f, cfg.analysis.min_face_px)]
-            size = models.embeddings.input_size[0]
-            crops = [face_crop(image, f, size) for f in found]
-            faces.append(transforms.to_nchw(crops) if crops else None)
-            n_faces += len(crops)
-        return cls(yolo, yunet, faces, n_faces)
+            calls: list[Call] = []
+            originals = {role: model.session for role, model in roles.items()}
+            try:
+                for role, model in roles.items():
+                    model.session = _Recorder(role, originals[role], calls)  # type: ignore[assignment]
+                n_faces += len(analyzer.analyze_file(path).faces)
+            finally:
+                for role, model in roles.items():
+                    model.session = originals[role]
+            photos.append(calls)
+        passes = sum(1 for calls in photos for c in calls if c.role == "faces")
+        return cls(photos, n_faces, passes)
 
     def __len__(self) -> int:
-        return len(self.yolo)
+        return len(self.photos)
 
 
 def _run_share(models: Models, inputs: LimitInputs, indices: Sequence[int], batch: int) -> None:
-    obj, fac, emb = models.objects, models.faces, models.embeddings
-    out_names = getattr(fac, "output_names", None)
+    sessions = {"objects": models.objects.session, "faces": models.faces.session,
+                "embeddings": models.embeddings.session}
     for start in range(0, len(indices), batch):
         chunk = indices[start : start + batch]
-        # YOLO takes a dynamic batch; concatenation of ready tensors is a memcpy, negligible next to inference.
-        yolo_in = inputs.yolo[chunk[0]] if len(chunk) == 1 else np.concatenate([inputs.yolo[i] for i in chunk])
-        obj.session.run(None, {obj.input_name: yolo_in})
-        for i in chunk:
-            fac.session.run(out_names, {fac.input_name: inputs.yunet[i]})  # YuNet's graph is fixed at batch 1
-            crops = inputs.faces[i]
-            if crops is not None:
-                emb.session.run(None, {emb.input_name: crops})
+        calls = [c for i in chunk for c in inputs.photos[i]]
+        yolo = [c for c in calls if c.role == "objects"]
+        if len(yolo) > 1:  # YOLO takes a dynamic batch: the chunk's images in one run (a memcpy to join them)
+            name = next(iter(yolo[0].feed))
+            sessions["objects"].run(None, {name: np.concatenate([c.feed[name] for c in yolo])})
+            calls = [c for c in calls if c.role != "objects"]
+        for call in calls:
+            sessions[call.role].run(call.outputs, call.feed)
 
 
 def run_limit(models: Models, inputs: LimitInputs, *, workers: int, batch: int) -> float:
-    """Wall seconds to run every input through the three models with `workers` threads sharing the sessions."""
+    """Wall seconds to replay every photo's calls through the three models, `workers` threads sharing them."""
     shares = [list(range(w, len(inputs), workers)) for w in range(workers)]
     if workers == 1:
         start = time.perf_counter()
