@@ -296,9 +296,8 @@ class DensityIndex:
                 self._border[x] = y
         return positions
 
-    def remove(self, positions: I64) -> bool:
-        """Delete points exactly, recomputing only the clusters they touched; always True (kept for callers
-        that rebuild otherwise).
+    def remove(self, positions: I64) -> None:
+        """Delete points exactly, recomputing only the clusters they touched (never needs a rebuild).
 
         Counts drop for the deleted points' neighbours; then every cluster holding one of those neighbours is
         re-linked from scratch among its own members (a deletion can only split clusters, so no core edge leaves
@@ -308,7 +307,7 @@ class DensityIndex:
         dead = np.unique(np.asarray(positions, np.int64))
         dead = dead[self._alive[dead]]
         if len(dead) == 0:
-            return True
+            return
         n = self.n
         ms = self.min_samples
         roots_before = self.roots()
@@ -330,7 +329,7 @@ class DensityIndex:
         members = np.flatnonzero(np.isin(roots_before, affected_roots) & self._alive[:n])
         members = np.union1d(members, touched)
         if len(members) == 0:
-            return True
+            return
         core = (self._counts[:n] >= ms) & self._alive[:n]
         mc = members[core[members]]
         if len(mc):
@@ -352,7 +351,6 @@ class DensityIndex:
             li, lj = li[order], lj[order]
             uniq, first_at = np.unique(li, return_index=True)
             self._border[loose[uniq]] = lj[first_at]
-        return True
 
     def labels(self) -> I64:
         """Cluster label per point: 0..K-1, -1 for noise (and removed points)."""

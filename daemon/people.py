@@ -69,7 +69,6 @@ class PeopleManager:
         self._ids = np.zeros(0, np.int64)
         self._photos = np.zeros(0, np.int64)
         self._removed_rev = -1
-        self._stale = False  # True: the index may hold a deleted face's links; rebuild before the next mapping
         # Person per indexed face as last written, valid while PEOPLE_REV equals _person_rev (else re-read).
         self._person = np.zeros(0, np.int64)
         self._person_rev = -1
@@ -210,13 +209,12 @@ class PeopleManager:
         index = clusters.DensityIndex.build(vectors, self.cfg.eps, self.cfg.min_samples)
         with self._state:
             self._ids, self._photos, self._index = ids, photos, index
-            self._stale = False
             self._person = np.zeros(len(ids), np.int64)
             self._person_rev = -1
             self._removed_rev = rev
 
-    def _sync_removed(self) -> bool:
-        """Drop deleted faces from the index in place when exact; False when a rebuild is needed."""
+    def _sync_removed(self) -> None:
+        """Drop deleted faces from the index in place (exact: only the clusters they touched are re-linked)."""
         assert self._index is not None
 
         def current(conn: sqlite3.Connection) -> tuple[I64, int]:
@@ -225,26 +223,24 @@ class PeopleManager:
 
         ids, rev = self.store.read(current)
         gone = np.flatnonzero(~np.isin(self._ids, ids) & self._index.alive)
-        if not self._index.remove(gone):
-            return False
+        self._index.remove(gone)
         with self._state:
             self._person[gone] = 0
             self._removed_rev = rev
-        return True
 
     def _recluster(self, full: bool, t0: float) -> ReclusterResult:
-        rebuild = full or self._index is None or self._stale
+        rebuild = full or self._index is None
         if not rebuild and self.store.read(lambda c: q.get_int(c, q.FACES_REMOVED_REV)) != self._removed_rev:
             with clusters.one_blas_thread():
-                rebuild = not self._sync_removed()  # exact in place: only the touched clusters are recomputed
+                self._sync_removed()
         if rebuild:
             self._rebuild()  # the full pass is one big product per block: all BLAS threads help there
         with clusters.one_blas_thread():
             return self.store.write(functools.partial(self._apply, full=rebuild, t0=t0))
 
     def _drop_deleted(self, conn: sqlite3.Connection) -> NDArray[np.bool_]:
-        """Faces deleted since the index was synced (a removal raced the rebuild): drop them in place if that
-        is exact, else leave them out of this mapping and rebuild on the next recluster. Returns a gone mask."""
+        """Faces deleted since the index was synced (a removal raced the rebuild): drop them from the index in
+        place (exact) and leave them out of this mapping. Returns a gone mask."""
         assert self._index is not None
         gone = np.zeros(len(self._ids), bool)
         rev = q.get_int(conn, q.FACES_REMOVED_REV)
@@ -255,10 +251,8 @@ class PeopleManager:
                        np.int64)
         gone = ~np.isin(self._ids, ids) & self._index.alive
         with self._state:
-            if self._index.remove(np.flatnonzero(gone)):
-                self._removed_rev = rev
-            else:
-                self._stale = True  # a deleted face had neighbours: its clusters may split, rebuild next time
+            self._index.remove(np.flatnonzero(gone))
+            self._removed_rev = rev
             self._person[gone] = 0
         return gone
 
