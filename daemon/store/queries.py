@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 from daemon.store.records import AddResult, FileRecord, NewFace, RemoveResult, StatusCounts
 from daemon.types import PhotoAnalysis
 
+CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit (999 before 3.32)
+
 # state keys
 PEOPLE_REV = "people_rev"  # bumped by every transaction that changes people or face -> person links
 FACES_REMOVED_REV = "faces_removed_rev"  # bumped whenever faces are deleted (the manager's index must drop them)
@@ -48,6 +50,11 @@ def _prefix(path: str) -> tuple[bytes, bytes, bytes]:
     base = key if key == b"/" else key + b"/"
     upper = base[:-1] + b"0"  # b'0' == b'/' + 1: the first byte string after every 'dir/...'
     return key, base, upper
+
+
+def _marks(n: int) -> str:
+    """`?, ?, ...` for an IN list of n values."""
+    return ",".join("?" * n)
 
 
 def vec(blob: bytes) -> NDArray[np.float32]:
@@ -223,17 +230,21 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
     else:
         rows = conn.execute("SELECT id, path FROM files WHERE path >= ? AND path < ?", (sbase, supper)).fetchall()
         moves = [(r[0], dkey + bytes(r[1])[len(skey):]) for r in rows]
-    orphans: list[int] = []
+    # Rows already at a destination (and not moving themselves) are replaced: found with one IN query per
+    # chunk of destinations, deleted with one executemany.
     moving = {m[0] for m in moves}
-    for _file_id, new_path in moves:
-        clash = conn.execute("SELECT id, photo_id FROM files WHERE path = ?", (new_path,)).fetchone()
-        if clash is not None and clash[0] not in moving:
-            conn.execute("DELETE FROM files WHERE id = ?", (clash[0],))
-            if clash[1] is not None:
-                orphans.append(clash[1])
+    clashes: list[tuple[int, int | None]] = []
+    targets = [p for _i, p in moves]
+    for start in range(0, len(targets), CHUNK):
+        chunk = targets[start:start + CHUNK]
+        clashes += [(int(r[0]), r[1]) for r in conn.execute(
+            f"SELECT id, photo_id FROM files WHERE path IN ({_marks(len(chunk))})", chunk) if r[0] not in moving]
+    conn.executemany("DELETE FROM files WHERE id = ?", [(c[0],) for c in clashes])
+    orphans = [int(c[1]) for c in clashes if c[1] is not None]
     # Two steps so a rename inside the moved set (a/x -> a/x/..) never hits the UNIQUE index half-way.
     conn.executemany("UPDATE files SET path = ? WHERE id = ?", [(b"\0tmp" + str(i).encode(), i) for i, _ in moves])
-    conn.executemany("UPDATE files SET path = ?, updated_at = ? WHERE id = ?", [(p, now(), i) for i, p in moves])
+    stamp = now()
+    conn.executemany("UPDATE files SET path = ?, updated_at = ? WHERE id = ?", [(p, stamp, i) for i, p in moves])
     drop_orphans(conn, orphans)
     return len(moves)
 
@@ -243,18 +254,26 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
 
 def drop_orphans(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> RemoveResult:
     """Delete the photos no file points at (faces and objects cascade); fix their people."""
+    wanted = sorted(set(photo_ids))
     gone: list[int] = []
     face_ids: list[int] = []
     people: set[int] = set()
-    for photo_id in sorted(set(photo_ids)):
-        if conn.execute("SELECT 1 FROM files WHERE photo_id = ? LIMIT 1", (photo_id,)).fetchone():
+    # Set-based, a chunk of photos per statement: which still have a file, their faces, then one DELETE.
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start:start + CHUNK]
+        kept = {int(r[0]) for r in conn.execute(
+            f"SELECT DISTINCT photo_id FROM files WHERE photo_id IN ({_marks(len(chunk))})", chunk)}
+        orphans = [p for p in chunk if p not in kept]
+        if not orphans:
             continue
-        for face_id, person_id in conn.execute("SELECT id, person_id FROM faces WHERE photo_id = ?", (photo_id,)):
+        for face_id, person_id in conn.execute(
+                f"SELECT id, person_id FROM faces WHERE photo_id IN ({_marks(len(orphans))}) ORDER BY photo_id, id",
+                orphans):
             face_ids.append(int(face_id))
             if person_id is not None:
                 people.add(int(person_id))
-        conn.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
-        gone.append(photo_id)
+        conn.execute(f"DELETE FROM photos WHERE id IN ({_marks(len(orphans))})", orphans)
+        gone += orphans
     if not gone:
         return RemoveResult()
     updated, pruned = refresh_people(conn, people)

@@ -222,3 +222,43 @@ def test_second_process_connection_sees_writes(store: Store) -> None:
         assert other.execute("SELECT count(*) FROM files").fetchone()[0] == 1
     finally:
         other.close()
+
+
+def _count_selects(store: Store) -> list[str]:
+    """Every SELECT the writer connection runs from now on (the trace is removed by the caller)."""
+    seen: list[str] = []
+    store.write(lambda conn: conn.set_trace_callback(
+        lambda sql: seen.append(sql) if sql.lstrip().upper().startswith("SELECT") else None))
+    return seen
+
+
+def test_directory_move_and_remove_are_batched(store: Store) -> None:
+    # 600 files: more than one IN-list chunk; every tenth destination already holds another photo.
+    c = identities(3)
+    n = 600
+
+    def fill(conn: sqlite3.Connection) -> None:
+        for i in range(n):
+            q.record_analysis(conn, f"/src/{i}.jpg", 1, 1, content_hash(("src", i)), analysis([c[i % 3]]))
+            if i % 10 == 0:
+                q.record_analysis(conn, f"/dst/{i}.jpg", 1, 1, content_hash(("dst", i)), analysis([c[0]]))
+
+    store.write(fill)
+    assert store.status_counts().photos == n + n // 10
+    seen = _count_selects(store)
+    assert store.move("/src", "/dst") == n
+    moved_selects = len(seen)
+    seen.clear()
+    # The replaced rows' photos had no other file: dropped with their faces.
+    assert store.status_counts().photos == n
+    assert all(store.photo_id_for_hash(content_hash(("dst", i))) is None for i in range(0, n, 10))
+    assert store.get_file("/dst/10.jpg").photo_id == store.photo_id_for_hash(content_hash(("src", 10)))
+    result = store.remove("/dst")
+    removed_selects = len(seen)
+    store.write(lambda conn: conn.set_trace_callback(None))
+    assert result.files_removed == n and len(result.photo_ids) == n and result.faces_removed == n
+    assert list(result.face_ids) == sorted(result.face_ids)
+    assert store.status_counts().photos == store.status_counts().faces == 0
+    # One query per file or photo before (600+ and 1,200+); a few per chunk of 500 now.
+    assert moved_selects < 30, moved_selects
+    assert removed_selects < 30, removed_selects
