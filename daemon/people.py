@@ -119,16 +119,17 @@ class PeopleManager:
             forbidden = {int(i) for i in np.flatnonzero(np.isin(self._mean_ids, list(taken)))}
             rows = clusters.assign_nearest(np.stack([f.embedding for f in faces]), self._means, self.cfg.eps,
                                            [forbidden] * len(faces), means_normalised=True)
-            people: list[int] = []
+            moves: list[tuple[int, int]] = []
             for face, row in zip(faces, rows, strict=True):
                 if row is None:
                     continue
                 person = int(self._mean_ids[row])
-                conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person, face.id))
                 placed[face.id] = person
-                people.append(person)
+                moves.append((face.id, person))
+            people = [person for _face, person in moves]
             if people:
-                q.refresh_people(conn, people)
+                # O(1) queries: the people's stored embedding sums move, their faces are not re-read.
+                q.assign_faces(conn, moves)
                 for person_id, mean in conn.execute(
                         f"SELECT id, mean FROM people WHERE id IN ({','.join('?' * len(people))})", people):
                     row_at = int(np.searchsorted(self._mean_ids, person_id))
@@ -307,11 +308,12 @@ class PeopleManager:
         alive = self._index.alive & ~gone
         result[~alive] = 0
         changed = np.flatnonzero((result != current) & alive)
-        conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?",
-                         [(int(p) if p else None, int(f)) for p, f in zip(result[changed], self._ids[changed],
-                                                                          strict=True)])
-        affected = (set(current[changed].tolist()) | set(result[changed].tolist()) | set(fresh.values())) - {0}
-        updated, pruned = q.refresh_people(conn, affected)
+        updated, pruned = q.assign_faces(conn, [(int(f), int(p) if p else None) for p, f in zip(
+            result[changed], self._ids[changed], strict=True)])
+        empty = sorted(set(fresh.values()) - set(updated))  # none expected: every new person got a face
+        if empty:
+            more, gone_people = q.refresh_people(conn, empty)
+            updated, pruned = sorted(set(updated) | set(more)), sorted(set(pruned) | set(gone_people))
         rev1 = q.get_int(conn, q.PEOPLE_REV)
         with self._state:
             self._person = result
@@ -456,20 +458,18 @@ def merge_people(store: Store, keep: int, other: int) -> PersonSummary:
 def move_face(store: Store, face_id: int, person_id: int) -> None:
     """Put a face on a person and pin it there (a face of the same photo already there is unassigned)."""
     def task(conn: sqlite3.Connection) -> None:
-        photo_id, before = _face_person(conn, face_id)
+        photo_id, _before = _face_person(conn, face_id)
         _person(conn, person_id)
         clash = [r[0] for r in conn.execute(
             "SELECT id FROM faces WHERE photo_id = ? AND person_id = ? AND id != ?", (photo_id, person_id, face_id))]
         for other in clash:
-            conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (other,))
             conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (other,))
         conn.execute("DELETE FROM corrections WHERE face_id = ? AND (kind = 'assign' OR "
                      "(kind = 'reject' AND person_id = ?))", (face_id, person_id))
         conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('assign', ?, ?, ?)",
                      (face_id, person_id, q.now()))
-        conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
         conn.execute("UPDATE people SET curated = 1 WHERE id = ?", (person_id,))
-        q.refresh_people(conn, [p for p in (before, person_id) if p is not None])
+        q.assign_faces(conn, [(other, None) for other in clash] + [(face_id, person_id)])
         q.bump(conn, q.PEOPLE_REV)
     store.write(task)
 
@@ -483,8 +483,7 @@ def reject_face(store: Store, face_id: int) -> int | None:
         conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
         conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('reject', ?, ?, ?)",
                      (face_id, person, q.now()))
-        conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
-        q.refresh_people(conn, [person])
+        q.assign_faces(conn, [(face_id, None)])
         q.bump(conn, q.PEOPLE_REV)
         return person
     return store.write(task)

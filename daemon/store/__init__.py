@@ -7,9 +7,11 @@ queries (`queries.py`). Clustering maths lives in `daemon/clusters.py`, the peop
 Model: content identity. A *photo* is one content (sha256 hex of the bytes) with its analysis (objects, faces);
 a *file* is a path on disk (path, size, mtime_ns, status) pointing at a photo. Copies, moves and renames of the
 same bytes share one photo (no second inference; faces keep their people). A photo with no file left is deleted
-with its faces, and the people those faces belonged to get their mean and counts recomputed in the same
-transaction (people left with no face are pruned). Paths are `str` in the API and stored as BLOBs of
-`os.fsencode(path)`, so any file name (newlines, quotes, non-UTF-8 bytes via surrogateescape) round-trips.
+with its faces, and the people those faces belonged to get their mean and counts updated in the same
+transaction (people left with no face are pruned). Each person stores the float64 sum of its faces'
+embeddings (`people.embedding_sum`), so a face joining or leaving costs O(1) queries (`queries.assign_faces`).
+Paths are `str` in the API and stored as BLOBs of `os.fsencode(path)`, so any file name (newlines, quotes,
+non-UTF-8 bytes via surrogateescape) round-trips.
 
 API (final; all records are frozen dataclasses from `daemon.store.records`, re-exported here)::
 

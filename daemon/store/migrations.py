@@ -117,9 +117,17 @@ def _v2_corrections(conn: sqlite3.Connection) -> None:
         "SELECT 'name', id, name, ? FROM people WHERE name IS NOT NULL", (now,))
 
 
+def _v3_embedding_sums(conn: sqlite3.Connection) -> None:
+    # v3: each person keeps the float64 sum of its faces' embeddings, so a face joining or leaving updates the
+    # mean in O(1) instead of re-reading every face of the person. NULL until the person is first touched,
+    # then computed from its faces (so the upgrade itself rewrites nothing).
+    conn.execute("ALTER TABLE people ADD COLUMN embedding_sum BLOB")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
+    Migration(3, "people.embedding_sum for incremental means", _v3_embedding_sums),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -257,7 +257,7 @@ def drop_orphans(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> RemoveRe
     wanted = sorted(set(photo_ids))
     gone: list[int] = []
     face_ids: list[int] = []
-    people: set[int] = set()
+    leaving: list[tuple[int, NDArray[np.float32]]] = []  # (person, embedding) of each deleted assigned face
     # Set-based, a chunk of photos per statement: which still have a file, their faces, then one DELETE.
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start:start + CHUNK]
@@ -266,25 +266,40 @@ def drop_orphans(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> RemoveRe
         orphans = [p for p in chunk if p not in kept]
         if not orphans:
             continue
-        for face_id, person_id in conn.execute(
-                f"SELECT id, person_id FROM faces WHERE photo_id IN ({_marks(len(orphans))}) ORDER BY photo_id, id",
-                orphans):
+        for face_id, person_id, embedding in conn.execute(
+                f"SELECT id, person_id, CASE WHEN person_id IS NOT NULL THEN embedding END FROM faces "
+                f"WHERE photo_id IN ({_marks(len(orphans))}) ORDER BY photo_id, id", orphans):
             face_ids.append(int(face_id))
             if person_id is not None:
-                people.add(int(person_id))
+                leaving.append((int(person_id), vec(embedding)))
         conn.execute(f"DELETE FROM photos WHERE id IN ({_marks(len(orphans))})", orphans)
         gone += orphans
     if not gone:
         return RemoveResult()
-    updated, pruned = refresh_people(conn, people)
+    deltas = _Deltas()
+    for person_id, embedding in leaving:
+        deltas.add(person_id, embedding, -1)
+    updated, pruned = _apply_deltas(conn, deltas)
     if face_ids:
         bump(conn, FACES_REMOVED_REV)
     return RemoveResult(photo_ids=tuple(gone), faces_removed=len(face_ids), face_ids=tuple(face_ids),
                         people_updated=tuple(updated), people_pruned=tuple(pruned))
 
 
+def _mean(total: NDArray[np.float64], count: int) -> NDArray[np.float32]:
+    return (total / count).astype(np.float32)
+
+
+def sum_of(raw: bytes) -> NDArray[np.float64]:
+    """A people.embedding_sum BLOB back to its float64 vector."""
+    return np.frombuffer(raw, dtype=np.float64)
+
+
 def refresh_people(conn: sqlite3.Connection, person_ids: Iterable[int]) -> tuple[list[int], list[int]]:
-    """Recompute mean and counts of these people from their faces; delete those with none left."""
+    """Recompute sum, mean and counts of these people from all their faces; delete those with none left.
+
+    O(faces of each person): for a bulk change (a merge) or a person whose sum is unknown. Changes of a few
+    faces go through `assign_faces`, which updates the stored sums instead."""
     updated: list[int] = []
     pruned: list[int] = []
     stamp = now()
@@ -294,14 +309,93 @@ def refresh_people(conn: sqlite3.Connection, person_ids: Iterable[int]) -> tuple
             conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
             pruned.append(person_id)
             continue
-        members = np.stack([vec(r[0]) for r in rows]).astype(np.float64)
-        mean: NDArray[np.float32] = members.mean(axis=0).astype(np.float32)
-        conn.execute("UPDATE people SET mean = ?, face_count = ?, photo_count = ?, updated_at = ? WHERE id = ?",
-                     (blob(mean), len(rows), len({r[1] for r in rows}), stamp, person_id))
+        total = np.stack([vec(r[0]) for r in rows]).astype(np.float64).sum(axis=0)
+        conn.execute("UPDATE people SET mean = ?, embedding_sum = ?, face_count = ?, photo_count = ?, "
+                     "updated_at = ? WHERE id = ?",
+                     (blob(_mean(total, len(rows))), total.tobytes(), len(rows), len({r[1] for r in rows}), stamp,
+                      person_id))
         updated.append(person_id)
     if updated or pruned:
         bump(conn, PEOPLE_REV)
     return updated, pruned
+
+
+class _Deltas:
+    """Per person: the change of its embedding sum (float64) and of its face count."""
+
+    def __init__(self) -> None:
+        self.sums: dict[int, NDArray[np.float64]] = {}
+        self.counts: dict[int, int] = {}
+
+    def add(self, person_id: int, embedding: NDArray[np.float32], sign: int) -> None:
+        change = embedding.astype(np.float64) * sign
+        if person_id in self.sums:
+            self.sums[person_id] = self.sums[person_id] + change
+        else:
+            self.sums[person_id] = change
+        self.counts[person_id] = self.counts.get(person_id, 0) + sign
+
+
+def _apply_deltas(conn: sqlite3.Connection, deltas: _Deltas) -> tuple[list[int], list[int]]:
+    """Add the deltas to the people's stored sums and counts (O(1) queries per chunk of people); a person
+    whose sum was never stored (a library from before schema v3) is recomputed from its faces instead."""
+    people = sorted(deltas.sums)
+    if not people:
+        return [], []
+    updated: list[int] = []
+    pruned: list[int] = []
+    unknown: list[int] = []  # recomputed from their faces: no stored sum yet, or no face left
+    rows: list[tuple[bytes, bytes, int, int]] = []
+    stamp = now()
+    for start in range(0, len(people), CHUNK):
+        chunk = people[start:start + CHUNK]
+        for person_id, raw, face_count in conn.execute(
+                f"SELECT id, embedding_sum, face_count FROM people WHERE id IN ({_marks(len(chunk))})", chunk):
+            if raw is None and face_count > 0:
+                unknown.append(int(person_id))
+                continue
+            count = int(face_count) + deltas.counts[person_id]
+            if count <= 0:
+                unknown.append(int(person_id))  # emptied: refresh_people checks the faces and prunes it
+                continue
+            total = deltas.sums[person_id] if raw is None else sum_of(raw) + deltas.sums[person_id]
+            # Counts move with the faces; one face per photo per person makes photos equal faces.
+            rows.append((blob(_mean(total, count)), total.tobytes(), count, int(person_id)))
+            updated.append(int(person_id))
+    conn.executemany("UPDATE people SET mean = ?, embedding_sum = ?, face_count = ?, photo_count = ?, updated_at = ? "
+                     "WHERE id = ?", [(m, t, c, c, stamp, p) for m, t, c, p in rows])
+    if updated:
+        bump(conn, PEOPLE_REV)
+    if unknown:
+        more, gone = refresh_people(conn, unknown)
+        updated += more
+        pruned += gone
+    return sorted(updated), sorted(pruned)
+
+
+def assign_faces(conn: sqlite3.Connection, changes: Iterable[tuple[int, int | None]]) -> tuple[list[int], list[int]]:
+    """Put faces on people (None: on nobody) and update the touched people's sums, means and counts in place;
+    delete people left with no face. Costs O(changed faces), whatever the size of the people involved.
+    Returns (people updated, people pruned)."""
+    wanted = dict(changes)
+    ids = sorted(wanted)
+    moves: list[tuple[int | None, int]] = []
+    deltas = _Deltas()
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        for face_id, before, embedding in conn.execute(
+                f"SELECT id, person_id, embedding FROM faces WHERE id IN ({_marks(len(chunk))})", chunk):
+            after = wanted[face_id]
+            if before == after:
+                continue
+            moves.append((after, int(face_id)))
+            vector = vec(embedding)
+            if before is not None:
+                deltas.add(int(before), vector, -1)
+            if after is not None:
+                deltas.add(int(after), vector, +1)
+    conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", moves)
+    return _apply_deltas(conn, deltas)
 
 
 # ----------------------------------------------------------------------------------------------- status

@@ -37,7 +37,7 @@ class RemoveResult:
     photo_ids: tuple[int, ...] = ()  # photos deleted because no file pointed at them any more
     faces_removed: int = 0
     face_ids: tuple[int, ...] = ()
-    people_updated: tuple[int, ...] = ()  # people whose mean and counts were recomputed
+    people_updated: tuple[int, ...] = ()  # people whose mean and counts were updated
     people_pruned: tuple[int, ...] = ()  # people deleted because they had no face left
 
 
