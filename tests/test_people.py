@@ -15,6 +15,7 @@ import pytest
 from people_synth import analysis, content_hash, face_vectors, identities
 from pictod_testdata import JOHNS
 
+from daemon import clusters
 from daemon import people as P
 from daemon.config import ClusteringConfig
 from daemon.errors import NotFoundError
@@ -479,3 +480,57 @@ def test_placing_a_face_does_not_reread_the_persons_faces(store: Store) -> None:
     assert not [s for s in statements if "FROM faces WHERE person_id" in s], statements
     assert len(statements) <= 15, statements
     _people_state_vs_full_recompute(store)
+
+
+def test_writes_are_not_blocked_while_a_full_recluster_computes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DBSCAN of a full recluster runs on a snapshot outside the write transaction: a photo recorded and
+    placed, a removal and a correction made meanwhile all commit at once, and none of them is lost."""
+    centres = identities(4, seed=13)
+    rng = np.random.default_rng(13)
+    manager = PeopleManager(store, CFG)
+    for i in range(24):
+        _add(store, manager, f"/r/{i}.jpg", face_vectors(centres, np.array([i % 4]), rng))
+    manager.recluster()
+    before = _face_person(store)
+    person0 = before[min(before)]
+    started, release = threading.Event(), threading.Event()
+    build = clusters.DensityIndex.build
+
+    def held_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        assert release.wait(60)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(clusters.DensityIndex, "build", held_build)
+    outcome: list[object] = []
+    recluster = threading.Thread(target=lambda: outcome.append(manager.recluster(full=True)))
+    recluster.start()
+    assert started.wait(30)
+    placed: list[tuple[int, int | None]] = []
+
+    def writes() -> None:
+        result = store.record_analysis("/r/new.jpg", 1, 1, content_hash("new"),
+                                       analysis(face_vectors(centres, np.array([0]), rng)))
+        placed.extend(manager.on_photo_added(result))
+        manager.on_removed(store.remove("/r/1.jpg"))
+        P.name_person(store, person0, "Ada")
+
+    writer = threading.Thread(target=writes)
+    writer.start()
+    writer.join(20)
+    done_while_computing = not writer.is_alive() and not release.is_set()
+    release.set()
+    writer.join()
+    recluster.join()
+    assert done_while_computing, "a write waited for the recluster's computation"
+    assert len(outcome) == 1 and placed and placed[0][1] == person0
+    faces = _face_person(store)
+    assert faces[placed[0][0]] == person0  # the photo recorded meanwhile kept its person
+    assert len(faces) == len(before)  # one face in, one face out
+    assert P.person_detail(store, person0).name == "Ada"
+    check_invariants(store)
+    monkeypatch.setattr(clusters.DensityIndex, "build", build)
+    # The outcome equals a recluster done afterwards, by this manager and by a fresh one.
+    assert manager.recluster(full=True).changed_faces == 0
+    assert P.recluster_now(store, CFG).changed_faces == 0
+    assert _face_person(store) == faces
