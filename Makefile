@@ -16,6 +16,11 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install -e '.[test]'
 	touch $@
 
+# The benchmarks' model trials build quantised and reshaped graphs with the onnx package.
+$(VENV)/.installed-bench: $(VENV)/.installed-test pyproject.toml
+	$(PIP) install -e '.[test,bench]'
+	touch $@
+
 run: $(VENV)/.installed
 	mkdir -p photos
 	$(VENV)/bin/pictod run --config $(CONFIG)
@@ -36,10 +41,10 @@ test-full: testdata lint
 models:
 	tools/export_models.sh models-rebuilt
 
-bench: testdata
+bench: testdata $(VENV)/.installed-bench
 	$(PY) bench/run.py --full
 
-bench-quick: testdata
+bench-quick: testdata $(VENV)/.installed-bench
 	$(PY) bench/run.py --quick
 
 install-service: $(VENV)/.installed

@@ -706,6 +706,20 @@ def others(profile: Profile, tmp: Path) -> dict[str, Any]:
     return out
 
 
+def model_trials(profile: Profile) -> dict[str, Any]:
+    """bench/model_trials.py: faster variants of the objects model against the fp32 one (agreement, speed)."""
+    photos = 40 if profile.name == "quick" else 200
+    cmd = [sys.executable, str(REPO / "bench" / "model_trials.py"), "--json", "--photos", str(photos)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return {"error": "bench/model_trials.py did not finish in 1200 s"}
+    try:
+        return dict(json.loads(proc.stdout))
+    except json.JSONDecodeError:
+        return {"error": f"rc={proc.returncode}: {proc.stderr[-800:]}"}
+
+
 _CATEGORIES = (
     ("inference (onnxruntime session.run)", ("onnxruntime",)),
     ("decode (daemon/imaging.py, Pillow, cv2 decode)", ("imaging.py", "PIL/", "pillow_heif")),
@@ -979,6 +993,28 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
                   + (f"({res['others']['clusters_seconds']} s)" if "clusters_seconds" in res["others"] else "")
                   + ", its JSON as printed:", "",
                   "```json", json.dumps(cl, indent=1)[:6000], "```"]
+    lines += ["", "## Optimised objects models tried (bench/model_trials.py)", ""]
+    tr = res.get("trials") or {}
+    if "candidates" in tr:
+        margins = tr["threshold_margins"]
+        lines += [
+            f"Each candidate against the shipped fp32 YOLOv10n on {tr['photos']} photos of the set (calibration of "
+            f"the int8 ones on {tr['calibration_photos']} others), one intra-op thread, alternating rounds. An "
+            "optimised model ships only if >= 98% of the objects match (same label, IoU >= 0.8) both ways. "
+            f"Of the fp32 objects kept at conf {tr['conf']}, {margins['above_0.01']:.1%} score within 0.01 of the "
+            f"threshold and {margins['above_0.02']:.1%} within 0.02 ({margins['below_0.02']:.1%} more lie within "
+            "0.02 below it): a change that moves scores by ~0.02 already costs the 2%.",
+            "",
+            "| candidate | speed-up (fp32 ms -> ms a photo) | matched, of fp32 / of its own "
+            "| photos with the same labels | verdict |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, c in tr["candidates"].items():
+            lines.append(f"| {name} | x{c['speedup']:.2f} ({c['fp32_ms_per_photo']} -> {c['ms_per_photo']}) | "
+                         f"{c['of_fp32']:.1%} / {c['of_candidate']:.1%} | {c['photos_same_labels']}/{tr['photos']} | "
+                         f"{'passes' if c['passes'] else 'fails, not shipped'} |")
+    else:
+        lines.append(str(tr.get("error", "not run")))
     lines += [
         "",
         "## What each change bought",
@@ -1100,7 +1136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     size.add_argument("--quick", action="store_const", const="quick", dest="profile")
     size.add_argument("--full", action="store_const", const="full", dest="profile")
     parser.add_argument("--only", nargs="*", default=None,
-                        choices=["throughput", "latency", "memory", "restart", "clusters", "costs", "none"],
+                        choices=["throughput", "latency", "memory", "restart", "clusters", "costs", "trials", "none"],
                         help="run only these parts")
     parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="also measure pictod scan with this config change against the default")
@@ -1123,7 +1159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {"throughput": args.throughput_photos, "rounds": args.rounds, "drops": args.drops,
                  "small": args.small}
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v is not None})
-    parts = set(args.only) if args.only else {"throughput", "latency", "memory", "restart", "clusters", "costs"}
+    parts = set(args.only) if args.only else {"throughput", "latency", "memory", "restart", "clusters", "costs",
+                                              "trials"}
     started = time.time()
 
     def _terminate(signum: int, _frame: object) -> None:
@@ -1194,6 +1231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif "clusters" in parts:
             log("clusters: bench/clusters.py --json")
             res["others"] = others(profile, tmp)
+        if "trials" in parts:
+            log("trials: bench/model_trials.py --json")
+            res["trials"] = model_trials(profile)
         if args.merge_variants:
             prev = json.loads(args.merge_variants.read_text())
             res["variants"] = prev.get("variants") or []
