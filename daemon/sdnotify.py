@@ -12,7 +12,15 @@ from collections.abc import Mapping
 
 import structlog
 
+from daemon.logs import escape
+
 log = structlog.get_logger()
+
+
+def _one_line(text: str) -> str:
+    """A STATUS= value: whitespace runs collapsed to one space, other control characters escaped (a newline
+    would start a new assignment in the datagram, and `systemctl status` prints the value to a terminal)."""
+    return escape(" ".join(text.split()))
 
 
 class Notifier:
@@ -67,11 +75,11 @@ class Notifier:
 
     def ready(self, status: str | None = None) -> bool:
         """READY=1 (and a STATUS= line): the daemon is watching."""
-        return self.notify("READY=1", *([f"STATUS={status}"] if status else []))
+        return self.notify("READY=1", *([f"STATUS={_one_line(status)}"] if status else []))
 
     def status(self, text: str) -> bool:
         """STATUS=<one line> shown by `systemctl status`."""
-        return self.notify("STATUS=" + " ".join(text.split()))
+        return self.notify("STATUS=" + _one_line(text))
 
     def watchdog(self) -> bool:
         """WATCHDOG=1: the event loop is alive."""

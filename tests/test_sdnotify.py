@@ -61,3 +61,17 @@ def test_a_vanished_manager_does_not_raise(tmp_path: Path, capsys: pytest.Captur
     n = Notifier({"NOTIFY_SOCKET": str(tmp_path / "nobody-listens.sock")})
     assert not n.ready()
     assert not n.status("still fine")  # warned once, then quiet
+
+
+def test_status_from_a_hostile_folder_name_stays_one_assignment(tmp_path: Path) -> None:
+    # A watched folder's name reaches STATUS=; a newline would start a forged assignment, ESC a terminal sequence.
+    path = tmp_path / "notify.sock"
+    sock = receiver(str(path))
+    n = Notifier({"NOTIFY_SOCKET": str(path)})
+    assert n.ready("watching /photos/a\nREADY=0\x1b[2J")
+    assert n.status("waiting for /photos/\x1b]0;x\x07b")
+    ready, status = (sock.recv(4096).decode() for _ in range(2))
+    assert ready.split("\n") == ["READY=1", "STATUS=watching /photos/a READY=0\\x1b[2J"]
+    assert status == "STATUS=waiting for /photos/\\x1b]0;x\\x07b"
+    n.close()
+    sock.close()
