@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import faulthandler
 import fcntl
@@ -26,11 +25,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon import reconcile
+from daemon import memory, reconcile
 from daemon.config import Config, FolderConfig
 from daemon.errors import AlreadyRunningError, PhotoError, PictodError, StoreError
 from daemon.hashing import FileChangedError, FileDigest, file_digest
@@ -317,23 +316,6 @@ class PixelBudget:
                 self._cond.notify_all()
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(None)
-        return cast("Callable[[int], int]", libc.malloc_trim)
-    except (OSError, AttributeError):
-        return None  # not glibc (macOS, musl): nothing to trim
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def _trim_heap() -> None:
-    """Give freed heap back to the OS after a giant photo (glibc keeps it per thread arena otherwise)."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
 # --------------------------------------------------------------------------------------------- results
 
 
@@ -382,6 +364,9 @@ class Service:
         self.cluster_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictod-recluster")
         self.queue = CoalescingQueue(cfg.daemon.queue_size)
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
+        # Freed heap goes back to the OS every memory.TRIM_INTERVAL_SECONDS while busy, after a giant photo,
+        # and when the queue drains (daemon/memory.py has the measurements).
+        self.heap = memory.HeapTrimmer()
         self.order = PathOrder()
         self.summary = ScanSummary()
         self.watcher: Watcher | None = None
@@ -724,7 +709,9 @@ class Service:
                     analysis = await self._cpu(self.analyzer.analyze_bytes, digest.data, path.name)
                 finally:
                     if pixels >= TRIM_PIXELS:
-                        await self._cpu(_trim_heap)
+                        await self._io(self.heap.trim_now)
+                    elif self.heap.due():
+                        await self._io(self.heap.maybe_trim)
         except PhotoError as exc:
             if not await self._io(os.path.exists, path):
                 await self._drop_vanished(path)
@@ -884,6 +871,7 @@ class Service:
                                  f"{rate:.1f} photos/s, {line['people']} people")
             if not busy:
                 self._busy_since = None
+                await self._io(self.heap.trim_now)  # idle: what the burst freed goes back to the OS
                 self.notifier.status(f"idle; watching {len(self.folders)} folder(s)")
 
     async def _watchdog_loop(self, interval: float) -> None:
@@ -1047,6 +1035,7 @@ async def _open_and_serve(cfg: Config, *, watch: bool,
 
 def run(cfg: Config) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; the process exit code."""
+    memory.limit_arenas()  # before any pool thread or model session allocates (daemon/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
     # `kill -USR1 <pid>` prints every thread's stack to stderr (the journal): how to report a stuck daemon.
@@ -1078,6 +1067,7 @@ def _stop_during_startup(_signum: int, _frame: object) -> None:
 
 def scan(cfg: Config, paths: Sequence[Path] | None = None) -> ScanSummary:
     """Reconcile the watched folders (or `paths`) with the DB, process everything, recluster, return counts."""
+    memory.limit_arenas()  # before any pool thread or model session allocates (daemon/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
     t0 = time.monotonic()
