@@ -1,7 +1,8 @@
 """Bytes or a file -> an oriented uint8 RGB image plus what the file says about itself (`PhotoMeta`).
 
 Owns everything format-specific: which formats are accepted, the pixel limit checked from the header before
-any pixel is decoded, reduced (DCT-scaled) JPEG decoding, EXIF orientation, mode conversion (palette, alpha,
+any pixel is decoded, reduced decoding (DCT-scaled for JPEG, a box filter right after decoding for the other
+formats), EXIF orientation, mode conversion (palette, alpha,
 CMYK, 16-bit, float) and EXIF metadata. Every way a bad file can fail comes out as one `PhotoError`.
 Safe to call from several executor threads at once: each call works on its own Pillow objects and the
 only process-wide set-up happens once, under a lock.
@@ -145,7 +146,8 @@ def load(
 def decode(
     data: bytes, *, max_pixels: int, target_long_side: int | None = None, name: str = ""
 ) -> DecodedImage:
-    """Decode image bytes to oriented RGB uint8, DCT-reduced for big JPEGs when target_long_side allows."""
+    """Decode image bytes to oriented RGB uint8, reduced to a long side >= target_long_side when one is given
+    (DCT scaling for JPEG, an integer box filter for the other formats)."""
     prefix = f"{name}: " if name else ""
     if not data:
         raise PhotoError("empty", f"{prefix}empty file")
@@ -177,6 +179,11 @@ def decode(
         orientation = _orientation(im, exif)
         try:
             rgb = _to_rgb(im)
+            if scale == 1 and target_long_side and max(width, height) >= 2 * target_long_side:
+                # What DCT scaling does for JPEG, a box filter does for the rest (HEIC, PNG, TIFF...): a 12 MP
+                # HEIC is decoded whole (36 MB) and would otherwise stay that size for the whole analysis.
+                scale = max(width, height) // target_long_side
+                rgb = rgb.reduce(scale)
             if orientation in _TRANSPOSE:
                 rgb = rgb.transpose(_TRANSPOSE[orientation])
             array = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))

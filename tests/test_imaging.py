@@ -209,11 +209,30 @@ def test_reduced_decode_of_a_rotated_jpeg(tmp_path: Path) -> None:
     assert decoded.rgb.shape == (1000, 750, 3) and decoded.scale == 4.0
 
 
-def test_reduced_decode_only_for_jpeg(tmp_path: Path) -> None:
-    path = tmp_path / "big.png"
-    Image.new("RGB", (3000, 2000), (1, 2, 3)).save(path)
+@pytest.mark.parametrize(("fmt", "suffix"), [("PNG", "png"), ("HEIF", "heic"), ("WEBP", "webp")])
+def test_reduced_decode_of_other_formats(phone_jpeg: Path, tmp_path: Path, fmt: str, suffix: str) -> None:
+    # No DCT scaling outside JPEG: the decoded photo is box-filtered by an integer factor right away.
+    path = tmp_path / f"phone.{suffix}"
+    Image.open(phone_jpeg).save(path, fmt, quality=90)
+    decoded = load(path, target_long_side=1280)
+    assert decoded.scale == 3.0 and decoded.rgb.shape == (1008, 1344, 3)
+    assert (decoded.meta.width, decoded.meta.height) == (4032, 3024)
+    full = np.asarray(Image.fromarray(load(path).rgb).resize((1344, 1008), Image.Resampling.BOX))
+    assert mean_diff(decoded.rgb, full) < 1
+    assert load(path, target_long_side=2100).rgb.shape == (3024, 4032, 3)  # less than 2x the target: kept
+
+
+def test_reduced_decode_of_a_rotated_png(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "portrait.png"
+    img = Image.new("RGB", (3000, 2000), (1, 2, 3))
+    img.paste((250, 0, 0), (0, 0, 300, 200))  # a red corner: top-left before the 90 degree turn
+    img.save(path, exif=exif.tobytes())
     decoded = load(path, target_long_side=500)
-    assert decoded.scale == 1.0 and decoded.rgb.shape == (2000, 3000, 3)
+    assert (decoded.meta.width, decoded.meta.height) == (2000, 3000)
+    assert decoded.scale == 6.0 and decoded.rgb.shape == (500, 334, 3)
+    assert tuple(decoded.rgb[10, -10]) == (250, 0, 0)  # orientation 6: the old top-left is now top-right
 
 
 # -- bad input -----------------------------------------------------------------------------------------------
