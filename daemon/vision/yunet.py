@@ -86,7 +86,7 @@ class YuNetDetector(FaceDetector):
     def _detect_one(self, image: NDArray[np.uint8], conf: float) -> list[RawFace]:
         canvas, mapping = transforms.letterbox(image, self.input_size, pad_value=0, center=False, scaleup=False)
         # RGB -> BGR: YuNet was trained on OpenCV's BGR frames.
-        batch = transforms.to_nchw([np.ascontiguousarray(canvas[:, :, ::-1])])
+        batch = transforms.to_nchw([canvas], bgr=True)
         values = self.session.run(self.output_names, {self.input_name: batch})
         boxes, scores, kps = decode(dict(zip(self.output_names, values, strict=True)), self.input_size)
         keep = scores >= conf

@@ -140,3 +140,18 @@ def test_large_shrink_matches_single_step_area_and_maps_back() -> None:
     found = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
     back = mapping.to_image(found, 4035, 3029)
     np.testing.assert_allclose(back, [[1000, 800, 2000, 1600]], atol=8)  # one canvas pixel is ~6.3 source px
+
+
+def test_to_nchw_layout_scale_and_channel_order() -> None:
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    batch = transforms.to_nchw(images, scale=1.0 / 255.0)
+    assert batch.shape == (3, 3, 48, 64) and batch.dtype == np.float32 and batch.flags.c_contiguous
+    # The plain numpy definition, value for value.
+    expected = np.stack(images).astype(np.float32).transpose(0, 3, 1, 2) * np.float32(1.0 / 255.0)
+    np.testing.assert_array_equal(batch, expected)
+    bgr = transforms.to_nchw(images, bgr=True)
+    flipped = np.stack([im[:, :, ::-1] for im in images]).astype(np.float32).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(bgr, flipped)
+    with pytest.raises(ValueError, match="expected"):
+        transforms.to_nchw([images[0], images[1][:40]])
