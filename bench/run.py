@@ -611,6 +611,19 @@ def stage_costs(wl: workload.Workload, tmp: Path, k: int = 12, rounds: int = 3) 
     return out
 
 
+def _stop_daemon(proc: subprocess.Popen[bytes], sampler: RssSampler) -> int:
+    """SIGTERM a `pictod run` (killed after 60 s), stop its sampler; the exit code."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    sampler.stop()
+    return proc.returncode
+
+
 def latency(profile: Profile, wl: workload.Workload, tmp: Path) -> dict[str, Any]:
     """Figure 2: copy a photo into the watched folder of an idle daemon; seconds until its row is committed."""
     watched = tmp / "watched"
@@ -652,15 +665,7 @@ def latency(profile: Profile, wl: workload.Workload, tmp: Path) -> dict[str, Any
                 lat.append(time.monotonic() - t0)
                 time.sleep(0.3)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        sampler.stop()
-        out["daemon_exit_code"] = proc.returncode
+        out["daemon_exit_code"] = _stop_daemon(proc, sampler)
         out["memory"] = sampler.summary()
         if lat:
             out.update({
@@ -741,15 +746,7 @@ def cycles(wl: workload.Workload, tmp: Path, *, photos: int, rounds: int) -> dic
                                      "peak_mib": round(max(busy), 1) if busy else None})
             log(f"  cycle {c}: {out['per_cycle'][-1]}")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        sampler.stop()
-        out["daemon_exit_code"] = proc.returncode
+        out["daemon_exit_code"] = _stop_daemon(proc, sampler)
         out["memory"] = {k: v for k, v in sampler.summary().items() if k != "series"}
     medians = [c["median_mib"] for c in out["per_cycle"][1:] if c["median_mib"] is not None]
     if len(medians) >= 3:  # cycle 0 is the warm-up
