@@ -1,4 +1,4 @@
-"""Content identity of a file: sha256 of its bytes, read once in chunks (call it in an executor, never on the loop).
+"""Content identity of a file: sha256 of its bytes, read once (call it in an executor, never on the loop).
 
 The bytes are kept with the digest so the photo is analysed from exactly the bytes its hash names: reading the
 file again to decode it would cost a second read and could see a newer version than the one hashed.
@@ -29,15 +29,15 @@ class FileChangedError(Exception):
 
 
 def file_digest(path: Path | str) -> FileDigest:
-    """Read the file once through sha256, keeping its bytes; FileChangedError if size or mtime moved meanwhile."""
-    h = hashlib.sha256()
-    chunks: list[bytes] = []
+    """Read the file once and hash it, keeping its bytes; FileChangedError if size or mtime moved meanwhile."""
     with open(path, "rb") as f:
         before = os.fstat(f.fileno())
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            chunks.append(chunk)
+        # One read of the whole file (one past its size, in case it grew): the bytes are kept anyway, and a list
+        # of chunks joined afterwards held the file twice.
+        data = f.read(before.st_size + 1)
+        while more := f.read(CHUNK):  # still growing: take it all, the size check below hands it back
+            data += more
         after = os.fstat(f.fileno())
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
         raise FileChangedError(str(path))
-    return FileDigest(h.hexdigest(), after.st_size, after.st_mtime_ns, b"".join(chunks))
+    return FileDigest(hashlib.sha256(data).hexdigest(), after.st_size, after.st_mtime_ns, data)

@@ -119,7 +119,7 @@ def header_pixels(source: Path | bytes) -> int:
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=FORMATS) as im:
             return int(im.width) * int(im.height)
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError):
+    except _DECODE_ERRORS:  # the same errors decoding turns into a PhotoError: never out of here
         return 0
 
 

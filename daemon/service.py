@@ -47,12 +47,7 @@ T = TypeVar("T")
 
 ROOT_POLL_SECONDS = 2.0  # how often a missing root is checked for its return
 SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway: nothing waits forever
-TRIM_PIXELS = 40_000_000  # after decoding a photo this big, freed memory is handed back (malloc_trim)
 HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
-# Photos handled at once per analysis worker: while one waits on its hash, the database or the people lock,
-# another holds the worker's core (the analysis pool still runs only `workers` at a time). Measured: `pictod
-# scan` of 80 bench photos, 2 workers, 3 alternating rounds: 6.01-6.14 s with 1, 5.84-6.01 s with 2.
-PHOTOS_IN_FLIGHT_PER_WORKER = 2
 DELETE_GRACE_SECONDS = 1.0  # deletes wait this long (or settle_seconds) before they are queued
 
 
@@ -706,15 +701,14 @@ class Service:
                          faces=len(linked.face_ids), people=0, ms=_ms(t0))
                 return
         await self._io(self.store.mark_pending, p, size, mtime_ns)
-        pixels = await self._io(header_pixels, digest.data)
         try:
+            pixels = await self._io(header_pixels, digest.data)
             async with self.pixels.hold(pixels):
                 try:
                     analysis = await self._cpu(self.analyzer.analyze_bytes, digest.data, path.name)
                 finally:
-                    if pixels >= TRIM_PIXELS:
-                        await self._io(self.heap.trim_now)
-                    elif self.heap.due():
+                    # Rate-limited (every few seconds at most): a trim per photo costs ~25% more CPU.
+                    if self.heap.due():
                         await self._io(self.heap.maybe_trim)
         except PhotoError as exc:
             if not await self._io(os.path.exists, path):
@@ -904,7 +898,7 @@ class Service:
         """Run until a signal (watch=True) or until everything under the roots is processed (scan)."""
         self._install_signals()
         loop = asyncio.get_running_loop()
-        n = max(1, self.cfg.daemon.workers) * PHOTOS_IN_FLIGHT_PER_WORKER
+        n = max(1, self.cfg.daemon.workers)
         self._workers = [loop.create_task(self._worker()) for _ in range(n)]
         for task in self._workers:
             task.add_done_callback(self._task_done)
