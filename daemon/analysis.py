@@ -133,7 +133,7 @@ class Analyzer:
 
 
 def _padded(rgb: NDArray[np.uint8], detector_side: int) -> tuple[NDArray[np.uint8], float, int]:
-    """The photo shrunk (never enlarged) to fit a third of the detector's side, with a mean-colour border of
+    """The photo shrunk (never enlarged) to fit half of the detector's side, with a mean-colour border of
     PAD_FRACTION of its size on every side; returns the canvas, the shrink factor and the border width."""
     height, width = rgb.shape[:2]
     inner = detector_side / (1.0 + 2.0 * PAD_FRACTION)

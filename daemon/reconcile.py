@@ -129,8 +129,10 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
                     continue
                 if via_link or is_link:
                     known = filt.photo_path(path)
+                elif filt.accepts_file(path):
+                    known = path
                 else:
-                    known = path if filt.accepts_file(path, check_link=False) else None
+                    continue
                 if known is None:
                     continue
                 est = entry.stat(follow_symlinks=True)

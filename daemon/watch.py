@@ -90,19 +90,17 @@ class PathFilter:
         """A directory under a root whose names are not hidden or temporary (names only, no I/O)."""
         return self._clean_parts(path)
 
-    def accepts_file(self, path: Path, *, check_link: bool = True) -> bool:
-        """A photo file name under a root, not hidden or temporary, with a configured extension; with
-        `check_link`, also one that `photo_path` keeps."""
-        if not self._clean_parts(path) or path.suffix.lower() not in self.extensions:
-            return False
-        return not check_link or self.photo_path(path) is not None
+    def accepts_file(self, path: Path) -> bool:
+        """A photo file name under a root, not hidden or temporary, with a configured extension (names only,
+        no I/O; `photo_path` also checks where a link leads)."""
+        return self._clean_parts(path) and path.suffix.lower() in self.extensions
 
     def photo_path(self, path: Path) -> Path | None:
         """The canonical path of a photo file, or None when it is not one pictod records."""
-        if not self.accepts_file(path, check_link=False):
+        if not self.accepts_file(path):
             return None
         real = self.canonical(path)
-        return real if real is not None and self.accepts_file(real, check_link=False) else None
+        return real if real is not None and self.accepts_file(real) else None
 
     def dir_path(self, path: Path) -> Path | None:
         """The canonical path of a folder under a root, or None."""

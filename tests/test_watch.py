@@ -203,13 +203,13 @@ def test_path_filter_rules(tmp_path: Path) -> None:
     assert f.root_of(b / "x.jpg") == b
     assert f.root_of(a / "x.jpg") == a
     assert f.root_of(tmp_path / "x.jpg") is None
-    assert f.accepts_file(a / "2024" / "IMG_1.HEIC", check_link=False)
-    assert not f.accepts_file(a / ".git" / "x.jpg", check_link=False)
-    assert not f.accepts_file(a / "x.jpeg.crdownload", check_link=False)
-    assert not f.accepts_file(a / "x.gif", check_link=False)  # not in the default list
-    assert not f.accepts_file(tmp_path / "x.jpg", check_link=False)
+    assert f.accepts_file(a / "2024" / "IMG_1.HEIC")
+    assert not f.accepts_file(a / ".git" / "x.jpg")
+    assert not f.accepts_file(a / "x.jpeg.crdownload")
+    assert not f.accepts_file(a / "x.gif")  # not in the default list
+    assert not f.accepts_file(tmp_path / "x.jpg")
     assert f.accepts_dir(a / "2024")
     assert not f.accepts_dir(a / ".cache")
     # A dot in the root's own path does not hide everything under it.
     g = PathFilter([tmp_path / ".local" / "photos"], DEFAULT_EXTENSIONS)
-    assert g.accepts_file(tmp_path / ".local" / "photos" / "x.jpg", check_link=False)
+    assert g.accepts_file(tmp_path / ".local" / "photos" / "x.jpg")

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from daemon.errors import ModelError
 from daemon.types import DetectedObject
+from daemon.vision import transforms
 
 if TYPE_CHECKING:  # registry imports the model modules, which import this one
     from daemon.vision.registry import ModelSpec
@@ -139,8 +140,6 @@ class FaceEmbedder(OnnxModel, ABC):
 
     def embed(self, image: NDArray[np.uint8], faces: Sequence[RawFace]) -> NDArray[np.float32]:
         """(len(faces), dim) float32 L2-normalised embeddings of the faces in one RGB image."""
-        from daemon.vision import transforms  # transforms imports this module's types
-
         check_images([image])
         if not faces:
             return np.zeros((0, self.dim), dtype=np.float32)

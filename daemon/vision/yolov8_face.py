@@ -6,16 +6,13 @@ No landmarks: faces carry an empty (0, 2) landmark array and embedders fall back
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from daemon.vision import transforms
 from daemon.vision.base import NO_LANDMARKS, FaceDetector, RawFace, check_images
-
-if TYPE_CHECKING:
-    pass
 
 MAX_BATCH = 8
 

@@ -277,8 +277,6 @@ def test_log_on_a_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpf
     assert outcome == "kept processing" and d.alive(), (
         f"{outcome}: {db.status_counts()}\n" + "\n".join(d.stderr_lines()[-12:]))
     os.unlink(filler)
-    if not d.alive():
-        d.start().wait_ready()
     files = wait_settled(db, [*first, *during], 60, daemon=d)
     assert {files[path_key(p)][0] for p in [*first, *during]} == {"done"}
     d.stop_clean()
