@@ -835,7 +835,7 @@ def others(profile: Profile, tmp: Path) -> dict[str, Any]:
     if profile.name == "quick":  # 10k faces only
         args, timeout = ["--sizes", "10000", "--skip-import", "--recluster-sizes"], 240
     else:  # the three sizes of the issue, without the bulk-import part (minutes of its own, another figure)
-        # Measured 2026-11-25 on 2 loaded cores: ~12 min (100k DBSCAN 234 s, 300k 429 s).
+        # 191 s on a quiet machine (2026-11-26: 100k DBSCAN 14 s, 300k 137 s); ~12 min on loaded cores.
         args, timeout = ["--sizes", "10000", "100000", "300000", "--skip-import", "--recluster-sizes", "100000"], 1200
     cmd = [sys.executable, str(script), "--json", *args]
     out["clusters_command"] = " ".join(["python", "bench/clusters.py", *cmd[2:]])
@@ -1200,7 +1200,8 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
         "with their before/after runs. Config variants are measured with "
         "`python bench/run.py --quick --only none --variant SECTION.KEY=VALUE ...` (alternating with the default).",
         "",
-        "| change | measured by | effect (from this file's figures) |",
+        "| change | measured by | effect (first five rows: this run's figures; the rest: measured at the "
+        "change's own commit, see its message) |",
         "| --- | --- | --- |",
         *_change_rows(res),
     ]
@@ -1261,9 +1262,6 @@ def _change_rows(res: dict[str, Any]) -> list[str]:
     if v and v["ratio_to_default"]["median"]:
         eff.append(f"pictod scan: default (2 workers x 1 thread) {1 / v['ratio_to_default']['median']:.2f}x "
                    "1 worker x 2 threads")
-    v3 = _variant(res, "daemon.workers=3")
-    if v3 and v3["ratio_to_default"]["median"]:
-        eff.append(f"3 workers on 2 cores: {v3['ratio_to_default']['median']:.2f}x the default")
     rows.append(f"| executor workers x intra-op threads | limit layouts; `--variant` runs | {'; '.join(eff) or '-'} |")
     c, d = med("1 thread(s) x 2 worker(s), batch 4"), med("1 thread(s) x 2 worker(s), batch 1")
     rows.append("| batching YOLO across photos (4 per run) | limit layouts | "
@@ -1281,8 +1279,9 @@ def _change_rows(res: dict[str, Any]) -> list[str]:
                    if tp.get("ratio_vs_sequential", {}).get("median") else "-") + " |")
     rows.append("| hashing (sha256 of every file) | sha256 cost | "
                 + (f"{sc['sha256_ms']['median']:.1f} ms a photo" if sc else "-") + " |")
-    # Code changes measured when they were made (alternating before/after runs on this machine; the commit
-    # messages carry the same figures). Their effect is inside every figure above.
+    # Code changes measured when they were made, at their own commits (alternating before/after runs on this
+    # machine; the commit messages carry the same figures), not by this run. Their effect is inside every
+    # figure above.
     rows += [
         "| onnxruntime's CPU memory arena off | 400-photo scan, alternating | peak RSS 934-1015 -> 687-765 MiB, "
         "same wall time |",
@@ -1290,7 +1289,8 @@ def _change_rows(res: dict[str, Any]) -> list[str]:
         "photo, same results |",
         "| to_nchw writing channel planes directly (and BGR on the way) | one 640x640 image | 3.0 -> 0.2 ms (3.8 -> "
         "0.2 ms with the BGR copy), once for YOLO and once or twice for YuNet per photo, bit-identical |",
-        "| two photos in flight per analysis worker | 80-photo scan, 3 alternating rounds | 6.01-6.14 -> 5.84-6.01 s |",
+        "| two photos in flight per analysis worker (tried, reverted) | 80-photo scan, 3 alternating rounds | "
+        "6.01-6.14 -> 5.84-6.01 s: within noise, and it doubled the file bytes held; reverted after this run |",
         "| at most 4 faces per embedding run (was 32) | SFace, 25 faces, 1 thread | 26.1 -> 20.4 ms a face; the "
         "110-190 MiB RSS steps of group photos gone |",
         "| reduced decoding for HEIC/PNG/TIFF/WebP too (box filter after decode) | 8 HEICs of the set | 342-350 -> "
