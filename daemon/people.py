@@ -126,14 +126,9 @@ class PeopleManager:
                 person = int(self._mean_ids[row])
                 placed[face.id] = person
                 moves.append((face.id, person))
-            people = [person for _face, person in moves]
-            if people:
+            if moves:
                 # O(1) queries: the people's stored embedding sums move, their faces are not re-read.
-                q.assign_faces(conn, moves)
-                for person_id, mean in conn.execute(
-                        f"SELECT id, mean FROM people WHERE id IN ({','.join('?' * len(people))})", people):
-                    row_at = int(np.searchsorted(self._mean_ids, person_id))
-                    self._means[row_at] = clusters.normalise(q.vec(mean))[0]
+                self._patch_means(conn, *q.assign_faces(conn, moves))
         rev1 = q.get_int(conn, q.PEOPLE_REV)
         self._means_rev = rev1
         with self._state:
