@@ -8,6 +8,7 @@ database; 78 configuration or model error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -89,13 +90,11 @@ def _check_folders_for_run(cfg: config_mod.Config) -> None:
         return
     known: set[Path] = set()
     if cfg.database_path.exists():
-        from daemon.store import Store
+        # Read-only: the daemon lock is not held yet, so nothing may be written (or migrated) here.
+        from daemon.store import db, queries
 
-        store = Store.open(cfg.database_path)
-        try:
-            known = {path for path in missing if store.has_files(str(path))}
-        finally:
-            store.close()
+        with contextlib.closing(db.connect(cfg.database_path, readonly=True)) as conn:
+            known = {path for path in missing if queries.has_files(conn, str(path))}
     for path in missing:
         if path not in known:
             raise ConfigError(

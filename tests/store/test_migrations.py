@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +89,19 @@ def test_newer_database_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match=r"newer than this pictod.*upgrade pictod"):
         Store.open(path)
+
+
+def test_run_refusing_a_missing_folder_leaves_the_library_untouched(tmp_path: Path) -> None:
+    # `pictod run` checks missing folders against the library before it takes the daemon lock: that check must
+    # only read (a running daemon may own the file; an older library must not be migrated by a refused start).
+    path = tmp_path / "library.db"
+    _build_v1(path)
+    before = path.read_bytes()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[library]\nfolders = ["{tmp_path / "typo"}"]\ndatabase = "{path}"\n')
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 78, result.stderr
+    assert "is not a directory" in result.stderr
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob("library.db.v1-*.bak"))
