@@ -228,10 +228,10 @@ def _with_store(args: argparse.Namespace, action: Callable[[Any, config_mod.Conf
 
 
 def _cmd_people(args: argparse.Namespace) -> int:
-    from daemon import people
+    from daemon import library
 
     def action(store: Any, _cfg: config_mod.Config) -> int:
-        rows = [_jsonable(r) for r in people.list_people(store)]
+        rows = [_jsonable(r) for r in library.list_people(store)]
         if args.json:
             _print_json(rows)
         elif not rows:
@@ -245,13 +245,13 @@ def _cmd_people(args: argparse.Namespace) -> int:
 
 
 def _cmd_people_show(args: argparse.Namespace) -> int:
-    from daemon import people
+    from daemon import library
 
     def action(store: Any, cfg: config_mod.Config) -> int:
-        detail = _jsonable(people.person_detail(store, args.id))
+        detail = _jsonable(library.person_detail(store, args.id))
         if args.sheet:
             detail["sheet"] = str(args.sheet)
-            detail["sheet_faces"] = people.write_contact_sheet(store, args.id, Path(args.sheet), limits=cfg.analysis)
+            detail["sheet_faces"] = library.write_contact_sheet(store, args.id, Path(args.sheet), limits=cfg.analysis)
         if args.json:
             _print_json(detail)
             return EXIT_OK
@@ -285,13 +285,13 @@ def _correction(
 
 
 def _cmd_photos(args: argparse.Namespace) -> int:
-    from daemon import people
+    from daemon import library
 
     def action(store: Any, _cfg: config_mod.Config) -> int:
         person: int | str | None = args.person
         if isinstance(person, str) and person.isdigit():
             person = int(person)
-        paths = people.search_photos(store, tag=args.tag, person=person)
+        paths = library.search_photos(store, tag=args.tag, person=person)
         if args.json:
             _print_json(paths)
         else:
@@ -303,10 +303,10 @@ def _cmd_photos(args: argparse.Namespace) -> int:
 
 
 def _cmd_tags(args: argparse.Namespace) -> int:
-    from daemon import people
+    from daemon import library
 
     def action(store: Any, _cfg: config_mod.Config) -> int:
-        counts = people.tag_counts(store)
+        counts = library.tag_counts(store)
         if args.json:
             _print_json(counts)
         else:
@@ -384,13 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("id", type=int)
     p.add_argument("name")
-    p.set_defaults(func=_correction(lambda st, a: _people().name_person(st, a.id, a.name),
+    p.set_defaults(func=_correction(lambda st, a: _corrections().name_person(st, a.id, a.name),
                                     lambda a: f"person {a.id} is now {a.name}"))
     p = psub.add_parser("merge", help="merge person B into person A (kept across reclusters)")
     _common(p)
     p.add_argument("a", type=int)
     p.add_argument("b", type=int)
-    p.set_defaults(func=_correction(lambda st, a: _people().merge_people(st, a.a, a.b),
+    p.set_defaults(func=_correction(lambda st, a: _corrections().merge_people(st, a.a, a.b),
                                     lambda a: f"person {a.b} merged into {a.a}"))
 
     faces = sub.add_parser("faces", help="correct face assignments")
@@ -399,12 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("face", type=int)
     p.add_argument("person", type=int)
-    p.set_defaults(func=_correction(lambda st, a: _people().move_face(st, a.face, a.person),
+    p.set_defaults(func=_correction(lambda st, a: _corrections().move_face(st, a.face, a.person),
                                 lambda a: f"face {a.face} moved to person {a.person}"))
     p = fsub.add_parser("reject", help="this face is not this person (kept across reclusters)")
     _common(p)
     p.add_argument("face", type=int)
-    p.set_defaults(func=_correction(lambda st, a: _people().reject_face(st, a.face),
+    p.set_defaults(func=_correction(lambda st, a: _corrections().reject_face(st, a.face),
                                     lambda a: f"face {a.face} rejected"))
 
     p = sub.add_parser("photos", help="search photos by object tag and/or person")
@@ -423,10 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _people() -> Any:
-    from daemon import people
+def _corrections() -> Any:
+    from daemon import corrections
 
-    return people
+    return corrections
 
 
 def _version() -> str:

@@ -1,13 +1,13 @@
-"""The people manager: places new faces, reclusters, keeps people stable, applies the user's corrections.
+"""The people manager: places new faces on people, reclusters, keeps people ids stable, prunes empty people.
 
 The maths is in `daemon/clusters.py`; this module owns the state around it: the in-memory density index
 (exact incremental DBSCAN over all faces: insertions and deletions touch only the affected clusters), the cache
 of people means used for placing new faces, the recluster counter and coalescing, and persistence through the
-store's single writer. It also holds the functions the CLI calls (`list_people`, `name_person`, ...).
+store's single writer. User corrections are in `daemon/corrections.py`, library reads in `daemon/library.py`.
 
 Face -> person links change in three ways only: a new face is placed on the nearest person mean within eps;
 a recluster maps DBSCAN clusters onto people (`clusters.map_clusters`: stable ids, curated people anchored,
-rejections and one face per photo enforced); the user corrects (name, merge, move, reject), recorded in the
+rejections and one face per photo enforced); the user corrects (`daemon/corrections.py`), recorded in the
 `corrections` table so every later recluster honours them.
 """
 
@@ -18,16 +18,14 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import structlog
 from numpy.typing import NDArray
 
 from daemon import clusters
-from daemon.config import AnalysisConfig, ClusteringConfig
-from daemon.errors import NotFoundError, PictodError
+from daemon.config import ClusteringConfig
 from daemon.store import AddResult, RemoveResult, Store
 from daemon.store import queries as q
 
@@ -328,245 +326,8 @@ class PeopleManager:
         return outcome
 
 
-# ----------------------------------------------------------------------------------------------- CLI support
-
-
-@dataclass(frozen=True)
-class PersonSummary:
-    """One line of `pictod people`."""
-
-    id: int
-    name: str | None
-    faces: int
-    photos: int
-
-
-@dataclass(frozen=True)
-class FaceInfo:
-    """One face of a person, with a path to see it."""
-
-    id: int
-    photo_id: int
-    path: str | None  # one file showing the photo (None if none is known)
-    box: tuple[float, float, float, float]
-    score: float
-    pinned: bool
-
-
-@dataclass(frozen=True)
-class PersonDetail:
-    """`pictod people show ID`."""
-
-    id: int
-    name: str | None
-    faces: int
-    photos: int
-    face_list: list[FaceInfo] = field(default_factory=list)
-
-
-def _person(conn: sqlite3.Connection, person_id: int) -> PersonSummary:
-    row = conn.execute("SELECT id, name, face_count, photo_count FROM people WHERE id = ?", (person_id,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"no person with id {person_id} (see `pictod people`)")
-    return PersonSummary(id=row[0], name=row[1], faces=row[2], photos=row[3])
-
-
-def _face_person(conn: sqlite3.Connection, face_id: int) -> tuple[int, int | None]:
-    row = conn.execute("SELECT photo_id, person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"no face with id {face_id} (see `pictod people show ID`)")
-    return int(row[0]), (None if row[1] is None else int(row[1]))
-
-
-def list_people(store: Store) -> list[PersonSummary]:
-    """Every person: id, name, faces, photos (most faces first)."""
-    rows = store.read(lambda c: c.execute(
-        "SELECT id, name, face_count, photo_count FROM people ORDER BY face_count DESC, id").fetchall())
-    return [PersonSummary(id=r[0], name=r[1], faces=r[2], photos=r[3]) for r in rows]
-
-
-def person_detail(store: Store, person_id: int) -> PersonDetail:
-    """One person with each face, its photo path and box."""
-    def read(conn: sqlite3.Connection) -> PersonDetail:
-        person = _person(conn, person_id)
-        pins = {r[0] for r in conn.execute(
-            "SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?", (person_id,))}
-        faces = []
-        for fid, photo_id, x1, y1, x2, y2, score, path in conn.execute(
-                "SELECT f.id, f.photo_id, f.x1, f.y1, f.x2, f.y2, f.score, "
-                "(SELECT path FROM files WHERE photo_id = f.photo_id ORDER BY path LIMIT 1) "
-                "FROM faces f WHERE f.person_id = ? ORDER BY f.id", (person_id,)):
-            faces.append(FaceInfo(id=fid, photo_id=photo_id, path=None if path is None else q.dec(path),
-                                  box=(x1, y1, x2, y2), score=score, pinned=fid in pins))
-        return PersonDetail(id=person.id, name=person.name, faces=person.faces, photos=person.photos,
-                            face_list=faces)
-    return store.read(read)
-
-
-def name_person(store: Store, person_id: int, name: str | None) -> PersonSummary:
-    """Name (or with None, unname) a person; a named person is kept whole by every recluster."""
-    clean = " ".join(name.split()) if name is not None else None
-
-    def task(conn: sqlite3.Connection) -> PersonSummary:
-        _person(conn, person_id)
-        conn.execute("UPDATE people SET name = ?, curated = 1, updated_at = ? WHERE id = ?",
-                     (clean or None, q.now(), person_id))
-        conn.execute("INSERT INTO corrections (kind, person_id, name, created_at) VALUES ('name', ?, ?, ?)",
-                     (person_id, clean or None, q.now()))
-        q.bump(conn, q.PEOPLE_REV)
-        return _person(conn, person_id)
-    return store.write(task)
-
-
-def merge_people(store: Store, keep: int, other: int) -> PersonSummary:
-    """Move every face of `other` to `keep` and delete `other`; recorded so reclusters keep them together."""
-    def task(conn: sqlite3.Connection) -> PersonSummary:
-        kept, gone = _person(conn, keep), _person(conn, other)
-        if keep == other:
-            return kept
-        # One face per photo: where both have a face of one photo, the kept person's face stays.
-        clash = [r[0] for r in conn.execute(
-            "SELECT id FROM faces WHERE person_id = ? AND photo_id IN (SELECT photo_id FROM faces WHERE person_id = ?)",
-            (other, keep))]
-        for face_id in clash:
-            conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
-            conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
-        conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (keep, other))
-        conn.execute("UPDATE corrections SET person_id = ? WHERE person_id = ? AND kind IN ('assign', 'reject')",
-                     (keep, other))
-        # "Not other" now means "not keep"; a pin to either wins over a rejection of the same face.
-        conn.execute("DELETE FROM corrections WHERE kind = 'reject' AND person_id = ? AND face_id IN "
-                     "(SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?)", (keep, keep))
-        conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ? AND id IN "
-                     "(SELECT face_id FROM corrections WHERE kind = 'reject' AND person_id = ?)", (keep, keep))
-        name = kept.name if kept.name is not None else gone.name
-        conn.execute("UPDATE people SET name = ?, curated = 1 WHERE id = ?", (name, keep))
-        conn.execute("INSERT INTO corrections (kind, person_id, other_person_id, name, created_at) "
-                     "VALUES ('merge', ?, ?, ?, ?)", (keep, other, gone.name, q.now()))
-        conn.execute("DELETE FROM people WHERE id = ?", (other,))
-        q.refresh_people(conn, [keep])
-        q.bump(conn, q.PEOPLE_REV)
-        return _person(conn, keep)
-    return store.write(task)
-
-
-def move_face(store: Store, face_id: int, person_id: int) -> None:
-    """Put a face on a person and pin it there (a face of the same photo already there is unassigned)."""
-    def task(conn: sqlite3.Connection) -> None:
-        photo_id, _before = _face_person(conn, face_id)
-        _person(conn, person_id)
-        clash = [r[0] for r in conn.execute(
-            "SELECT id FROM faces WHERE photo_id = ? AND person_id = ? AND id != ?", (photo_id, person_id, face_id))]
-        for other in clash:
-            conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (other,))
-        conn.execute("DELETE FROM corrections WHERE face_id = ? AND (kind = 'assign' OR "
-                     "(kind = 'reject' AND person_id = ?))", (face_id, person_id))
-        conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('assign', ?, ?, ?)",
-                     (face_id, person_id, q.now()))
-        conn.execute("UPDATE people SET curated = 1 WHERE id = ?", (person_id,))
-        q.assign_faces(conn, [(other, None) for other in clash] + [(face_id, person_id)])
-        q.bump(conn, q.PEOPLE_REV)
-    store.write(task)
-
-
-def reject_face(store: Store, face_id: int) -> int | None:
-    """"Not this person": take the face off its person for good; return that person (None if it had none)."""
-    def task(conn: sqlite3.Connection) -> int | None:
-        _photo, person = _face_person(conn, face_id)
-        if person is None:
-            return None
-        conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
-        conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('reject', ?, ?, ?)",
-                     (face_id, person, q.now()))
-        q.assign_faces(conn, [(face_id, None)])
-        q.bump(conn, q.PEOPLE_REV)
-        return person
-    return store.write(task)
-
-
-def search_photos(store: Store, tag: str | None = None, person: int | str | None = None) -> list[str]:
-    """Paths of photos with an object tag and/or a person (id or exact name)."""
-    def read(conn: sqlite3.Connection) -> list[str]:
-        where = ["f.status = 'done'"]
-        args: list[object] = []
-        if tag is not None:
-            where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = f.photo_id AND o.label = ?)")
-            args.append(tag)
-        if person is not None:
-            if isinstance(person, int) or str(person).isdigit():
-                ids = [_person(conn, int(person)).id]
-            else:
-                ids = [r[0] for r in conn.execute("SELECT id FROM people WHERE name = ?", (person,))]
-                if not ids:
-                    raise NotFoundError(f"no person named {person!r} (see `pictod people`)")
-            where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = f.photo_id AND fa.person_id IN "
-                         f"({','.join('?' * len(ids))}))")
-            args.extend(ids)
-        rows = conn.execute(f"SELECT f.path FROM files f WHERE {' AND '.join(where)} ORDER BY f.path", args)
-        return [q.dec(r[0]) for r in rows]
-    return store.read(read)
-
-
-def tag_counts(store: Store) -> dict[str, int]:
-    """Object tags with the number of photos showing each, most common first."""
-    rows = store.read(lambda c: c.execute(
-        "SELECT label, count(DISTINCT photo_id) AS n FROM objects GROUP BY label ORDER BY n DESC, label").fetchall())
-    return {str(r[0]): int(r[1]) for r in rows}
-
-
 def recluster_now(store: Store, cfg: ClusteringConfig) -> ReclusterResult:
     """`pictod recluster`: a full recluster from the database."""
     return PeopleManager(store, cfg).recluster(full=True)
 
 
-def write_contact_sheet(
-    store: Store, person_id: int, out_png: Path, *, size: int = 112, columns: int = 8,
-    limits: AnalysisConfig | None = None,
-) -> int:
-    """Write a grid PNG of the person's face crops (photos whose file is gone are skipped); return faces drawn."""
-    import cv2
-
-    detail = person_detail(store, person_id)
-    tiles: list[NDArray[np.uint8]] = []
-    for face in detail.face_list:
-        if face.path is None:
-            continue
-        loaded = _read_rgb(Path(face.path), limits or AnalysisConfig())
-        if loaded is None:
-            continue
-        image, scale = loaded
-        x1, y1, x2, y2 = (v / scale for v in face.box)
-        # A margin of a quarter of the box so the face is recognisable, clipped to the image.
-        mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
-        h, w = image.shape[:2]
-        a, b = max(0, int(x1 - mx)), max(0, int(y1 - my))
-        c, d = min(w, int(x2 + mx)), min(h, int(y2 + my))
-        if c <= a or d <= b:
-            continue
-        tiles.append(np.asarray(cv2.resize(image[b:d, a:c], (size, size), interpolation=cv2.INTER_AREA), np.uint8))
-    if not tiles:
-        raise NotFoundError(f"person {person_id} has no face whose photo file is still readable")
-    cols = min(columns, len(tiles))
-    rows = (len(tiles) + cols - 1) // cols
-    sheet = np.full((rows * size, cols * size, 3), 255, np.uint8)
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, cols)
-        sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = tile
-    out_png = Path(out_png)
-    if not cv2.imwrite(str(out_png), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise PictodError(f"cannot write the contact sheet {out_png} (is the folder writable?)")
-    return len(tiles)
-
-
-def _read_rgb(path: Path, limits: AnalysisConfig) -> tuple[NDArray[np.uint8], float] | None:
-    """Oriented RGB pixels and the factor from original to decoded coordinates; None if unreadable."""
-    from daemon import imaging
-    from daemon.errors import PhotoError
-
-    try:
-        # Boxes are in original oriented pixels, which is what imaging gives (EXIF rotation applied).
-        decoded = imaging.load(path, max_pixels=limits.max_pixels, max_file_bytes=limits.max_file_bytes,
-                               target_long_side=2048)
-    except PhotoError:
-        return None
-    return decoded.rgb, decoded.scale

@@ -16,6 +16,8 @@ from people_synth import analysis, content_hash, face_vectors, identities
 from pictod_testdata import JOHNS
 
 from daemon import clusters
+from daemon import corrections as C
+from daemon import library as L
 from daemon import people as P
 from daemon.config import ClusteringConfig
 from daemon.errors import NotFoundError
@@ -93,7 +95,7 @@ def test_invariants_hold_under_random_operations(store: Store, seed: int) -> Non
     for step in range(300):
         op = rnd.choices(["add", "copy", "remove", "rmdir", "move", "recluster", "name", "merge", "pin", "reject"],
                          weights=[10, 1.5, 2.5, 0.3, 1, 1.5, 1, 0.5, 1, 1])[0]
-        people = [p.id for p in P.list_people(store)]
+        people = [p.id for p in L.list_people(store)]
         face_map = _face_person(store)
         if op == "add" or not files:
             serial += 1
@@ -129,26 +131,26 @@ def test_invariants_hold_under_random_operations(store: Store, seed: int) -> Non
             manager.recluster(full=rnd.random() < 0.3)
             for pid, name in before.items():
                 # a recluster never drops or renames a named person that has faces
-                assert [p.name for p in P.list_people(store) if p.id == pid] == [name]
+                assert [p.name for p in L.list_people(store) if p.id == pid] == [name]
         elif op == "name" and people:
             pid = rnd.choice(people)
             names[pid] = f"Person {step}"
-            P.name_person(store, pid, names[pid])
+            C.name_person(store, pid, names[pid])
         elif op == "merge" and len(people) >= 2:
             keep, other = rnd.sample(people, 2)
-            merged = P.merge_people(store, keep, other)
+            merged = C.merge_people(store, keep, other)
             if keep not in names and other in names:
                 names[keep] = names[other]
             names.pop(other, None)
             assert merged.name == names.get(keep)
         elif op == "pin" and people and face_map:
-            P.move_face(store, rnd.choice(sorted(face_map)), rnd.choice(people))
+            C.move_face(store, rnd.choice(sorted(face_map)), rnd.choice(people))
         elif op == "reject":
             assigned = sorted(f for f, p in face_map.items() if p is not None)
             if assigned:
-                P.reject_face(store, rnd.choice(assigned))
+                C.reject_face(store, rnd.choice(assigned))
         # Named people disappear only by merge or when their last face went.
-        alive = {p.id: p.name for p in P.list_people(store)}
+        alive = {p.id: p.name for p in L.list_people(store)}
         names = {pid: name for pid, name in names.items() if pid in alive}
         for pid, name in names.items():
             assert alive[pid] == name
@@ -224,12 +226,12 @@ def test_corrections_survive_reclusters(store: Store) -> None:
     faces = _face_person(store)
     a, b, c, d = (faces[by_id[i][0]] for i in range(4))
     assert len({a, b, c, d}) == 4
-    P.name_person(store, a, "Ada")
-    P.merge_people(store, c, d)  # the user says identities 2 and 3 are one person
+    C.name_person(store, a, "Ada")
+    C.merge_people(store, c, d)  # the user says identities 2 and 3 are one person
     moved = by_id[1][0]
-    P.move_face(store, moved, a)  # a face of identity 1 pinned to Ada
+    C.move_face(store, moved, a)  # a face of identity 1 pinned to Ada
     rejected = by_id[0][1]
-    P.reject_face(store, rejected)  # "not Ada"
+    C.reject_face(store, rejected)  # "not Ada"
     for i in range(40, 60):
         w = i % 4
         by_id[w] += _add(store, manager, f"/p/{i}.jpg", face_vectors(centres, np.array([w]), rng))
@@ -238,7 +240,7 @@ def test_corrections_survive_reclusters(store: Store) -> None:
         faces = _face_person(store)
         assert faces[moved] == a
         assert faces[rejected] != a
-        assert P.person_detail(store, a).name == "Ada"
+        assert L.person_detail(store, a).name == "Ada"
         merged = {faces[f] for f in by_id[2] + by_id[3]}
         assert merged == {c}, "merged people split again"
         assert {faces[f] for f in by_id[0] if f != rejected} == {a}
@@ -254,8 +256,8 @@ def test_two_named_people_are_never_merged_by_a_bridge(store: Store) -> None:
     manager.recluster()
     faces = _face_person(store)
     pa, pb = faces[first[0]], faces[second[0]]
-    P.name_person(store, pa, "A")
-    P.name_person(store, pb, "B")
+    C.name_person(store, pa, "A")
+    C.name_person(store, pb, "B")
     # Faces on the line between the two identities chain them into one DBSCAN cluster.
     for i, t in enumerate(np.linspace(0.1, 0.9, 25)):
         v = (1 - t) * centres[0] + t * centres[1]
@@ -264,7 +266,7 @@ def test_two_named_people_are_never_merged_by_a_bridge(store: Store) -> None:
     assert result.clusters == 1
     faces = _face_person(store)
     assert {faces[f] for f in first} == {pa} and {faces[f] for f in second} == {pb}
-    assert {p.name for p in P.list_people(store)} == {"A", "B"}
+    assert {p.name for p in L.list_people(store)} == {"A", "B"}
     check_invariants(store)
 
 
@@ -276,14 +278,14 @@ def test_removal_updates_means_and_prunes_empty_people(store: Store) -> None:
         _add(store, manager, f"/x/{i}.jpg", face_vectors(centres, np.array([0]), rng))
         _add(store, manager, f"/y/{i}.jpg", face_vectors(centres, np.array([1]), rng))
     manager.recluster()
-    assert len(P.list_people(store)) == 2
+    assert len(L.list_people(store)) == 2
     manager.on_removed(store.remove("/x/0.jpg"))
     check_invariants(store)
     result = store.remove("/x")
     assert result.files_removed == 3 and len(result.people_pruned) == 1
     manager.on_removed(result)
     check_invariants(store)
-    assert len(P.list_people(store)) == 1
+    assert len(L.list_people(store)) == 1
     after = manager.recluster()
     assert after.changed_faces == 0
     assert not after.full  # deletions were applied to the index in place, no rebuild
@@ -339,7 +341,7 @@ def test_adds_during_a_recluster_stay_consistent(store: Store) -> None:
     assert not errors
     manager.recluster()
     check_invariants(store)
-    assert len(P.list_people(store)) == 10
+    assert len(L.list_people(store)) == 10
 
 
 def test_cli_support_functions(store: Store) -> None:
@@ -350,25 +352,25 @@ def test_cli_support_functions(store: Store) -> None:
         _add(store, manager, f"/p/a{i}.jpg", face_vectors(centres, np.array([0]), rng), tags=("dog",))
         _add(store, manager, f"/p/b{i}.jpg", face_vectors(centres, np.array([1]), rng), tags=("cat", "dog"))
     manager.recluster()
-    listed = P.list_people(store)
+    listed = L.list_people(store)
     assert [(p.faces, p.photos) for p in listed] == [(4, 4), (4, 4)]
-    detail = P.person_detail(store, listed[0].id)
+    detail = L.person_detail(store, listed[0].id)
     assert len(detail.face_list) == 4 and all(f.path and f.path.startswith("/p/") for f in detail.face_list)
-    P.name_person(store, listed[0].id, "  Grace   Hopper ")
-    assert P.person_detail(store, listed[0].id).name == "Grace Hopper"
-    assert P.search_photos(store, person="Grace Hopper") == sorted(f.path for f in detail.face_list)
-    assert len(P.search_photos(store, tag="dog")) == 8
-    assert len(P.search_photos(store, tag="cat", person=listed[1].id)) == 4
-    assert P.search_photos(store, tag="cat", person=listed[0].id) == []
-    assert P.tag_counts(store) == {"dog": 8, "cat": 4}
+    C.name_person(store, listed[0].id, "  Grace   Hopper ")
+    assert L.person_detail(store, listed[0].id).name == "Grace Hopper"
+    assert L.search_photos(store, person="Grace Hopper") == sorted(f.path for f in detail.face_list)
+    assert len(L.search_photos(store, tag="dog")) == 8
+    assert len(L.search_photos(store, tag="cat", person=listed[1].id)) == 4
+    assert L.search_photos(store, tag="cat", person=listed[0].id) == []
+    assert L.tag_counts(store) == {"dog": 8, "cat": 4}
     status = store.status_counts()
     assert (status.people, status.faces, status.faces_unassigned, status.photos_since_recluster) == (2, 8, 0, 0)
     assert status.last_recluster is not None
     again = P.recluster_now(store, CFG)  # `pictod recluster`: a fresh manager, full DBSCAN from the database
     assert again.full and again.changed_faces == 0 and again.people == 2
-    for call in (lambda: P.person_detail(store, 999), lambda: P.name_person(store, 999, "x"),
-                 lambda: P.merge_people(store, listed[0].id, 999), lambda: P.move_face(store, 999, listed[0].id),
-                 lambda: P.reject_face(store, 999), lambda: P.search_photos(store, person="Nobody")):
+    for call in (lambda: L.person_detail(store, 999), lambda: C.name_person(store, 999, "x"),
+                 lambda: C.merge_people(store, listed[0].id, 999), lambda: C.move_face(store, 999, listed[0].id),
+                 lambda: C.reject_face(store, 999), lambda: L.search_photos(store, person="Nobody")):
         with pytest.raises(NotFoundError):
             call()
 
@@ -390,16 +392,16 @@ def test_contact_sheet_from_real_face_crops(store: Store, tmp_path: Path) -> Non
                                                       landmarks=face.landmarks, embedding=face.embedding),))
         manager.on_photo_added(store.record_analysis(str(photo), 1, 1, content_hash(i), an))
     manager.recluster()
-    person = P.list_people(store)[0].id
+    person = L.list_people(store)[0].id
     out = tmp_path / "sheet.png"
-    assert P.write_contact_sheet(store, person, out, size=64, columns=4) == 5
+    assert L.write_contact_sheet(store, person, out, size=64, columns=4) == 5
     sheet = cv2.imread(str(out))
     assert sheet.shape == (128, 256, 3)
     assert sheet[:64, :64].std() > 10  # a real crop, not a blank tile
     (tmp_path / "photos" / "0.jpg").unlink()
-    assert P.write_contact_sheet(store, person, out, size=64, columns=4) == 4
+    assert L.write_contact_sheet(store, person, out, size=64, columns=4) == 4
     with pytest.raises(NotFoundError):
-        P.write_contact_sheet(store, 12345, out)
+        L.write_contact_sheet(store, 12345, out)
 
 
 def _people_state_vs_full_recompute(store: Store) -> None:
@@ -431,7 +433,7 @@ def test_incremental_people_sums_equal_a_full_recompute(store: Store, seed: int)
     for step in range(220):
         op = rnd.choices(["add", "remove", "merge", "move", "reject", "recluster", "forget_sum"],
                          weights=[10, 3, 0.7, 1.5, 1, 1, 0.5])[0]
-        people = [p.id for p in P.list_people(store)]
+        people = [p.id for p in L.list_people(store)]
         faces = _face_person(store)
         if op == "add" or not files:
             who = rng.choice(len(centres), size=int(rng.integers(1, 4)), replace=False)
@@ -441,13 +443,13 @@ def test_incremental_people_sums_equal_a_full_recompute(store: Store, seed: int)
         elif op == "remove":
             manager.on_removed(store.remove(files.pop(rnd.randrange(len(files)))))
         elif op == "merge" and len(people) >= 2:
-            P.merge_people(store, *rnd.sample(people, 2))
+            C.merge_people(store, *rnd.sample(people, 2))
         elif op == "move" and people and faces:
-            P.move_face(store, rnd.choice(sorted(faces)), rnd.choice(people))
+            C.move_face(store, rnd.choice(sorted(faces)), rnd.choice(people))
         elif op == "reject":
             assigned = sorted(f for f, p in faces.items() if p is not None)
             if assigned:
-                P.reject_face(store, rnd.choice(assigned))
+                C.reject_face(store, rnd.choice(assigned))
         elif op == "recluster":
             manager.recluster(full=rnd.random() < 0.3)
         elif op == "forget_sum" and people:
@@ -465,7 +467,7 @@ def test_placing_a_face_does_not_reread_the_persons_faces(store: Store) -> None:
     for i in range(60):
         _add(store, manager, f"/big/{i}.jpg", face_vectors(centres, np.array([0]), rng))
     manager.recluster()
-    person = P.list_people(store)[0]
+    person = L.list_people(store)[0]
     assert person.faces == 60
     statements: list[str] = []
     store.write(lambda c: c.set_trace_callback(statements.append))
@@ -513,7 +515,7 @@ def test_writes_are_not_blocked_while_a_full_recluster_computes(store: Store, mo
                                        analysis(face_vectors(centres, np.array([0]), rng)))
         placed.extend(manager.on_photo_added(result))
         manager.on_removed(store.remove("/r/1.jpg"))
-        P.name_person(store, person0, "Ada")
+        C.name_person(store, person0, "Ada")
 
     writer = threading.Thread(target=writes)
     writer.start()
@@ -527,7 +529,7 @@ def test_writes_are_not_blocked_while_a_full_recluster_computes(store: Store, mo
     faces = _face_person(store)
     assert faces[placed[0][0]] == person0  # the photo recorded meanwhile kept its person
     assert len(faces) == len(before)  # one face in, one face out
-    assert P.person_detail(store, person0).name == "Ada"
+    assert L.person_detail(store, person0).name == "Ada"
     check_invariants(store)
     monkeypatch.setattr(clusters.DensityIndex, "build", build)
     # The outcome equals a recluster done afterwards, by this manager and by a fresh one.

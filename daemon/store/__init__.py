@@ -71,7 +71,8 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
     PersonSummary(id, name, faces, photos); PersonDetail(id, name, faces, photos, face_list: list[FaceInfo])
     FaceInfo(id, photo_id, path, box, score, pinned)
 
-    # CLI support (daemon/people.py), plain dataclasses / dicts for --json; NotFoundError for unknown ids
+    # the read side (daemon/library.py) and corrections (daemon/corrections.py): plain dataclasses / dicts for
+    # --json; NotFoundError for unknown ids
     def list_people(store: Store) -> list[PersonSummary]          # id, name, faces, photos
     def person_detail(store: Store, person_id: int) -> PersonDetail   # + faces: FaceInfo(id, photo_id, path,
                                                                         #   box, score)

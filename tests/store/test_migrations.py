@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from daemon.errors import StoreError
-from daemon.people import list_people
+from daemon.library import list_people
 from daemon.store import Store, db, migrations
 from daemon.store import queries as q
 

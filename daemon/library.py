@@ -1,0 +1,176 @@
+"""The read side of the library: people lists, a person's faces, photo search, tag counts, contact sheets.
+
+Everything here only reads (a read-only `Store` will do); the contact sheet decodes photos with `imaging` and
+draws with cv2. Corrections live in `daemon/corrections.py`, the cluster manager in `daemon/people.py`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from daemon.config import AnalysisConfig
+from daemon.errors import NotFoundError, PictodError
+from daemon.store import Store
+from daemon.store import queries as q
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """One line of `pictod people`."""
+
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """One face of a person, with a path to see it."""
+
+    id: int
+    photo_id: int
+    path: str | None  # one file showing the photo (None if none is known)
+    box: tuple[float, float, float, float]
+    score: float
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class PersonDetail:
+    """`pictod people show ID`."""
+
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    face_list: list[FaceInfo] = field(default_factory=list)
+
+
+def person_summary(conn: sqlite3.Connection, person_id: int) -> PersonSummary:
+    """One person's summary row; NotFoundError for an unknown id."""
+    row = conn.execute("SELECT id, name, face_count, photo_count FROM people WHERE id = ?", (person_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no person with id {person_id} (see `pictod people`)")
+    return PersonSummary(id=row[0], name=row[1], faces=row[2], photos=row[3])
+
+
+def face_photo_person(conn: sqlite3.Connection, face_id: int) -> tuple[int, int | None]:
+    """A face's (photo id, person id or None); NotFoundError for an unknown id."""
+    row = conn.execute("SELECT photo_id, person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no face with id {face_id} (see `pictod people show ID`)")
+    return int(row[0]), (None if row[1] is None else int(row[1]))
+
+
+def list_people(store: Store) -> list[PersonSummary]:
+    """Every person: id, name, faces, photos (most faces first)."""
+    rows = store.read(lambda c: c.execute(
+        "SELECT id, name, face_count, photo_count FROM people ORDER BY face_count DESC, id").fetchall())
+    return [PersonSummary(id=r[0], name=r[1], faces=r[2], photos=r[3]) for r in rows]
+
+
+def person_detail(store: Store, person_id: int) -> PersonDetail:
+    """One person with each face, its photo path and box."""
+    def read(conn: sqlite3.Connection) -> PersonDetail:
+        person = person_summary(conn, person_id)
+        pins = {r[0] for r in conn.execute(
+            "SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?", (person_id,))}
+        faces = []
+        for fid, photo_id, x1, y1, x2, y2, score, path in conn.execute(
+                "SELECT f.id, f.photo_id, f.x1, f.y1, f.x2, f.y2, f.score, "
+                "(SELECT path FROM files WHERE photo_id = f.photo_id ORDER BY path LIMIT 1) "
+                "FROM faces f WHERE f.person_id = ? ORDER BY f.id", (person_id,)):
+            faces.append(FaceInfo(id=fid, photo_id=photo_id, path=None if path is None else q.dec(path),
+                                  box=(x1, y1, x2, y2), score=score, pinned=fid in pins))
+        return PersonDetail(id=person.id, name=person.name, faces=person.faces, photos=person.photos,
+                            face_list=faces)
+    return store.read(read)
+
+
+def search_photos(store: Store, tag: str | None = None, person: int | str | None = None) -> list[str]:
+    """Paths of photos with an object tag and/or a person (id or exact name)."""
+    def read(conn: sqlite3.Connection) -> list[str]:
+        where = ["f.status = 'done'"]
+        args: list[object] = []
+        if tag is not None:
+            where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = f.photo_id AND o.label = ?)")
+            args.append(tag)
+        if person is not None:
+            if isinstance(person, int) or str(person).isdigit():
+                ids = [person_summary(conn, int(person)).id]
+            else:
+                ids = [r[0] for r in conn.execute("SELECT id FROM people WHERE name = ?", (person,))]
+                if not ids:
+                    raise NotFoundError(f"no person named {person!r} (see `pictod people`)")
+            where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = f.photo_id AND fa.person_id IN "
+                         f"({','.join('?' * len(ids))}))")
+            args.extend(ids)
+        rows = conn.execute(f"SELECT f.path FROM files f WHERE {' AND '.join(where)} ORDER BY f.path", args)
+        return [q.dec(r[0]) for r in rows]
+    return store.read(read)
+
+
+def tag_counts(store: Store) -> dict[str, int]:
+    """Object tags with the number of photos showing each, most common first."""
+    rows = store.read(lambda c: c.execute(
+        "SELECT label, count(DISTINCT photo_id) AS n FROM objects GROUP BY label ORDER BY n DESC, label").fetchall())
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def write_contact_sheet(
+    store: Store, person_id: int, out_png: Path, *, size: int = 112, columns: int = 8,
+    limits: AnalysisConfig | None = None,
+) -> int:
+    """Write a grid PNG of the person's face crops (photos whose file is gone are skipped); return faces drawn."""
+    import cv2
+
+    detail = person_detail(store, person_id)
+    tiles: list[NDArray[np.uint8]] = []
+    for face in detail.face_list:
+        if face.path is None:
+            continue
+        loaded = _read_rgb(Path(face.path), limits or AnalysisConfig())
+        if loaded is None:
+            continue
+        image, scale = loaded
+        x1, y1, x2, y2 = (v / scale for v in face.box)
+        # A margin of a quarter of the box so the face is recognisable, clipped to the image.
+        mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
+        h, w = image.shape[:2]
+        a, b = max(0, int(x1 - mx)), max(0, int(y1 - my))
+        c, d = min(w, int(x2 + mx)), min(h, int(y2 + my))
+        if c <= a or d <= b:
+            continue
+        tiles.append(np.asarray(cv2.resize(image[b:d, a:c], (size, size), interpolation=cv2.INTER_AREA), np.uint8))
+    if not tiles:
+        raise NotFoundError(f"person {person_id} has no face whose photo file is still readable")
+    cols = min(columns, len(tiles))
+    rows = (len(tiles) + cols - 1) // cols
+    sheet = np.full((rows * size, cols * size, 3), 255, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = tile
+    out_png = Path(out_png)
+    if not cv2.imwrite(str(out_png), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+        raise PictodError(f"cannot write the contact sheet {out_png} (is the folder writable?)")
+    return len(tiles)
+
+
+def _read_rgb(path: Path, limits: AnalysisConfig) -> tuple[NDArray[np.uint8], float] | None:
+    """Oriented RGB pixels and the factor from original to decoded coordinates; None if unreadable."""
+    from daemon import imaging
+    from daemon.errors import PhotoError
+
+    try:
+        # Boxes are in original oriented pixels, which is what imaging gives (EXIF rotation applied).
+        decoded = imaging.load(path, max_pixels=limits.max_pixels, max_file_bytes=limits.max_file_bytes,
+                               target_long_side=2048)
+    except PhotoError:
+        return None
+    return decoded.rgb, decoded.scale
