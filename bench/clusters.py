@@ -75,7 +75,7 @@ def job_full(n: int) -> dict[str, float]:
 def _bulk_store(path: Path, x: np.ndarray, faces_per_photo: float, seed: int) -> None:
     """Fill a library with these faces quickly (one transaction; the product path is measured elsewhere)."""
     from daemon.store import Store
-    from daemon.store import queries as q
+    from daemon.store.base import now
 
     rng = np.random.default_rng(seed)
     sizes = []
@@ -86,7 +86,7 @@ def _bulk_store(path: Path, x: np.ndarray, faces_per_photo: float, seed: int) ->
         left -= k
 
     def fill(conn: object) -> None:
-        stamp = q.now()
+        stamp = now()
         c = conn  # sqlite3.Connection
         at = 0
         photos, files, faces = [], [], []

@@ -15,8 +15,7 @@ from numpy.typing import NDArray
 
 from daemon.config import AnalysisConfig
 from daemon.errors import NotFoundError, PictodError
-from daemon.store import Store
-from daemon.store import queries as q
+from daemon.store import Store, faces, queries
 
 
 @dataclass(frozen=True)
@@ -52,75 +51,50 @@ class PersonDetail:
     face_list: list[FaceInfo] = field(default_factory=list)
 
 
-def person_summary(conn: sqlite3.Connection, person_id: int) -> PersonSummary:
-    """One person's summary row; NotFoundError for an unknown id."""
-    row = conn.execute("SELECT id, name, face_count, photo_count FROM people WHERE id = ?", (person_id,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"no person with id {person_id} (see `pictod people`)")
+def summary_of(row: faces.PersonRow) -> PersonSummary:
+    """A person row from the store as a PersonSummary."""
     return PersonSummary(id=row[0], name=row[1], faces=row[2], photos=row[3])
 
 
-def face_photo_person(conn: sqlite3.Connection, face_id: int) -> tuple[int, int | None]:
-    """A face's (photo id, person id or None); NotFoundError for an unknown id."""
-    row = conn.execute("SELECT photo_id, person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"no face with id {face_id} (see `pictod people show ID`)")
-    return int(row[0]), (None if row[1] is None else int(row[1]))
+def personsummary_of(conn: sqlite3.Connection, person_id: int) -> PersonSummary:
+    """One person's summary on an open connection; NotFoundError for an unknown id."""
+    return summary_of(faces.person_row(conn, person_id))
 
 
 def list_people(store: Store) -> list[PersonSummary]:
     """Every person: id, name, faces, photos (most faces first)."""
-    rows = store.read(lambda c: c.execute(
-        "SELECT id, name, face_count, photo_count FROM people ORDER BY face_count DESC, id").fetchall())
-    return [PersonSummary(id=r[0], name=r[1], faces=r[2], photos=r[3]) for r in rows]
+    return [summary_of(r) for r in store.read(faces.people_rows)]
 
 
 def person_detail(store: Store, person_id: int) -> PersonDetail:
     """One person with each face, its photo path and box."""
     def read(conn: sqlite3.Connection) -> PersonDetail:
-        person = person_summary(conn, person_id)
-        pins = {r[0] for r in conn.execute(
-            "SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?", (person_id,))}
-        faces = []
-        for fid, photo_id, x1, y1, x2, y2, score, path in conn.execute(
-                "SELECT f.id, f.photo_id, f.x1, f.y1, f.x2, f.y2, f.score, "
-                "(SELECT path FROM files WHERE photo_id = f.photo_id ORDER BY path LIMIT 1) "
-                "FROM faces f WHERE f.person_id = ? ORDER BY f.id", (person_id,)):
-            faces.append(FaceInfo(id=fid, photo_id=photo_id, path=None if path is None else q.dec(path),
-                                  box=(x1, y1, x2, y2), score=score, pinned=fid in pins))
+        person = personsummary_of(conn, person_id)
+        face_list = [FaceInfo(id=fid, photo_id=photo_id, path=path, box=box, score=score, pinned=pinned)
+                     for fid, photo_id, path, box, score, pinned in faces.person_faces(conn, person_id)]
         return PersonDetail(id=person.id, name=person.name, faces=person.faces, photos=person.photos,
-                            face_list=faces)
+                            face_list=face_list)
     return store.read(read)
 
 
 def search_photos(store: Store, tag: str | None = None, person: int | str | None = None) -> list[str]:
     """Paths of photos with an object tag and/or a person (id or exact name)."""
     def read(conn: sqlite3.Connection) -> list[str]:
-        where = ["f.status = 'done'"]
-        args: list[object] = []
-        if tag is not None:
-            where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = f.photo_id AND o.label = ?)")
-            args.append(tag)
+        ids: list[int] | None = None
         if person is not None:
             if isinstance(person, int) or str(person).isdigit():
-                ids = [person_summary(conn, int(person)).id]
+                ids = [faces.person_row(conn, int(person))[0]]
             else:
-                ids = [r[0] for r in conn.execute("SELECT id FROM people WHERE name = ?", (person,))]
+                ids = faces.people_named(conn, person)
                 if not ids:
                     raise NotFoundError(f"no person named {person!r} (see `pictod people`)")
-            where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = f.photo_id AND fa.person_id IN "
-                         f"({','.join('?' * len(ids))}))")
-            args.extend(ids)
-        rows = conn.execute(f"SELECT f.path FROM files f WHERE {' AND '.join(where)} ORDER BY f.path", args)
-        return [q.dec(r[0]) for r in rows]
+        return queries.search_photos(conn, tag, ids)
     return store.read(read)
 
 
 def tag_counts(store: Store) -> dict[str, int]:
     """Object tags with the number of photos showing each, most common first."""
-    rows = store.read(lambda c: c.execute(
-        "SELECT label, count(DISTINCT photo_id) AS n FROM objects GROUP BY label ORDER BY n DESC, label").fetchall())
-    return {str(r[0]): int(r[1]) for r in rows}
+    return store.read(queries.tag_counts)
 
 
 def write_contact_sheet(

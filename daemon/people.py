@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 
 from daemon import clusters
 from daemon.config import ClusteringConfig
-from daemon.store import AddResult, RemoveResult, Store
-from daemon.store import queries as q
+from daemon.store import AddResult, RemoveResult, Store, faces
+from daemon.store import base as q
 
 log = structlog.get_logger()
 I64 = NDArray[np.int64]
@@ -97,7 +97,7 @@ class PeopleManager:
         return placed
 
     def _load_means(self, conn: sqlite3.Connection) -> None:
-        rows = conn.execute("SELECT id, mean FROM people WHERE mean IS NOT NULL ORDER BY id").fetchall()
+        rows = faces.means(conn)
         self._mean_ids = np.array([r[0] for r in rows], np.int64)
         self._means = clusters.normalise(np.stack([q.vec(r[1]) for r in rows])) if rows else \
             np.zeros((0, 0), np.float32)
@@ -108,17 +108,16 @@ class PeopleManager:
             self._load_means(conn)
         # A recluster may have run since the photo was stored: faces it placed stay, and their people are
         # taken for the others (one face per photo per person). Faces already deleted are skipped.
-        now: dict[int, int | None] = dict(conn.execute("SELECT id, person_id FROM faces WHERE photo_id = ?",
-                                                        (result.photo_id,)).fetchall())
-        faces = [f for f in result.new_faces if f.id in now and now[f.id] is None]
+        now = faces.photo_face_people(conn, result.photo_id)
+        unplaced = [f for f in result.new_faces if f.id in now and now[f.id] is None]
         placed: dict[int, int | None] = {f: now.get(f) for f in result.face_ids}
-        if faces and len(self._mean_ids):
+        if unplaced and len(self._mean_ids):
             taken = {p for p in now.values() if p is not None}
             forbidden = {int(i) for i in np.flatnonzero(np.isin(self._mean_ids, list(taken)))}
-            rows = clusters.assign_nearest(np.stack([f.embedding for f in faces]), self._means, self.cfg.eps,
-                                           [forbidden] * len(faces), means_normalised=True)
+            rows = clusters.assign_nearest(np.stack([f.embedding for f in unplaced]), self._means, self.cfg.eps,
+                                           [forbidden] * len(unplaced), means_normalised=True)
             moves: list[tuple[int, int]] = []
-            for face, row in zip(faces, rows, strict=True):
+            for face, row in zip(unplaced, rows, strict=True):
                 if row is None:
                     continue
                 person = int(self._mean_ids[row])
@@ -126,7 +125,7 @@ class PeopleManager:
                 moves.append((face.id, person))
             if moves:
                 # O(1) queries: the people's stored embedding sums move, their faces are not re-read.
-                self._patch_means(conn, *q.assign_faces(conn, moves))
+                self._patch_means(conn, *faces.assign_faces(conn, moves))
         rev1 = q.get_int(conn, q.PEOPLE_REV)
         self._means_rev = rev1
         with self._state:
@@ -144,19 +143,16 @@ class PeopleManager:
         if pruned:
             keep = ~np.isin(self._mean_ids, pruned)
             self._mean_ids, self._means = self._mean_ids[keep], self._means[keep]
-        for start in range(0, len(updated), 500):
-            chunk = updated[start:start + 500]
-            for person_id, mean in conn.execute(
-                    f"SELECT id, mean FROM people WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-                vector = clusters.normalise(q.vec(mean))
-                at = int(np.searchsorted(self._mean_ids, person_id))
-                if at < len(self._mean_ids) and self._mean_ids[at] == person_id:
-                    self._means[at] = vector[0]
-                else:
-                    if self._means.shape[1] != vector.shape[1]:
-                        self._means = np.zeros((0, vector.shape[1]), np.float32)
-                    self._mean_ids = np.insert(self._mean_ids, at, person_id)
-                    self._means = np.insert(self._means, at, vector[0], axis=0)
+        for person_id, mean in faces.means(conn, updated):
+            vector = clusters.normalise(q.vec(mean))
+            at = int(np.searchsorted(self._mean_ids, person_id))
+            if at < len(self._mean_ids) and self._mean_ids[at] == person_id:
+                self._means[at] = vector[0]
+            else:
+                if self._means.shape[1] != vector.shape[1]:
+                    self._means = np.zeros((0, vector.shape[1]), np.float32)
+                self._mean_ids = np.insert(self._mean_ids, at, person_id)
+                self._means = np.insert(self._means, at, vector[0], axis=0)
 
     def on_removed(self, result: RemoveResult) -> None:
         """The store already fixed means and pruned people; the index notices the deletion on its next sync."""
@@ -191,19 +187,11 @@ class PeopleManager:
             return result
 
     def _rebuild(self) -> None:
-        def snapshot(conn: sqlite3.Connection) -> tuple[list[tuple[int, int, bytes]], int]:
-            rows = conn.execute("SELECT id, photo_id, embedding FROM faces ORDER BY id").fetchall()
-            return rows, q.get_int(conn, q.FACES_REMOVED_REV)
-
-        rows, rev = self.store.read(snapshot)
-        ids = np.array([r[0] for r in rows], np.int64)
-        photos = np.array([r[1] for r in rows], np.int64)
-        vectors = np.stack([q.vec(r[2]) for r in rows]) if rows else np.zeros((0, 128), np.float32)
-        del rows
-        index = clusters.DensityIndex.build(vectors, self.cfg.eps, self.cfg.min_samples)
+        rows, rev = self.store.read(lambda c: (faces.faces_after(c, 0), q.get_int(c, q.FACES_REMOVED_REV)))
+        index = clusters.DensityIndex.build(rows.vectors, self.cfg.eps, self.cfg.min_samples)
         with self._state:
-            self._ids, self._photos, self._index = ids, photos, index
-            self._person = np.zeros(len(ids), np.int64)
+            self._ids, self._photos, self._index = rows.ids, rows.photos, index
+            self._person = np.zeros(len(rows.ids), np.int64)
             self._person_rev = -1
             self._removed_rev = rev
 
@@ -212,8 +200,8 @@ class PeopleManager:
         assert self._index is not None
 
         def current(conn: sqlite3.Connection) -> tuple[I64, int]:
-            ids = np.array([r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")], np.int64)
-            return ids, q.get_int(conn, q.FACES_REMOVED_REV)
+            return faces.face_ids(conn, int(self._ids[-1]) if len(self._ids) else 0), \
+                q.get_int(conn, q.FACES_REMOVED_REV)
 
         ids, rev = self.store.read(current)
         gone = np.flatnonzero(~np.isin(self._ids, ids) & self._index.alive)
@@ -241,8 +229,7 @@ class PeopleManager:
         if rev == self._removed_rev:
             return gone
         last = int(self._ids[-1]) if len(self._ids) else 0
-        ids = np.array([r[0] for r in conn.execute("SELECT id FROM faces WHERE id <= ? ORDER BY id", (last,))],
-                       np.int64)
+        ids = faces.face_ids(conn, last)
         gone = ~np.isin(self._ids, ids) & self._index.alive
         with self._state:
             self._index.remove(np.flatnonzero(gone))
@@ -256,19 +243,17 @@ class PeopleManager:
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         means_valid = self._means_rev == rev0
         last = int(self._ids[-1]) if len(self._ids) else 0
-        rows = conn.execute("SELECT id, photo_id, embedding, coalesce(person_id, 0) FROM faces WHERE id > ? "
-                            "ORDER BY id", (last,)).fetchall()
+        rows = faces.faces_after(conn, last)
         with self._state:
-            if rows:
-                self._index.add(np.stack([q.vec(r[2]) for r in rows]))
-                self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], np.int64)])
-                self._photos = np.concatenate([self._photos, np.array([r[1] for r in rows], np.int64)])
-                self._person = np.concatenate([self._person, np.array([r[3] for r in rows], np.int64)])
+            if len(rows.ids):
+                self._index.add(rows.vectors)
+                self._ids = np.concatenate([self._ids, rows.ids])
+                self._photos = np.concatenate([self._photos, rows.photos])
+                self._person = np.concatenate([self._person, rows.people])
             n = len(self._ids)
             if self._person_rev != rev0 or len(self._person) != n:
                 # Someone else (a CLI correction, a removal) changed people: read every face's person again.
-                face_rows = np.array(conn.execute("SELECT id, coalesce(person_id, 0) FROM faces").fetchall(),
-                                     np.int64).reshape(-1, 2)
+                face_rows = faces.face_people(conn)
                 self._person = np.zeros(n, np.int64)
                 self._person[np.searchsorted(self._ids, face_rows[:, 0])] = face_rows[:, 1]
             current = self._person.copy()
@@ -278,22 +263,19 @@ class PeopleManager:
         labels[gone] = -1
         current[gone] = 0
         pinned = np.zeros(n, np.int64)
-        for face_id, person_id in conn.execute(
-                "SELECT face_id, person_id FROM corrections WHERE kind = 'assign' ORDER BY id"):
+        for face_id, person_id in faces.pins(conn):
             pinned[int(np.searchsorted(self._ids, face_id))] = person_id
         rejected: dict[int, set[int]] = {}
-        for face_id, person_id in conn.execute("SELECT face_id, person_id FROM corrections WHERE kind = 'reject'"):
+        for face_id, person_id in faces.rejections(conn):
             rejected.setdefault(int(np.searchsorted(self._ids, face_id)), set()).add(int(person_id))
-        curated = np.array([r[0] for r in conn.execute("SELECT id FROM people WHERE curated = 1 ORDER BY id")],
-                           np.int64)
+        curated = faces.curated_people(conn)
         cons = clusters.Constraints(current=current, pinned=pinned, curated=curated, photo=self._photos,
                                     rejected=rejected)
         result = clusters.settle(labels, self._index.vectors, cons)
         stamp = q.now()
         fresh: dict[int, int] = {}
         for temp in np.unique(result[result < 0]).tolist():
-            cursor = conn.execute("INSERT INTO people (created_at, updated_at) VALUES (?, ?)", (stamp, stamp))
-            fresh[temp] = int(cursor.lastrowid or 0)
+            fresh[temp] = faces.new_person(conn, stamp)
         if fresh:
             lookup = np.vectorize(lambda t: fresh.get(int(t), int(t)), otypes=[np.int64])
             neg = result < 0
@@ -301,11 +283,11 @@ class PeopleManager:
         alive = self._index.alive & ~gone
         result[~alive] = 0
         changed = np.flatnonzero((result != current) & alive)
-        updated, pruned = q.assign_faces(conn, [(int(f), int(p) if p else None) for p, f in zip(
+        updated, pruned = faces.assign_faces(conn, [(int(f), int(p) if p else None) for p, f in zip(
             result[changed], self._ids[changed], strict=True)])
         empty = sorted(set(fresh.values()) - set(updated))  # none expected: every new person got a face
         if empty:
-            more, gone_people = q.refresh_people(conn, empty)
+            more, gone_people = faces.refresh_people(conn, empty)
             updated, pruned = sorted(set(updated) | set(more)), sorted(set(pruned) | set(gone_people))
         rev1 = q.get_int(conn, q.PEOPLE_REV)
         with self._state:
@@ -314,15 +296,13 @@ class PeopleManager:
         if means_valid:
             self._patch_means(conn, updated, pruned)
             self._means_rev = rev1
-        people = conn.execute("SELECT count(*) FROM people").fetchone()[0]
+        people = faces.people_count(conn)
         outcome = ReclusterResult(
             faces=int(alive.sum()), clusters=int(np.count_nonzero(labels == np.arange(n))), people=int(people),
             assigned=int(((result != 0) & alive).sum()), unassigned=int(((result == 0) & alive).sum()),
             new_people=len(set(fresh.values()) - set(pruned)), pruned_people=len(set(pruned) - set(fresh.values())),
             changed_faces=len(changed), full=full, ms=round((time.perf_counter() - t0) * 1000, 1))
-        q.set_state(conn, q.LAST_RECLUSTER, stamp)
-        q.set_state(conn, q.LAST_RECLUSTER_STATS, json.dumps(asdict(outcome)))
-        q.set_state(conn, q.PHOTOS_SINCE_RECLUSTER, "0")
+        faces.record_recluster(conn, stamp, json.dumps(asdict(outcome)))
         return outcome
 
 

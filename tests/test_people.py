@@ -23,7 +23,8 @@ from daemon.config import ClusteringConfig
 from daemon.errors import NotFoundError
 from daemon.people import PeopleManager
 from daemon.store import Store
-from daemon.store import queries as q
+from daemon.store import base as B
+from daemon.store import faces as F
 
 CFG = ClusteringConfig()
 
@@ -65,7 +66,7 @@ def check_invariants(store: Store) -> None:
     members: dict[int, list[tuple[int, np.ndarray]]] = {}
     for _fid, photo, person, emb in faces:
         if person is not None:
-            members.setdefault(person, []).append((photo, q.vec(emb)))
+            members.setdefault(person, []).append((photo, B.vec(emb)))
     ids = {p[0] for p in people}
     assert set(members) <= ids, "a face refers to a missing person"
     for pid, _name, mean, face_count, photo_count in people:
@@ -74,7 +75,7 @@ def check_invariants(store: Store) -> None:
         photos = [m[0] for m in got]
         assert len(photos) == len(set(photos)), f"person {pid} has two faces of one photo"
         assert (face_count, photo_count) == (len(got), len(set(photos)))
-        np.testing.assert_allclose(q.vec(mean), np.mean([m[1] for m in got], axis=0), atol=1e-5)
+        np.testing.assert_allclose(B.vec(mean), np.mean([m[1] for m in got], axis=0), atol=1e-5)
     person_of = {f[0]: f[2] for f in faces}
     for kind, face_id, person_id in corrections:
         if kind == "assign":
@@ -412,15 +413,15 @@ def _people_state_vs_full_recompute(store: Store) -> None:
     faces, people = store.read(read)
     members: dict[int, list[tuple[int, np.ndarray]]] = {}
     for photo, person, emb in faces:
-        members.setdefault(person, []).append((photo, q.vec(emb)))
+        members.setdefault(person, []).append((photo, B.vec(emb)))
     assert {p[0] for p in people} == set(members)
     for pid, mean, total, face_count, photo_count in people:
         got = members[pid]
         full = np.stack([m[1] for m in got]).astype(np.float64)
         assert (face_count, photo_count) == (len(got), len({m[0] for m in got}))
         if total is not None:  # NULL only for a person not touched since the upgrade
-            np.testing.assert_allclose(q.sum_of(total), full.sum(axis=0), rtol=0, atol=1e-9)
-        np.testing.assert_allclose(q.vec(mean), full.mean(axis=0).astype(np.float32), rtol=0, atol=1e-6)
+            np.testing.assert_allclose(F.sum_of(total), full.sum(axis=0), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(B.vec(mean), full.mean(axis=0).astype(np.float32), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [4, 5])

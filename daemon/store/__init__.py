@@ -1,15 +1,17 @@
 """The library store: one SQLite file holding photos, files, objects, faces, people and corrections.
 
 Owns connection set-up (`db.py`), versioned migrations (`migrations.py`), the single writer thread
-(`writer.py`), the records it hands out (`records.py`), the `Store` facade (`store.py`) and the read/write
-queries (`queries.py`). Clustering maths lives in `daemon/clusters.py`, the people manager in `daemon/people.py`.
+(`writer.py`), the records it hands out (`records.py`), the `Store` facade (`store.py`) and every SQL statement
+pictod runs: files, photos, objects, state and status in `queries.py`; faces, people and corrections with the
+people maths (sums, means, counts, pruning) in `faces.py`; shared primitives in `base.py`. Clustering maths lives
+in `daemon/clusters.py`, the people manager in `daemon/people.py`.
 
 Model: content identity. A *photo* is one content (sha256 hex of the bytes) with its analysis (objects, faces);
 a *file* is a path on disk (path, size, mtime_ns, status) pointing at a photo. Copies, moves and renames of the
 same bytes share one photo (no second inference; faces keep their people). A photo with no file left is deleted
 with its faces, and the people those faces belonged to get their mean and counts updated in the same
 transaction (people left with no face are pruned). Each person stores the float64 sum of its faces'
-embeddings (`people.embedding_sum`), so a face joining or leaving costs O(1) queries (`queries.assign_faces`).
+embeddings (`people.embedding_sum`), so a face joining or leaving costs O(1) queries (`faces.assign_faces`).
 Paths are `str` in the API and stored as BLOBs of `os.fsencode(path)`, so any file name (newlines, quotes,
 non-UTF-8 bytes via surrogateescape) round-trips.
 

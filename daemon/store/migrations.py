@@ -17,6 +17,7 @@ from pathlib import Path
 import structlog
 
 from daemon.errors import StoreError
+from daemon.store.base import now
 
 log = structlog.get_logger()
 
@@ -111,10 +112,10 @@ def _v2_corrections(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX corrections_person ON corrections(person_id)")
     conn.execute("ALTER TABLE people ADD COLUMN curated INTEGER NOT NULL DEFAULT 0")
     conn.execute("UPDATE people SET curated = 1 WHERE name IS NOT NULL")
-    now = _now()
+    stamp = now()
     conn.execute(
         "INSERT INTO corrections (kind, person_id, name, created_at) "
-        "SELECT 'name', id, name, ? FROM people WHERE name IS NOT NULL", (now,))
+        "SELECT 'name', id, name, ? FROM people WHERE name IS NOT NULL", (stamp,))
 
 
 def _v3_embedding_sums(conn: sqlite3.Connection) -> None:
@@ -130,10 +131,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "people.embedding_sum for incremental means", _v3_embedding_sums),
 )
 LATEST = MIGRATIONS[-1].version
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -166,7 +163,7 @@ def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) 
                 continue
             migration.apply(conn)
             conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                         (migration.version, migration.name, _now()))
+                         (migration.version, migration.name, now()))
             conn.execute(f"PRAGMA user_version = {migration.version}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -1,46 +1,38 @@
-"""The SQL: every statement the store and the people manager run, as functions of a connection.
+"""The SQL of files, photos, objects, state and status, as functions of a connection.
 
-Write functions expect to run inside the writer's transaction; read functions on any connection. Paths are
-stored as BLOBs of `os.fsencode(path)`; a directory prefix query compares bytes (`'/'` + 1 is `'0'`).
+Faces and people (sums, means, counts, pruning, corrections, the manager's reads) are in `faces.py`; the shared
+primitives (state keys, `now`, path and vector encodings, IN lists) in `base.py`. Together with `migrations.py`
+these hold every SQL statement pictod runs. Write functions expect to run inside the writer's transaction; read
+functions on any connection. Paths are stored as BLOBs of `os.fsencode(path)`; a directory prefix query compares
+bytes (`'/'` + 1 is `'0'`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 
 import numpy as np
-from numpy.typing import NDArray
 
+from daemon.store import faces
+from daemon.store.base import (
+    CHUNK,
+    LAST_RECLUSTER,
+    PHOTOS_SINCE_RECLUSTER,
+    blob,
+    bump,
+    chunks,
+    dec,
+    enc,
+    get_int,
+    get_state,
+    marks,
+    now,
+)
 from daemon.store.records import AddResult, FileRecord, NewFace, RemoveResult, StatusCounts
 from daemon.types import PhotoAnalysis
-
-CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit (999 before 3.32)
-
-# state keys
-PEOPLE_REV = "people_rev"  # bumped by every transaction that changes people or face -> person links
-FACES_REMOVED_REV = "faces_removed_rev"  # bumped whenever faces are deleted (the manager's index must drop them)
-LAST_RECLUSTER = "last_recluster"
-LAST_RECLUSTER_STATS = "last_recluster_stats"
-PHOTOS_SINCE_RECLUSTER = "photos_since_recluster"
-
-
-def now() -> str:
-    """Current UTC time, ISO 8601 to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def enc(path: str) -> bytes:
-    """A path as stored."""
-    return os.fsencode(path)
-
-
-def dec(raw: bytes) -> str:
-    """A stored path back to str (surrogateescape for non-UTF-8 bytes)."""
-    return os.fsdecode(bytes(raw))
 
 
 def _prefix(path: str) -> tuple[bytes, bytes, bytes]:
@@ -50,48 +42,6 @@ def _prefix(path: str) -> tuple[bytes, bytes, bytes]:
     base = key if key == b"/" else key + b"/"
     upper = base[:-1] + b"0"  # b'0' == b'/' + 1: the first byte string after every 'dir/...'
     return key, base, upper
-
-
-def _marks(n: int) -> str:
-    """`?, ?, ...` for an IN list of n values."""
-    return ",".join("?" * n)
-
-
-def vec(blob: bytes) -> NDArray[np.float32]:
-    """An embedding BLOB back to a float32 vector."""
-    return np.frombuffer(blob, dtype=np.float32)
-
-
-def blob(array: NDArray[np.float32]) -> bytes:
-    """A float32 vector to its BLOB."""
-    return np.ascontiguousarray(array, dtype=np.float32).tobytes()
-
-
-# ----------------------------------------------------------------------------------------------- state
-
-
-def get_state(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
-    """One value from the state table."""
-    row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-    return default if row is None else str(row[0])
-
-
-def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
-    """Set one value in the state table."""
-    conn.execute("INSERT INTO state (key, value) VALUES (?, ?) "
-                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
-
-
-def bump(conn: sqlite3.Connection, key: str, by: int = 1) -> int:
-    """Increment an integer state value; return the new value."""
-    value = int(get_state(conn, key, "0") or 0) + by
-    set_state(conn, key, str(value))
-    return value
-
-
-def get_int(conn: sqlite3.Connection, key: str) -> int:
-    """An integer state value (0 if unset)."""
-    return int(get_state(conn, key, "0") or 0)
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -215,9 +165,7 @@ def remove(conn: sqlite3.Connection, path: str) -> RemoveResult:
         return RemoveResult()
     conn.executemany("DELETE FROM files WHERE id = ?", [(r[0],) for r in rows])
     result = drop_orphans(conn, [r[1] for r in rows if r[1] is not None])
-    return RemoveResult(files_removed=len(rows), photo_ids=result.photo_ids, faces_removed=result.faces_removed,
-                        face_ids=result.face_ids, people_updated=result.people_updated,
-                        people_pruned=result.people_pruned)
+    return dataclasses.replace(result, files_removed=len(rows))
 
 
 def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
@@ -238,7 +186,7 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
     for start in range(0, len(targets), CHUNK):
         chunk = targets[start:start + CHUNK]
         clashes += [(int(r[0]), r[1]) for r in conn.execute(
-            f"SELECT id, photo_id FROM files WHERE path IN ({_marks(len(chunk))})", chunk) if r[0] not in moving]
+            f"SELECT id, photo_id FROM files WHERE path IN ({marks(len(chunk))})", chunk) if r[0] not in moving]
     conn.executemany("DELETE FROM files WHERE id = ?", [(c[0],) for c in clashes])
     orphans = [int(c[1]) for c in clashes if c[1] is not None]
     # Two steps so a rename inside the moved set (a/x -> a/x/..) never hits the UNIQUE index half-way.
@@ -249,153 +197,45 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
     return len(moves)
 
 
-# ----------------------------------------------------------------------------------------------- orphans, people
+# ----------------------------------------------------------------------------------------------- orphans
 
 
 def drop_orphans(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> RemoveResult:
-    """Delete the photos no file points at (faces and objects cascade); fix their people."""
+    """Delete the photos no file points at (faces and objects cascade); fix their people (`faces.drop_photos`)."""
     wanted = sorted(set(photo_ids))
-    gone: list[int] = []
-    face_ids: list[int] = []
-    leaving: list[tuple[int, NDArray[np.float32]]] = []  # (person, embedding) of each deleted assigned face
-    # Set-based, a chunk of photos per statement: which still have a file, their faces, then one DELETE.
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start:start + CHUNK]
+    orphans: list[int] = []
+    for chunk in chunks(wanted):  # set-based: which still have a file, a chunk of photos per statement
         kept = {int(r[0]) for r in conn.execute(
-            f"SELECT DISTINCT photo_id FROM files WHERE photo_id IN ({_marks(len(chunk))})", chunk)}
-        orphans = [p for p in chunk if p not in kept]
-        if not orphans:
-            continue
-        for face_id, person_id, embedding in conn.execute(
-                f"SELECT id, person_id, CASE WHEN person_id IS NOT NULL THEN embedding END FROM faces "
-                f"WHERE photo_id IN ({_marks(len(orphans))}) ORDER BY photo_id, id", orphans):
-            face_ids.append(int(face_id))
-            if person_id is not None:
-                leaving.append((int(person_id), vec(embedding)))
-        conn.execute(f"DELETE FROM photos WHERE id IN ({_marks(len(orphans))})", orphans)
-        gone += orphans
-    if not gone:
+            f"SELECT DISTINCT photo_id FROM files WHERE photo_id IN ({marks(len(chunk))})", chunk)}
+        orphans += [p for p in chunk if p not in kept]
+    if not orphans:
         return RemoveResult()
-    deltas = _Deltas()
-    for person_id, embedding in leaving:
-        deltas.add(person_id, embedding, -1)
-    updated, pruned = _apply_deltas(conn, deltas)
-    if face_ids:
-        bump(conn, FACES_REMOVED_REV)
-    return RemoveResult(photo_ids=tuple(gone), faces_removed=len(face_ids), face_ids=tuple(face_ids),
-                        people_updated=tuple(updated), people_pruned=tuple(pruned))
+    return faces.drop_photos(conn, orphans)
 
 
-def _mean(total: NDArray[np.float64], count: int) -> NDArray[np.float32]:
-    return (total / count).astype(np.float32)
+# ----------------------------------------------------------------------------------------------- library reads
 
 
-def sum_of(raw: bytes) -> NDArray[np.float64]:
-    """A people.embedding_sum BLOB back to its float64 vector."""
-    return np.frombuffer(raw, dtype=np.float64)
+def search_photos(conn: sqlite3.Connection, tag: str | None, person_ids: list[int] | None) -> list[str]:
+    """Paths of analysed files with an object tag and/or a face of one of these people, in path order."""
+    where = ["f.status = 'done'"]
+    args: list[object] = []
+    if tag is not None:
+        where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = f.photo_id AND o.label = ?)")
+        args.append(tag)
+    if person_ids is not None:
+        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = f.photo_id AND fa.person_id IN "
+                     f"({marks(len(person_ids))}))")
+        args.extend(person_ids)
+    rows = conn.execute(f"SELECT f.path FROM files f WHERE {' AND '.join(where)} ORDER BY f.path", args)
+    return [dec(r[0]) for r in rows]
 
 
-def refresh_people(conn: sqlite3.Connection, person_ids: Iterable[int]) -> tuple[list[int], list[int]]:
-    """Recompute sum, mean and counts of these people from all their faces; delete those with none left.
-
-    O(faces of each person): for a bulk change (a merge) or a person whose sum is unknown. Changes of a few
-    faces go through `assign_faces`, which updates the stored sums instead."""
-    updated: list[int] = []
-    pruned: list[int] = []
-    stamp = now()
-    for person_id in sorted(set(person_ids)):
-        rows = conn.execute("SELECT embedding, photo_id FROM faces WHERE person_id = ?", (person_id,)).fetchall()
-        if not rows:
-            conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-            pruned.append(person_id)
-            continue
-        total = np.stack([vec(r[0]) for r in rows]).astype(np.float64).sum(axis=0)
-        conn.execute("UPDATE people SET mean = ?, embedding_sum = ?, face_count = ?, photo_count = ?, "
-                     "updated_at = ? WHERE id = ?",
-                     (blob(_mean(total, len(rows))), total.tobytes(), len(rows), len({r[1] for r in rows}), stamp,
-                      person_id))
-        updated.append(person_id)
-    if updated or pruned:
-        bump(conn, PEOPLE_REV)
-    return updated, pruned
-
-
-class _Deltas:
-    """Per person: the change of its embedding sum (float64) and of its face count."""
-
-    def __init__(self) -> None:
-        self.sums: dict[int, NDArray[np.float64]] = {}
-        self.counts: dict[int, int] = {}
-
-    def add(self, person_id: int, embedding: NDArray[np.float32], sign: int) -> None:
-        change = embedding.astype(np.float64) * sign
-        if person_id in self.sums:
-            self.sums[person_id] = self.sums[person_id] + change
-        else:
-            self.sums[person_id] = change
-        self.counts[person_id] = self.counts.get(person_id, 0) + sign
-
-
-def _apply_deltas(conn: sqlite3.Connection, deltas: _Deltas) -> tuple[list[int], list[int]]:
-    """Add the deltas to the people's stored sums and counts (O(1) queries per chunk of people); a person
-    whose sum was never stored (a library from before schema v3) is recomputed from its faces instead."""
-    people = sorted(deltas.sums)
-    if not people:
-        return [], []
-    updated: list[int] = []
-    pruned: list[int] = []
-    unknown: list[int] = []  # recomputed from their faces: no stored sum yet, or no face left
-    rows: list[tuple[bytes, bytes, int, int]] = []
-    stamp = now()
-    for start in range(0, len(people), CHUNK):
-        chunk = people[start:start + CHUNK]
-        for person_id, raw, face_count in conn.execute(
-                f"SELECT id, embedding_sum, face_count FROM people WHERE id IN ({_marks(len(chunk))})", chunk):
-            if raw is None and face_count > 0:
-                unknown.append(int(person_id))
-                continue
-            count = int(face_count) + deltas.counts[person_id]
-            if count <= 0:
-                unknown.append(int(person_id))  # emptied: refresh_people checks the faces and prunes it
-                continue
-            total = deltas.sums[person_id] if raw is None else sum_of(raw) + deltas.sums[person_id]
-            # Counts move with the faces; one face per photo per person makes photos equal faces.
-            rows.append((blob(_mean(total, count)), total.tobytes(), count, int(person_id)))
-            updated.append(int(person_id))
-    conn.executemany("UPDATE people SET mean = ?, embedding_sum = ?, face_count = ?, photo_count = ?, updated_at = ? "
-                     "WHERE id = ?", [(m, t, c, c, stamp, p) for m, t, c, p in rows])
-    if updated:
-        bump(conn, PEOPLE_REV)
-    if unknown:
-        more, gone = refresh_people(conn, unknown)
-        updated += more
-        pruned += gone
-    return sorted(updated), sorted(pruned)
-
-
-def assign_faces(conn: sqlite3.Connection, changes: Iterable[tuple[int, int | None]]) -> tuple[list[int], list[int]]:
-    """Put faces on people (None: on nobody) and update the touched people's sums, means and counts in place;
-    delete people left with no face. Costs O(changed faces), whatever the size of the people involved.
-    Returns (people updated, people pruned)."""
-    wanted = dict(changes)
-    ids = sorted(wanted)
-    moves: list[tuple[int | None, int]] = []
-    deltas = _Deltas()
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        for face_id, before, embedding in conn.execute(
-                f"SELECT id, person_id, embedding FROM faces WHERE id IN ({_marks(len(chunk))})", chunk):
-            after = wanted[face_id]
-            if before == after:
-                continue
-            moves.append((after, int(face_id)))
-            vector = vec(embedding)
-            if before is not None:
-                deltas.add(int(before), vector, -1)
-            if after is not None:
-                deltas.add(int(after), vector, +1)
-    conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", moves)
-    return _apply_deltas(conn, deltas)
+def tag_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Object tags with the number of photos showing each, most common first."""
+    rows = conn.execute(
+        "SELECT label, count(DISTINCT photo_id) AS n FROM objects GROUP BY label ORDER BY n DESC, label").fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 # ----------------------------------------------------------------------------------------------- status

@@ -39,6 +39,7 @@ class RemoveResult:
     face_ids: tuple[int, ...] = ()
     people_updated: tuple[int, ...] = ()  # people whose mean and counts were updated
     people_pruned: tuple[int, ...] = ()  # people deleted because they had no face left
+    removed_rev: int = 0  # the faces_removed_rev this removal committed (0: no face removed)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 from daemon.errors import StoreError
 from daemon.library import list_people
 from daemon.store import Store, db, migrations
-from daemon.store import queries as q
+from daemon.store import base as B
 
 
 def _build_v1(path: Path) -> None:
@@ -76,7 +76,7 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
 def test_fresh_database_gets_every_migration_without_backup(tmp_path: Path) -> None:
     with Store.open(tmp_path / "library.db") as store:
         assert store.read(migrations.current_version) == migrations.LATEST
-        assert store.read(lambda c: q.get_int(c, q.PEOPLE_REV)) == 0
+        assert store.read(lambda c: B.get_int(c, B.PEOPLE_REV)) == 0
     assert list(tmp_path.glob("*.bak")) == []
 
 

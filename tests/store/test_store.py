@@ -14,6 +14,7 @@ from people_synth import analysis, content_hash, face_vectors, identities
 
 from daemon.errors import StoreError
 from daemon.store import Store
+from daemon.store import base as B
 from daemon.store import queries as q
 
 
@@ -158,7 +159,7 @@ def test_embeddings_and_metadata_stored_as_given(store: Store) -> None:
     r = store.record_analysis("/p/x.jpg", 1, 1, content_hash(1), analysis(e))
     rows = store.read(lambda c: c.execute("SELECT embedding, typeof(embedding) FROM faces ORDER BY id").fetchall())
     assert [r[1] for r in rows] == ["blob"] * 3
-    np.testing.assert_array_equal(np.stack([q.vec(r[0]) for r in rows]), e)
+    np.testing.assert_array_equal(np.stack([B.vec(r[0]) for r in rows]), e)
     assert [f.id for f in r.new_faces] == list(r.face_ids)
 
 
@@ -189,7 +190,7 @@ def test_concurrent_writers_serialize(store: Store) -> None:
             for i in range(40):
                 store.record_analysis(f"/t{t}/{i}.jpg", i, i, content_hash((t, i)), analysis([c[t]]))
                 # read-modify-write: lost updates would show if two tasks interleaved
-                store.write(lambda conn: q.bump(conn, "test_counter"))
+                store.write(lambda conn: B.bump(conn, "test_counter"))
                 store.get_file(f"/t{t}/{i}.jpg")
         except BaseException as exc:
             errors.append(exc)
@@ -200,7 +201,7 @@ def test_concurrent_writers_serialize(store: Store) -> None:
     for t in threads:
         t.join()
     assert not errors
-    assert store.read(lambda conn: q.get_int(conn, "test_counter")) == 160
+    assert store.read(lambda conn: B.get_int(conn, "test_counter")) == 160
     counts = store.status_counts()
     assert (counts.files_done, counts.photos, counts.faces) == (160, 160, 160)
 

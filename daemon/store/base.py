@@ -1,0 +1,87 @@
+"""What every statement module of the store shares: state keys and rows, the time stamp, encodings, IN lists.
+
+The `state` table holds small named values (counters, revisions, the last recluster); the constants below are
+its keys. Paths are stored as BLOBs of `os.fsencode(path)`, embeddings as float32 BLOBs.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+T = TypeVar("T")
+
+CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit (999 before 3.32)
+
+# state keys
+PEOPLE_REV = "people_rev"  # bumped by every transaction that changes people or face -> person links
+FACES_REMOVED_REV = "faces_removed_rev"  # bumped whenever faces are deleted (the manager's index must drop them)
+LAST_RECLUSTER = "last_recluster"
+LAST_RECLUSTER_STATS = "last_recluster_stats"
+PHOTOS_SINCE_RECLUSTER = "photos_since_recluster"  # the one recluster counter (see daemon/people.py)
+
+
+def now() -> str:
+    """Current UTC time, ISO 8601 to the second (every stored time stamp)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def enc(path: str) -> bytes:
+    """A path as stored."""
+    return os.fsencode(path)
+
+
+def dec(raw: bytes) -> str:
+    """A stored path back to str (surrogateescape for non-UTF-8 bytes)."""
+    return os.fsdecode(bytes(raw))
+
+
+def vec(blob: bytes) -> NDArray[np.float32]:
+    """An embedding BLOB back to a float32 vector."""
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def blob(array: NDArray[np.float32]) -> bytes:
+    """A float32 vector to its BLOB."""
+    return np.ascontiguousarray(array, dtype=np.float32).tobytes()
+
+
+def marks(n: int) -> str:
+    """`?, ?, ...` for an IN list of n values."""
+    return ",".join("?" * n)
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most `size` values, one per IN (...) statement."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def get_state(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    """One value from the state table."""
+    row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+    return default if row is None else str(row[0])
+
+
+def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set one value in the state table."""
+    conn.execute("INSERT INTO state (key, value) VALUES (?, ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def bump(conn: sqlite3.Connection, key: str, by: int = 1) -> int:
+    """Increment an integer state value; return the new value."""
+    value = int(get_state(conn, key, "0") or 0) + by
+    set_state(conn, key, str(value))
+    return value
+
+
+def get_int(conn: sqlite3.Connection, key: str) -> int:
+    """An integer state value (0 if unset)."""
+    return int(get_state(conn, key, "0") or 0)

@@ -1,0 +1,445 @@
+"""Faces and people in SQL, with the people maths: embedding sums, means, counts, pruning, corrections.
+
+Each person stores the float64 sum of its faces' embeddings (`people.embedding_sum`, schema v3), its mean, its
+face count and its photo count (distinct photos, on every path). A face joining or leaving a person updates
+those in O(1) queries (`assign_faces`); `refresh_people` recomputes them from the faces (a bulk change, a sum not
+yet stored, or a repair); a person left with no face is pruned. Every function here runs on a connection: write
+functions inside the writer's transaction (`Store.write`), read functions on any connection (`Store.read`).
+The people manager (`daemon/people.py`), the corrections (`daemon/corrections.py`) and the read side
+(`daemon/library.py`) call these; none of them writes SQL of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from daemon.errors import NotFoundError
+from daemon.store.base import (
+    FACES_REMOVED_REV,
+    LAST_RECLUSTER,
+    LAST_RECLUSTER_STATS,
+    PEOPLE_REV,
+    PHOTOS_SINCE_RECLUSTER,
+    blob,
+    bump,
+    chunks,
+    dec,
+    marks,
+    now,
+    set_state,
+    vec,
+)
+from daemon.store.records import RemoveResult
+
+PersonRow = tuple[int, str | None, int, int]  # id, name, faces, photos
+I64 = NDArray[np.int64]
+
+
+# ----------------------------------------------------------------------------------------------- people maths
+
+
+def _mean(total: NDArray[np.float64], count: int) -> NDArray[np.float32]:
+    return (total / count).astype(np.float32)
+
+
+def sum_of(raw: bytes) -> NDArray[np.float64]:
+    """A people.embedding_sum BLOB back to its float64 vector."""
+    return np.frombuffer(raw, dtype=np.float64)
+
+
+def refresh_people(conn: sqlite3.Connection, person_ids: Iterable[int]) -> tuple[list[int], list[int]]:
+    """Recompute sum, mean and counts of these people from all their faces; delete those with none left.
+
+    O(faces of each person): for a bulk change (a merge), a person whose sum is unknown, or a repair. Changes of
+    a few faces go through `assign_faces`, which updates the stored sums instead."""
+    updated: list[int] = []
+    pruned: list[int] = []
+    stamp = now()
+    for person_id in sorted(set(person_ids)):
+        rows = conn.execute("SELECT embedding, photo_id FROM faces WHERE person_id = ?", (person_id,)).fetchall()
+        if not rows:
+            conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+            pruned.append(person_id)
+            continue
+        total = np.stack([vec(r[0]) for r in rows]).astype(np.float64).sum(axis=0)
+        conn.execute("UPDATE people SET mean = ?, embedding_sum = ?, face_count = ?, photo_count = ?, "
+                     "updated_at = ? WHERE id = ?",
+                     (blob(_mean(total, len(rows))), total.tobytes(), len(rows), len({r[1] for r in rows}), stamp,
+                      person_id))
+        updated.append(person_id)
+    if updated or pruned:
+        bump(conn, PEOPLE_REV)
+    return updated, pruned
+
+
+class _Deltas:
+    """Per person: the change of its embedding sum (float64), of its face count and of its photo count."""
+
+    def __init__(self) -> None:
+        self.sums: dict[int, NDArray[np.float64]] = {}
+        self.counts: dict[int, int] = {}
+        self.photos: dict[int, int] = {}
+
+    def add(self, person_id: int, embedding: NDArray[np.float32], sign: int) -> None:
+        change = embedding.astype(np.float64) * sign
+        if person_id in self.sums:
+            self.sums[person_id] = self.sums[person_id] + change
+        else:
+            self.sums[person_id] = change
+        self.counts[person_id] = self.counts.get(person_id, 0) + sign
+
+    def photo_pairs(self, before: set[tuple[int, int]], after: set[tuple[int, int]]) -> None:
+        """Distinct photos: a person gains a photo for each (photo, person) pair that appeared, loses one for each
+        that went (pairs read from the touched photos' faces only)."""
+        for _photo, person in after - before:
+            self.photos[person] = self.photos.get(person, 0) + 1
+        for _photo, person in before - after:
+            self.photos[person] = self.photos.get(person, 0) - 1
+
+
+def _apply_deltas(conn: sqlite3.Connection, deltas: _Deltas) -> tuple[list[int], list[int]]:
+    """Add the deltas to the people's stored sums and counts (O(1) queries per chunk of people); a person
+    whose sum was never stored (a library from before schema v3) is recomputed from its faces instead."""
+    people = sorted(deltas.sums)
+    if not people:
+        return [], []
+    updated: list[int] = []
+    pruned: list[int] = []
+    unknown: list[int] = []  # recomputed from their faces: no stored sum yet, or no face left
+    rows: list[tuple[bytes, bytes, int, int, int]] = []
+    stamp = now()
+    for chunk in chunks(people):
+        for person_id, raw, face_count, photo_count in conn.execute(
+                f"SELECT id, embedding_sum, face_count, photo_count FROM people WHERE id IN ({marks(len(chunk))})",
+                chunk):
+            if raw is None and face_count > 0:
+                unknown.append(int(person_id))
+                continue
+            count = int(face_count) + deltas.counts[person_id]
+            if count <= 0:
+                unknown.append(int(person_id))  # emptied: refresh_people checks the faces and prunes it
+                continue
+            total = deltas.sums[person_id] if raw is None else sum_of(raw) + deltas.sums[person_id]
+            photos = int(photo_count) + deltas.photos.get(person_id, 0)
+            rows.append((blob(_mean(total, count)), total.tobytes(), count, photos, int(person_id)))
+            updated.append(int(person_id))
+    conn.executemany("UPDATE people SET mean = ?, embedding_sum = ?, face_count = ?, photo_count = ?, updated_at = ? "
+                     "WHERE id = ?", [(m, t, c, ph, stamp, p) for m, t, c, ph, p in rows])
+    if updated:
+        bump(conn, PEOPLE_REV)
+    if unknown:
+        more, gone = refresh_people(conn, unknown)
+        updated += more
+        pruned += gone
+    return sorted(updated), sorted(pruned)
+
+
+def _photo_people(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> set[tuple[int, int]]:
+    pairs: set[tuple[int, int]] = set()
+    for chunk in chunks(photo_ids):
+        pairs |= {(int(r[0]), int(r[1])) for r in conn.execute(
+            f"SELECT photo_id, person_id FROM faces WHERE photo_id IN ({marks(len(chunk))}) "
+            "AND person_id IS NOT NULL", chunk)}
+    return pairs
+
+
+def assign_faces(conn: sqlite3.Connection, changes: Iterable[tuple[int, int | None]]) -> tuple[list[int], list[int]]:
+    """Put faces on people (None: on nobody) and update the touched people's sums, means and counts in place;
+    delete people left with no face. Costs O(changed faces), whatever the size of the people involved.
+    Returns (people updated, people pruned)."""
+    wanted = dict(changes)
+    ids = sorted(wanted)
+    moves: list[tuple[int | None, int]] = []
+    photos: set[int] = set()
+    deltas = _Deltas()
+    for chunk in chunks(ids):
+        for face_id, photo_id, before, embedding in conn.execute(
+                f"SELECT id, photo_id, person_id, embedding FROM faces WHERE id IN ({marks(len(chunk))})", chunk):
+            after = wanted[face_id]
+            if before == after:
+                continue
+            moves.append((after, int(face_id)))
+            photos.add(int(photo_id))
+            vector = vec(embedding)
+            if before is not None:
+                deltas.add(int(before), vector, -1)
+            if after is not None:
+                deltas.add(int(after), vector, +1)
+    if not moves:
+        return [], []
+    touched = sorted(photos)
+    pairs_before = _photo_people(conn, touched)
+    conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", moves)
+    deltas.photo_pairs(pairs_before, _photo_people(conn, touched))
+    return _apply_deltas(conn, deltas)
+
+
+def drop_photos(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> RemoveResult:
+    """Delete these photos (faces and objects cascade) and take their faces off their people, in O(1) queries
+    per chunk of photos; bumps FACES_REMOVED_REV so the people manager's index learns of the deletion."""
+    face_ids: list[int] = []
+    deltas = _Deltas()
+    pairs: set[tuple[int, int]] = set()
+    for chunk in chunks(photo_ids):
+        for face_id, photo_id, person_id, embedding in conn.execute(
+                f"SELECT id, photo_id, person_id, CASE WHEN person_id IS NOT NULL THEN embedding END FROM faces "
+                f"WHERE photo_id IN ({marks(len(chunk))}) ORDER BY photo_id, id", chunk):
+            face_ids.append(int(face_id))
+            if person_id is not None:
+                deltas.add(int(person_id), vec(embedding), -1)
+                pairs.add((int(photo_id), int(person_id)))
+        conn.execute(f"DELETE FROM photos WHERE id IN ({marks(len(chunk))})", chunk)
+    deltas.photo_pairs(pairs, set())
+    updated, pruned = _apply_deltas(conn, deltas)
+    rev = bump(conn, FACES_REMOVED_REV) if face_ids else 0
+    return RemoveResult(photo_ids=tuple(photo_ids), faces_removed=len(face_ids), face_ids=tuple(face_ids),
+                        people_updated=tuple(updated), people_pruned=tuple(pruned), removed_rev=rev)
+
+
+def verify_sums(conn: sqlite3.Connection) -> list[tuple[int, str | None]]:
+    """Compare every person's stored sum and counts with its faces; repair those that drifted.
+
+    One pass over all assigned faces (what a full recluster reads anyway). Returns (id, name) of each person
+    repaired; a person whose sum was never stored (pre-v3) is filled in silently."""
+    stored = {int(r[0]): (r[1], r[2], int(r[3]), int(r[4])) for r in conn.execute(
+        "SELECT id, name, embedding_sum, face_count, photo_count FROM people")}
+    totals: dict[int, NDArray[np.float64]] = {}
+    counts: dict[int, int] = {}
+    photos: dict[int, set[int]] = {}
+    cursor = conn.execute("SELECT person_id, photo_id, embedding FROM faces WHERE person_id IS NOT NULL")
+    while rows := cursor.fetchmany(4096):
+        for person_id, photo_id, embedding in rows:
+            v = vec(embedding).astype(np.float64)
+            totals[person_id] = totals[person_id] + v if person_id in totals else v
+            counts[person_id] = counts.get(person_id, 0) + 1
+            photos.setdefault(person_id, set()).add(int(photo_id))
+    drifted: list[tuple[int, str | None]] = []
+    fill: list[int] = []
+    for person_id, (name, raw, face_count, photo_count) in stored.items():
+        if person_id not in counts:
+            drifted.append((person_id, name))
+            continue
+        if raw is None:
+            fill.append(person_id)
+            continue
+        total = sum_of(raw)
+        # Sums of float32 vectors in float64: a few ulps apart at most when right, whatever the order of adds.
+        if (face_count, photo_count) != (counts[person_id], len(photos[person_id])) or \
+                not np.allclose(total, totals[person_id], rtol=0, atol=1e-6):
+            drifted.append((person_id, name))
+    if drifted or fill:
+        refresh_people(conn, [p for p, _n in drifted] + fill)
+    return drifted
+
+
+# ----------------------------------------------------------------------------------------------- the manager's reads
+
+
+def means(conn: sqlite3.Connection, person_ids: Sequence[int] | None = None) -> list[tuple[int, bytes]]:
+    """(id, mean BLOB) of every person with a mean, or of these people, in id order."""
+    if person_ids is None:
+        return conn.execute("SELECT id, mean FROM people WHERE mean IS NOT NULL ORDER BY id").fetchall()
+    rows: list[tuple[int, bytes]] = []
+    for chunk in chunks(sorted(person_ids)):
+        rows += conn.execute(f"SELECT id, mean FROM people WHERE mean IS NOT NULL AND id IN ({marks(len(chunk))}) "
+                             "ORDER BY id", chunk).fetchall()
+    return rows
+
+
+def photo_face_people(conn: sqlite3.Connection, photo_id: int) -> dict[int, int | None]:
+    """face id -> person id (or None) of one photo's faces."""
+    return dict(conn.execute("SELECT id, person_id FROM faces WHERE photo_id = ?", (photo_id,)).fetchall())
+
+
+@dataclass(frozen=True)
+class FaceRows:
+    """Faces as aligned arrays (ascending ids), for the density index."""
+
+    ids: I64
+    photos: I64
+    people: I64  # 0: no person
+    vectors: NDArray[np.float32]
+
+
+def faces_after(conn: sqlite3.Connection, last_id: int, *, dim: int = 128) -> FaceRows:
+    """Every face with an id above `last_id` (face ids only grow: AUTOINCREMENT)."""
+    ids: list[int] = []
+    photos: list[int] = []
+    people: list[int] = []
+    vectors: list[NDArray[np.float32]] = []
+    cursor = conn.execute("SELECT id, photo_id, coalesce(person_id, 0), embedding FROM faces WHERE id > ? "
+                          "ORDER BY id", (last_id,))
+    while rows := cursor.fetchmany(4096):
+        for face_id, photo_id, person_id, embedding in rows:
+            ids.append(face_id)
+            photos.append(photo_id)
+            people.append(person_id)
+            vectors.append(vec(embedding))
+    return FaceRows(ids=np.array(ids, np.int64), photos=np.array(photos, np.int64),
+                    people=np.array(people, np.int64),
+                    vectors=np.stack(vectors) if vectors else np.zeros((0, dim), np.float32))
+
+
+def face_ids(conn: sqlite3.Connection, upto: int) -> I64:
+    """Ids of every face up to `upto`, ascending."""
+    return np.array([r[0] for r in conn.execute("SELECT id FROM faces WHERE id <= ? ORDER BY id", (upto,))],
+                    np.int64)
+
+
+def face_people(conn: sqlite3.Connection) -> NDArray[np.int64]:
+    """(face id, person id or 0) of every face, as an n x 2 array."""
+    return np.array(conn.execute("SELECT id, coalesce(person_id, 0) FROM faces").fetchall(),
+                    np.int64).reshape(-1, 2)
+
+
+def pins(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """(face id, person id) of every face the user pinned, oldest first (a later pin wins)."""
+    return conn.execute("SELECT face_id, person_id FROM corrections WHERE kind = 'assign' ORDER BY id").fetchall()
+
+
+def rejections(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """(face id, person id) of every "not this person"."""
+    return conn.execute("SELECT face_id, person_id FROM corrections WHERE kind = 'reject'").fetchall()
+
+
+def curated_people(conn: sqlite3.Connection) -> I64:
+    """Ids of the people the user named, merged into or gave a face to, ascending."""
+    return np.array([r[0] for r in conn.execute("SELECT id FROM people WHERE curated = 1 ORDER BY id")], np.int64)
+
+
+def new_person(conn: sqlite3.Connection, stamp: str) -> int:
+    """A new, empty, unnamed person (its faces follow in the same transaction); its id."""
+    cursor = conn.execute("INSERT INTO people (created_at, updated_at) VALUES (?, ?)", (stamp, stamp))
+    return int(cursor.lastrowid or 0)
+
+
+def people_count(conn: sqlite3.Connection) -> int:
+    """How many people there are."""
+    return int(conn.execute("SELECT count(*) FROM people").fetchone()[0])
+
+
+def record_recluster(conn: sqlite3.Connection, stamp: str, stats_json: str) -> None:
+    """A recluster committed: its time and stats; every photo stored so far is clustered (counter to 0)."""
+    set_state(conn, LAST_RECLUSTER, stamp)
+    set_state(conn, LAST_RECLUSTER_STATS, stats_json)
+    set_state(conn, PHOTOS_SINCE_RECLUSTER, "0")
+
+
+# ----------------------------------------------------------------------------------------------- the read side
+
+
+def person_row(conn: sqlite3.Connection, person_id: int) -> PersonRow:
+    """(id, name, faces, photos) of one person; NotFoundError for an unknown id."""
+    row = conn.execute("SELECT id, name, face_count, photo_count FROM people WHERE id = ?", (person_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no person with id {person_id} (see `pictod people`)")
+    return int(row[0]), row[1], int(row[2]), int(row[3])
+
+
+def people_rows(conn: sqlite3.Connection) -> list[PersonRow]:
+    """(id, name, faces, photos) of every person, most faces first."""
+    return conn.execute("SELECT id, name, face_count, photo_count FROM people ORDER BY face_count DESC, id").fetchall()
+
+
+def people_named(conn: sqlite3.Connection, name: str) -> list[int]:
+    """Ids of the people with exactly this name."""
+    return [int(r[0]) for r in conn.execute("SELECT id FROM people WHERE name = ?", (name,))]
+
+
+def face_row(conn: sqlite3.Connection, face_id: int) -> tuple[int, int | None]:
+    """(photo id, person id or None) of one face; NotFoundError for an unknown id."""
+    row = conn.execute("SELECT photo_id, person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no face with id {face_id} (see `pictod people show ID`)")
+    return int(row[0]), (None if row[1] is None else int(row[1]))
+
+
+def person_faces(conn: sqlite3.Connection, person_id: int) -> list[tuple[int, int, str | None,
+                                                                         tuple[float, float, float, float],
+                                                                         float, bool]]:
+    """(face id, photo id, one path showing the photo or None, box, score, pinned) of a person's faces."""
+    pinned = {r[0] for r in conn.execute(
+        "SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?", (person_id,))}
+    return [(fid, photo_id, None if path is None else dec(path), (x1, y1, x2, y2), score, fid in pinned)
+            for fid, photo_id, x1, y1, x2, y2, score, path in conn.execute(
+                "SELECT f.id, f.photo_id, f.x1, f.y1, f.x2, f.y2, f.score, "
+                "(SELECT path FROM files WHERE photo_id = f.photo_id ORDER BY path LIMIT 1) "
+                "FROM faces f WHERE f.person_id = ? ORDER BY f.id", (person_id,))]
+
+
+# ----------------------------------------------------------------------------------------------- corrections
+
+
+def name_person(conn: sqlite3.Connection, person_id: int, name: str | None) -> PersonRow:
+    """Name (None: unname) a person, mark it curated and record the correction."""
+    person_row(conn, person_id)
+    conn.execute("UPDATE people SET name = ?, curated = 1, updated_at = ? WHERE id = ?", (name, now(), person_id))
+    conn.execute("INSERT INTO corrections (kind, person_id, name, created_at) VALUES ('name', ?, ?, ?)",
+                 (person_id, name, now()))
+    bump(conn, PEOPLE_REV)
+    return person_row(conn, person_id)
+
+
+def merge_people(conn: sqlite3.Connection, keep: int, other: int) -> PersonRow:
+    """Move every face of `other` to `keep`, carry its corrections over, delete it; record the merge."""
+    kept, gone = person_row(conn, keep), person_row(conn, other)
+    if keep == other:
+        return kept
+    # One face per photo: where both have a face of one photo, the kept person's face stays.
+    clash = [r[0] for r in conn.execute(
+        "SELECT id FROM faces WHERE person_id = ? AND photo_id IN (SELECT photo_id FROM faces WHERE person_id = ?)",
+        (other, keep))]
+    for face_id in clash:
+        conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
+        conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
+    conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (keep, other))
+    conn.execute("UPDATE corrections SET person_id = ? WHERE person_id = ? AND kind IN ('assign', 'reject')",
+                 (keep, other))
+    # "Not other" now means "not keep"; a pin to either wins over a rejection of the same face.
+    conn.execute("DELETE FROM corrections WHERE kind = 'reject' AND person_id = ? AND face_id IN "
+                 "(SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?)", (keep, keep))
+    conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ? AND id IN "
+                 "(SELECT face_id FROM corrections WHERE kind = 'reject' AND person_id = ?)", (keep, keep))
+    name = kept[1] if kept[1] is not None else gone[1]
+    conn.execute("UPDATE people SET name = ?, curated = 1 WHERE id = ?", (name, keep))
+    conn.execute("INSERT INTO corrections (kind, person_id, other_person_id, name, created_at) "
+                 "VALUES ('merge', ?, ?, ?, ?)", (keep, other, gone[1], now()))
+    conn.execute("DELETE FROM people WHERE id = ?", (other,))
+    refresh_people(conn, [keep])
+    bump(conn, PEOPLE_REV)
+    return person_row(conn, keep)
+
+
+def move_face(conn: sqlite3.Connection, face_id: int, person_id: int) -> None:
+    """Pin a face to a person (a face of the same photo already there is unassigned); record the pin."""
+    photo_id, _before = face_row(conn, face_id)
+    person_row(conn, person_id)
+    clash = [r[0] for r in conn.execute(
+        "SELECT id FROM faces WHERE photo_id = ? AND person_id = ? AND id != ?", (photo_id, person_id, face_id))]
+    for other in clash:
+        conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (other,))
+    conn.execute("DELETE FROM corrections WHERE face_id = ? AND (kind = 'assign' OR "
+                 "(kind = 'reject' AND person_id = ?))", (face_id, person_id))
+    conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('assign', ?, ?, ?)",
+                 (face_id, person_id, now()))
+    conn.execute("UPDATE people SET curated = 1 WHERE id = ?", (person_id,))
+    assign_faces(conn, [(other, None) for other in clash] + [(face_id, person_id)])
+    bump(conn, PEOPLE_REV)
+
+
+def reject_face(conn: sqlite3.Connection, face_id: int) -> int | None:
+    """Take a face off its person for good and record it; the person it had (None: it had none)."""
+    _photo, person = face_row(conn, face_id)
+    if person is None:
+        return None
+    conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
+    conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('reject', ?, ?, ?)",
+                 (face_id, person, now()))
+    assign_faces(conn, [(face_id, None)])
+    bump(conn, PEOPLE_REV)
+    return person
