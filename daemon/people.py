@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import structlog
-from numpy.typing import NDArray
 
 from daemon import clusters
 from daemon.config import ClusteringConfig
@@ -30,7 +29,6 @@ from daemon.store import AddResult, RemoveResult, Store, faces
 from daemon.store import base as q
 
 log = structlog.get_logger()
-I64 = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -49,29 +47,56 @@ class ReclusterResult:
     ms: float
 
 
+@dataclass
+class _Snapshot:
+    """A density index built off the writer from one read snapshot, waiting to be installed by `_apply`."""
+
+    rows: faces.FaceRows
+    removed_rev: int
+    index: clusters.DensityIndex
+    drifted: list[tuple[int, str | None]]
+    unknown: list[int]
+
+
 class PeopleManager:
-    """Places faces on people and reclusters; thread-safe, one per store."""
+    """Places faces on people and reclusters; thread-safe, one per store.
+
+    The recluster counter is the `photos_since_recluster` state row: the store bumps it in the same transaction
+    that records a new photo, a recluster sets it back to 0 in the transaction that commits its mapping (every
+    photo committed before is clustered), so it survives restarts and `pictod status` reads the same number.
+    Coalescing is the ticket pair `_requested` / `_completed`: a call returns at once with the result of a run
+    that started after the call arrived.
+
+    Concurrency, two locks and the writer thread:
+    - `_lock` (held briefly): tickets, removals waiting for the index, `clustering_seconds`;
+    - `_recluster_lock`: one recluster at a time; its holder owns the density index (`_index`, `_ids`,
+      `_photos`, `_removed_rev`, `_reported`), on its own thread or inside a writer task it submitted
+      (`on_removed` forgets faces at once when the lock is free, else leaves them to the running recluster);
+    - the store's single writer thread runs `_place` and `_apply` one at a time, so the means cache and the
+      person cache need no lock: they are only touched inside writer tasks. `_ids` is replaced only there too.
+    """
 
     def __init__(self, store: Store, cfg: ClusteringConfig) -> None:
         self.store = store
         self.cfg = cfg
-        self._lock = threading.Lock()  # counters and tickets
-        self._recluster_lock = threading.Lock()  # one recluster at a time
-        self._added = 0
+        self._lock = threading.Lock()
+        self._recluster_lock = threading.Lock()
         self._requested = 0
         self._completed = 0
+        self._completed_full = 0
         self._last: ReclusterResult | None = None
-        # Density index over every face, aligned with _ids (ascending face ids). Touched only while holding
-        # _recluster_lock, and inside writer tasks submitted by the holder.
+        self._pending: list[tuple[int, tuple[int, ...]]] = []  # (removed_rev, face ids) not yet in the index
+        # Density index over every face, aligned with _ids (ascending face ids); it reflects every removal up to
+        # FACES_REMOVED_REV == _removed_rev, and the reported ones in _reported above it.
         self._index: clusters.DensityIndex | None = None
         self._ids = np.zeros(0, np.int64)
         self._photos = np.zeros(0, np.int64)
         self._removed_rev = -1
+        self._reported: set[int] = set()
         # Person per indexed face as last written, valid while PEOPLE_REV equals _person_rev (else re-read).
         self._person = np.zeros(0, np.int64)
         self._person_rev = -1
-        self._state = threading.Lock()  # guards swapping the arrays above between recluster and writer threads
-        # Means cache for placing new faces; touched only on the writer thread.
+        # Means cache for placing new faces.
         self._means_rev = -1
         self._mean_ids = np.zeros(0, np.int64)
         self._means = np.zeros((0, 0), np.float32)
@@ -84,16 +109,13 @@ class PeopleManager:
         """Place a new photo's faces on the nearest person means; return (face_id, person_id or None)."""
         if result.removed is not None:
             self.on_removed(result.removed)
-        if not result.created:
-            return []
-        with self._lock:
-            self._added += 1
-        if not result.new_faces:
+        if not result.created or not result.new_faces:
             return []
         t0 = time.perf_counter()
         with clusters.one_blas_thread():
             placed = self.store.write(lambda conn: self._place(conn, result))
-        self.clustering_seconds += time.perf_counter() - t0
+        with self._lock:
+            self.clustering_seconds += time.perf_counter() - t0
         return placed
 
     def _load_means(self, conn: sqlite3.Connection) -> None:
@@ -103,6 +125,7 @@ class PeopleManager:
             np.zeros((0, 0), np.float32)
 
     def _place(self, conn: sqlite3.Connection, result: AddResult) -> list[tuple[int, int | None]]:
+        """Writer task: the nearest person mean within eps for each face still unassigned."""
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         if rev0 != self._means_rev:
             self._load_means(conn)
@@ -128,14 +151,13 @@ class PeopleManager:
                 self._patch_means(conn, *faces.assign_faces(conn, moves))
         rev1 = q.get_int(conn, q.PEOPLE_REV)
         self._means_rev = rev1
-        with self._state:
-            if self._person_rev == rev0:
-                # Keep the recluster's person cache in step with placements of faces it already indexed.
-                for face_id, placed_on in placed.items():
-                    at = int(np.searchsorted(self._ids, face_id))
-                    if placed_on is not None and at < len(self._ids) and self._ids[at] == face_id:
-                        self._person[at] = placed_on
-                self._person_rev = rev1
+        if self._person_rev == rev0:
+            # Keep the recluster's person cache in step with placements of faces it already indexed.
+            for face_id, placed_on in placed.items():
+                at = int(np.searchsorted(self._ids, face_id))
+                if placed_on is not None and at < len(self._ids) and self._ids[at] == face_id:
+                    self._person[at] = placed_on
+            self._person_rev = rev1
         return list(placed.items())
 
     def _patch_means(self, conn: sqlite3.Connection, updated: list[int], pruned: list[int]) -> None:
@@ -154,123 +176,153 @@ class PeopleManager:
                 self._mean_ids = np.insert(self._mean_ids, at, person_id)
                 self._means = np.insert(self._means, at, vector[0], axis=0)
 
+    # ------------------------------------------------------------------------------------------- removals
+
     def on_removed(self, result: RemoveResult) -> None:
-        """The store already fixed means and pruned people; the index notices the deletion on its next sync."""
-        if result.faces_removed:
-            log.debug("people_faces_removed", faces=result.faces_removed, pruned=len(result.people_pruned))
+        """Faces were deleted (the store already fixed the people's sums and pruned): the density index forgets
+        them, now if no recluster runs, else that recluster does before it maps (exact, in place)."""
+        if not result.face_ids:
+            return
+        with self._lock:
+            self._pending.append((result.removed_rev, result.face_ids))
+        if self._recluster_lock.acquire(blocking=False):
+            try:
+                if self._index is not None:
+                    with clusters.one_blas_thread():
+                        self._forget_pending()
+                else:
+                    with self._lock:  # no index and no snapshot in flight: the first one will not see them
+                        self._pending.clear()
+            finally:
+                self._recluster_lock.release()
+        log.debug("people_faces_removed", faces=result.faces_removed, pruned=len(result.people_pruned))
+
+    def _forget_pending(self) -> None:
+        """Drop the reported removals from the index (holder of _recluster_lock only)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        ids = [i for rev, face_ids in pending if rev > self._removed_rev for i in face_ids]
+        self._reported |= {rev for rev, _ids in pending if rev > self._removed_rev}
+        self._forget(np.array(ids, np.int64))
+
+    def _forget(self, face_ids: np.ndarray) -> None:
+        """The one path by which a deleted face leaves the index: only the clusters it touched are re-linked."""
+        assert self._index is not None
+        if not len(face_ids) or not len(self._ids):
+            return
+        at = np.searchsorted(self._ids, face_ids)
+        at = at[at < len(self._ids)]
+        at = at[np.isin(self._ids[at], face_ids)]
+        self._index.remove(at)
+
+    def _catch_up(self, conn: sqlite3.Connection) -> None:
+        """Writer task part: removals nobody reported (a file failed or was moved over another, another process)
+        are found by comparing face ids, once; reported ones cost nothing here."""
+        assert self._index is not None
+        rev = q.get_int(conn, q.FACES_REMOVED_REV)
+        if rev > self._removed_rev and not set(range(self._removed_rev + 1, rev + 1)) <= self._reported:
+            last = int(self._ids[-1]) if len(self._ids) else 0
+            gone = self._ids[~np.isin(self._ids, faces.face_ids(conn, last)) & self._index.alive]
+            self._forget(gone)
+            log.debug("people_unreported_removals", faces=len(gone))
+        self._removed_rev = max(rev, self._removed_rev)
+        self._reported = {r for r in self._reported if r > self._removed_rev}
 
     # ------------------------------------------------------------------------------------------- reclustering
 
+    def added_since_recluster(self) -> int:
+        """Photos stored since the last recluster committed (the `photos_since_recluster` state row)."""
+        return self.store.read(lambda c: q.get_int(c, q.PHOTOS_SINCE_RECLUSTER))
+
     def recluster_due(self) -> bool:
-        """True once `recluster_every` photos were added since the last recluster started."""
-        with self._lock:
-            return self._added >= max(1, self.cfg.recluster_every)
+        """True once `recluster_every` photos were stored since the last recluster committed."""
+        return self.added_since_recluster() >= max(1, self.cfg.recluster_every)
 
     def recluster(self, *, full: bool = False) -> ReclusterResult:
-        """DBSCAN over all faces mapped onto stable people; calls arriving during a run are coalesced into one."""
+        """DBSCAN over all faces mapped onto stable people; blocking, thread-safe. A call that arrives while a
+        run computes waits, and returns the result of a run that started after it arrived (one run for all)."""
         with self._lock:
             self._requested += 1
             ticket = self._requested
         with self._recluster_lock:
-            if self._completed >= ticket and self._last is not None and not full:
+            covered = self._completed_full if full else self._completed
+            if covered >= ticket and self._last is not None:
                 return self._last  # a run that started after this request already covered it
             with self._lock:
                 covers = self._requested
-                self._added = 0
             t0 = time.perf_counter()
             self.runs += 1
             result = self._recluster(full, t0)
-            self.clustering_seconds += time.perf_counter() - t0
+            with self._lock:
+                self.clustering_seconds += time.perf_counter() - t0
             self._completed = covers
+            if result.full:
+                self._completed_full = covers
             self._last = result
             log.info("people_reclustered", **asdict(result))
             return result
 
-    def _rebuild(self) -> None:
-        rows, rev = self.store.read(lambda c: (faces.faces_after(c, 0), q.get_int(c, q.FACES_REMOVED_REV)))
-        index = clusters.DensityIndex.build(rows.vectors, self.cfg.eps, self.cfg.min_samples)
-        with self._state:
-            self._ids, self._photos, self._index = rows.ids, rows.photos, index
-            self._person = np.zeros(len(rows.ids), np.int64)
-            self._person_rev = -1
-            self._removed_rev = rev
-
-    def _sync_removed(self) -> None:
-        """Drop deleted faces from the index in place (exact: only the clusters they touched are re-linked)."""
-        assert self._index is not None
-
-        def current(conn: sqlite3.Connection) -> tuple[I64, int]:
-            return faces.face_ids(conn, int(self._ids[-1]) if len(self._ids) else 0), \
-                q.get_int(conn, q.FACES_REMOVED_REV)
-
-        ids, rev = self.store.read(current)
-        gone = np.flatnonzero(~np.isin(self._ids, ids) & self._index.alive)
-        self._index.remove(gone)
-        with self._state:
-            self._person[gone] = 0
-            self._removed_rev = rev
-
     def _recluster(self, full: bool, t0: float) -> ReclusterResult:
-        rebuild = full or self._index is None
-        if not rebuild and self.store.read(lambda c: q.get_int(c, q.FACES_REMOVED_REV)) != self._removed_rev:
-            with clusters.one_blas_thread():
-                self._sync_removed()
-        if rebuild:
-            self._rebuild()  # the full pass is one big product per block: all BLAS threads help there
+        snapshot = None
+        if full or self._index is None:
+            snapshot = self._snapshot()  # the full pass is one big product per block: all BLAS threads help there
         with clusters.one_blas_thread():
-            return self.store.write(functools.partial(self._apply, full=rebuild, t0=t0))
+            if snapshot is None:
+                self._forget_pending()  # off the writer: the writer task below only sees what came meanwhile
+            return self.store.write(functools.partial(self._apply, snapshot=snapshot, t0=t0))
 
-    def _drop_deleted(self, conn: sqlite3.Connection) -> NDArray[np.bool_]:
-        """Faces deleted since the index was synced (a removal raced the rebuild): drop them from the index in
-        place (exact) and leave them out of this mapping. Returns a gone mask."""
-        assert self._index is not None
-        gone = np.zeros(len(self._ids), bool)
-        rev = q.get_int(conn, q.FACES_REMOVED_REV)
-        if rev == self._removed_rev:
-            return gone
-        last = int(self._ids[-1]) if len(self._ids) else 0
-        ids = faces.face_ids(conn, last)
-        gone = ~np.isin(self._ids, ids) & self._index.alive
-        with self._state:
-            self._index.remove(np.flatnonzero(gone))
-            self._removed_rev = rev
-            self._person[gone] = 0
-        return gone
+    def _snapshot(self) -> _Snapshot:
+        """Read every face and every person's stored sums in one snapshot; build the index off the writer."""
+        rows, removed_rev, stored = self.store.read(lambda c: (
+            faces.faces_after(c, 0), q.get_int(c, q.FACES_REMOVED_REV), faces.stored_sums(c)))
+        drifted, unknown = faces.drifted_sums(rows, stored)
+        index = clusters.DensityIndex.build(rows.vectors, self.cfg.eps, self.cfg.min_samples)
+        return _Snapshot(rows=rows, removed_rev=removed_rev, index=index, drifted=drifted, unknown=unknown)
 
-    def _apply(self, conn: sqlite3.Connection, *, full: bool, t0: float) -> ReclusterResult:
+    def _install(self, conn: sqlite3.Connection, snap: _Snapshot) -> None:
+        """Writer task part: the snapshot's index replaces the old one; drifted people sums are repaired."""
+        self._index, self._ids, self._photos = snap.index, snap.rows.ids, snap.rows.photos
+        self._removed_rev, self._reported = snap.removed_rev, set()
+        self._person = snap.rows.people.copy()
+        self._person_rev = -1  # re-read below: people may have changed since the snapshot
+        for person_id, name in snap.drifted:
+            log.warning("people_sum_repaired", person=person_id, name=name,
+                        hint="the stored embedding sum or counts of this person did not match its faces")
+        if snap.drifted or snap.unknown:
+            faces.refresh_people(conn, [p for p, _name in snap.drifted] + snap.unknown)
+
+    def _apply(self, conn: sqlite3.Connection, *, snapshot: _Snapshot | None, t0: float) -> ReclusterResult:
+        """Writer task: bring the index up to date (install, removals, new faces) and commit the mapping."""
+        if snapshot is not None:
+            self._install(conn, snapshot)
         assert self._index is not None
-        gone = self._drop_deleted(conn)
+        self._forget_pending()
+        self._catch_up(conn)
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         means_valid = self._means_rev == rev0
-        last = int(self._ids[-1]) if len(self._ids) else 0
-        rows = faces.faces_after(conn, last)
-        with self._state:
-            if len(rows.ids):
-                self._index.add(rows.vectors)
-                self._ids = np.concatenate([self._ids, rows.ids])
-                self._photos = np.concatenate([self._photos, rows.photos])
-                self._person = np.concatenate([self._person, rows.people])
-            n = len(self._ids)
-            if self._person_rev != rev0 or len(self._person) != n:
-                # Someone else (a CLI correction, a removal) changed people: read every face's person again.
-                face_rows = faces.face_people(conn)
-                self._person = np.zeros(n, np.int64)
-                self._person[np.searchsorted(self._ids, face_rows[:, 0])] = face_rows[:, 1]
-            current = self._person.copy()
-        labels = self._index.roots()  # sparse ids are fine for the mapping and skip a sort
-        if len(gone) < n:
-            gone = np.concatenate([gone, np.zeros(n - len(gone), bool)])
-        labels[gone] = -1
-        current[gone] = 0
+        rows = faces.faces_after(conn, int(self._ids[-1]) if len(self._ids) else 0)
+        if len(rows.ids):
+            self._index.add(rows.vectors)
+            self._ids = np.concatenate([self._ids, rows.ids])
+            self._photos = np.concatenate([self._photos, rows.photos])
+            self._person = np.concatenate([self._person, rows.people])
+        n = len(self._ids)
+        if self._person_rev != rev0 or len(self._person) != n:
+            # Someone else (a CLI correction, a removal) changed people: read every face's person again.
+            face_rows = faces.face_people(conn)
+            self._person = np.zeros(n, np.int64)
+            self._person[np.searchsorted(self._ids, face_rows[:, 0])] = face_rows[:, 1]
+        alive = self._index.alive
+        current = np.where(alive, self._person, 0)
+        labels = self._index.roots()  # sparse ids are fine for the mapping and skip a sort; -1 for dead faces
         pinned = np.zeros(n, np.int64)
         for face_id, person_id in faces.pins(conn):
             pinned[int(np.searchsorted(self._ids, face_id))] = person_id
         rejected: dict[int, set[int]] = {}
         for face_id, person_id in faces.rejections(conn):
             rejected.setdefault(int(np.searchsorted(self._ids, face_id)), set()).add(int(person_id))
-        curated = faces.curated_people(conn)
-        cons = clusters.Constraints(current=current, pinned=pinned, curated=curated, photo=self._photos,
-                                    rejected=rejected)
+        cons = clusters.Constraints(current=current, pinned=pinned, curated=faces.curated_people(conn),
+                                    photo=self._photos, rejected=rejected)
         result = clusters.settle(labels, self._index.vectors, cons)
         stamp = q.now()
         fresh: dict[int, int] = {}
@@ -280,7 +332,6 @@ class PeopleManager:
             lookup = np.vectorize(lambda t: fresh.get(int(t), int(t)), otypes=[np.int64])
             neg = result < 0
             result[neg] = lookup(result[neg])
-        alive = self._index.alive & ~gone
         result[~alive] = 0
         changed = np.flatnonzero((result != current) & alive)
         updated, pruned = faces.assign_faces(conn, [(int(f), int(p) if p else None) for p, f in zip(
@@ -290,18 +341,17 @@ class PeopleManager:
             more, gone_people = faces.refresh_people(conn, empty)
             updated, pruned = sorted(set(updated) | set(more)), sorted(set(pruned) | set(gone_people))
         rev1 = q.get_int(conn, q.PEOPLE_REV)
-        with self._state:
-            self._person = result
-            self._person_rev = rev1
+        self._person = result
+        self._person_rev = rev1
         if means_valid:
             self._patch_means(conn, updated, pruned)
             self._means_rev = rev1
-        people = faces.people_count(conn)
         outcome = ReclusterResult(
-            faces=int(alive.sum()), clusters=int(np.count_nonzero(labels == np.arange(n))), people=int(people),
-            assigned=int(((result != 0) & alive).sum()), unassigned=int(((result == 0) & alive).sum()),
-            new_people=len(set(fresh.values()) - set(pruned)), pruned_people=len(set(pruned) - set(fresh.values())),
-            changed_faces=len(changed), full=full, ms=round((time.perf_counter() - t0) * 1000, 1))
+            faces=int(alive.sum()), clusters=int(np.count_nonzero(labels == np.arange(n))),
+            people=faces.people_count(conn), assigned=int(((result != 0) & alive).sum()),
+            unassigned=int(((result == 0) & alive).sum()), new_people=len(set(fresh.values()) - set(pruned)),
+            pruned_people=len(set(pruned) - set(fresh.values())), changed_faces=len(changed),
+            full=snapshot is not None, ms=round((time.perf_counter() - t0) * 1000, 1))
         faces.record_recluster(conn, stamp, json.dumps(asdict(outcome)))
         return outcome
 
@@ -309,5 +359,3 @@ class PeopleManager:
 def recluster_now(store: Store, cfg: ClusteringConfig) -> ReclusterResult:
     """`pictod recluster`: a full recluster from the database."""
     return PeopleManager(store, cfg).recluster(full=True)
-
-

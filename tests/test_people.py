@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from people_synth import analysis, content_hash, face_vectors, identities
 from pictod_testdata import JOHNS
+from structlog.testing import capture_logs
 
 from daemon import clusters
 from daemon import corrections as C
@@ -537,3 +538,141 @@ def test_writes_are_not_blocked_while_a_full_recluster_computes(store: Store, mo
     assert manager.recluster(full=True).changed_faces == 0
     assert P.recluster_now(store, CFG).changed_faces == 0
     assert _face_person(store) == faces
+
+
+def _indexed_alive(manager: PeopleManager) -> set[int]:
+    assert manager._index is not None
+    return {int(i) for i in manager._ids[manager._index.alive]}
+
+
+def test_a_recluster_after_a_reported_delete_does_not_reread_every_face_id(store: Store) -> None:
+    """Issue 10: on_removed only logged, so every recluster after a delete listed every face id again."""
+    centres = identities(3, seed=21)
+    rng = np.random.default_rng(21)
+    manager = PeopleManager(store, CFG)
+    for i in range(30):
+        _add(store, manager, f"/d/{i}.jpg", face_vectors(centres, np.array([i % 3]), rng))
+    manager.recluster()
+    removed = store.remove("/d/4.jpg")
+    assert removed.face_ids and removed.removed_rev > 0
+    manager.on_removed(removed)
+    assert not set(removed.face_ids) & _indexed_alive(manager)  # forgotten at once: no recluster was running
+    statements: list[str] = []
+    for run in (store.write, store.read):  # the writer's connection and this thread's reader
+        run(lambda c: c.set_trace_callback(statements.append))
+    try:
+        result = manager.recluster()
+    finally:
+        for run in (store.write, store.read):
+            run(lambda c: c.set_trace_callback(None))
+    assert not result.full and result.changed_faces == 0
+    assert statements and not [s for s in statements if s.startswith("SELECT id FROM faces")], statements
+    # A removal nobody reports (a file moved over another drops the photo silently) is still caught, once.
+    store.move("/d/5.jpg", "/d/6.jpg")
+    manager.recluster()
+    assert _indexed_alive(manager) == set(_face_person(store))
+    check_invariants(store)
+    assert manager.recluster(full=True).changed_faces == 0
+
+
+def test_the_recluster_counter_is_one_row_that_survives_a_restart(store: Store) -> None:
+    centres = identities(2, seed=22)
+    rng = np.random.default_rng(22)
+    cfg = ClusteringConfig(recluster_every=5)
+    manager = PeopleManager(store, cfg)
+    for i in range(3):
+        result = store.record_analysis(f"/c/{i}.jpg", 1, 1, content_hash(("c", i)),
+                                       analysis(face_vectors(centres, np.array([i % 2]), rng)))
+        manager.on_photo_added(result)
+    copy = store.link_existing("/c/copy.jpg", 1, 1, content_hash(("c", 0)))
+    assert copy is not None
+    manager.on_photo_added(copy)  # a copy is no new photo
+    assert manager.added_since_recluster() == 3 == store.status_counts().photos_since_recluster
+    assert not manager.recluster_due()
+    again = PeopleManager(store, cfg)  # a restarted daemon carries on counting
+    for i in range(3, 5):
+        again.on_photo_added(store.record_analysis(f"/c/{i}.jpg", 1, 1, content_hash(("c", i)),
+                                                   analysis(face_vectors(centres, np.array([0]), rng))))
+    assert again.recluster_due() and again.added_since_recluster() == 5
+    again.recluster()
+    assert again.added_since_recluster() == 0 == store.status_counts().photos_since_recluster
+    assert not manager.recluster_due()  # the other manager reads the same row
+
+
+def test_concurrent_adds_removes_and_reclusters_without_a_caller_lock(store: Store) -> None:
+    """Issue 10: the service serialised on_photo_added/on_removed with its own lock; the manager is safe alone."""
+    centres = identities(6, seed=23)
+    manager = PeopleManager(store, CFG)
+    for i in range(30):
+        _add(store, manager, f"/s/{i}.jpg", face_vectors(centres, np.array([i % 6]), np.random.default_rng(i)))
+    manager.recluster()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def guard(fn):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:
+                errors.append(exc)
+        return run
+
+    def adder(k: int) -> None:
+        rng = np.random.default_rng(100 + k)
+        for i in range(25):
+            path = f"/t{k}/{i}.jpg"
+            manager.on_photo_added(store.record_analysis(path, 1, 1, content_hash(path), analysis(
+                face_vectors(centres, np.array([i % 6]), rng))))
+            if i % 3 == 2:
+                manager.on_removed(store.remove(f"/t{k}/{i - 1}.jpg"))
+
+    def reclusterer() -> None:
+        while not stop.is_set():
+            manager.recluster(full=manager.runs % 3 == 0)
+
+    workers = [threading.Thread(target=guard(lambda k=k: adder(k))) for k in range(3)]
+    background = threading.Thread(target=guard(reclusterer))
+    background.start()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    background.join()
+    assert not errors
+    manager.recluster()
+    assert _indexed_alive(manager) == set(_face_person(store))
+    check_invariants(store)
+    _people_state_vs_full_recompute(store)
+    assert manager.recluster(full=True).changed_faces == 0
+
+
+def test_a_drifted_people_sum_is_repaired_by_a_full_recluster_with_a_warning(store: Store) -> None:
+    centres = identities(2, seed=24)
+    rng = np.random.default_rng(24)
+    manager = PeopleManager(store, CFG)
+    for i in range(12):
+        _add(store, manager, f"/r/{i}.jpg", face_vectors(centres, np.array([i % 2]), rng))
+    manager.recluster()
+    person = L.list_people(store)[0]
+    C.name_person(store, person.id, "Ada")
+
+    def corrupt(c):  # type: ignore[no-untyped-def]
+        raw = c.execute("SELECT embedding_sum FROM people WHERE id = ?", (person.id,)).fetchone()[0]
+        bad = F.sum_of(raw).copy()
+        bad[0] += 0.5
+        c.execute("UPDATE people SET embedding_sum = ?, photo_count = photo_count + 1 WHERE id = ?",
+                  (bad.tobytes(), person.id))
+    store.write(corrupt)
+    with capture_logs() as logs:
+        manager.recluster()  # incremental: trusts the stored sums
+    assert not [e for e in logs if e["event"] == "people_sum_repaired"]
+    with capture_logs() as logs:
+        manager.recluster(full=True)
+    warnings = [e for e in logs if e["event"] == "people_sum_repaired"]
+    assert [(e["person"], e["name"], e["log_level"]) for e in warnings] == [(person.id, "Ada", "warning")]
+    _people_state_vs_full_recompute(store)
+    check_invariants(store)
+    with capture_logs() as logs:
+        manager.recluster(full=True)
+    assert not [e for e in logs if e["event"] == "people_sum_repaired"]

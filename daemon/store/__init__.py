@@ -49,7 +49,8 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
 
     records: FileRecord(path, size, mtime_ns, status, reason, photo_id)
              AddResult(path, photo_id, created, objects, face_ids, new_faces, removed: RemoveResult | None)
-             RemoveResult(files_removed, photo_ids, faces_removed, face_ids, people_updated, people_pruned)
+             RemoveResult(files_removed, photo_ids, faces_removed, face_ids, people_updated, people_pruned,
+                          removed_rev)
              StatusCounts(files_done, files_pending, files_failed, photos, faces, faces_unassigned, people,
                           named_people, last_recluster, photos_since_recluster)
 
@@ -58,15 +59,17 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
         def __init__(self, store: Store, cfg: ClusteringConfig) -> None
         def on_photo_added(self, result: AddResult) -> list[tuple[int, int | None]]  # (face_id, person_id)
             # nearest person mean within eps (cosine), never two faces of one photo to one person, never a
-            # rejected person; also applies result.removed. Thread-safe.
-        def recluster_due(self) -> bool        # True once cfg.recluster_every photos were added since the last
-        def recluster(self, *, full: bool = False) -> ReclusterResult
-            # blocking (run it in an executor); thread-safe; calls that arrive while one runs are coalesced
-            # into one run after it. Exact incremental DBSCAN: new faces are searched against all, deleted
-            # faces re-link only the clusters they touched; full=True (or the first run) does a blocked full
-            # DBSCAN. Stable ids, names and corrections kept.
+            # rejected person; also applies result.removed. Thread-safe (no caller lock needed).
         def on_removed(self, result: RemoveResult) -> None   # the store already fixed means and pruned; the
-                                                             # index drops deleted faces on the next recluster
+            # density index forgets the faces (now, or in the running recluster). Thread-safe.
+        def added_since_recluster(self) -> int  # the photos_since_recluster state row: the one counter
+        def recluster_due(self) -> bool        # True once cfg.recluster_every photos were stored since the last
+        def recluster(self, *, full: bool = False) -> ReclusterResult
+            # blocking (run it in an executor); thread-safe; a call returns the result of a run that started
+            # after it arrived (the one coalescing). Exact incremental DBSCAN: new faces are searched against
+            # all, deleted faces re-link only the clusters they touched; full=True (or the first run) does a
+            # blocked full DBSCAN and verifies (repairs, with a warning) every person's stored sum. Stable ids,
+            # names and corrections kept.
         clustering_seconds: float; runs: int                 # for benchmarks and logs
     ReclusterResult(faces, clusters, people, assigned, unassigned, new_people, pruned_people, changed_faces,
                     full, ms)

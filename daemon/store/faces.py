@@ -201,40 +201,47 @@ def drop_photos(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> RemoveRes
                         people_updated=tuple(updated), people_pruned=tuple(pruned), removed_rev=rev)
 
 
-def verify_sums(conn: sqlite3.Connection) -> list[tuple[int, str | None]]:
-    """Compare every person's stored sum and counts with its faces; repair those that drifted.
+StoredSum = tuple[int, str | None, bytes | None, int, int]  # id, name, embedding_sum, face_count, photo_count
 
-    One pass over all assigned faces (what a full recluster reads anyway). Returns (id, name) of each person
-    repaired; a person whose sum was never stored (pre-v3) is filled in silently."""
-    stored = {int(r[0]): (r[1], r[2], int(r[3]), int(r[4])) for r in conn.execute(
-        "SELECT id, name, embedding_sum, face_count, photo_count FROM people")}
-    totals: dict[int, NDArray[np.float64]] = {}
-    counts: dict[int, int] = {}
-    photos: dict[int, set[int]] = {}
-    cursor = conn.execute("SELECT person_id, photo_id, embedding FROM faces WHERE person_id IS NOT NULL")
-    while rows := cursor.fetchmany(4096):
-        for person_id, photo_id, embedding in rows:
-            v = vec(embedding).astype(np.float64)
-            totals[person_id] = totals[person_id] + v if person_id in totals else v
-            counts[person_id] = counts.get(person_id, 0) + 1
-            photos.setdefault(person_id, set()).add(int(photo_id))
+
+def stored_sums(conn: sqlite3.Connection) -> list[StoredSum]:
+    """What every person stores about its faces (read with the faces, in one snapshot, to check them)."""
+    return conn.execute("SELECT id, name, embedding_sum, face_count, photo_count FROM people ORDER BY id").fetchall()
+
+
+def drifted_sums(rows: FaceRows, stored: list[StoredSum]) -> tuple[list[tuple[int, str | None]], list[int]]:
+    """Compare the stored sums and counts with the faces of the same snapshot (pure numpy, no DB).
+
+    Returns (people whose stored sum or counts differ from their faces, as (id, name); people with no sum stored
+    yet, pre-v3). Both are fixed by `refresh_people`, which recomputes from the faces as they are then."""
+    assigned = rows.people != 0
+    people = rows.people[assigned]
+    order = np.argsort(people, kind="stable")
+    people = people[order]
+    uniq, starts = np.unique(people, return_index=True)
+    if len(uniq):
+        totals = np.add.reduceat(rows.vectors[assigned][order].astype(np.float64), starts, axis=0)
+    else:
+        totals = np.zeros((0, rows.vectors.shape[1] if rows.vectors.ndim == 2 else 0), np.float64)
+    counts = np.diff(np.append(starts, len(people)))
+    pairs = np.unique(np.stack([rows.people[assigned], rows.photos[assigned]], axis=1), axis=0) if len(people) \
+        else np.zeros((0, 2), np.int64)
+    photo_counts = np.unique(pairs[:, 0], return_counts=True)[1] if len(pairs) else np.zeros(0, np.int64)
     drifted: list[tuple[int, str | None]] = []
-    fill: list[int] = []
-    for person_id, (name, raw, face_count, photo_count) in stored.items():
-        if person_id not in counts:
-            drifted.append((person_id, name))
+    unknown: list[int] = []
+    for person_id, name, raw, face_count, photo_count in stored:
+        at = int(np.searchsorted(uniq, person_id))
+        if at >= len(uniq) or uniq[at] != person_id:
+            drifted.append((int(person_id), name))  # no face left: should have been pruned
             continue
         if raw is None:
-            fill.append(person_id)
+            unknown.append(int(person_id))
             continue
-        total = sum_of(raw)
-        # Sums of float32 vectors in float64: a few ulps apart at most when right, whatever the order of adds.
-        if (face_count, photo_count) != (counts[person_id], len(photos[person_id])) or \
-                not np.allclose(total, totals[person_id], rtol=0, atol=1e-6):
-            drifted.append((person_id, name))
-    if drifted or fill:
-        refresh_people(conn, [p for p, _n in drifted] + fill)
-    return drifted
+        # float64 sums of float32 vectors: a few ulps apart when right, whatever the order of the additions.
+        if (int(face_count), int(photo_count)) != (int(counts[at]), int(photo_counts[at])) or \
+                not np.allclose(sum_of(raw), totals[at], rtol=0, atol=1e-6):
+            drifted.append((int(person_id), name))
+    return drifted, unknown
 
 
 # ----------------------------------------------------------------------------------------------- the manager's reads
