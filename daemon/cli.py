@@ -8,7 +8,6 @@ database; 78 configuration or model error.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -91,10 +90,10 @@ def _check_folders_for_run(cfg: config_mod.Config) -> None:
     known: set[Path] = set()
     if cfg.database_path.exists():
         # Read-only: the daemon lock is not held yet, so nothing may be written (or migrated) here.
-        from daemon.store import db, queries
+        from daemon.store import Store
 
-        with contextlib.closing(db.connect(cfg.database_path, readonly=True)) as conn:
-            known = {path for path in missing if queries.has_files(conn, str(path))}
+        with Store.open(cfg.database_path, read_only=True) as store:
+            known = {path for path in missing if store.has_files(str(path))}
     for path in missing:
         if path not in known:
             raise ConfigError(
@@ -137,7 +136,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     db = cfg.database_path
     report: dict[str, Any] = {"database": str(db), "daemon_running": pid is not None, "daemon_pid": pid}
     if db.exists():
-        store = Store.open(db)
+        store = Store.open(db, read_only=True)
         try:
             report.update(_jsonable(store.status_counts()))
         finally:
@@ -213,14 +212,17 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 # --- library queries and corrections ---------------------------------------------------------------------
 
 
-def _with_store(args: argparse.Namespace, action: Callable[[Any, config_mod.Config], int]) -> int:
+def _with_store(
+    args: argparse.Namespace, action: Callable[[Any, config_mod.Config], int], *, read_only: bool = False
+) -> int:
+    """Run an action on the library: readers open it read-only (never migrated, never written), writers in full."""
     from daemon.store import Store
 
     cfg = _load_config(args)
     _setup_quiet_logs()
     if not cfg.database_path.exists():
         raise PictodError(f"no library at {cfg.database_path}: start the daemon or run `pictod scan` first")
-    store = Store.open(cfg.database_path)
+    store = Store.open(cfg.database_path, read_only=read_only)
     try:
         return action(store, cfg)
     finally:
@@ -241,7 +243,7 @@ def _cmd_people(args: argparse.Namespace) -> int:
                          ["id", "name", "faces", "photos"]))
         return EXIT_OK
 
-    return _with_store(args, action)
+    return _with_store(args, action, read_only=True)
 
 
 def _cmd_people_show(args: argparse.Namespace) -> int:
@@ -264,7 +266,7 @@ def _cmd_people_show(args: argparse.Namespace) -> int:
             print(f"contact sheet: {_safe(str(args.sheet))} ({detail['sheet_faces']} faces)")
         return EXIT_OK
 
-    return _with_store(args, action)
+    return _with_store(args, action, read_only=True)
 
 
 def _correction(
@@ -299,7 +301,7 @@ def _cmd_photos(args: argparse.Namespace) -> int:
                 print(_safe(str(path)))
         return EXIT_OK
 
-    return _with_store(args, action)
+    return _with_store(args, action, read_only=True)
 
 
 def _cmd_tags(args: argparse.Namespace) -> int:
@@ -314,7 +316,7 @@ def _cmd_tags(args: argparse.Namespace) -> int:
                   if counts else "no tags yet")
         return EXIT_OK
 
-    return _with_store(args, action)
+    return _with_store(args, action, read_only=True)
 
 
 def _cmd_recluster(args: argparse.Namespace) -> int:

@@ -19,10 +19,12 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
 
     class Store:
         @classmethod
-        def open(cls, path: Path) -> Store
+        def open(cls, path: Path, *, read_only: bool = False) -> Store
             # creates missing parent dirs 0700 and the DB file 0600 (-wal/-shm inherit 0600); WAL,
             # synchronous=NORMAL, foreign_keys=ON, busy_timeout; runs migrations (backs the file up before a
             # data migration); a DB newer than this code raises StoreError; starts the one writer thread.
+            # read_only: an existing DB, never migrated, no writer thread, never a file created or changed
+            # (db.connect_readonly); an older schema is read as is, a newer one refused; write() raises StoreError.
         path: Path
         def close(self) -> None                                        # idempotent; stops the writer
         # reads: any thread, one connection per thread

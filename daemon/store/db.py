@@ -1,4 +1,14 @@
-"""Connection set-up in one place: WAL, synchronous=NORMAL, foreign keys, busy timeout, private files."""
+"""Connection set-up in one place: WAL, synchronous=NORMAL, foreign keys, busy timeout, private files; and the
+read-only connections of readers, which never create or modify a file.
+
+A read-only connection to a WAL database must not touch the -wal/-shm files either (SQLite's plain `mode=ro`
+creates both when they are absent and writes read marks into the -shm). So a reader picks one of two ways:
+- live (a process has the database open, or one was killed: -wal and -shm exist): `mode=ro&readonly_shm=1`,
+  the -shm is mapped read-only and SQLite reads the WAL through it without writing;
+- at rest (no -wal, or an empty one, nothing to recover): `immutable=1`, no locks and no side files. A writer may
+  start meanwhile, so `at_rest_stamp` is taken before and after each read and a read it changed is retried live.
+A -wal with content but no -shm cannot be read without recovery (a write): that is refused with a message.
+"""
 
 from __future__ import annotations
 
@@ -37,23 +47,62 @@ def prepare_path(path: Path) -> None:
         os.close(fd)
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open a connection with the house settings; autocommit mode (transactions are explicit)."""
+def connect(path: Path) -> sqlite3.Connection:
+    """Open a read-write connection with the house settings; autocommit mode (transactions are explicit)."""
     try:
-        if readonly:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-        else:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if not readonly:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"cannot switch {path} to WAL mode (got {mode}): is it on a network drive?")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"cannot switch {path} to WAL mode (got {mode}): is it on a network drive?")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the database {path}: {exc} (is it a pictod database, and writable?)") \
             from None
     return conn
+
+
+Stamp = tuple[int, int, int, int]
+
+
+def _side(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def at_rest_stamp(path: Path) -> Stamp | None:
+    """(device, inode, size, mtime_ns) of a database no process has open (no -shm, no -journal, no WAL content);
+    None if it is in use (or was left in use by a killed process)."""
+    try:
+        if _side(path, "-shm").exists() or _side(path, "-journal").exists():
+            return None
+        wal = _side(path, "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return None
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def connect_readonly(path: Path) -> tuple[sqlite3.Connection, Stamp | None]:
+    """A connection that never writes or creates a file (see the module docstring), and the at-rest stamp it
+    was opened under (None: a live reader, which needs no check)."""
+    path = path.resolve()
+    if not path.is_file():
+        raise StoreError(f"no library at {path}: start the daemon or run `pictod scan` first")
+    stamp = at_rest_stamp(path)
+    if stamp is None and not (_side(path, "-wal").exists() and _side(path, "-shm").exists()):
+        raise StoreError(f"cannot read {path} without writing to it: its write-ahead log has no -shm index "
+                         "(a pictod was stopped uncleanly?); start the daemon, or run any write command, once")
+    query = "mode=ro&immutable=1" if stamp is not None else "mode=ro&readonly_shm=1"
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?{query}", uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fail here, not in the first read
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read the database {path}: {exc} (is it a pictod database, and readable?)") \
+            from None
+    return conn, stamp

@@ -138,13 +138,18 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) -> list[int]:
-    """Bring the DB to version `upto`; return the versions applied. Refuses a DB newer than this code."""
-    version = current_version(conn)
+def refuse_newer(version: int, path: Path | None) -> None:
+    """A DB from a newer pictod is never opened, read-only or not."""
     if version > LATEST:
         raise StoreError(
             f"database {path} has schema version {version}, newer than this pictod understands ({LATEST}): "
             "upgrade pictod, or point library.database at another file")
+
+
+def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) -> list[int]:
+    """Bring the DB to version `upto`; return the versions applied. Refuses a DB newer than this code."""
+    version = current_version(conn)
+    refuse_newer(version, path)
     start = version
     applied: list[int] = []
     conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,4 +1,9 @@
-"""The `Store` facade: opens the DB, runs migrations, owns the writer thread and per-thread read connections."""
+"""The `Store` facade: opens the DB, runs migrations, owns the writer thread and per-thread read connections.
+
+`Store.open(path, read_only=True)` is the readers' store (`status`, `people`, `photos`, `tags`, the web app): no
+migration, no writer thread, read-only connections that never create or modify a file (`db.connect_readonly`);
+a library of an older schema is read as it is (a read that needs the upgrade says so), a newer one is refused.
+"""
 
 from __future__ import annotations
 
@@ -23,18 +28,30 @@ log = structlog.get_logger()
 class Store:
     """One library database: reads on any thread, writes serialized through one writer thread."""
 
-    def __init__(self, path: Path, writer: Writer) -> None:
+    def __init__(self, path: Path, writer: Writer | None, *, schema_version: int = migrations.LATEST) -> None:
         self.path = path
-        self._writer = writer
+        self._writer = writer  # None: a read-only store
+        self.read_only = writer is None
+        self.schema_version = schema_version
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        """Open (creating if needed, privately) and migrate the library database."""
+    def open(cls, path: Path, *, read_only: bool = False) -> Store:
+        """Open (creating if needed, privately) and migrate the library database; with read_only, open an
+        existing one for reading only (never migrated, never written)."""
         path = Path(path).expanduser()
+        if read_only:
+            conn, _stamp = db.connect_readonly(path)
+            try:
+                version = migrations.current_version(conn)
+            finally:
+                conn.close()
+            migrations.refuse_newer(version, path)
+            log.debug("store_opened", path=str(path), read_only=True, schema_version=version)
+            return cls(path, None, schema_version=version)
         db.prepare_path(path)
         conn = db.connect(path)
         try:
@@ -50,7 +67,8 @@ class Store:
         if self._closed:
             return
         self._closed = True
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
         with self._lock:
             for conn in self._readers:
                 conn.close()
@@ -64,31 +82,60 @@ class Store:
 
     # ------------------------------------------------------------------------------------------- plumbing
 
-    def _reader(self) -> sqlite3.Connection:
+    def _reader(self) -> tuple[sqlite3.Connection, db.Stamp | None]:
         if self._closed:
             raise StoreError(f"the store {self.path} is closed")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        stamp: db.Stamp | None = getattr(self._local, "stamp", None)
         if conn is None:
-            conn = db.connect(self.path)
-            self._local.conn = conn
+            if self.read_only:
+                conn, stamp = db.connect_readonly(self.path)
+            else:
+                conn = db.connect(self.path)
+            self._local.conn, self._local.stamp = conn, stamp
             with self._lock:
                 self._readers.append(conn)
-        return conn
+        return conn, stamp
+
+    def _drop_reader(self) -> None:
+        conn: sqlite3.Connection = self._local.conn
+        self._local.conn = self._local.stamp = None
+        with self._lock:
+            self._readers.remove(conn)
+        conn.close()
 
     def read(self, task: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read task on this thread's connection, in one read transaction (a consistent snapshot)."""
-        conn = self._reader()
-        try:
-            conn.execute("BEGIN")
+        for _attempt in range(3):
+            conn, stamp = self._reader()
             try:
-                return task(conn)
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"database read failed on {self.path}: {exc}") from None
+                conn.execute("BEGIN")
+                try:
+                    result = task(conn)
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if stamp is not None and db.at_rest_stamp(self.path) != stamp:
+                    self._drop_reader()  # a writer started under an at-rest read: read again, live
+                    continue
+                raise self._read_error(exc) from None
+            if stamp is None or db.at_rest_stamp(self.path) == stamp:
+                return result
+            self._drop_reader()
+        raise StoreError(f"database read failed on {self.path}: it kept changing under a read-only reader")
+
+    def _read_error(self, exc: sqlite3.Error) -> StoreError:
+        if self.read_only and self.schema_version < migrations.LATEST and "no such" in str(exc):
+            return StoreError(
+                f"database {self.path} has schema version {self.schema_version}, older than this pictod "
+                f"({migrations.LATEST}), and this command reads it without upgrading it: start the daemon, or "
+                "run any write command (e.g. `pictod recluster`), once to upgrade it")
+        return StoreError(f"database read failed on {self.path}: {exc}")
 
     def write(self, task: Callable[[sqlite3.Connection], T]) -> T:
         """Run a write task on the writer thread in BEGIN IMMEDIATE; block until committed."""
+        if self._writer is None:
+            raise StoreError(f"the store {self.path} was opened read-only: it cannot write")
         return self._writer.submit(task)
 
     # ------------------------------------------------------------------------------------------- reads
