@@ -43,7 +43,8 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
             # analysed concurrently) the analysis is dropped and the file linked: AddResult.created False.
         def link_existing(self, path: str, size: int, mtime_ns: int, content_hash: str) -> AddResult | None
             # None if no photo has this hash
-        def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> None
+        def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> RemoveResult
+            # the previous photo's removal if it lost its last file: pass it to PeopleManager.on_removed
         def move(self, src: str, dest: str) -> int                     # a file or a directory; files moved
         def remove(self, path: str) -> RemoveResult                    # a file or a directory
         def write(self, task: Callable[[sqlite3.Connection], T]) -> T  # run any task on the writer

@@ -175,9 +175,9 @@ class Store:
         """Point a file at the already-analysed photo with this hash (None if there is none)."""
         return self.write(lambda c: queries.link_existing(c, path, size, mtime_ns, content_hash))
 
-    def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
-        """Mark a file failed with a short reason code."""
-        self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason))
+    def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> RemoveResult:
+        """Mark a file failed with a short reason code; what its previous photo took away, if that went."""
+        return self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason))
 
     def move(self, src: str, dest: str) -> int:
         """Rename a file or a directory of files; return how many rows moved."""
