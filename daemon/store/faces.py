@@ -219,27 +219,37 @@ def drifted_sums(rows: FaceRows, stored: list[StoredSum]) -> tuple[list[tuple[in
     order = np.argsort(people, kind="stable")
     people = people[order]
     uniq, starts = np.unique(people, return_index=True)
-    if len(uniq):
-        totals = np.add.reduceat(rows.vectors[assigned][order].astype(np.float64), starts, axis=0)
-    else:
-        totals = np.zeros((0, rows.vectors.shape[1] if rows.vectors.ndim == 2 else 0), np.float64)
+    dim = rows.vectors.shape[1] if rows.vectors.ndim == 2 else 0
+    totals = np.add.reduceat(rows.vectors[assigned][order].astype(np.float64), starts, axis=0) if len(uniq) \
+        else np.zeros((0, dim), np.float64)
     counts = np.diff(np.append(starts, len(people)))
-    pairs = np.unique(np.stack([rows.people[assigned], rows.photos[assigned]], axis=1), axis=0) if len(people) \
-        else np.zeros((0, 2), np.int64)
-    photo_counts = np.unique(pairs[:, 0], return_counts=True)[1] if len(pairs) else np.zeros(0, np.int64)
+    # Distinct photos per person: (person, photo) keys sorted, counted where they change.
+    keys = people.astype(np.int64) * (int(rows.photos.max(initial=0)) + 1) + rows.photos[assigned][order]
+    keys.sort()
+    first = np.ones(len(keys), bool)
+    first[1:] = keys[1:] != keys[:-1]
+    photo_counts = np.add.reduceat(first.astype(np.int64), starts) if len(uniq) else np.zeros(0, np.int64)
     drifted: list[tuple[int, str | None]] = []
     unknown: list[int] = []
-    for person_id, name, raw, face_count, photo_count in stored:
-        at = int(np.searchsorted(uniq, person_id))
-        if at >= len(uniq) or uniq[at] != person_id:
-            drifted.append((int(person_id), name))  # no face left: should have been pruned
-            continue
-        if raw is None:
-            unknown.append(int(person_id))
-            continue
+    ids = np.array([r[0] for r in stored], np.int64)
+    at = np.minimum(np.searchsorted(uniq, ids), max(len(uniq) - 1, 0))
+    present = (uniq[at] == ids) if len(uniq) else np.zeros(len(ids), bool)
+    known = np.array([r[2] is not None for r in stored], bool)
+    check = present & known
+    ok = np.zeros(len(ids), bool)
+    if check.any():
+        sums = np.stack([sum_of(stored[i][2]) for i in np.flatnonzero(check)])  # type: ignore[arg-type]
+        stored_counts = np.array([(stored[i][3], stored[i][4]) for i in np.flatnonzero(check)], np.int64)
+        k = at[check]
         # float64 sums of float32 vectors: a few ulps apart when right, whatever the order of the additions.
-        if (int(face_count), int(photo_count)) != (int(counts[at]), int(photo_counts[at])) or \
-                not np.allclose(sum_of(raw), totals[at], rtol=0, atol=1e-6):
+        ok[check] = (np.abs(sums - totals[k]).max(axis=1) <= 1e-6) & (stored_counts[:, 0] == counts[k]) & \
+            (stored_counts[:, 1] == photo_counts[k])
+    for i, (person_id, name, _raw, _faces, _photos) in enumerate(stored):
+        if not present[i]:
+            drifted.append((int(person_id), name))  # no face left: should have been pruned
+        elif not known[i]:
+            unknown.append(int(person_id))
+        elif not ok[i]:
             drifted.append((int(person_id), name))
     return drifted, unknown
 
