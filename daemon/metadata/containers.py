@@ -30,7 +30,7 @@ from daemon.metadata.xmpdoc import MAX_PACKET_BYTES
 
 XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"
 EXTENDED_SIGNATURE = b"http://ns.adobe.com/xmp/extension/\x00"
-_HAS_EXTENDED = re.compile(rb"HasExtendedXMP(?:=\s*[\"']|>)\s*([0-9A-Fa-f]{32})")
+_HAS_EXTENDED = re.compile(rb"HasExtendedXMP(?:\s*=\s*[\"']|[^<>]*>)\s*([0-9A-Fa-f]{32})")
 _XMP_ORIENTATION = re.compile(rb'tiff:Orientation(?:="|>)([1-8])')  # the rule daemon.imaging applies
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"

@@ -61,7 +61,10 @@ def find_sidecars(photo: Path, listing: Collection[str] | None = None) -> list[P
         try:
             st = os.stat(path)
         except OSError:
-            continue
+            try:
+                st = os.lstat(path)  # a dangling link or a loop: returned, so reading it says why it is unused
+            except OSError:
+                continue
         if (st.st_dev, st.st_ino) in seen:  # a case-insensitive file system answers every variant
             continue
         seen.add((st.st_dev, st.st_ino))

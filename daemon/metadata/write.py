@@ -79,7 +79,10 @@ def _write_once(photo: Path, content: SidecarContent, geometry: geo.Geometry | N
     before, existing = _existing(target)
     if existing is None and not content.faces and not content.keywords:
         return WriteResult(target, "absent")
-    doc = xmpdoc.parse(existing, what=target.name) if existing is not None else xmpdoc.new_document(TOOLKIT)
+    try:
+        doc = xmpdoc.parse(existing, what=target.name) if existing is not None else xmpdoc.new_document(TOOLKIT)
+    except MetadataError as exc:
+        raise MetadataError(exc.reason, f"{exc.message}; left as it is") from None
     dropped: list[str] = []
     faces = _valid_faces(content.faces, dropped, target.name)
     keywords = _valid_keywords(content.keywords, dropped, target.name)
