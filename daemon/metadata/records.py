@@ -84,7 +84,7 @@ class WriteResult:
 
     path: Path
     status: Literal["written", "unchanged", "removed", "absent", "skipped"]
-    digest: str | None = None  # sha256 of the sidecar as written (or as it already was)
+    digest: str | None = None  # sha256 of the sidecar's bytes as written (or as they already were)
     reason: str | None = None  # why it was skipped (one line)
     dropped: tuple[str, ...] = ()  # faces or keywords left out, each with a one-line reason
 

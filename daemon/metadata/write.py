@@ -97,7 +97,8 @@ def _write_once(photo: Path, content: SidecarContent, geometry: geo.Geometry | N
         target.unlink()
         sc.fsync_directory(target.parent)
         return WriteResult(target, "removed", dropped=tuple(dropped))
-    data, digest = sc.seal(xmpdoc.serialize(doc, toolkit=TOOLKIT, own={S.PICTOD: S.PICTOD_PREFIX}))
+    data, _ = sc.seal(xmpdoc.serialize(doc, toolkit=TOOLKIT, own={S.PICTOD: S.PICTOD_PREFIX}))
+    digest = sc.sha256(data)  # what SidecarInfo.digest will say of this file
     if existing == data:  # the digest is a function of the rest: equal bytes iff pictod's own, unchanged
         return WriteResult(target, "unchanged", digest=digest, dropped=tuple(dropped))
     sc.replace_atomically(target, data, before=before)
