@@ -355,7 +355,7 @@ def _is_pictods(item: xmpdoc.Struct) -> bool:
 def _foreign_regions(doc: Document) -> list[RawRegion]:
     """The regions left in the document (pictod's removed), as the reader sees them."""
     content = read_packets([xmpdoc.serialize(doc, toolkit=TOOLKIT, own={S.PICTOD: S.PICTOD_PREFIX})], what="")
-    return content.regions
+    return [region for region in content.regions if region.schema == "mwg"]  # MP ones are not in this list
 
 
 def _number(value: float) -> str:

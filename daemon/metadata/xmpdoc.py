@@ -56,6 +56,7 @@ MAX_DEPTH = 48
 Value = Union[str, list["Value"], dict[tuple[str, str], "Value"]]  # noqa: UP007 (a recursive alias needs Union)
 Struct = dict[tuple[str, str], Value]
 
+_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*\bencoding\s*=")
 _XPACKET_END = re.compile(rb"<\?xpacket\s+end\s*=\s*['\"][rw]['\"]\s*\?>")
 _PARSE_TYPE = f"{{{RDF}}}parseType"
 _RESOURCE = f"{{{RDF}}}resource"
@@ -145,6 +146,8 @@ def _utf8(data: bytes) -> bytes:
     """XMP is UTF-8 (or UTF-16/32 with a BOM); a packet in Latin-1 (seen in the wild) is transcoded, not lost."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
         return data
+    if _DECLARED_ENCODING.match(data):
+        return data  # expat honours the declaration
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
