@@ -58,3 +58,21 @@ class PhotoError(PictodError):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
+
+
+class MetadataError(PictodError):
+    """XMP metadata of one photo or sidecar cannot be used: malformed, hostile, too large or unreadable.
+
+    Never fatal: the caller logs the one-line message and goes on without that metadata. `reason` is a short
+    machine-friendly code (malformed, forbidden, too_large, unreadable, not_a_file, ...).
+    """
+
+    exit_code = 65  # EX_DATAERR
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = " ".join(message.split())
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"

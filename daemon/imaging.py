@@ -110,6 +110,11 @@ def _init() -> None:
         _initialised = True
 
 
+def ensure_ready() -> None:
+    """The one-time Pillow set-up, for modules that open photo headers without decoding (daemon.metadata)."""
+    _init()
+
+
 def header_pixels(source: Path | bytes) -> int:
     """Width x height from the file's header, no pixel decoded; 0 when it is not a photo we read.
 
