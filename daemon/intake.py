@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import stat as stat_mod
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -39,7 +38,7 @@ from daemon.watch import PhotoEvent
 if TYPE_CHECKING:
     from daemon.analysis import Analyzer
     from daemon.people import PeopleManager
-    from daemon.store import AddResult, RemoveResult, Store
+    from daemon.store import AddResult, Store
     from daemon.types import PhotoAnalysis
 
 log = structlog.get_logger()
@@ -101,7 +100,7 @@ class Intake:
 
     def __init__(self, cfg: Config, store: Store, people: PeopleManager, analyzer: Analyzer, *,
                  io_pool: Executor, cpu_pool: Executor, roots: Roots, requeue: Callable[[PhotoEvent], None],
-                 on_added: Callable[[bool], None]) -> None:
+                 recluster: Callable[[], None]) -> None:
         self.cfg = cfg
         self.store = store
         self.people = people
@@ -110,13 +109,12 @@ class Intake:
         self.cpu_pool = cpu_pool
         self.roots = roots
         self.requeue = requeue  # put an event back without waiting for room
-        self.on_added = on_added  # a photo was analysed; its argument: a recluster is due
+        self.recluster = recluster  # hand a recluster to the service's cluster thread
         self.summary = ScanSummary()
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
         # Freed heap goes back to the OS every memory.TRIM_INTERVAL_SECONDS while busy, after a giant photo,
         # and when the queue drains (daemon/memory.py has the measurements).
         self.heap = memory.HeapTrimmer()
-        self._people_lock = threading.Lock()  # adds and removals touch the manager's means one at a time
         self._hash_busy: dict[str, asyncio.Event] = {}
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
@@ -262,10 +260,11 @@ class Intake:
                               digest.sha256, analysis)
 
     async def place_faces(self, result: AddResult) -> list[tuple[int, int | None]]:
-        """Put the new faces on people (nearest person means); ask for a recluster when one is due."""
+        """Put the new faces on people (nearest person means; the manager counts the photo towards the next
+        recluster); hand a recluster over when the manager says one is due."""
         assigned, due = await self._io(self._people_add, result)
-        if result.created:
-            self.on_added(due)
+        if due:
+            self.recluster()
         return assigned
 
     # ---------------------------------------------------------------- outcomes: counters, rows, log lines
@@ -297,7 +296,7 @@ class Intake:
         # Gone between stat and decode: forget the pending marker.
         result = await self._io(self.store.remove, str(path))
         if result.files_removed:
-            await self._io(self._people_removed, result)
+            await self._io(self.people.on_removed, result)
 
     # ---------------------------------------------------------------- deletes and moves
 
@@ -316,7 +315,7 @@ class Intake:
         result = await self._io(self.store.remove, str(path))
         if not result.files_removed:
             return
-        await self._io(self._people_removed, result)
+        await self._io(self.people.on_removed, result)
         self.summary.removed += result.files_removed
         log.info("photo_removed", path=str(path), files=result.files_removed, photos=len(result.photo_ids),
                  faces=result.faces_removed, people_pruned=len(result.people_pruned))
@@ -361,13 +360,8 @@ class Intake:
             done.set()
 
     def _people_add(self, result: AddResult) -> tuple[list[tuple[int, int | None]], bool]:
-        with self._people_lock:
-            assigned = self.people.on_photo_added(result)
-            return assigned, bool(self.people.recluster_due())
-
-    def _people_removed(self, result: RemoveResult) -> None:
-        with self._people_lock:
-            self.people.on_removed(result)
+        assigned = self.people.on_photo_added(result)
+        return assigned, self.people.recluster_due()
 
 
 def _ms(t0: float) -> int:

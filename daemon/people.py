@@ -172,6 +172,11 @@ class PeopleManager:
         with self._lock:
             return self._added >= max(1, self.cfg.recluster_every)
 
+    def added_since_recluster(self) -> int:
+        """Photos added since the last recluster started."""
+        with self._lock:
+            return self._added
+
     def recluster(self, *, full: bool = False) -> ReclusterResult:
         """DBSCAN over all faces mapped onto stable people; calls arriving during a run are coalesced into one."""
         with self._lock:

@@ -38,7 +38,7 @@ from daemon.watch import PathFilter, PhotoEvent, Watcher
 
 if TYPE_CHECKING:
     from daemon.analysis import Analyzer
-    from daemon.people import PeopleManager
+    from daemon.people import PeopleManager, ReclusterResult
     from daemon.store import Store
 
 __all__ = ["ScanSummary", "Service", "daemon_pid", "run", "scan"]
@@ -74,12 +74,12 @@ class Service:
                            notifier=self.notifier, stopping=self._stop, spawn=self._spawn,
                            count_unchanged=self._count_unchanged)
         self.intake = Intake(cfg, store, people, analyzer, io_pool=self.io_pool, cpu_pool=self.cpu_pool,
-                             roots=self.roots, requeue=self._submit_now, on_added=self._photo_added)
+                             roots=self.roots, requeue=self._submit_now, recluster=self._recluster)
         self.summary = self.intake.summary
-        self._recluster_task: asyncio.Task[None] | None = None
+        # The last recluster handed to the cluster thread (the manager coalesces the calls queued there).
+        self._recluster_future: asyncio.Future[tuple[ReclusterResult, int]] | None = None
+        self._last_recluster: ReclusterResult | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
-        self._recluster_again = False
-        self._added_since_recluster = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._workers: list[asyncio.Task[None]] = []
         self._busy_workers = 0
@@ -165,32 +165,39 @@ class Service:
 
     # ---------------------------------------------------------------- people
 
-    def _photo_added(self, due: bool) -> None:
-        self._added_since_recluster += 1
-        if due:
-            self._request_recluster()
+    def _recluster(self) -> None:
+        """A recluster is due (`people.recluster_due()`): hand one to the cluster thread. The service counts
+        nothing itself: calls queued behind a running one return its result at once (`PeopleManager.recluster`)."""
+        future = asyncio.get_running_loop().run_in_executor(self.cluster_pool, self._run_recluster)
+        future.add_done_callback(self._recluster_done)
+        self._recluster_future = future
 
-    def _request_recluster(self) -> None:
-        if self._recluster_task is not None and not self._recluster_task.done():
-            self._recluster_again = True  # due while one runs: run once more after it, never two at once
+    def _run_recluster(self) -> tuple[ReclusterResult, int]:
+        t0 = time.monotonic()
+        return self.people.recluster(), _ms(t0)
+
+    def _recluster_done(self, future: asyncio.Future[tuple[ReclusterResult, int]]) -> None:
+        if future.cancelled():
             return
-        self._recluster_task = self._spawn(self._recluster_loop())
+        exc = future.exception()
+        if isinstance(exc, PictodError):
+            log.error("recluster_failed", error=str(exc))
+            return
+        if exc is not None:
+            self._fail(exc)
+            return
+        result, wall_ms = future.result()
+        if result is self._last_recluster:
+            return  # coalesced into a run already counted
+        self._last_recluster = result
+        self.summary.reclusters += 1
+        log.debug("recluster_done", wall_ms=wall_ms, **_public(result))
 
-    async def _recluster_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            self._recluster_again = False
-            self._added_since_recluster = 0
-            t0 = time.monotonic()
-            try:
-                result = await loop.run_in_executor(self.cluster_pool, self.people.recluster)
-            except PictodError as exc:
-                log.error("recluster_failed", error=str(exc))
-                return
-            self.summary.reclusters += 1
-            log.debug("recluster_done", wall_ms=_ms(t0), **_public(result))
-            if not self._recluster_again:
-                return
+    async def _wait_recluster(self, *others: asyncio.Future[Any], timeout: float | None = None) -> None:
+        """Wait for the last recluster handed over (and so for every one before it), or one of `others`."""
+        if self._recluster_future is not None and not self._recluster_future.done():
+            await asyncio.wait([self._recluster_future, *others], timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
 
     # ---------------------------------------------------------------- status
 
@@ -289,11 +296,10 @@ class Service:
             # A directory event handled late may queue more; done when the queue stays empty.
             if self.queue.unfinished == 0:
                 break
-        if not self._stop.is_set() and self._added_since_recluster:
-            self._request_recluster()
-        if self._recluster_task is not None and not self._recluster_task.done():
-            # A scan ends with its people settled: wait for the recluster however long it takes (or a signal).
-            await asyncio.wait([self._recluster_task, stop], return_when=asyncio.FIRST_COMPLETED)
+        if not self._stop.is_set() and await self._io(self.people.added_since_recluster) > 0:
+            self._recluster()
+        # A scan ends with its people settled: wait for the recluster however long it takes (or a signal).
+        await self._wait_recluster(stop)
         stop.cancel()
 
     async def _shutdown(self) -> None:
@@ -306,8 +312,7 @@ class Service:
         if self.watcher is not None:
             await self._io(self.watcher.stop)
         for task in list(self._tasks):
-            if task is not self._recluster_task:  # a recluster in flight commits or times out below
-                task.cancel()
+            task.cancel()
         # Workers idle in get() are cancelled; busy ones finish their photo within the timeout.
         pending = {t for t in self._workers if not t.done()}
         if pending and self._busy_workers:
@@ -320,8 +325,8 @@ class Service:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._recluster_task is not None and not self._recluster_task.done():
-            await asyncio.wait([self._recluster_task], timeout=max(0.0, deadline - time.monotonic()))
+        # A recluster in flight commits or times out.
+        await self._wait_recluster(timeout=max(0.0, deadline - time.monotonic()))
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.cluster_pool.shutdown(wait=False, cancel_futures=True)
         s = self.summary
