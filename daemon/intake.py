@@ -32,6 +32,7 @@ from daemon.errors import PhotoError
 from daemon.flow import PixelBudget
 from daemon.hashing import FileChangedError, FileDigest, file_digest
 from daemon.imaging import header_pixels
+from daemon.lock import LibraryFile
 from daemon.roots import Roots
 from daemon.watch import PhotoEvent
 
@@ -100,7 +101,7 @@ class Intake:
 
     def __init__(self, cfg: Config, store: Store, people: PeopleManager, analyzer: Analyzer, *,
                  io_pool: Executor, cpu_pool: Executor, roots: Roots, requeue: Callable[[PhotoEvent], None],
-                 recluster: Callable[[], None]) -> None:
+                 recluster: Callable[[], None], library: LibraryFile | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.people = people
@@ -110,6 +111,7 @@ class Intake:
         self.roots = roots
         self.requeue = requeue  # put an event back without waiting for room
         self.recluster = recluster  # hand a recluster to the service's cluster thread
+        self.library = library  # checked around every write: nothing is committed or logged into a lost file
         self.summary = ScanSummary()
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
         # Freed heap goes back to the OS every memory.TRIM_INTERVAL_SECONDS while busy, after a giant photo,
@@ -119,6 +121,18 @@ class Intake:
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """A store write, with the library file checked before it and after it (before anything is logged)."""
+        return await self._io(self._checked, fn, *args)
+
+    def _checked(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.library is not None:
+            self.library.check()
+        result = fn(*args)
+        if self.library is not None:
+            self.library.check()
+        return result
 
     async def _cpu(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.cpu_pool, fn, *args)
@@ -226,10 +240,10 @@ class Intake:
         """Point the path at the photo with these bytes if there is one; else mark it pending (crash resume)."""
         p, sha = str(path), digest.sha256
         if await self._io(self.store.photo_id_for_hash, sha) is not None:
-            linked = await self._io(self.store.link_existing, p, digest.size, digest.mtime_ns, sha)
+            linked = await self._write(self.store.link_existing, p, digest.size, digest.mtime_ns, sha)
             if linked is not None:
                 return linked
-        await self._io(self.store.mark_pending, p, digest.size, digest.mtime_ns)
+        await self._write(self.store.mark_pending, p, digest.size, digest.mtime_ns)
         return None
 
     async def analyse(self, path: Path, digest: FileDigest) -> PhotoAnalysis:
@@ -256,7 +270,7 @@ class Intake:
 
     async def record(self, path: Path, digest: FileDigest, analysis: PhotoAnalysis) -> AddResult:
         """Store the photo, its objects and faces and the file row in one transaction."""
-        return await self._io(self.store.record_analysis, str(path), digest.size, digest.mtime_ns,
+        return await self._write(self.store.record_analysis, str(path), digest.size, digest.mtime_ns,
                               digest.sha256, analysis)
 
     async def place_faces(self, result: AddResult) -> list[tuple[int, int | None]]:
@@ -279,7 +293,7 @@ class Intake:
         elif isinstance(outcome, _StillChanging):
             self.requeue(PhotoEvent("upsert", path, source=event.source))
         elif isinstance(outcome, _Failed):
-            await self._io(self.store.record_failure, str(path), outcome.size, outcome.mtime_ns, outcome.reason)
+            await self._write(self.store.record_failure, str(path), outcome.size, outcome.mtime_ns, outcome.reason)
             self.summary.failed += 1
             exc = outcome.error
             if outcome.reason == "internal_error":
@@ -294,7 +308,7 @@ class Intake:
 
     async def _forget(self, path: Path) -> None:
         # Gone between stat and decode: forget the pending marker.
-        result = await self._io(self.store.remove, str(path))
+        result = await self._write(self.store.remove, str(path))
         if result.files_removed:
             await self._io(self.people.on_removed, result)
 
@@ -312,7 +326,7 @@ class Intake:
             return
         if not await self.roots.present(path):
             return
-        result = await self._io(self.store.remove, str(path))
+        result = await self._write(self.store.remove, str(path))
         if not result.files_removed:
             return
         await self._io(self.people.on_removed, result)
@@ -324,7 +338,7 @@ class Intake:
         """A file or folder renamed inside the roots: its rows follow, then the destination is checked."""
         assert event.dest_path is not None
         src, dest = event.path, event.dest_path
-        moved = await self._io(self.store.move, str(src), str(dest))
+        moved = await self._write(self.store.move, str(src), str(dest))
         if moved:
             self.summary.moved += int(moved)
             log.info("photo_moved", path=str(src), dest=str(dest), files=moved)

@@ -31,7 +31,7 @@ from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError
 from daemon.flow import CoalescingQueue, PathOrder
 from daemon.intake import Intake, ScanSummary
-from daemon.lock import DaemonLock, daemon_pid
+from daemon.lock import DaemonLock, LibraryFile, daemon_pid
 from daemon.roots import Roots
 from daemon.sdnotify import Notifier
 from daemon.watch import PathFilter, PhotoEvent, Watcher
@@ -70,11 +70,14 @@ class Service:
         self.order = PathOrder()
         self.watcher: Watcher | None = None
         self._stop = asyncio.Event()
+        # The database file as opened: a library deleted, replaced or moved under the daemon stops it (exit 74).
+        self.library = LibraryFile(store.path)
         self.roots = Roots(self.folders, self.filter, store, self.io_pool, queue=self.queue, submit=self.submit,
                            notifier=self.notifier, stopping=self._stop, spawn=self._spawn,
                            count_unchanged=self._count_unchanged)
         self.intake = Intake(cfg, store, people, analyzer, io_pool=self.io_pool, cpu_pool=self.cpu_pool,
-                             roots=self.roots, requeue=self._submit_now, recluster=self._recluster)
+                             roots=self.roots, requeue=self._submit_now, recluster=self._recluster,
+                             library=self.library)
         self.summary = self.intake.summary
         # The last recluster handed to the cluster thread (the manager coalesces the calls queued there).
         self._recluster_future: asyncio.Future[tuple[ReclusterResult, int]] | None = None
@@ -205,6 +208,7 @@ class Service:
         interval = max(0.2, self.cfg.daemon.status_interval)
         while True:
             await asyncio.sleep(interval)
+            await self._io(self.library.check)
             busy = self.queue.unfinished > 0
             if self._busy_since is None:
                 continue
@@ -333,6 +337,11 @@ class Service:
         log.info("daemon_stopped", analysed=s.analysed, linked=s.linked, failed=s.failed, removed=s.removed,
                  moved=s.moved, queued_left=self.queue.qsize(), seconds=round(time.monotonic() - self._started, 1))
 
+    def close(self) -> None:
+        """After `serve`: wait for file jobs still running (a hash, a folder walk) and let the library go."""
+        self.io_pool.shutdown()
+        self.library.close()
+
     async def _all_idle(self) -> None:
         while self._busy_workers:
             await asyncio.sleep(0.05)
@@ -375,8 +384,8 @@ async def _open_and_serve(cfg: Config, *, watch: bool,
             folders = [FolderConfig(path=Path(os.path.abspath(p))) for p in paths]
         service = Service(cfg, store, people, analyzer, folders=folders, notifier=notifier)
         code = await service.serve(watch=watch, paths=paths)
-        # Waits for file jobs still running (a hash, a folder walk): off the loop, which must keep serving.
-        await loop.run_in_executor(None, service.io_pool.shutdown)
+        # Off the loop, which must keep serving the jobs it waits for.
+        await loop.run_in_executor(None, service.close)
         return code, service.summary, service._fatal
     finally:
         await loop.run_in_executor(None, store.close)

@@ -46,7 +46,7 @@ def scan(cfg: Config, analyzer: Analyzer) -> tuple[int, ScanSummary]:
         try:
             service = Service(cfg, store, PeopleManager(store, cfg.clustering), analyzer)
             code = await service.serve(watch=False)
-            service.io_pool.shutdown()
+            service.close()
             return code, service.summary
         finally:
             store.close()
