@@ -2,10 +2,11 @@
 analyzer, people manager, executors, counters), and the handling of the other events (delete, move, folder).
 
 One photo, top to bottom (`Intake.photo`): settle (size and mtime stop changing) -> unchanged since it was
-stored? -> hash (the bytes are read once and kept) -> the same bytes already analysed? link the path to that
-photo : analyse (decode + models, under the pixel budget) -> record (one transaction) -> place its faces on
-people. A stage that cannot go on raises an `_Outcome` (vanished, still changing, failed); `photo` maps it to
-what is stored, counted and logged, so error handling stays out of the stage order.
+stored? -> hash (the bytes read once, within the size limit, and kept) -> the same bytes already analysed
+(the one hash lookup)? link the path to that photo : analyse (one header read, then decode + models under
+the pixel budget) -> record (one transaction) -> place its faces on people. A stage that cannot go on
+raises an `_Outcome` (vanished, still changing, failed); `photo` maps it to what is stored, counted and
+logged, so error handling stays out of the stage order.
 One delete (`Intake.delete`): still there after all? treat it as an upsert : root present? ->
 `store.remove` (photos left without a file go, with their faces; people updated and pruned in the same
 transaction) -> `people.on_removed`.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import stat as stat_mod
 import time
@@ -28,10 +30,9 @@ import structlog
 
 from daemon import memory
 from daemon.config import Config
-from daemon.errors import PhotoError
+from daemon.errors import FileTooLargeError, PhotoError
 from daemon.flow import PixelBudget
 from daemon.hashing import FileChangedError, FileDigest, file_digest
-from daemon.imaging import header_pixels
 from daemon.lock import LibraryFile
 from daemon.roots import Roots
 from daemon.watch import PhotoEvent
@@ -215,18 +216,18 @@ class Intake:
         return False
 
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
-        """The file's bytes and sha256; if it changed while being read, settle again and retry a few times."""
-        limit = self.cfg.analysis.max_file_bytes
-        if st.st_size > limit:
-            # Refused from its size alone: hashing a 1 GB file (or a sparse one) would read all of it for nothing.
-            raise _Failed("file_too_large", st.st_size, st.st_mtime_ns, bytes=st.st_size, limit=limit)
+        """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
+        settle again and retry a few times."""
+        read = functools.partial(file_digest, path, max_bytes=self.cfg.analysis.max_file_bytes)
         try:
             for _attempt in range(HASH_ATTEMPTS - 1):
                 try:
-                    return await self._io(file_digest, path)
+                    return await self._io(read)
                 except FileChangedError:
                     await self.settle(path, closed=False)
-            return await self._io(file_digest, path)
+            return await self._io(read)
+        except FileTooLargeError as exc:
+            raise _Failed(exc.reason, exc.size, st.st_mtime_ns, bytes=exc.size, limit=exc.limit) from None
         except FileChangedError:
             # Never wait for queue room while holding a worker (a full queue would wait on itself); a rescan
             # catches it if the queue is full.
@@ -237,26 +238,27 @@ class Intake:
             raise _Failed("unreadable", st.st_size, st.st_mtime_ns, error=exc) from None
 
     async def link(self, path: Path, digest: FileDigest) -> AddResult | None:
-        """Point the path at the photo with these bytes if there is one; else mark it pending (crash resume)."""
-        p, sha = str(path), digest.sha256
-        if await self._io(self.store.photo_id_for_hash, sha) is not None:
-            linked = await self._write(self.store.link_existing, p, digest.size, digest.mtime_ns, sha)
-            if linked is not None:
-                return linked
-        await self._write(self.store.mark_pending, p, digest.size, digest.mtime_ns)
-        return None
+        """Point the path at the photo with these bytes if there is one; else mark it pending (crash resume).
+        The one hash lookup of a photo: `record` inserts without looking again."""
+        return await self._write(self.store.link_or_mark_pending, str(path), digest.size, digest.mtime_ns,
+                                 digest.sha256)
 
     async def analyse(self, path: Path, digest: FileDigest) -> PhotoAnalysis:
         """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget."""
         try:
-            pixels = await self._io(header_pixels, digest.data)
-            async with self.pixels.hold(pixels):
-                try:
-                    return await self._cpu(self.analyzer.analyze_bytes, digest.data, path.name)
-                finally:
-                    # Rate-limited (every few seconds at most): a trim per photo costs ~25% more CPU.
-                    if self.heap.due():
-                        await self._io(self.heap.maybe_trim)
+            # The one header read: it checks the pixel limit and gives the decode's size for the budget (the
+            # reduced size of a JPEG), and the decode goes on from it.
+            header = await self._io(self.analyzer.open_header, digest.data, path.name)
+            try:
+                async with self.pixels.hold(header.pixels):
+                    try:
+                        return await self._cpu(self.analyzer.analyze_header, header)
+                    finally:
+                        # Rate-limited (every few seconds at most): a trim per photo costs ~25% more CPU.
+                        if self.heap.due():
+                            await self._io(self.heap.maybe_trim)
+            finally:
+                header.close()
         except PhotoError as exc:
             if not await self._io(os.path.exists, path):
                 raise _Vanished(forget=True) from None
