@@ -18,7 +18,6 @@ from numpy.typing import NDArray
 
 from daemon import imaging
 from daemon.config import AnalysisConfig, Config
-from daemon.errors import PhotoError
 from daemon.imaging import DecodedImage
 from daemon.types import DetectedFace, DetectedObject, PhotoAnalysis
 from daemon.vision import Models, RawFace, load_models, transforms
@@ -66,14 +65,19 @@ class Analyzer:
         return self._timed(image, _ms(start))
 
     def analyze_bytes(self, data: bytes, name: str = "") -> PhotoAnalysis:
-        """Decode image bytes and analyse them; PhotoError on bad input."""
+        """Decode image bytes (read within max_file_bytes: `hashing.read_file`) and analyse them; PhotoError on
+        bad input."""
+        return self.analyze_header(self.open_header(data, name))
+
+    def open_header(self, data: bytes, name: str = "") -> imaging.Header:
+        """Read and check the header with this chain's limits and reduced decode (`imaging.open_header`)."""
+        return imaging.open_header(data, max_pixels=self.config.max_pixels, target_long_side=self.target_long_side,
+                                   name=name)
+
+    def analyze_header(self, header: imaging.Header) -> PhotoAnalysis:
+        """Decode a photo opened by `open_header` and analyse it; PhotoError on bad input."""
         start = time.perf_counter()
-        if len(data) > self.config.max_file_bytes:
-            raise PhotoError("file_too_large", f"{name}: {len(data)} bytes, limit {self.config.max_file_bytes}")
-        image = imaging.decode(
-            data, max_pixels=self.config.max_pixels, target_long_side=self.target_long_side, name=name
-        )
-        return self._timed(image, _ms(start))
+        return self._timed(imaging.decode_header(header), _ms(start))
 
     def analyze(self, image: DecodedImage) -> PhotoAnalysis:
         """Objects, faces and embeddings of one decoded photo, boxes in the original photo's pixels."""

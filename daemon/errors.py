@@ -76,3 +76,12 @@ class MetadataError(PictodError):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
+
+
+class FileTooLargeError(PhotoError):
+    """A photo file above `analysis.max_file_bytes`, refused before it is read (`hashing.read_file`)."""
+
+    def __init__(self, name: str, size: int, limit: int) -> None:
+        super().__init__("file_too_large", f"{name}: {size} bytes, limit {limit}")
+        self.size = size
+        self.limit = limit

@@ -1,4 +1,6 @@
-"""Content identity of a file: sha256 of its bytes, read once (call it in an executor, never on the loop).
+"""Reading a photo file: `read_file` is the one place its size limit is checked (from the open file's fstat,
+before a byte is read), and `file_digest` adds its content identity (sha256). Blocking: call them in an
+executor, never on the loop.
 
 The bytes are kept with the digest so the photo is analysed from exactly the bytes its hash names: reading the
 file again to decode it would cost a second read and could see a newer version than the one hashed.
@@ -10,6 +12,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from daemon.errors import FileTooLargeError
 
 CHUNK = 1 << 20
 
@@ -25,19 +29,29 @@ class FileDigest:
 
 
 class FileChangedError(Exception):
-    """The file changed while it was being hashed; settle again and retry."""
+    """The file changed while it was being read; settle again and retry."""
 
 
-def file_digest(path: Path | str) -> FileDigest:
-    """Read the file once and hash it, keeping its bytes; FileChangedError if size or mtime moved meanwhile."""
+def read_file(path: Path | str, *, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and its stat; FileTooLargeError above `max_bytes` (nothing read), FileChangedError if
+    size or mtime moved while it was read, OSError if it cannot be read."""
     with open(path, "rb") as f:
         before = os.fstat(f.fileno())
-        # One read of the whole file (one past its size, in case it grew): the bytes are kept anyway, and a list
-        # of chunks joined afterwards held the file twice.
+        if before.st_size > max_bytes:
+            # Refused from its size alone: reading a 1 GB file (or a sparse one) would be for nothing.
+            raise FileTooLargeError(Path(path).name, before.st_size, max_bytes)
+        # One read of the whole file (one past its size, in case it grew): a list of chunks joined afterwards
+        # held the file twice.
         data = f.read(before.st_size + 1)
         while more := f.read(CHUNK):  # still growing: take it all, the size check below hands it back
             data += more
         after = os.fstat(f.fileno())
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
         raise FileChangedError(str(path))
-    return FileDigest(hashlib.sha256(data).hexdigest(), after.st_size, after.st_mtime_ns, data)
+    return data, after
+
+
+def file_digest(path: Path | str, *, max_bytes: int) -> FileDigest:
+    """Read the file once (`read_file`) and hash it, keeping its bytes."""
+    data, st = read_file(path, max_bytes=max_bytes)
+    return FileDigest(hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime_ns, data)

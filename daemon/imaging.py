@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import struct
 import threading
@@ -27,6 +26,7 @@ from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
 from daemon.errors import PhotoError
+from daemon.hashing import FileChangedError, read_file
 from daemon.types import PhotoMeta
 
 log = structlog.get_logger()
@@ -115,44 +115,32 @@ def ensure_ready() -> None:
     _init()
 
 
-def header_pixels(source: Path | bytes) -> int:
-    """Width x height from the file's header, no pixel decoded; 0 when it is not a photo we read.
+@dataclass
+class Header:
+    """A photo whose header has been read and checked, no pixel decoded yet (`open_header`). For a JPEG the
+    reduced (DCT-scaled) decode is already chosen, so `pixels` is what decoding will hold."""
 
-    Only an estimate for the daemon's memory budget: `load` reports what is wrong with a bad file.
-    """
-    _init()
-    try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=FORMATS) as im:
-            return int(im.width) * int(im.height)
-    except _DECODE_ERRORS:  # the same errors decoding turns into a PhotoError: never out of here
-        return 0
+    image: Image.Image  # opened, not loaded; closed by decode_header
+    width: int  # the stored (not yet oriented) size
+    height: int
+    format: str  # "JPEG" for MPO too
+    scale: int  # DCT factor chosen for a JPEG (1: full size)
+    target_long_side: int | None
+    prefix: str  # "name: " for messages, or ""
 
+    @property
+    def pixels(self) -> int:
+        """Pixels the decoder will produce: the reduced size for a JPEG, the stored size otherwise."""
+        return int(self.image.size[0]) * int(self.image.size[1])
 
-def load(
-    path: Path, *, max_pixels: int, max_file_bytes: int, target_long_side: int | None = None
-) -> DecodedImage:
-    """Read and decode one photo file; PhotoError (empty, file_too_large, unreadable, ...) on bad input."""
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_file_bytes:
-                raise PhotoError("file_too_large", f"{path.name}: {size} bytes, limit {max_file_bytes}")
-            # Read one byte past the limit: the file may have grown since stat.
-            data = fh.read(max_file_bytes + 1)
-    except PhotoError:
-        raise
-    except OSError as exc:
-        raise PhotoError("unreadable", f"{path.name}: {exc.strerror or exc}") from None
-    if len(data) > max_file_bytes:
-        raise PhotoError("file_too_large", f"{path.name}: more than {max_file_bytes} bytes")
-    return decode(data, max_pixels=max_pixels, target_long_side=target_long_side, name=path.name)
+    def close(self) -> None:
+        """Let the file go without decoding it."""
+        self.image.close()
 
 
-def decode(
-    data: bytes, *, max_pixels: int, target_long_side: int | None = None, name: str = ""
-) -> DecodedImage:
-    """Decode image bytes to oriented RGB uint8, reduced to a long side >= target_long_side when one is given
-    (DCT scaling for JPEG, an integer box filter for the other formats)."""
+def open_header(data: bytes, *, max_pixels: int, target_long_side: int | None = None, name: str = "") -> Header:
+    """Read and check the header of image bytes (format, size, pixel limit) and choose the reduced decode;
+    PhotoError (empty, not_an_image, corrupt, too_many_pixels, ...) on bad input."""
     prefix = f"{name}: " if name else ""
     if not data:
         raise PhotoError("empty", f"{prefix}empty file")
@@ -163,7 +151,7 @@ def decode(
         raise _unidentified(data, prefix) from None
     except _DECODE_ERRORS as exc:
         raise _wrap(exc, prefix, "header") from None
-    with im:
+    try:
         width, height = im.size
         if width <= 0 or height <= 0:
             raise PhotoError("corrupt", f"{prefix}{im.format} header says {width}x{height}")
@@ -175,6 +163,38 @@ def decode(
         scale = 1
         if target_long_side and fmt == "JPEG" and max(width, height) >= 2 * target_long_side:
             scale = _draft(im, width, height, target_long_side)
+    except BaseException:
+        im.close()
+        raise
+    return Header(im, width, height, fmt, scale, target_long_side, prefix)
+
+
+def load(
+    path: Path, *, max_pixels: int, max_file_bytes: int, target_long_side: int | None = None
+) -> DecodedImage:
+    """Read and decode one photo file; PhotoError (empty, file_too_large, unreadable, ...) on bad input."""
+    try:
+        data, _st = read_file(path, max_bytes=max_file_bytes)
+    except FileChangedError:
+        raise PhotoError("unreadable", f"{path.name}: changed while it was being read") from None
+    except OSError as exc:
+        raise PhotoError("unreadable", f"{path.name}: {exc.strerror or exc}") from None
+    return decode(data, max_pixels=max_pixels, target_long_side=target_long_side, name=path.name)
+
+
+def decode(
+    data: bytes, *, max_pixels: int, target_long_side: int | None = None, name: str = ""
+) -> DecodedImage:
+    """Decode image bytes to oriented RGB uint8, reduced to a long side >= target_long_side when one is given
+    (DCT scaling for JPEG, an integer box filter for the other formats)."""
+    return decode_header(open_header(data, max_pixels=max_pixels, target_long_side=target_long_side, name=name))
+
+
+def decode_header(header: Header) -> DecodedImage:
+    """Decode a photo opened by `open_header` (and close it)."""
+    prefix, fmt, scale, target_long_side = header.prefix, header.format, header.scale, header.target_long_side
+    width, height = header.width, header.height
+    with header.image as im:
         try:
             im.load()
         except _DECODE_ERRORS as exc:

@@ -3,7 +3,7 @@
 the start-up reconciliation (temporary names, dot-files, extensions, symlinks leading out of the roots).
 
 The handler runs inside the observer's lock (watchdog `observers/api.py`), so it does no I/O beyond an
-`lstat` for symlinks and never blocks: settling, hashing and the database belong to `daemon/service.py`.
+`lstat` for symlinks and never blocks: settling, hashing and the database belong to `daemon/intake.py`.
 """
 
 from __future__ import annotations
@@ -45,6 +45,25 @@ class PhotoEvent:
     is_dir: bool = False
     closed: bool = False
     source: str = field(default="watch", compare=False)
+
+    def queue_key(self) -> str | None:
+        """What the queue coalesces on: one entry per file or folder path; moves keep their order (None)."""
+        if self.kind == "move":
+            return None
+        return ("d:" if self.is_dir else "f:") + str(self.path)
+
+    def paths(self) -> list[str]:
+        """The paths this event touches (both ends of a move), for per-path ordering."""
+        return [str(self.path)] + ([str(self.dest_path)] if self.dest_path is not None else [])
+
+    @staticmethod
+    def coalesce(old: PhotoEvent, new: PhotoEvent) -> PhotoEvent:
+        """A newer event for a queued path: delete after upsert wins, upsert after delete wins; two upserts
+        stay one, closed if either was."""
+        if new.kind == "upsert" and old.kind == "upsert":
+            return PhotoEvent("upsert", new.path, is_dir=new.is_dir, closed=old.closed or new.closed,
+                              source=old.source)
+        return new
 
 
 class PathFilter:

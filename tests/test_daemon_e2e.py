@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -421,3 +422,36 @@ def test_second_signal_exits_at_once(tmp_path: Path) -> None:
     assert code == 128 + signal.SIGINT
     assert not d.events("daemon_stopped")
     assert integrity(d.db) == "ok"  # killed mid-work: SQLite's journal keeps the file consistent
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_library_file_lost_under_the_daemon_exits_74(tmp_path: Path, how: str) -> None:
+    """Issue 10: `rm library.db*` under a running daemon went unnoticed (photos logged analysed, exit 0, every
+    commit into the unlinked file). Deleted: the status tick is made long, so the per-photo check must catch
+    it; replaced: no photo arrives, so the status tick must."""
+    watched = tmp_path / "photos"
+    watched.mkdir()
+    shutil.copy(PHOTOS["chelsea.png"], watched / "before.png")
+    config = write_config(tmp_path, [watched], status_interval=600.0 if how == "deleted" else 1.0)
+    d = Daemon(config).start()
+    try:
+        expect(lambda: str(watched / "before.png") in done_paths(d.db), 60, 0.2, "first photo")
+        if how == "deleted":
+            for path in d.db.parent.glob(d.db.name + "*"):  # library.db, -wal, -shm (and the lock file)
+                path.unlink()
+            shutil.copy(PHOTOS["astronaut.png"], watched / "after.png")
+        else:
+            other = tmp_path / "other.db"
+            con = sqlite3.connect(other)
+            con.execute("CREATE TABLE t (x)")
+            con.close()
+            os.replace(other, d.db)
+        code = d.wait(timeout=120)
+    finally:
+        d.teardown()
+    assert code == 74, d.failure()
+    what = "deleted or moved away" if how == "deleted" else "replaced by another file"
+    message = f"the library file {d.db} was {what} while the daemon was running"
+    assert f"pictod: {message}" in d.output()
+    assert any(message in str(e.get("error")) for e in d.events("fatal_error"))
+    assert not analysed_lines(d, watched / "after.png")

@@ -199,6 +199,22 @@ def test_reduced_jpeg_decode(phone_jpeg: Path, target: int | None, scale: int, s
     assert mean_diff(decoded.rgb, full) < 3
 
 
+def test_header_gives_the_decoded_pixels_and_is_decoded_from(phone_jpeg: Path, tmp_path: Path) -> None:
+    # The daemon's pixel budget weighs a photo by Header.pixels: a JPEG by its reduced decode, not its header.
+    header = imaging.open_header(phone_jpeg.read_bytes(), max_pixels=MAX_PIXELS, target_long_side=1280)
+    assert (header.width, header.height, header.scale, header.pixels) == (4032, 3024, 2, 2016 * 1512)
+    decoded = imaging.decode_header(header)
+    assert decoded.rgb.shape == (1512, 2016, 3) and decoded.scale == 2.0
+    png = tmp_path / "phone.png"
+    Image.open(phone_jpeg).save(png)
+    header = imaging.open_header(png.read_bytes(), max_pixels=MAX_PIXELS, target_long_side=1280)
+    assert header.pixels == 4032 * 3024  # decoded whole, then box-filtered
+    header.close()
+    with pytest.raises(PhotoError) as info:
+        imaging.open_header(phone_jpeg.read_bytes(), max_pixels=4032 * 3024 - 1)
+    assert info.value.reason == "too_many_pixels"
+
+
 def test_reduced_decode_of_a_rotated_jpeg(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 8

@@ -1,6 +1,7 @@
-"""service.py pieces that need no models: the single-daemon lock, the coalescing queue, per-path ordering;
-and the service files: the rendered systemd unit (systemd-analyze verify), the launchd plist, and the
-analysis chain under the kernel's MemoryDenyWriteExecute (prctl PR_SET_MDWE) that the unit turns on."""
+"""The daemon pieces that need no models: the single-daemon lock (lock.py), the coalescing queue, per-path
+ordering and the pixel budget (flow.py); and the service files: the rendered systemd unit (systemd-analyze
+verify), the launchd plist, and the analysis chain under the kernel's MemoryDenyWriteExecute (prctl
+PR_SET_MDWE) that the unit turns on."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from pictod_testdata import SKIMAGE
 
 from daemon.config import Config, LibraryConfig
 from daemon.errors import AlreadyRunningError
-from daemon.service import CoalescingQueue, DaemonLock, PathOrder, PixelBudget, daemon_pid, lock_path
+from daemon.flow import CoalescingQueue, PathOrder, PixelBudget
+from daemon.lock import DaemonLock, daemon_pid, lock_path
 from daemon.watch import PhotoEvent
 
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from daemon.service import DaemonLock
+from daemon.lock import DaemonLock
 lock = DaemonLock(Path(sys.argv[1]))
 lock.acquire()
 print("locked", flush=True)
@@ -63,7 +65,7 @@ def ev(kind: str, name: str, dest: str | None = None, **kw: bool) -> PhotoEvent:
 
 def test_queue_coalesces_and_overflows() -> None:
     async def main() -> None:
-        q = CoalescingQueue(3)
+        q: CoalescingQueue[PhotoEvent] = CoalescingQueue(3, key=PhotoEvent.queue_key, merge=PhotoEvent.coalesce)
         assert q.put_nowait(ev("upsert", "a.jpg"))
         assert q.put_nowait(ev("upsert", "a.jpg", closed=True))  # merged in place
         assert q.put_nowait(ev("upsert", "b.jpg"))
@@ -84,7 +86,7 @@ def test_queue_coalesces_and_overflows() -> None:
 
 def test_queue_put_waits_for_room() -> None:
     async def main() -> None:
-        q = CoalescingQueue(1)
+        q: CoalescingQueue[PhotoEvent] = CoalescingQueue(1, key=PhotoEvent.queue_key)
         await q.put(ev("upsert", "a.jpg"))
         waiter = asyncio.create_task(q.put(ev("upsert", "b.jpg")))
         await asyncio.sleep(0.05)
@@ -102,7 +104,7 @@ def test_path_order_serialises_related_paths() -> None:
         log: list[str] = []
 
         async def handle(event: PhotoEvent, name: str, hold: float) -> None:
-            waits, own = order.claim(event)
+            waits, own = order.claim(event.paths())
             try:
                 await asyncio.gather(*waits)
                 log.append(f"start {name}")

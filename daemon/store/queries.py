@@ -113,17 +113,19 @@ def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int
 
 def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, content_hash: str,
                     analysis: PhotoAnalysis) -> AddResult:
-    """Photo + objects + faces + file row, in the caller's transaction."""
-    linked = link_existing(conn, path, size, mtime_ns, content_hash)
-    if linked is not None:
-        return linked  # the same bytes were analysed meanwhile under another path: keep the first
+    """Photo + objects + faces + file row, in the caller's transaction (the hash is not looked up first:
+    `link_or_mark_pending` did that; a photo with these bytes stored meanwhile makes the insert a no-op)."""
     meta = analysis.meta
     lat, lon = meta.gps if meta.gps is not None else (None, None)
-    cursor = conn.execute(
+    inserted = conn.execute(
         "INSERT INTO photos (content_hash, width, height, format, taken_at, camera, gps_lat, gps_lon, analysed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (content_hash, meta.width, meta.height, meta.format, meta.taken_at, meta.camera, lat, lon, now()))
-    photo_id = int(cursor.lastrowid or 0)
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING RETURNING id",
+        (content_hash, meta.width, meta.height, meta.format, meta.taken_at, meta.camera, lat, lon, now())).fetchone()
+    if inserted is None:
+        linked = link_existing(conn, path, size, mtime_ns, content_hash)
+        assert linked is not None  # the conflicting row is in this transaction's snapshot
+        return linked  # the same bytes were analysed meanwhile under another path: keep the first
+    photo_id = int(inserted[0])
     conn.executemany("INSERT INTO objects (photo_id, label, score, x1, y1, x2, y2) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      [(photo_id, o.label, float(o.score), *map(float, o.box)) for o in analysis.objects])
     faces: list[NewFace] = []
@@ -139,6 +141,15 @@ def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: in
     bump(conn, PHOTOS_SINCE_RECLUSTER)
     return AddResult(path=path, photo_id=photo_id, created=True, objects=len(analysis.objects),
                      face_ids=tuple(f.id for f in faces), new_faces=tuple(faces), removed=removed)
+
+
+def link_or_mark_pending(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,
+                         content_hash: str) -> AddResult | None:
+    """Link the file to the analysed photo with this hash; if there is none, mark it pending (None)."""
+    linked = link_existing(conn, path, size, mtime_ns, content_hash)
+    if linked is None:
+        mark_pending(conn, path, size, mtime_ns)
+    return linked
 
 
 def link_existing(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,

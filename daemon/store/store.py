@@ -175,6 +175,10 @@ class Store:
         """Point a file at the already-analysed photo with this hash (None if there is none)."""
         return self.write(lambda c: queries.link_existing(c, path, size, mtime_ns, content_hash))
 
+    def link_or_mark_pending(self, path: str, size: int, mtime_ns: int, content_hash: str) -> AddResult | None:
+        """Point a file at the analysed photo with this hash, or, if there is none, mark it pending (one lookup)."""
+        return self.write(lambda c: queries.link_or_mark_pending(c, path, size, mtime_ns, content_hash))
+
     def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> RemoveResult:
         """Mark a file failed with a short reason code; what its previous photo took away, if that went."""
         return self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason))

@@ -1,0 +1,384 @@
+"""The per-photo stages of the running daemon, each a method of one context object (`Intake`: store,
+analyzer, people manager, executors, counters), and the handling of the other events (delete, move, folder).
+
+One photo, top to bottom (`Intake.photo`): settle (size and mtime stop changing) -> unchanged since it was
+stored? -> hash (the bytes read once, within the size limit, and kept) -> the same bytes already analysed
+(the one hash lookup)? link the path to that photo : analyse (one header read, then decode + models under
+the pixel budget) -> record (one transaction) -> place its faces on people. A stage that cannot go on
+raises an `_Outcome` (vanished, still changing, failed); `photo` maps it to what is stored, counted and
+logged, so error handling stays out of the stage order.
+One delete (`Intake.delete`): still there after all? treat it as an upsert : root present? ->
+`store.remove` (photos left without a file go, with their faces; people updated and pruned in the same
+transaction) -> `people.on_removed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import stat as stat_mod
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from daemon import memory
+from daemon.config import Config
+from daemon.errors import FileTooLargeError, PhotoError
+from daemon.flow import PixelBudget
+from daemon.hashing import FileChangedError, FileDigest, file_digest
+from daemon.lock import LibraryFile
+from daemon.roots import Roots
+from daemon.watch import PhotoEvent
+
+if TYPE_CHECKING:
+    from daemon.analysis import Analyzer
+    from daemon.people import PeopleManager
+    from daemon.store import AddResult, Store
+    from daemon.types import PhotoAnalysis
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway: nothing waits forever
+HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
+
+
+@dataclass
+class ScanSummary:
+    """What a `pictod scan` (or a daemon run) did."""
+
+    seen: int = 0
+    analysed: int = 0
+    linked: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    vanished: int = 0
+    moved: int = 0
+    removed: int = 0
+    reclusters: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False  # stopped by SIGTERM/SIGINT before everything was processed
+
+    def done(self) -> int:
+        """Photos finished one way or another."""
+        return self.analysed + self.linked + self.failed
+
+
+# ------------------------------------------------------------------------------------------ stage outcomes
+
+
+class _Outcome(Exception):
+    """A stage stopped this photo; `Intake.photo` turns it into counters, rows and a log line."""
+
+
+class _Vanished(_Outcome):
+    """The file went away; `forget` drops the row a stage already wrote (the pending marker)."""
+
+    def __init__(self, *, forget: bool) -> None:
+        self.forget = forget
+
+
+class _StillChanging(_Outcome):
+    """Still being written after several settles: back to the queue."""
+
+
+class _Failed(_Outcome):
+    """Recorded as failed with a reason code (not retried until the file changes)."""
+
+    def __init__(self, reason: str, size: int, mtime_ns: int, *, error: BaseException | None = None,
+                 **fields: Any) -> None:
+        self.reason, self.size, self.mtime_ns, self.error, self.fields = reason, size, mtime_ns, error, fields
+
+
+class Intake:
+    """Everything the stages share: the store, the analyzer, the people manager, the executors, the counters."""
+
+    def __init__(self, cfg: Config, store: Store, people: PeopleManager, analyzer: Analyzer, *,
+                 io_pool: Executor, cpu_pool: Executor, roots: Roots, requeue: Callable[[PhotoEvent], None],
+                 recluster: Callable[[], None], library: LibraryFile | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.people = people
+        self.analyzer = analyzer
+        self.io_pool = io_pool
+        self.cpu_pool = cpu_pool
+        self.roots = roots
+        self.requeue = requeue  # put an event back without waiting for room
+        self.recluster = recluster  # hand a recluster to the service's cluster thread
+        self.library = library  # checked around every write: nothing is committed or logged into a lost file
+        self.summary = ScanSummary()
+        self.pixels = PixelBudget(cfg.analysis.max_pixels)
+        # Freed heap goes back to the OS every memory.TRIM_INTERVAL_SECONDS while busy, after a giant photo,
+        # and when the queue drains (daemon/memory.py has the measurements).
+        self.heap = memory.HeapTrimmer()
+        self._hash_busy: dict[str, asyncio.Event] = {}
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """A store write, with the library file checked before it and after it (before anything is logged)."""
+        return await self._io(self._checked, fn, *args)
+
+    def _checked(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.library is not None:
+            self.library.check()
+        result = fn(*args)
+        if self.library is not None:
+            self.library.check()
+        return result
+
+    async def _cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.cpu_pool, fn, *args)
+
+    async def handle(self, event: PhotoEvent) -> None:
+        """One event from the queue."""
+        if event.kind == "move":
+            await self.move(event)
+        elif event.kind == "delete":
+            await self.delete(event)
+        elif event.is_dir:
+            await self.roots.reconcile_subfolder(event.path)
+        else:
+            await self.photo(event)
+
+    # ---------------------------------------------------------------- one photo: the stage order
+
+    async def photo(self, event: PhotoEvent) -> None:
+        """Bring the DB in line with one photo file."""
+        t0 = time.monotonic()
+        self.summary.seen += 1
+        try:
+            await self._stages(event, t0)
+        except _Outcome as outcome:
+            await self._conclude(event, outcome, t0)
+
+    async def _stages(self, event: PhotoEvent, t0: float) -> None:
+        path = event.path
+        st = await self.settle(path, closed=event.closed)
+        if await self.unchanged(path, st):
+            return
+        digest = await self.read(path, st)
+        # Two paths with the same bytes arriving together are analysed once: the second waits, then links.
+        async with self._one_per_content(digest.sha256):
+            linked = await self.link(path, digest)
+            if linked is not None:
+                # Same bytes already analysed (a copy, or a move we saw as delete + create): no inference.
+                await self.place_faces(linked)
+                self.summary.linked += 1
+                log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
+                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=_ms(t0))
+                return
+            analysis = await self.analyse(path, digest)
+            result = await self.record(path, digest, analysis)
+            assigned = await self.place_faces(result)
+        self.summary.analysed += 1
+        log.info("photo", path=str(path), status="analysed" if result.created else "linked",
+                 photo_id=result.photo_id, objects=len(analysis.objects), faces=len(analysis.faces),
+                 people=sum(1 for _face, person in assigned if person is not None), ms=_ms(t0))
+
+    # ---------------------------------------------------------------- the stages
+
+    async def settle(self, path: Path, *, closed: bool) -> os.stat_result:
+        """The file's stat once size and mtime stay unchanged for settle_seconds (a closed file, or one older
+        than that, at once)."""
+        st = await self._stat(path)
+        if st is None:
+            raise _Vanished(forget=False)
+        if closed:
+            return st
+        settle = self.cfg.daemon.settle_seconds
+        deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
+        while time.time_ns() - st.st_mtime_ns < settle * 1e9 and time.monotonic() < deadline:
+            await asyncio.sleep(settle)
+            again = await self._stat(path)
+            if again is None:
+                raise _Vanished(forget=False)
+            if (again.st_size, again.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+                return again
+            st = again
+        return st
+
+    async def unchanged(self, path: Path, st: os.stat_result) -> bool:
+        """Stored already with this size and mtime (done or failed): nothing to do."""
+        row = await self._io(self.store.get_file, str(path))
+        if (row is not None and row.status in ("done", "failed")
+                and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns)):
+            self.summary.unchanged += 1
+            return True
+        return False
+
+    async def read(self, path: Path, st: os.stat_result) -> FileDigest:
+        """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
+        settle again and retry a few times."""
+        read = functools.partial(file_digest, path, max_bytes=self.cfg.analysis.max_file_bytes)
+        try:
+            for _attempt in range(HASH_ATTEMPTS - 1):
+                try:
+                    return await self._io(read)
+                except FileChangedError:
+                    await self.settle(path, closed=False)
+            return await self._io(read)
+        except FileTooLargeError as exc:
+            raise _Failed(exc.reason, exc.size, st.st_mtime_ns, bytes=exc.size, limit=exc.limit) from None
+        except FileChangedError:
+            # Never wait for queue room while holding a worker (a full queue would wait on itself); a rescan
+            # catches it if the queue is full.
+            raise _StillChanging from None
+        except FileNotFoundError:
+            raise _Vanished(forget=False) from None
+        except OSError as exc:
+            raise _Failed("unreadable", st.st_size, st.st_mtime_ns, error=exc) from None
+
+    async def link(self, path: Path, digest: FileDigest) -> AddResult | None:
+        """Point the path at the photo with these bytes if there is one; else mark it pending (crash resume).
+        The one hash lookup of a photo: `record` inserts without looking again."""
+        return await self._write(self.store.link_or_mark_pending, str(path), digest.size, digest.mtime_ns,
+                                 digest.sha256)
+
+    async def analyse(self, path: Path, digest: FileDigest) -> PhotoAnalysis:
+        """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget."""
+        try:
+            # The one header read: it checks the pixel limit and gives the decode's size for the budget (the
+            # reduced size of a JPEG), and the decode goes on from it.
+            header = await self._io(self.analyzer.open_header, digest.data, path.name)
+            try:
+                async with self.pixels.hold(header.pixels):
+                    try:
+                        return await self._cpu(self.analyzer.analyze_header, header)
+                    finally:
+                        # Rate-limited (every few seconds at most): a trim per photo costs ~25% more CPU.
+                        if self.heap.due():
+                            await self._io(self.heap.maybe_trim)
+            finally:
+                header.close()
+        except PhotoError as exc:
+            if not await self._io(os.path.exists, path):
+                raise _Vanished(forget=True) from None
+            raise _Failed(exc.reason, digest.size, digest.mtime_ns, error=exc) from None
+        except FileNotFoundError:
+            raise _Vanished(forget=True) from None
+        except Exception as exc:
+            # A decoder or model bug on one photo must not crash-loop the service on that photo: record it
+            # as failed (not retried until the file changes) and log the traceback for a bug report.
+            raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
+
+    async def record(self, path: Path, digest: FileDigest, analysis: PhotoAnalysis) -> AddResult:
+        """Store the photo, its objects and faces and the file row in one transaction."""
+        return await self._write(self.store.record_analysis, str(path), digest.size, digest.mtime_ns,
+                              digest.sha256, analysis)
+
+    async def place_faces(self, result: AddResult) -> list[tuple[int, int | None]]:
+        """Put the new faces on people (nearest person means; the manager counts the photo towards the next
+        recluster); hand a recluster over when the manager says one is due."""
+        assigned, due = await self._io(self._people_add, result)
+        if due:
+            self.recluster()
+        return assigned
+
+    # ---------------------------------------------------------------- outcomes: counters, rows, log lines
+
+    async def _conclude(self, event: PhotoEvent, outcome: _Outcome, t0: float) -> None:
+        path = event.path
+        if isinstance(outcome, _Vanished):
+            self.summary.vanished += 1
+            log.debug("photo_vanished", path=str(path))
+            if outcome.forget:
+                await self._forget(path)
+        elif isinstance(outcome, _StillChanging):
+            self.requeue(PhotoEvent("upsert", path, source=event.source))
+        elif isinstance(outcome, _Failed):
+            await self._write(self.store.record_failure, str(path), outcome.size, outcome.mtime_ns, outcome.reason)
+            self.summary.failed += 1
+            exc = outcome.error
+            if outcome.reason == "internal_error":
+                log.error("photo", path=str(path), status="failed", reason=outcome.reason, error=repr(exc),
+                          ms=_ms(t0), exc_info=exc)
+            else:
+                error = exc.message if isinstance(exc, PhotoError) else exc.strerror if isinstance(exc, OSError) \
+                    else None
+                fields = {"error": error} if error is not None else {}
+                log.info("photo", path=str(path), status="failed", reason=outcome.reason, **fields,
+                         **outcome.fields, ms=_ms(t0))
+
+    async def _forget(self, path: Path) -> None:
+        # Gone between stat and decode: forget the pending marker.
+        result = await self._write(self.store.remove, str(path))
+        if result.files_removed:
+            await self._io(self.people.on_removed, result)
+
+    # ---------------------------------------------------------------- deletes and moves
+
+    async def delete(self, event: PhotoEvent) -> None:
+        """A file or folder is gone: forget it (and photos left without a file), unless its root is missing."""
+        path = event.path
+        if await self._io(os.path.lexists, path):
+            # Deleted and recreated before we got here: the path's current content is the truth.
+            if event.is_dir:
+                await self.roots.reconcile_subfolder(path)
+            else:
+                await self.photo(PhotoEvent("upsert", path, source=event.source))
+            return
+        if not await self.roots.present(path):
+            return
+        result = await self._write(self.store.remove, str(path))
+        if not result.files_removed:
+            return
+        await self._io(self.people.on_removed, result)
+        self.summary.removed += result.files_removed
+        log.info("photo_removed", path=str(path), files=result.files_removed, photos=len(result.photo_ids),
+                 faces=result.faces_removed, people_pruned=len(result.people_pruned))
+
+    async def move(self, event: PhotoEvent) -> None:
+        """A file or folder renamed inside the roots: its rows follow, then the destination is checked."""
+        assert event.dest_path is not None
+        src, dest = event.path, event.dest_path
+        moved = await self._write(self.store.move, str(src), str(dest))
+        if moved:
+            self.summary.moved += int(moved)
+            log.info("photo_moved", path=str(src), dest=str(dest), files=moved)
+        # Whatever the DB had, the destination's current content is checked: a file moved before it was
+        # processed is picked up here, and a moved row whose size and mtime match is left alone.
+        if event.is_dir:
+            await self.roots.reconcile_subfolder(dest)
+        else:
+            await self.photo(PhotoEvent("upsert", dest, closed=True, source=event.source))
+
+    # ---------------------------------------------------------------- helpers
+
+    async def _stat(self, path: Path) -> os.stat_result | None:
+        try:
+            st = await self._io(os.stat, path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            log.warning("stat_failed", path=str(path), error=exc.strerror)
+            return None
+        return st if stat_mod.S_ISREG(st.st_mode) else None
+
+    @contextlib.asynccontextmanager
+    async def _one_per_content(self, sha256: str) -> AsyncIterator[None]:
+        while (busy := self._hash_busy.get(sha256)) is not None:
+            await busy.wait()
+        done = asyncio.Event()
+        self._hash_busy[sha256] = done
+        try:
+            yield
+        finally:
+            del self._hash_busy[sha256]
+            done.set()
+
+    def _people_add(self, result: AddResult) -> tuple[list[tuple[int, int | None]], bool]:
+        assigned = self.people.on_photo_added(result)
+        return assigned, self.people.recluster_due()
+
+
+def _ms(t0: float) -> int:
+    return round((time.monotonic() - t0) * 1000)

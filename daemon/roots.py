@@ -1,0 +1,229 @@
+"""The watched roots of a running daemon: the missing/unmounted-root guard (a root that vanishes, is renamed
+away or unmounted is marked lost: nothing under it is removed, its watch stops, and it is polled until it is
+back and reconciled), its monitor (device/inode of each root, since inotify may say nothing), and the
+scheduling of reconciliation (start-up, a queue overflow's rescan, a root coming back, a folder moved in).
+
+What a reconciliation finds (`daemon/reconcile.py`) goes into the service's queue as ordinary events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from daemon import reconcile
+from daemon.config import FolderConfig
+from daemon.flow import CoalescingQueue
+from daemon.sdnotify import Notifier
+from daemon.watch import PathFilter, PhotoEvent, Watcher
+
+if TYPE_CHECKING:
+    from daemon.store import Store
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+ROOT_POLL_SECONDS = 2.0  # how often a missing root is checked for its return
+GONE_REASON = "missing or replaced (unmounted, renamed or deleted?)"
+
+
+class Roots:
+    """The configured roots, which of them are lost, and the reconciliations that bring the DB in line."""
+
+    def __init__(self, folders: Sequence[FolderConfig], filt: PathFilter, store: Store, io_pool: Executor, *,
+                 queue: CoalescingQueue[PhotoEvent], submit: Callable[[PhotoEvent], None], notifier: Notifier,
+                 stopping: asyncio.Event, spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
+                 count_unchanged: Callable[[int], None]) -> None:
+        self.folders = tuple(folders)
+        self.filter = filt
+        self.store = store
+        self.io_pool = io_pool
+        self.queue = queue
+        self.submit = submit
+        self.notifier = notifier
+        self.stopping = stopping
+        self.spawn = spawn
+        self.count_unchanged = count_unchanged
+        self.watcher: Watcher | None = None  # set by the service when it watches (not for a scan)
+        self.lost: set[Path] = set()
+        self._ids: dict[Path, tuple[int, int]] = {}
+        self._rescan_needed = False
+        self._rescan_wakeup = asyncio.Event()
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
+
+    def all(self) -> list[Path]:
+        """Every configured root, absolute."""
+        return [Path(os.path.abspath(f.path)) for f in self.folders]
+
+    def present_roots(self) -> list[Path]:
+        """The roots not lost."""
+        return [r for r in self.all() if r not in self.lost]
+
+    def folder(self, root: Path) -> FolderConfig | None:
+        """The config entry of a root."""
+        for folder in self.folders:
+            if Path(os.path.abspath(folder.path)) == root:
+                return folder
+        return None
+
+    # ---------------------------------------------------------------- the guard
+
+    def gone(self, root: Path, reason: str = GONE_REASON) -> None:
+        """A watched root vanished or became unreadable: stop its watch, remove nothing, wait for it."""
+        if root in self.lost or self.stopping.is_set():
+            return
+        self.lost.add(root)
+        log.error("watched_root_missing", root=str(root), reason=reason,
+                  action="nothing under it is removed; waiting for it to come back (remount or restore it)")
+        self.notifier.status(f"waiting for missing folder {root}")
+        self.spawn(self._wait_for_root(root))
+
+    async def present(self, path: Path) -> bool:
+        """Whether the root holding `path` is there, so a delete under it may be applied."""
+        root = self.filter.root_of(path)
+        if root is None or root in self.lost:
+            return False
+        try:
+            await self._io(reconcile.check_root, root)
+        except reconcile.RootUnavailableError:
+            if self.folder(root) is not None:
+                self.gone(root)
+            return False
+        return True
+
+    @staticmethod
+    def _root_id(root: Path) -> tuple[int, int] | None:
+        try:
+            st = os.stat(root)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    async def remember(self, root: Path) -> None:
+        """Note a root's device/inode pair for the monitor."""
+        ident = await self._io(self._root_id, root)
+        if ident is not None:
+            self._ids[root] = ident
+
+    async def monitor(self) -> None:
+        """Notice a root renamed away or unmounted under a live watch (inotify follows the old inode and may
+        say nothing): its device/inode pair changes or it disappears."""
+        while not self.stopping.is_set():
+            await asyncio.sleep(ROOT_POLL_SECONDS)
+            for root, known in list(self._ids.items()):
+                if root in self.lost:
+                    continue
+                now = await self._io(self._root_id, root)
+                if now != known:
+                    self.gone(root)
+
+    async def _wait_for_root(self, root: Path) -> None:
+        if self.watcher is not None:
+            await self._io(self.watcher.stop_root, root)
+        while not self.stopping.is_set():
+            await asyncio.sleep(ROOT_POLL_SECONDS)
+            if await self._io(self._root_ready, root):
+                break
+        else:
+            return
+        log.info("watched_root_back", root=str(root))
+        self.lost.discard(root)
+        folder = self.folder(root)
+        if self.watcher is not None and folder is not None:
+            await self._io(self.watcher.start_folder, folder)
+            await self.remember(root)
+        await self.reconcile_roots([root])
+
+    def _root_ready(self, root: Path) -> bool:
+        """Back and usable: listable, and not an empty mount point while the library knows photos there."""
+        try:
+            reconcile.check_root(root)
+            with os.scandir(root) as it:
+                empty = next(it, None) is None
+        except (reconcile.RootUnavailableError, OSError):
+            return False
+        return not empty or not self.store.has_files(str(root))
+
+    # ---------------------------------------------------------------- reconciliation
+
+    async def reconcile_roots(self, roots: Sequence[Path]) -> None:
+        """Queue every difference between disk and DB under `roots`: upserts first, deletions after they are
+        handled (so a file moved while we were away is linked to its photo before the old path is removed)."""
+        deletes: list[PhotoEvent] = []
+        for root in roots:
+            if root in self.lost:
+                continue
+            folder = self.folder(root)
+            recursive = folder.recursive if folder is not None else True
+            try:
+                plan = await self._io(self._plan_folder, root, recursive)
+            except reconcile.RootUnavailableError as exc:
+                if folder is not None and self.watcher is not None:
+                    self.gone(root, exc.reason)
+                else:
+                    log.error("scan_path_unavailable", path=str(root), reason=exc.reason,
+                              action="nothing under it was removed")
+                continue
+            log.info("reconcile", root=str(root), new=plan.new, changed=plan.changed, resumed=plan.resumed,
+                     unchanged=plan.unchanged, vanished=len(plan.deletes), unreadable_folders=plan.unreadable)
+            self.count_unchanged(plan.unchanged)
+            for event in plan.upserts:
+                if self.stopping.is_set():
+                    return
+                await self.queue.put(event)
+            deletes.extend(plan.deletes)
+        if deletes:
+            await self.queue.join()
+            for event in deletes:
+                if self.stopping.is_set():
+                    return
+                await self.queue.put(event)
+
+    async def reconcile_subfolder(self, folder: Path) -> None:
+        """A folder appeared (moved in, created, or its delete turned out stale): queue what it holds."""
+        root = self.filter.root_of(folder)
+        if root is None or root in self.lost:
+            return
+        base = self.folder(root)
+        try:
+            plan = await self._io(self._plan_folder, folder, base.recursive if base is not None else True)
+        except reconcile.RootUnavailableError:
+            return  # the folder went again; its own delete event follows
+        for upsert in plan.upserts:
+            self.submit(upsert)
+        for delete in plan.deletes:
+            self.submit(delete)
+
+    def _plan_folder(self, folder: Path, recursive: bool) -> reconcile.Plan:
+        rows = list(self.store.iter_files(under=str(folder)))
+        return reconcile.reconcile_folder(folder, self.filter, rows, recursive=recursive)
+
+    def request_rescan(self, dropped: Path) -> None:
+        """The queue overflowed: events were dropped, so walk every root again once the burst drains."""
+        if not self._rescan_needed:
+            log.warning("queue_full", queue_size=self.queue.maxsize, dropped=str(dropped),
+                        action="events dropped; a rescan will catch up")
+        self._rescan_needed = True
+        self._rescan_wakeup.set()
+
+    async def rescan_loop(self) -> None:
+        """Run the rescans asked for by `request_rescan`."""
+        while not self.stopping.is_set():
+            await self._rescan_wakeup.wait()
+            self._rescan_wakeup.clear()
+            # Let the burst drain below half before walking the disk, so the rescan's own events fit.
+            while self.queue.qsize() > self.queue.maxsize // 2 and not self.stopping.is_set():
+                await asyncio.sleep(0.2)
+            if self.stopping.is_set():
+                return
+            self._rescan_needed = False
+            log.info("rescan", reason="queue overflow")
+            await self.reconcile_roots(self.all())
