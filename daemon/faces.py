@@ -44,6 +44,7 @@ ROLL_LIMIT = 60.0  # degrees: a head rolled further than this is looked at turne
 # The probe: each face's square surroundings (PROBE_CONTEXT x its box) in a PROBE_CELL px cell, per turn.
 PROBE_CELL = 160
 PROBE_CONTEXT = 2.2
+PERSON_CONTEXT = 1.1  # a person's box, probed whole: its face may be at any side of it
 PROBE_CONF = 0.3  # score floor of the probe's detections (a turn with no detection scores 0)
 PROBE_MARGIN = 0.02  # a turn must beat upright by this much detector score per probed face
 PROBE_FACE_CONF = 0.6  # from hints alone (no face upright), a turned face must reach this score
@@ -132,11 +133,11 @@ def needs_turn(faces: Sequence[RawFace], people: Sequence[Box], weak: Sequence[R
     return None
 
 
-def _square(image: Image, face: RawFace, cell: int) -> Image:
-    """The face's square surroundings (PROBE_CONTEXT x its longer side) resized to cell x cell; what lies
-    outside the photo is its mean colour (as the close-up pass pads)."""
-    x1, y1, x2, y2 = face.box
-    side = max(x2 - x1, y2 - y1, 1.0) * PROBE_CONTEXT
+def _square(image: Image, box: Box, context: float, cell: int) -> Image:
+    """The box's square surroundings (`context` x its longer side) resized to cell x cell; what lies outside
+    the photo is its mean colour (as the close-up pass pads)."""
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1, 1.0) * context
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     left, top = round(cx - side / 2), round(cy - side / 2)
     size = max(1, round(side))
@@ -154,35 +155,38 @@ def _square(image: Image, face: RawFace, cell: int) -> Image:
 PROBE_TURNS = (0, 90, 180, 270)  # the probe's columns
 
 
-def probe(detect: FindFaces, image: Image, faces: Sequence[RawFace], side: int) -> NDArray[np.float64]:
-    """(len(faces), 4) detector score of each face's surroundings turned by 0, 90, 180, 270 degrees (0: no
-    detection), all tiled on side x side canvases (PROBE_CELL cells, a row of four turns per face): one
-    detector run per side // PROBE_CELL faces."""
+def probe(
+    detect: FindFaces, image: Image, boxes: Sequence[Box], side: int, *, context: float = PROBE_CONTEXT,
+    centred: bool = True,
+) -> NDArray[np.float64]:
+    """(len(boxes), 4) best detector score in each box's surroundings turned by 0, 90, 180, 270 degrees (0:
+    no detection), all tiled on side x side canvases (PROBE_CELL cells, a row of four turns per box): one
+    detector run per side // PROBE_CELL boxes. `centred`: only a face near the cell's centre counts (a face
+    box probed, not a neighbour in its surroundings); else any face in the cell (a person's box)."""
     per_row = side // PROBE_CELL
     if per_row < 4:
         raise ValueError(f"a {side} px detector canvas cannot hold four {PROBE_CELL} px probe cells")
-    scores = np.zeros((len(faces), 4), dtype=np.float64)
-    for start in range(0, len(faces), per_row):
-        chunk = faces[start : start + per_row]
+    scores = np.zeros((len(boxes), 4), dtype=np.float64)
+    for start in range(0, len(boxes), per_row):
+        chunk = boxes[start : start + per_row]
         canvas = np.zeros((side, side, 3), dtype=np.uint8)
-        for row, face in enumerate(chunk):
-            square = _square(image, face, PROBE_CELL)
+        for row, box in enumerate(chunk):
+            square = _square(image, box, context, PROBE_CELL)
             for col, degrees in enumerate(PROBE_TURNS):
                 y, x = row * PROBE_CELL, col * PROBE_CELL
                 canvas[y : y + PROBE_CELL, x : x + PROBE_CELL] = turn(square, degrees)
         for found in detect(canvas):
             cx, cy = (found.box[0] + found.box[2]) / 2, (found.box[1] + found.box[3]) / 2
             row, col = int(cy // PROBE_CELL), int(cx // PROBE_CELL)
-            # Only a face near the cell's centre is the probed face (not a neighbour in its surroundings).
             ox, oy = cx - (col + 0.5) * PROBE_CELL, cy - (row + 0.5) * PROBE_CELL
-            if row < len(chunk) and col < 4 and max(abs(ox), abs(oy)) <= PROBE_CELL / 4:
+            if row < len(chunk) and col < 4 and (not centred or max(abs(ox), abs(oy)) <= PROBE_CELL / 4):
                 scores[start + row, col] = max(scores[start + row, col], found.score)
     return scores
 
 
 def probe_turns(scores: NDArray[np.float64], *, hints_only: bool) -> list[int]:
     """The turns the probe's scores argue for, best first (empty: stay upright): each whose summed score over
-    the faces beats upright by PROBE_MARGIN a face; from hints alone, only where a turned face reaches
+    the boxes beats upright by PROBE_MARGIN a box; from hints alone, only where a turned face reaches
     PROBE_FACE_CONF. Upside down and upright score close (YuNet finds upside-down faces at 0.6-0.89), so
     the probe only shortlists: the full passes decide."""
     if not len(scores):
@@ -213,24 +217,30 @@ def recover(
     its canvas. Returns the faces in `image` pixels, each with the turn that found it, and why a turn was
     looked for (None: it was not).
 
-    Of upright and the turns searched, the one whose pass finds the most detector confidence in all wins,
-    and all the faces come from it: faces the upright pass found in a turned photo were seen the wrong way
-    up, with template landmarks, and would embed as strangers."""
+    A probe (one detector run) shortlists turns: of the faces' (else the weak detections') surroundings,
+    else of the faceless person boxes. Of upright and the shortlisted turns' full passes, the one that finds
+    the most detector confidence in all wins, and all the faces come from it: faces the upright pass found in
+    a turned photo were seen the wrong way up, with template landmarks, and would embed as strangers."""
     upright = [FoundFace(f) for f in faces]
     lonely = [box for box in people if not any(_inside(f, box) for f in faces)]
     why = needs_turn(faces, lonely, weak)
     if why is None:
         return upright, None
+    per_canvas = side // PROBE_CELL
     shortlist: list[int] = []
-    probed = sorted(faces or weak, key=lambda f: -f.score)[: side // PROBE_CELL]
+    probed = sorted(faces or weak, key=lambda f: -f.score)[:per_canvas]
     if probed and why != "faceless":
-        shortlist = probe_turns(probe(probe_detect, image, probed, side), hints_only=not faces)
-    if not shortlist and not lonely:
+        scores = probe(probe_detect, image, [f.box for f in probed], side)
+        shortlist = probe_turns(scores, hints_only=not faces)
+    if not shortlist and lonely:  # someone is there and no face of theirs was found upright
+        scores = probe(probe_detect, image, lonely[:per_canvas], side, context=PERSON_CONTEXT, centred=False)
+        shortlist = probe_turns(scores, hints_only=True)
+    if not shortlist:
         return upright, why
     height, width = image.shape[:2]
     best, best_total = upright, sum(f.score for f in faces)
-    # The shortlist first; the other turns too when it found nothing better (or there was none but someone's
-    # face is missing): at most the three passes either way.
+    # The shortlist first; the other turns too when it found nothing better than upright (a probe sees
+    # each face small, out of its photo: it may point at upside down for sideways): at most three passes.
     for group in (shortlist, [d for d in TURNS if d not in shortlist]):
         for degrees in group:
             found = [FoundFace(unturn_face(f, degrees, width, height), degrees) for f in find(turn(image, degrees))]
