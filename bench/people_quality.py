@@ -45,6 +45,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from itertools import pairwise as pairwise_
 from pathlib import Path
 from typing import Any
 
@@ -116,22 +117,22 @@ def op_small(v: Variant, rng: np.random.Generator) -> Variant:
     canvas[y0:y0 + nh, x0:x0 + nw] = shrunk[:nh, :nw]
     face = None if v.face is None else (v.face[0] * s + x0, v.face[1] * s + y0, v.face[2] * s + x0,
                                         v.face[3] * s + y0)
-    return Variant(canvas, face, v.ops + ("small",), v.quality, v.grey)
+    return Variant(canvas, face, (*v.ops, "small"), v.quality, v.grey)
 
 
 def op_jpeg(v: Variant, rng: np.random.Generator) -> Variant:
-    return Variant(v.rgb, v.face, v.ops + ("jpeg",), int(rng.integers(20, 31)), v.grey)
+    return Variant(v.rgb, v.face, (*v.ops, "jpeg"), int(rng.integers(20, 31)), v.grey)
 
 
 def op_blur(v: Variant, rng: np.random.Generator) -> Variant:
     sigma = float(rng.uniform(1.2, 2.0)) * _face_side(v) / 100.0
-    return Variant(np.ascontiguousarray(cv2.GaussianBlur(v.rgb, (0, 0), sigma)), v.face, v.ops + ("blur",),
+    return Variant(np.ascontiguousarray(cv2.GaussianBlur(v.rgb, (0, 0), sigma)), v.face, (*v.ops, "blur"),
                    v.quality, v.grey)
 
 
 def op_gray(v: Variant, rng: np.random.Generator) -> Variant:
     grey = cv2.cvtColor(v.rgb, cv2.COLOR_RGB2GRAY)
-    return Variant(np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2)), v.face, v.ops + ("gray",),
+    return Variant(np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2)), v.face, (*v.ops, "gray"),
                    v.quality, True)
 
 
@@ -147,7 +148,7 @@ def op_turned(v: Variant, rng: np.random.Generator) -> Variant:
                                     (360 - degrees) % 360, tw, th)
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         face = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
-    return Variant(facelib.turn(v.rgb, degrees), face, v.ops + (f"turned{degrees}",), v.quality, v.grey)
+    return Variant(facelib.turn(v.rgb, degrees), face, (*v.ops, f"turned{degrees}"), v.quality, v.grey)
 
 
 OPS: dict[str, Callable[[Variant, np.random.Generator], Variant]] = {
@@ -428,7 +429,8 @@ def run_set(items: Sequence[Photo], orders: int) -> dict[str, Any]:
                       "streamed": _mean_scores([r["streamed"] for r in runs]),
                       "final": _mean_scores([r["final"] for r in runs]),
                       "batch": runs[0]["batch"],
-                      "actions_per_identity": round(float(np.mean([r["actions"]["per_identity_mean"] for r in runs])), 3),
+                      "actions_per_identity": round(float(np.mean([r["actions"]["per_identity_mean"]
+                                                                   for r in runs])), 3),
                       "actions_by_kind": runs[0]["actions"]["by_kind"],
                       "actions_per_identity_by_name": runs[0]["actions"]["per_identity"]}
     return out
@@ -452,37 +454,27 @@ def found_figures(items: Sequence[Photo]) -> dict[str, Any]:
 
 @dataclass
 class Labelled:
-    """All labelled faces of the sets, with their quality parts and distances to their identity."""
+    """All labelled faces of the sets, with their quality parts and distances."""
 
     vectors: np.ndarray
-    identity: list[str]
-    source: list[int]
+    identity: np.ndarray
+    source: np.ndarray
     set_name: list[str]
     parts: dict[str, np.ndarray] = field(default_factory=dict)
-    genuine: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    impostor: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    drift: np.ndarray = field(default_factory=lambda: np.zeros(0))  # cosine distance to its clean copy
 
 
 def labelled_faces(sets: dict[str, list[Photo]]) -> Labelled:
-    """Every labelled face; genuine = mean cosine distance to the clean faces of the same identity from other
-    photos; impostor = the smallest such mean over the other identities."""
+    """Every labelled face; drift = cosine distance to the same photo's clean face (0 in the clean set)."""
     rows = [(name, p, p.analysis.faces[p.labelled]) for name, items in sets.items() for p in items
             if p.labelled is not None]
-    lab = Labelled(np.stack([f.embedding for _, _, f in rows]), [p.identity for _, p, _ in rows],
-                   [p.source for _, p, _ in rows], [name for name, _, _ in rows])
+    lab = Labelled(np.stack([f.embedding for _, _, f in rows]), np.array([p.identity for _, p, _ in rows]),
+                   np.array([p.source for _, p, _ in rows]), [name for name, _, _ in rows])
     for key in ("score", "size_px", "sharpness", "frontal", "detector"):
         lab.parts[key] = np.array([(f.score if key == "detector" else getattr(f.quality, key)) for _, _, f in rows])
-    clean = [(p.identity, p.source, p.analysis.faces[p.labelled].embedding) for p in sets["clean"]
-             if p.labelled is not None]
-    genuine, impostor = [], []
-    for vector, who, source in zip(lab.vectors, lab.identity, lab.source, strict=True):
-        per: dict[str, list[float]] = defaultdict(list)
-        for cwho, csource, cvec in clean:
-            if csource != source:
-                per[cwho].append(1.0 - float(vector @ cvec))
-        genuine.append(float(np.mean(per[who])) if per[who] else np.nan)
-        impostor.append(min(float(np.mean(v)) for w, v in per.items() if w != who))
-    lab.genuine, lab.impostor = np.array(genuine), np.array(impostor)
+    clean = {p.source: p.analysis.faces[p.labelled].embedding for p in sets.get("clean", []) if p.labelled is not None}
+    lab.drift = np.array([1.0 - float(f.embedding @ clean[p.source]) if p.source in clean else np.nan
+                          for _, p, f in rows])
     return lab
 
 
@@ -493,32 +485,39 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+SCORE_BANDS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.01)
+
+
 def quality_figures(lab: Labelled) -> dict[str, Any]:
-    """How well each part predicts a face's distance from its identity: Spearman rho with the genuine
-    distance and with the margin (impostor - genuine), and the genuine distance per score band."""
-    margin = lab.impostor - lab.genuine
-    out: dict[str, Any] = {"faces": len(lab.identity), "spearman_vs_genuine": {}, "spearman_vs_margin": {}}
+    """How well each part predicts what degrading a photo did to its face's embedding (Spearman rho with the
+    drift, negative: a higher part, less drift), and per score band the nearest face of another identity
+    (the false-merge risk) and of the same identity in another photo (the recall risk), over all sets."""
+    out: dict[str, Any] = {"faces": len(lab.identity), "spearman_vs_drift": {}}
     for key, values in lab.parts.items():
-        out["spearman_vs_genuine"][key] = round(_spearman(values, lab.genuine), 3)
-        out["spearman_vs_margin"][key] = round(_spearman(values, margin), 3)
+        out["spearman_vs_drift"][key] = round(_spearman(values, lab.drift), 3)
+    dist = 1.0 - lab.vectors @ lab.vectors.T
     bands = []
-    edges = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.01)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        sel = (lab.parts["score"] >= lo) & (lab.parts["score"] < hi)
-        if sel.any():
-            bands.append({"score": f"{lo:.1f}-{min(hi, 1.0):.1f}", "faces": int(sel.sum()),
-                          "genuine_median": round(float(np.nanmedian(lab.genuine[sel])), 3),
-                          "genuine_over_0.3": round(float(np.mean(lab.genuine[sel] > 0.3)), 3),
-                          "margin_median": round(float(np.nanmedian(margin[sel])), 3),
-                          "sets": dict(Counter(s for s, m in zip(lab.set_name, sel, strict=True) if m))})
+    for lo, hi in pairwise_(SCORE_BANDS):
+        sel = np.flatnonzero((lab.parts["score"] >= lo) & (lab.parts["score"] < hi))
+        if not len(sel):
+            continue
+        impostor = [float(dist[i][lab.identity != lab.identity[i]].min()) for i in sel]
+        others = [(lab.identity == lab.identity[i]) & (lab.source != lab.source[i]) for i in sel]
+        genuine = [float(dist[i][m].min()) for i, m in zip(sel, others, strict=True) if m.any()]
+        bands.append({"score": f"{lo:.1f}-{min(hi, 1.0):.1f}", "faces": len(sel),
+                      "drift_median": round(float(np.nanmedian(lab.drift[sel])), 3),
+                      "nearest_impostor_min": round(min(impostor), 3),
+                      "nearest_impostor_median": round(float(np.median(impostor)), 3),
+                      "nearest_genuine_median": round(float(np.median(genuine)), 3) if genuine else None,
+                      "nearest_genuine_over_eps": (round(float(np.mean(np.array(genuine) > 0.3)), 3)
+                                                   if genuine else None),
+                      "sets": dict(Counter(lab.set_name[i] for i in sel))})
     out["by_score"] = bands
     per_set = {}
-    for name in sorted(set(lab.set_name)):
+    for name in dict.fromkeys(lab.set_name):
         sel = np.array([s == name for s in lab.set_name])
-        per_set[name] = {"faces": int(sel.sum()), "score_median": round(float(np.median(lab.parts["score"][sel])), 3),
-                         "genuine_median": round(float(np.nanmedian(lab.genuine[sel])), 3),
-                         **{f"{k}_median": round(float(np.median(v[sel])), 3) for k, v in lab.parts.items()
-                            if k != "score"}}
+        per_set[name] = {"faces": int(sel.sum()), "drift_median": round(float(np.nanmedian(lab.drift[sel])), 3),
+                         **{f"{k}_median": round(float(np.median(v[sel])), 3) for k, v in lab.parts.items()}}
     out["per_set"] = per_set
     return out
 
@@ -568,8 +567,7 @@ def quality_sweep(sets: dict[str, list[Photo]], names: Sequence[str]) -> list[di
         x = np.stack([f.embedding for _, _, f in faces])
         q = np.array([f.quality.score for _, _, f in faces])
         truth = {k: p.identity for k, (p, j, _f) in enumerate(faces) if j == p.labelled}
-        grid = [(None, None)] + [(t, e) for t in (0.1, 0.2, 0.3, 0.4, 0.5)
-                                 for e in (base.eps, base.eps - 0.05, base.eps - 0.1)]
+        grid = [(None, None)] + [(t, e) for t in (0.05, 0.1, 0.2, 0.3, 0.5) for e in (base.eps, base.eps - 0.05)]
         for threshold, eps_low in grid:
             if threshold is None:
                 labels = batch_labels(x, base.eps, base.min_samples)
@@ -595,12 +593,17 @@ def main() -> int:
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the JSON report here")
+    parser.add_argument("--pickle", type=Path, help="also pickle the analysed sets here (to study them offline)")
     args = parser.parse_args()
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     t0 = time.perf_counter()
     sets, ms_per_photo = build_sets(args.sets)
+    if args.pickle:
+        import pickle
+
+        args.pickle.write_bytes(pickle.dumps(sets))
     report: dict[str, Any] = {"analysis_ms_per_photo": round(ms_per_photo, 1), "sets": {}}
     for name, items in sets.items():
         report["sets"][name] = {"found": found_figures(items), **run_set(items, args.orders)}
@@ -634,11 +637,13 @@ def print_report(report: dict[str, Any]) -> None:
                       f"{s['pairwise_precision']:>6} {s['pairwise_recall']:>6} {s['bcubed_f']:>6} "
                       f"{s['people_per_identity']:>6} {s['unassigned']:>5} {actions!s:>10}")
     q = report["quality"]
-    print(f"\nquality parts vs distance to own identity (Spearman; negative = higher part, closer): "
-          f"{q['spearman_vs_genuine']}; vs margin {q['spearman_vs_margin']}")
+    print(f"\nquality parts vs embedding drift from the clean copy (Spearman; negative = higher part, less "
+          f"drift): {q['spearman_vs_drift']}")
     for band in q["by_score"]:
-        print(f"  score {band['score']}: {band['faces']} faces, genuine median {band['genuine_median']}, "
-              f"> 0.3: {band['genuine_over_0.3']}, margin median {band['margin_median']}")
+        print(f"  score {band['score']}: {band['faces']} faces, drift median {band['drift_median']}, nearest "
+              f"other identity min {band['nearest_impostor_min']} median {band['nearest_impostor_median']}, "
+              f"nearest same identity (other photo) median {band['nearest_genuine_median']}, over eps "
+              f"{band['nearest_genuine_over_eps']}")
     print(f"\n{'set':>9} {'thresh':>6} {'eps_low':>7} {'lowq':>5} {'prec':>6} {'recall':>6} {'BCubF':>6} {'act/id':>6}")
     for row in report["quality_rule"]:
         print(f"{row['set']:>9} {row['threshold']!s:>6} {row['eps_low']!s:>7} {row['low_quality_faces']:>5} "
