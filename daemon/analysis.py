@@ -1,9 +1,10 @@
 """The analysis chain for one photo: objects -> person gate -> faces -> embeddings, in original pixels.
 
 Owns the order of the stages, their thresholds (from `AnalysisConfig`), the second face pass for close-ups,
-the mapping from decoded (possibly DCT-reduced) pixels back to the original oriented photo, and the
-per-stage timings. Pure: no database, no files beyond the photo itself; safe to call from several executor
-threads at once (the models are, and an Analyzer keeps no mutable state).
+when daemon/faces.py's turned-face search and face quality run, the mapping from decoded (possibly
+DCT-reduced) pixels back to the original oriented photo, and the per-stage timings. Pure: no database, no
+files beyond the photo itself; safe to call from several executor threads at once (the models are, and an
+Analyzer keeps no mutable state).
 """
 
 from __future__ import annotations
