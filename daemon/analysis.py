@@ -1,9 +1,10 @@
 """The analysis chain for one photo: objects -> person gate -> faces -> embeddings, in original pixels.
 
 Owns the order of the stages, their thresholds (from `AnalysisConfig`), the second face pass for close-ups,
-the mapping from decoded (possibly DCT-reduced) pixels back to the original oriented photo, and the
-per-stage timings. Pure: no database, no files beyond the photo itself; safe to call from several executor
-threads at once (the models are, and an Analyzer keeps no mutable state).
+when daemon/faces.py's turned-face search and face quality run, the mapping from decoded (possibly
+DCT-reduced) pixels back to the original oriented photo, and the per-stage timings. Pure: no database, no
+files beyond the photo itself; safe to call from several executor threads at once (the models are, and an
+Analyzer keeps no mutable state).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from daemon import faces as facelib
 from daemon import imaging
 from daemon.config import AnalysisConfig, Config
 from daemon.imaging import DecodedImage
@@ -47,6 +49,10 @@ class Analyzer:
         self.models = models
         self.target_long_side: int | None = TARGET_LONG_SIDE if analysis.reduced_decode else None
         self._detector_side = max(*models.objects.input_size, *models.faces.input_size)
+        # Look again, turned, at photos without an orientation tag whose upright pass may have seen them the
+        # wrong way up (daemon/faces.py). An attribute, not config, so the bench can measure both ways.
+        self.recover_turned = True
+        self._face_conf = models.faces.default_conf if analysis.face_conf is None else analysis.face_conf
 
     @classmethod
     def from_config(cls, cfg: Config, *, workers: int | None = None) -> Analyzer:
@@ -89,7 +95,12 @@ class Analyzer:
         # Both detectors see the photo at their input size: shrink it once for both (the shrink of a large
         # photo costs as much as a detector run) and fold the factor into the mapping back.
         small, fx, fy = transforms.fit_within(rgb, self._detector_side)
-        found = self.models.objects.detect([small], conf=cfg.object_conf, iou=cfg.object_iou)[0]
+        # One run at the lower of the two thresholds: weak persons are only hints for the turned-face search
+        # (greedy NMS never lets a weaker box remove a stronger one, so the objects kept are the same).
+        everything = self.models.objects.detect(
+            [small], conf=min(cfg.object_conf, facelib.PERSON_HINT_CONF), iou=cfg.object_iou
+        )[0]
+        found = [o for o in everything if o.score >= cfg.object_conf]
         timings["objects"] = _ms(start)
         objects = tuple(
             DetectedObject(label=o.label, score=o.score, box=_scale_box(_stretch(o.box, fx, fy), scale, image))
@@ -101,35 +112,48 @@ class Analyzer:
         if not cfg.person_gate or any(o.label == "person" for o in found):
             start = time.perf_counter()
             min_side = cfg.min_face_px / scale  # min_face_px is in original pixels
-            raw = [
-                f for f in (_stretch_face(face, fx, fy) for face in self._find_faces(small))
-                if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side
-            ]
+            recover = self.recover_turned and image.orientation is None  # a stated orientation is never doubted
+            upright = self._find_faces(small, floor=facelib.PROBE_CONF if recover else None)
+            turned = [facelib.FoundFace(f) for f in upright if f.score >= self._face_conf]
+            if recover:
+                turned, _why = facelib.recover(
+                    small, [t.face for t in turned], [o.box for o in everything if o.label == "person"],
+                    weak=[f for f in upright if f.score < self._face_conf], find=self._find_faces,
+                    probe_detect=lambda im: self.models.faces.detect([im], conf=facelib.PROBE_CONF)[0],
+                    side=max(self.models.faces.input_size),
+                )
+            stretched = [(_stretch_face(t.face, fx, fy), t.rotation) for t in turned]
+            kept = [(f, r) for f, r in stretched if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]
+            raw = [face for face, _rotation in kept]
             timings["faces"] = _ms(start)
             if raw:
                 start = time.perf_counter()
                 vectors = self.models.embeddings.embed(rgb, raw)
-                timings["embed"] = _ms(start)
                 faces = tuple(
                     DetectedFace(
                         box=_scale_box(face.box, scale, image),
                         score=face.score,
                         landmarks=tuple((float(x * scale), float(y * scale)) for x, y in face.landmarks),
                         embedding=np.ascontiguousarray(vector, dtype=np.float32),
+                        rotation=rotation,
+                        quality=facelib.quality(rgb, face, scale),
                     )
-                    for face, vector in zip(raw, vectors, strict=True)
+                    for (face, rotation), vector in zip(kept, vectors, strict=True)
                 )
+                timings["embed"] = _ms(start)
         return PhotoAnalysis(meta=image.meta, objects=objects, faces=faces, timings_ms=timings)
 
-    def _find_faces(self, rgb: NDArray[np.uint8]) -> list[RawFace]:
-        """Faces in decoded pixels; if none, a second pass on the shrunk photo with a border (close-ups)."""
+    def _find_faces(self, rgb: NDArray[np.uint8], floor: float | None = None) -> list[RawFace]:
+        """Faces in decoded pixels; if none, a second pass on the shrunk photo with a border (close-ups).
+        With a `floor`, detections scoring between it and the face threshold come too (hints, same runs)."""
         detector = self.models.faces
-        faces = detector.detect([rgb], conf=self.config.face_conf)[0]
-        if faces:
+        conf = self._face_conf if floor is None else min(floor, self._face_conf)
+        faces = detector.detect([rgb], conf=conf)[0]
+        if any(f.score >= self._face_conf for f in faces):
             return faces
         canvas, factor, border = _padded(rgb, max(detector.input_size))
-        found = detector.detect([canvas], conf=self.config.face_conf)[0]
-        return [_unpad(face, factor, border, rgb.shape[1], rgb.shape[0]) for face in found]
+        found = detector.detect([canvas], conf=conf)[0]
+        return faces + [_unpad(face, factor, border, rgb.shape[1], rgb.shape[0]) for face in found]
 
     def _timed(self, image: DecodedImage, decode_ms: float) -> PhotoAnalysis:
         result = self.analyze(image)

@@ -87,6 +87,9 @@ class DecodedImage:
     rgb: NDArray[np.uint8]  # HxWx3 RGB, C-contiguous, EXIF orientation applied, possibly DCT-reduced
     scale: float  # original oriented size / decoded size (>= 1.0): decoded coords * scale = original coords
     meta: PhotoMeta  # ORIGINAL oriented width/height, format, taken_at, camera, gps
+    # The EXIF (or XMP) orientation the file states, 1-8, already applied; None when it states none, so the
+    # analysis may look for faces in a photo stored sideways (never when the file says how it stands).
+    orientation: int | None = None
 
 
 def _init() -> None:
@@ -220,7 +223,9 @@ def decode_header(header: Header) -> DecodedImage:
         raise PhotoError("corrupt", f"{prefix}decoded to unexpected shape {array.shape}")
     decoded_long = max(array.shape[0], array.shape[1])
     meta = PhotoMeta(width=width, height=height, format=fmt, **_metadata(exif, prefix))
-    return DecodedImage(rgb=array, scale=max(width, height) / decoded_long if scale > 1 else 1.0, meta=meta)
+    return DecodedImage(
+        rgb=array, scale=max(width, height) / decoded_long if scale > 1 else 1.0, meta=meta, orientation=orientation
+    )
 
 
 def _draft(im: Image.Image, width: int, height: int, target_long_side: int) -> int:
@@ -334,8 +339,8 @@ def _read_exif(im: Image.Image, prefix: str) -> Image.Exif | None:
     return exif
 
 
-def _orientation(im: Image.Image, exif: Image.Exif | None) -> int:
-    """EXIF orientation (1-8), else an XMP tiff:Orientation, else 1."""
+def _orientation(im: Image.Image, exif: Image.Exif | None) -> int | None:
+    """EXIF orientation (1-8), else an XMP tiff:Orientation, else None (no usable tag)."""
     value: object = None
     if exif is not None:
         try:
@@ -351,7 +356,7 @@ def _orientation(im: Image.Image, exif: Image.Exif | None) -> int:
             value = int(match.group(1)) if match else None
     if isinstance(value, tuple | list) and value:
         value = value[0]
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
 def _metadata(exif: Image.Exif | None, prefix: str) -> dict[str, Any]:

@@ -20,14 +20,29 @@ class DetectedObject:
 
 
 @dataclass(frozen=True)
+class FaceQuality:
+    """How far a face can be trusted for recognition (daemon/faces.py computes it): the combined score and
+    the parts it is made of. The detector's own score is the face's `score`."""
+
+    score: float  # 0 (useless for recognition) .. 1 (good), the product of the parts' ramps
+    size_px: float  # shorter side of the face box, in original pixels
+    sharpness: float  # variance of the Laplacian of the aligned 112 px grey crop
+    frontal: float  # 1 frontal .. 0 profile, from the landmarks (1.0 when the detector gives none)
+
+
+@dataclass(frozen=True)
 class DetectedFace:
     """One face: box, detector score, five landmarks (eyes, nose, mouth corners; empty if the detector
-    gives none) and its L2-normalised float32 embedding."""
+    gives none) and its L2-normalised float32 embedding; the rotation that found it and its quality."""
 
     box: Box
     score: float
     landmarks: tuple[tuple[float, float], ...]
     embedding: NDArray[np.float32]
+    # Degrees (0, 90, 180, 270) the photo was turned clockwise for the detector to see this face upright:
+    # non-zero only for a photo stored sideways or upside down without an orientation tag.
+    rotation: int = 0
+    quality: FaceQuality | None = None  # None: not computed (a face built outside the analysis chain)
 
 
 @dataclass(frozen=True)
