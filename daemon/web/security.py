@@ -126,7 +126,7 @@ class Guard:
             return
         path: str = scope["path"]
         if path.startswith(PUBLIC_PREFIX) and method != "POST":
-            await self.app(scope, _replay(b""), secured)
+            await self.app(scope, _replay(body, receive), secured)
             return
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if "token" in query and method != "POST":
@@ -154,7 +154,7 @@ class Guard:
                 return
         scope["pictod.session"] = session
         scope["pictod.form"] = form
-        await self.app(scope, _replay(b""), secured)
+        await self.app(scope, _replay(body, receive), secured)
 
     def _cross_origin(self, headers: dict[str, str]) -> str | None:
         """Why a POST is not from a page of this app, or None when it is."""
@@ -231,17 +231,19 @@ async def _read_body(scope: Scope, receive: Receive, headers: dict[str, str]) ->
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the real channel (which reports the client's disconnect when it comes:
+    answering 'disconnected' at once would make Starlette cancel streamed responses)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
+        return await receive()
 
-    return receive
+    return replay
 
 
 def _secured_send(send: Send, started: float) -> Send:
