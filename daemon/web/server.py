@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import json
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -114,5 +115,10 @@ def serve(cfg: Config, *, host: str | None, port: int, open_browser: bool = Fals
                 print("pictod web: no browser could be opened: open the address above yourself", file=sys.stderr)
         threading.Thread(target=opener, name="pictod-web-open", daemon=True).start()
     log.info("web_started", host=where, port=port, database=str(cfg.database_path))
+    # uvicorn re-raises the stop signal after its orderly shutdown, through the handlers it found: with these
+    # in place that is a no-op, and an orderly stop exits 0 like the daemon's does.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: None)
     server.run(sockets=[sock])
+    log.info("web_stopped")
     return 0

@@ -74,12 +74,13 @@
   // --- inline rename on the people grid: saved on Enter or when the field is left
   async function saveName(form) {
     const input = form.querySelector('input[name="name"]');
-    if (input.dataset.saved === input.value) return;
+    if (input.dataset.saved === input.value) return;  // Enter and leaving the field both land here: once
+    const before = input.dataset.saved;
+    input.dataset.saved = input.value;
     try {
       const result = await post(form);
-      input.dataset.saved = input.value;
       toast(result.message);
-    } catch (error) { toast(error.message, true); }
+    } catch (error) { input.dataset.saved = before; toast(error.message, true); }
   }
   document.querySelectorAll("form.js-rename input[name=name]").forEach((input) => {
     input.dataset.saved = input.value;
