@@ -211,3 +211,39 @@ def stop(proc: subprocess.Popen[str], timeout: float = 30) -> int:
 def iter_files(folder: Path) -> Iterator[Path]:
     """Every file below a folder."""
     yield from (p for p in folder.rglob("*") if p.is_file())
+
+
+class Browserless:
+    """A signed-in HTTP client of a running `pictod web` (cookies kept, posts same-origin with the CSRF token)."""
+
+    def __init__(self, web: WebProcess) -> None:
+        import http.cookiejar
+        import urllib.request
+
+        self.web = web
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener.open(web.url, timeout=30).read()
+        page = self.get("/people")
+        match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+        assert match, page[:300]
+        self.csrf = match.group(1)
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.web.base + path, timeout=60) as answer:
+            return str(answer.read().decode())
+
+    def post(self, path: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A correction as the page's script sends it; the JSON answer."""
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        body = urllib.parse.urlencode({**fields, "csrf": self.csrf}).encode()
+        request = urllib.request.Request(self.web.base + path, data=body, method="POST", headers={
+            "Origin": self.web.base, "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with self.opener.open(request, timeout=60) as answer:
+                return dict(json.loads(answer.read()))
+        except urllib.error.HTTPError as exc:
+            return {"ok": False, "status": exc.code, **json.loads(exc.read() or b"{}")}
