@@ -21,6 +21,7 @@ import people_synth as synth
 from daemon_helpers import REPO, expect
 from starlette.testclient import TestClient
 
+from daemon import imaging
 from daemon.config import ClusteringConfig, Config, FolderConfig, LibraryConfig, WebConfig
 from daemon.people import recluster_now
 from daemon.store import Store
@@ -78,11 +79,8 @@ def build_library(root: Path, shots: Sequence[Shot], *, recluster: bool = True, 
                                        embedding=np.asarray(v, np.float32))
                           for k, (b, v) in enumerate(zip(boxes, vectors, strict=True)))
             objects = tuple(DetectedObject(label=t, score=0.8, box=(0.0, 0.0, 50.0, 50.0)) for t in shot.tags)
-            from PIL import Image, ImageOps
-
-            with Image.open(dest) as im:
-                width, height = ImageOps.exif_transpose(im).size
-            meta = PhotoMeta(width=width, height=height, format="JPEG", taken_at=shot.taken_at)
+            seen = imaging.decode(data, max_pixels=10**9).meta  # oriented size and format, as the analysis reads
+            meta = PhotoMeta(width=seen.width, height=seen.height, format=seen.format, taken_at=shot.taken_at)
             result = store.record_analysis(str(dest), st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest(),
                                            PhotoAnalysis(meta=meta, objects=objects, faces=faces))
             built.paths.append(dest)
