@@ -307,12 +307,11 @@ class Views:
             store = self._store()
             text = request.query_params.get("q", "")[:200]
             page = _int(request.query_params.get("page"), 1)
-            people, total = data.people_page(store, text=text, limit=PEOPLE_PER_PAGE,
-                                             offset=(page - 1) * PEOPLE_PER_PAGE)
-            faces = data.best_faces(store, [p.id for p in people])
-            counts = data.status_counts(store)
-            return self._render(request, "people.html", title="People", people=people, faces=faces, q=text,
-                                page=page, pages=_pages(total, PEOPLE_PER_PAGE), total=total, counts=counts)
+            found = data.people_page(store, text=text, limit=PEOPLE_PER_PAGE, offset=(page - 1) * PEOPLE_PER_PAGE)
+            faces = data.best_faces(store, [p.id for p in found.people])
+            return self._render(request, "people.html", title="People", people=found.people, faces=faces, q=text,
+                                page=page, pages=_pages(found.total, PEOPLE_PER_PAGE), total=found.total,
+                                named=found.named, unassigned=found.unassigned_faces)
         return self._guarded(request, build)
 
     def person(self, request: Request) -> Response:

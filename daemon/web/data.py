@@ -29,7 +29,8 @@ from daemon.store import web_queries as wq
 from daemon.store.web_queries import FaceRow, FailedFile, ObjectRow, PhotoRow
 
 __all__ = [  # what the app uses: the library's own functions, re-exported, and this module's
-    "FaceRow", "FailedFile", "ObjectRow", "PersonSummary", "PhotoRow", "StatusCounts", "Store", "Suggestion",
+    "FaceRow", "FailedFile", "ObjectRow", "PeoplePage", "PersonSummary", "PhotoRow", "StatusCounts", "Store",
+    "Suggestion",
     "accept_suggestion", "best_faces", "check_id", "daemon_pid", "dismiss_suggestion", "face", "failed_files",
     "find_photos", "list_people", "merge_people", "move_face", "name_person", "new_person", "people_page",
     "person_faces", "person_summary", "photo", "photo_faces", "photo_objects", "pinned_faces", "reject_face",
@@ -51,15 +52,27 @@ def check_id(value: int, what: str) -> int:
 # ------------------------------------------------------------------------------------------- people
 
 
-def people_page(store: Store, *, text: str = "", limit: int, offset: int) -> tuple[list[PersonSummary], int]:
-    """People whose name (or id) matches `text`, named first (by name), then by size; a page and the total."""
+@dataclass(frozen=True)
+class PeoplePage:
+    """A page of people and the figures above the grid."""
+
+    people: list[PersonSummary]
+    total: int  # matching the filter
+    named: int  # in the whole library
+    unassigned_faces: int
+
+
+def people_page(store: Store, *, text: str = "", limit: int, offset: int) -> PeoplePage:
+    """People whose name (or id) matches `text`, named first (by name), then by size; a page and the figures."""
     people = list_people(store)
+    named = sum(1 for p in people if p.name)
     wanted = text.strip().casefold()
     if wanted:
         number = wanted.lstrip("#")
         people = [p for p in people if (p.name and wanted in p.name.casefold()) or str(p.id) == number]
     people.sort(key=lambda p: (p.name is None, (p.name or "").casefold(), -p.faces, p.id))
-    return people[offset:offset + limit], len(people)
+    return PeoplePage(people=people[offset:offset + limit], total=len(people), named=named,
+                      unassigned_faces=store.read(wq.unassigned_count))
 
 
 def search_people(store: Store, text: str, *, limit: int = 20) -> list[PersonSummary]:
