@@ -112,6 +112,7 @@ def page_times(db: Path, cache: Path, repeat: int) -> dict[str, Any]:
                 answer = test.get(path)
                 assert answer.status_code == 200, (path, answer.status_code)
                 times.append(float(answer.headers["server-timing"].split("dur=")[1]))
+            out[f"{name}_first_ms"] = round(times[0], 1)  # what the first load after a start pays
             out[f"{name}_ms"] = round(statistics.median(times), 1)
             out[f"{name}_bytes"] = len(answer.content)
     return out

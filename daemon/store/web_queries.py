@@ -152,6 +152,16 @@ def best_faces(conn: sqlite3.Connection, person_ids: Iterable[int]) -> dict[int,
     return out
 
 
+def face_owners(conn: sqlite3.Connection, face_ids: Sequence[int]) -> dict[int, int | None]:
+    """{face id: its person id} for the faces among these that still exist."""
+    out: dict[int, int | None] = {}
+    for start in range(0, len(face_ids), q.CHUNK):
+        chunk = list(face_ids[start:start + q.CHUNK])
+        out.update((int(r[0]), r[1]) for r in conn.execute(
+            f"SELECT id, person_id FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    return out
+
+
 def person_faces(conn: sqlite3.Connection, person_id: int, *, limit: int, offset: int) -> list[FaceRow]:
     """A page of one person's faces, best quality first."""
     return [_face(r) for r in conn.execute(

@@ -126,6 +126,7 @@ class State:
     decode_pool: ThreadPoolExecutor
     templates: jinja2.Environment
     inflight: dict[str, asyncio.Future[tuple[Outcome, bytes | None]]]
+    best_faces: data.BestFaces
 
 
 def _templates() -> jinja2.Environment:
@@ -144,7 +145,7 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
                   renderer=Renderer(cache, max_pixels=cfg.analysis.max_pixels,
                                     max_file_bytes=cfg.analysis.max_file_bytes),
                   decode_pool=ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="pictod-web-decode"),
-                  templates=_templates(), inflight={})
+                  templates=_templates(), inflight={}, best_faces=data.BestFaces())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -308,7 +309,7 @@ class Views:
             text = request.query_params.get("q", "")[:200]
             page = _int(request.query_params.get("page"), 1)
             found = data.people_page(store, text=text, limit=PEOPLE_PER_PAGE, offset=(page - 1) * PEOPLE_PER_PAGE)
-            faces = data.best_faces(store, [p.id for p in found.people])
+            faces = self.s.best_faces.get(store, [p.id for p in found.people])
             return self._render(request, "people.html", title="People", people=found.people, faces=faces, q=text,
                                 page=page, pages=_pages(found.total, PEOPLE_PER_PAGE), total=found.total,
                                 named=found.named, unassigned=found.unassigned_faces)
@@ -323,7 +324,9 @@ class Views:
             summary = data.person_summary(store, person_id)
             faces = data.person_faces(store, person_id, limit=FACES_PER_PAGE, offset=(page - 1) * FACES_PER_PAGE)
             pinned = data.pinned_faces(store, [f.id for f in faces])
-            photo_ids, photo_total = data.find_photos(store, people=[person_id], limit=12, offset=0)
+            # The strip shows the photos of the best faces: no search over all of the person's photos.
+            photo_ids = list(dict.fromkeys(f.photo_id for f in faces))[:12]
+            photo_total = summary.photos
             return self._render(request, "person.html", title=summary.name or f"Person {person_id}",
                                 person=summary, faces=faces, pinned=pinned, page=page,
                                 pages=_pages(summary.faces, FACES_PER_PAGE), photo_ids=photo_ids,

@@ -85,6 +85,23 @@ def test_people_page_lists_people_named_first_then_by_size_with_a_face_each(web:
     assert "Nobody matches" in web.get("/people", params={"q": "nobody-like-this"}).text
 
 
+def test_representative_face_follows_corrections(web: TestClient, cfg: Config, built: Built) -> None:
+    import re
+
+    ids = _ids(cfg)
+
+    def shown() -> int:
+        page = web.get("/people").text
+        card = page[page.index(f'data-person="{ids["big"]}"'):]
+        return int(re.search(r"/img/face/(\d+)\.jpg", card).group(1))  # type: ignore[union-attr]
+
+    first = shown()
+    assert first in [f[0] for f in built.faces[:3]]
+    post(web, f"/faces/{first}/reject", {}, csrf=csrf_of(web))
+    second = shown()
+    assert second != first and _face_person(cfg, second) == ids["big"]
+
+
 def test_people_page_pages(web: TestClient, cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(web_app, "PEOPLE_PER_PAGE", 1)
     first, second = web.get("/people").text, web.get("/people?page=2").text
