@@ -58,3 +58,15 @@ def test_another_host_is_warned_about(tmp_path: Path) -> None:
     done = pictod("web", "--config", str(_config(tmp_path)), "--host", "192.0.2.1", "--port", "0", timeout=60)
     assert "WARNING" in done.stderr and "not on loopback" in done.stderr
     assert done.returncode == 2 and "cannot listen on 192.0.2.1" in done.stderr
+
+
+def test_the_listening_socket_says_it_is_tcp() -> None:
+    # Regression: a socket made with proto 0 kept Nagle on for every connection (asyncio sets TCP_NODELAY only
+    # on sockets whose proto is IPPROTO_TCP): each keep-alive response waited ~40 ms for a delayed ACK.
+    from daemon.web.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
