@@ -169,10 +169,10 @@ class WebProcess:
     stderr: Path
 
 
-def start_web(config: Path, tmp: Path, *extra: str) -> WebProcess:
+def start_web(config: Path, tmp: Path, *extra: str, env: dict[str, str] | None = None) -> WebProcess:
     """`pictod web --port 0 --json` in a subprocess (cache under tmp); waits for its address."""
     err = tmp / "web.stderr"
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp / "cache")}
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp / "cache"), **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "web", "--config", str(config), "--port", "0",
                              "--json", *extra], stdout=subprocess.PIPE, stderr=err.open("w"), text=True, cwd=REPO,
                             env=env)

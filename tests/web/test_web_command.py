@@ -42,6 +42,21 @@ def test_prints_a_tokened_loopback_address_and_stops_cleanly(tmp_path: Path) -> 
         stop(again.proc)
 
 
+def test_open_hands_the_address_to_the_browser(tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    opener = tmp_path / "browser.sh"
+    opener.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    opener.chmod(0o755)
+    web = start_web(_config(tmp_path), tmp_path, "--open", env={"BROWSER": f"{opener} %s"})
+    try:
+        from daemon_helpers import expect
+
+        expect(opened.exists, timeout=20, what="the browser started")
+        assert expect(opened.read_text, timeout=5) == web.url
+    finally:
+        stop(web.proc)
+
+
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
