@@ -8,6 +8,7 @@ into the store (and `daemon/library.py`) when the branches meet. Every function 
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,13 +76,22 @@ class FailedFile:
     updated_at: str
 
 
-def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
+# Per connection: whether faces has a quality column (a PRAGMA on every query cost more than the query; a
+# migration that adds the column comes with a new pictod, hence a restart of the web app, hence new connections).
+_QUALITY_COLUMN: weakref.WeakKeyDictionary[sqlite3.Connection, bool] = weakref.WeakKeyDictionary()
+
+
+def _has_quality(conn: sqlite3.Connection) -> bool:
+    known = _QUALITY_COLUMN.get(conn)
+    if known is None:
+        known = any(r[1] == "quality" for r in conn.execute("PRAGMA table_info(faces)"))
+        _QUALITY_COLUMN[conn] = known
+    return known
 
 
 def face_quality_sql(conn: sqlite3.Connection, table: str = "f") -> str:
     """An SQL expression for a face's quality (higher is better)."""
-    if _has_column(conn, "faces", "quality"):
+    if _has_quality(conn):
         return f"coalesce({table}.quality, {_QUALITY_FALLBACK.format(t=table)})"
     return _QUALITY_FALLBACK.format(t=table)
 
@@ -117,6 +127,14 @@ def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoRow:
                                (photo_id,)))
     return PhotoRow(id=int(row[0]), content_hash=str(row[1]), width=int(row[2]), height=int(row[3]),
                     format=str(row[4]), taken_at=row[5], camera=row[6], files=files)
+
+
+def face_box(conn: sqlite3.Connection, face_id: int) -> tuple[int, tuple[float, float, float, float]]:
+    """(photo id, box) of a face, for its crop; NotFoundError for an unknown id."""
+    row = conn.execute("SELECT photo_id, x1, y1, x2, y2 FROM faces WHERE id = ?", (face_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no face with id {face_id}")
+    return int(row[0]), (float(row[1]), float(row[2]), float(row[3]), float(row[4]))
 
 
 def face(conn: sqlite3.Connection, face_id: int) -> FaceRow:

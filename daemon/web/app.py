@@ -549,14 +549,12 @@ class Views:
         face_id = request.path_params["face_id"]
 
         def locate() -> tuple[Outcome, Source | None, tuple[float, float, float, float], int, str, bytes | None]:
-            store = self._store()
-            face = data.face(store, face_id)
-            row = data.photo(store, face.photo_id)
+            box, row = data.face_crop_source(self._store(), face_id)
             outcome, source = self._source(row)
             if source is None:
-                return outcome, None, face.box, 0, "", None
-            name, cached = self.s.renderer.cached_face(row.content_hash, face.box)
-            return outcome, source, face.box, max(row.width, row.height), name, cached
+                return outcome, None, box, 0, "", None
+            name, cached = self.s.renderer.cached_face(row.content_hash, box)
+            return outcome, source, box, max(row.width, row.height), name, cached
 
         try:
             outcome, source, box, long_side, name, cached = await run_in_threadpool(locate)

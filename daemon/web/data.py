@@ -173,6 +173,14 @@ def photo(store: Store, photo_id: int) -> PhotoRow:
     return store.read(lambda c: wq.photo(c, check_id(photo_id, "photo")))
 
 
+def face_crop_source(store: Store, face_id: int) -> tuple[tuple[float, float, float, float], PhotoRow]:
+    """A face's box and its photo (with files), in one read."""
+    def read(conn: Any) -> tuple[tuple[float, float, float, float], PhotoRow]:
+        photo_id, box = wq.face_box(conn, check_id(face_id, "face"))
+        return box, wq.photo(conn, photo_id)
+    return store.read(read)
+
+
 def face(store: Store, face_id: int) -> FaceRow:
     """One face."""
     return store.read(lambda c: wq.face(c, check_id(face_id, "face")))

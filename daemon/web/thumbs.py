@@ -20,6 +20,7 @@ import io
 import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ log = structlog.get_logger()
 SIZES = {"thumb": 320, "view": 1600}  # long side of the photo renditions
 FACE_SIDE = 160  # face crops are square
 FORMAT_VERSION = 1  # part of every cache key: bump it when renditions change
+TOUCH_SECONDS = 60.0
 
 
 class Outcome(enum.Enum):
@@ -77,6 +79,7 @@ class DiskCache:
         self._lock = threading.Lock()
         self._index: OrderedDict[str, int] | None = None  # name -> bytes, least recently used first
         self._total = 0
+        self._touched: dict[str, float] = {}
         self.hits = 0
         self.misses = 0
         self.evicted = 0
@@ -126,7 +129,10 @@ class DiskCache:
         path = self._path(name)
         try:
             data = path.read_bytes()
-            os.utime(path)  # the LRU order on disk, for the next start
+            now = time.monotonic()
+            if now - self._touched.get(name, -TOUCH_SECONDS) >= TOUCH_SECONDS:
+                os.utime(path)  # the LRU order on disk, for the next start (at most once a minute per file)
+                self._touched[name] = now
         except OSError:  # evicted by another process meanwhile
             with self._lock:
                 self._forget(name)
@@ -162,6 +168,7 @@ class DiskCache:
 
     def _forget(self, name: str) -> None:
         assert self._index is not None
+        self._touched.pop(name, None)
         size = self._index.pop(name, None)
         if size is not None:
             self._total -= size
@@ -173,6 +180,7 @@ class DiskCache:
         target = int(self.max_bytes * 0.9)  # evict in a batch, not one file per put
         while self._index and self._total > target:
             name, size = self._index.popitem(last=False)
+            self._touched.pop(name, None)
             self._total -= size
             self.evicted += 1
             with contextlib.suppress(OSError):
