@@ -8,7 +8,6 @@ into the store (and `daemon/library.py`) when the branches meet. Every function 
 from __future__ import annotations
 
 import sqlite3
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,15 +77,18 @@ class FailedFile:
 
 # Per connection: whether faces has a quality column (a PRAGMA on every query cost more than the query; a
 # migration that adds the column comes with a new pictod, hence a restart of the web app, hence new connections).
-_QUALITY_COLUMN: weakref.WeakKeyDictionary[sqlite3.Connection, bool] = weakref.WeakKeyDictionary()
+# Keyed by id() with the connection held, so an id cannot be reused by another connection while remembered.
+_QUALITY_COLUMN: dict[int, tuple[sqlite3.Connection, bool]] = {}
 
 
 def _has_quality(conn: sqlite3.Connection) -> bool:
-    known = _QUALITY_COLUMN.get(conn)
+    known = _QUALITY_COLUMN.get(id(conn))
     if known is None:
-        known = any(r[1] == "quality" for r in conn.execute("PRAGMA table_info(faces)"))
-        _QUALITY_COLUMN[conn] = known
-    return known
+        if len(_QUALITY_COLUMN) > 256:
+            _QUALITY_COLUMN.clear()
+        known = (conn, any(r[1] == "quality" for r in conn.execute("PRAGMA table_info(faces)")))
+        _QUALITY_COLUMN[id(conn)] = known
+    return known[1]
 
 
 def face_quality_sql(conn: sqlite3.Connection, table: str = "f") -> str:
