@@ -422,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recluster", help="force a full recluster now")
     _common(p)
     p.set_defaults(func=_cmd_recluster)
+
+    from daemon.web import command as web_command  # the review web app (issue 12); loads no web library here
+
+    web_command.register(sub, _common)
     return parser
 
 

@@ -103,6 +103,13 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`pictod web`, the review app."""
+
+    thumbnail_cache_mb: int = 256  # disk cap of the thumbnail and face-crop cache (least recently used go first)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -112,6 +119,7 @@ class Config:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: Path | None = None  # the file this was read from
 
     @property
@@ -147,6 +155,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "clustering": ClusteringConfig,
     "daemon": DaemonConfig,
     "log": LogConfig,
+    "web": WebConfig,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -266,6 +275,7 @@ def _check_ranges(config: Config) -> None:
         ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),
         ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),
         ("models.intra_op_threads", config.models.intra_op_threads >= 0, "an integer >= 0"),
+        ("web.thumbnail_cache_mb", config.web.thumbnail_cache_mb >= 1, "an integer >= 1"),
     ]
     if config.analysis.face_conf is not None:
         checks.append(("analysis.face_conf", 0.0 < config.analysis.face_conf <= 1.0, "a number in (0, 1]"))

@@ -32,19 +32,20 @@ if [[ ! -f "$config" && -z "$render_only" ]]; then
     echo "install_service: wrote $config (watching ~/Pictures); edit it and restart the service to change"
 fi
 
-render() {  # render <kind: unit|plist> <out file>
-    PICTOD_BIN_R="$pictod" PICTOD_CONFIG_R="$config" REPO_R="$repo" "$python" - "$1" "$2" <<'PY'
-import os, sys
+render() {  # render <kind: unit|plist> <out file> [template in systemd/]
+    PICTOD_BIN_R="$pictod" PICTOD_CONFIG_R="$config" REPO_R="$repo" "$python" - "$1" "$2" "${3:-}" <<'PY'
+import os, re, sys
 from pathlib import Path
 
 kind, out = sys.argv[1], Path(sys.argv[2])
+template = sys.argv[3] or ("org.pictod.daemon.plist" if kind == "plist" else "pictod.service")
 repo = Path(os.environ["REPO_R"])
 pictod, config = os.environ["PICTOD_BIN_R"], os.path.abspath(os.environ["PICTOD_CONFIG_R"])
 home = os.path.expanduser("~")
 
 if kind == "plist":
     from xml.sax.saxutils import escape
-    text = (repo / "systemd" / "org.pictod.daemon.plist").read_text()
+    text = (repo / "systemd" / template).read_text()
     for key, value in (("@PICTOD@", pictod), ("@CONFIG@", config), ("@HOME@", home)):
         text = text.replace(key, escape(value))
     out.write_text(text)
@@ -66,11 +67,13 @@ try:
 except Exception as exc:  # the unit is still valid with the defaults; say why the config was not read
     print(f"install_service: could not read {config} ({exc}); using the default data folders", file=sys.stderr)
 lines = []
-for line in (repo / "systemd" / "pictod.service").read_text().splitlines():
+for line in (repo / "systemd" / template).read_text().splitlines():
     if line.startswith("ExecStart="):
-        line = f"ExecStart={quote(pictod)} run --config {quote(config)}"
+        # the template's subcommand and options, with the real binary and config
+        command, rest = re.fullmatch(r"ExecStart=\S+ (\S+) --config \S+(.*)", line).groups()
+        line = f"ExecStart={quote(pictod)} {command} --config {quote(config)}{rest}"
     elif line.startswith("ReadWritePaths="):
-        line = "ReadWritePaths=" + " ".join(dict.fromkeys(writable))
+        line = "ReadWritePaths=" + " ".join(dict.fromkeys(line.split("=", 1)[1].split() + writable))
     lines.append(line)
 out.write_text("\n".join(lines) + "\n")
 PY
@@ -80,6 +83,8 @@ if [[ -n "$render_only" ]]; then
     mkdir -p "$render_only"
     render unit "$render_only/pictod.service"
     render plist "$render_only/org.pictod.daemon.plist"
+    render unit "$render_only/pictod-web.service" pictod-web.service
+    render plist "$render_only/org.pictod.web.plist" org.pictod.web.plist
     exit 0
 fi
 
@@ -92,6 +97,9 @@ case "$(uname -s)" in
         systemctl --user daemon-reload
         systemctl --user enable --now pictod.service
         echo "install_service: started; follow it with: journalctl --user -u pictod -f"
+        render unit "$unit_dir/pictod-web.service" pictod-web.service  # installed, not enabled
+        systemctl --user daemon-reload
+        echo "install_service: the review web app is installed but off: systemctl --user enable --now pictod-web"
         echo "install_service: to run without a login session: loginctl enable-linger $USER"
         ;;
     Darwin)
@@ -102,6 +110,8 @@ case "$(uname -s)" in
         render plist "$plist"
         launchctl load -w "$plist"
         echo "install_service: loaded; follow it with: tail -f ~/Library/Logs/pictod.log"
+        render plist "$agents/org.pictod.web.plist" org.pictod.web.plist  # Disabled: not loaded
+        echo "install_service: the review web app is installed but off: launchctl load -w $agents/org.pictod.web.plist"
         ;;
     *)
         echo "install_service: unsupported system $(uname -s): run \`pictod run\` under your service manager" >&2

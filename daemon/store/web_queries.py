@@ -1,0 +1,287 @@
+"""The SQL of the web app's reads (and its one stopgap correction), as functions of a connection.
+
+Kept apart from `queries.py` so the web branch touches no file the store's owners edit; the lead folds these
+into the store (and `daemon/library.py`) when the branches meet. Every function here is a read except
+`new_person`, which runs inside the writer's transaction like the corrections of `daemon/people.py`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.errors import NotFoundError, PictodError
+from daemon.store import base
+from daemon.store import faces as fq
+from daemon.store import queries as q
+
+# Face quality until the faces table carries its own (issue 11 adds a `quality` column; `face_quality_sql`
+# uses it as soon as it exists): the detector's score, discounted for faces too small to recognise.
+_QUALITY_FALLBACK = "({t}.score * min(1.0, min({t}.x2 - {t}.x1, {t}.y2 - {t}.y1) / 80.0))"
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One file of a photo as the library recorded it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    status: str
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """A photo with its recorded files (the web app picks one that is still there and unchanged)."""
+
+    id: int
+    content_hash: str
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    camera: str | None
+    files: tuple[FileRow, ...]
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    """A face with its box (original oriented pixels), its person and its photo."""
+
+    id: int
+    photo_id: int
+    person_id: int | None
+    person_name: str | None
+    box: tuple[float, float, float, float]
+    score: float
+    quality: float
+
+
+@dataclass(frozen=True)
+class ObjectRow:
+    """A detected object of a photo."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file that could not be analysed, with its reason code."""
+
+    path: str
+    reason: str | None
+    updated_at: str
+
+
+# Per connection: whether faces has a quality column (a PRAGMA on every query cost more than the query; a
+# migration that adds the column comes with a new pictod, hence a restart of the web app, hence new connections).
+# Keyed by id() with the connection held, so an id cannot be reused by another connection while remembered.
+_QUALITY_COLUMN: dict[int, tuple[sqlite3.Connection, bool]] = {}
+
+
+def _has_quality(conn: sqlite3.Connection) -> bool:
+    known = _QUALITY_COLUMN.get(id(conn))
+    if known is None:
+        if len(_QUALITY_COLUMN) > 256:
+            _QUALITY_COLUMN.clear()
+        known = (conn, any(r[1] == "quality" for r in conn.execute("PRAGMA table_info(faces)")))
+        _QUALITY_COLUMN[id(conn)] = known
+    return known[1]
+
+
+def face_quality_sql(conn: sqlite3.Connection, table: str = "f") -> str:
+    """An SQL expression for a face's quality (higher is better)."""
+    if _has_quality(conn):
+        return f"coalesce({table}.quality, {_QUALITY_FALLBACK.format(t=table)})"
+    return _QUALITY_FALLBACK.format(t=table)
+
+
+def _face(row: Sequence[Any]) -> FaceRow:
+    fid, photo_id, person_id, name, x1, y1, x2, y2, score, quality = row
+    return FaceRow(id=int(fid), photo_id=int(photo_id), person_id=None if person_id is None else int(person_id),
+                   person_name=None if name is None else str(name),
+                   box=(float(x1), float(y1), float(x2), float(y2)), score=float(score), quality=float(quality))
+
+
+def _face_select(conn: sqlite3.Connection) -> str:
+    return ("SELECT f.id, f.photo_id, f.person_id, p.name, f.x1, f.y1, f.x2, f.y2, f.score, "
+            f"{face_quality_sql(conn)} AS quality FROM faces f LEFT JOIN people p ON p.id = f.person_id")
+
+
+def person(conn: sqlite3.Connection, person_id: int) -> tuple[int, str | None, int, int]:
+    """(id, name, faces, photos) of one person; NotFoundError for an unknown id."""
+    row = conn.execute("SELECT id, name, face_count, photo_count FROM people WHERE id = ?", (person_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no person with id {person_id} (see the People page)")
+    return int(row[0]), row[1], int(row[2]), int(row[3])
+
+
+def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoRow:
+    """A photo and its files; NotFoundError for an unknown id."""
+    row = conn.execute("SELECT id, content_hash, width, height, format, taken_at, camera FROM photos WHERE id = ?",
+                       (photo_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no photo with id {photo_id}")
+    files = tuple(FileRow(path=q.dec(r[0]), size=int(r[1]), mtime_ns=int(r[2]), status=str(r[3])) for r in
+                  conn.execute("SELECT path, size, mtime_ns, status FROM files WHERE photo_id = ? ORDER BY path",
+                               (photo_id,)))
+    return PhotoRow(id=int(row[0]), content_hash=str(row[1]), width=int(row[2]), height=int(row[3]),
+                    format=str(row[4]), taken_at=row[5], camera=row[6], files=files)
+
+
+def face_box(conn: sqlite3.Connection, face_id: int) -> tuple[int, tuple[float, float, float, float]]:
+    """(photo id, box) of a face, for its crop; NotFoundError for an unknown id."""
+    row = conn.execute("SELECT photo_id, x1, y1, x2, y2 FROM faces WHERE id = ?", (face_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no face with id {face_id}")
+    return int(row[0]), (float(row[1]), float(row[2]), float(row[3]), float(row[4]))
+
+
+def face(conn: sqlite3.Connection, face_id: int) -> FaceRow:
+    """One face; NotFoundError for an unknown id."""
+    row = conn.execute(f"{_face_select(conn)} WHERE f.id = ?", (face_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no face with id {face_id}")
+    return _face(row)
+
+
+def photo_faces(conn: sqlite3.Connection, photo_id: int) -> list[FaceRow]:
+    """The faces of a photo, left to right."""
+    return [_face(r) for r in conn.execute(f"{_face_select(conn)} WHERE f.photo_id = ? ORDER BY f.x1, f.id",
+                                           (photo_id,))]
+
+
+def photo_objects(conn: sqlite3.Connection, photo_id: int) -> list[ObjectRow]:
+    """The objects of a photo, best score first."""
+    return [ObjectRow(label=str(r[0]), score=float(r[1]), box=(float(r[2]), float(r[3]), float(r[4]), float(r[5])))
+            for r in conn.execute("SELECT label, score, x1, y1, x2, y2 FROM objects WHERE photo_id = ? "
+                                  "ORDER BY score DESC, id", (photo_id,))]
+
+
+def best_faces(conn: sqlite3.Connection, person_ids: Iterable[int]) -> dict[int, int]:
+    """Each person's best-quality face id (a person's representative face)."""
+    quality = face_quality_sql(conn, "b")
+    out: dict[int, int] = {}
+    for person_id in person_ids:
+        row = conn.execute(f"SELECT b.id FROM faces b WHERE b.person_id = ? ORDER BY {quality} DESC, b.id LIMIT 1",
+                           (person_id,)).fetchone()
+        if row is not None:
+            out[int(person_id)] = int(row[0])
+    return out
+
+
+def face_owners(conn: sqlite3.Connection, face_ids: Sequence[int]) -> dict[int, int | None]:
+    """{face id: its person id} for the faces among these that still exist."""
+    out: dict[int, int | None] = {}
+    for start in range(0, len(face_ids), q.CHUNK):
+        chunk = list(face_ids[start:start + q.CHUNK])
+        out.update((int(r[0]), r[1]) for r in conn.execute(
+            f"SELECT id, person_id FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    return out
+
+
+def person_faces(conn: sqlite3.Connection, person_id: int, *, limit: int, offset: int) -> list[FaceRow]:
+    """A page of one person's faces, best quality first."""
+    return [_face(r) for r in conn.execute(
+        f"{_face_select(conn)} WHERE f.person_id = ? ORDER BY quality DESC, f.id LIMIT ? OFFSET ?",
+        (person_id, limit, offset))]
+
+
+def pinned_faces(conn: sqlite3.Connection, face_ids: Sequence[int]) -> set[int]:
+    """Which of these faces the user pinned to their person ('assign' corrections)."""
+    out: set[int] = set()
+    for start in range(0, len(face_ids), q.CHUNK):
+        chunk = list(face_ids[start:start + q.CHUNK])
+        out |= {int(r[0]) for r in conn.execute(
+            f"SELECT c.face_id FROM corrections c JOIN faces f ON f.id = c.face_id AND f.person_id = c.person_id "
+            f"WHERE c.kind = 'assign' AND c.face_id IN ({','.join('?' * len(chunk))})", chunk)}
+    return out
+
+
+def unassigned_count(conn: sqlite3.Connection) -> int:
+    """How many faces are on nobody (through the person index: no scan of the faces table)."""
+    return int(conn.execute("SELECT count(*) FROM faces WHERE person_id IS NULL").fetchone()[0])
+
+
+def unassigned_faces(conn: sqlite3.Connection, *, limit: int, offset: int) -> tuple[list[FaceRow], int]:
+    """A page of the faces on nobody, best quality first, and how many there are."""
+    total = unassigned_count(conn)
+    rows = [_face(r) for r in conn.execute(
+        f"{_face_select(conn)} WHERE f.person_id IS NULL ORDER BY quality DESC, f.id LIMIT ? OFFSET ?",
+        (limit, offset))]
+    return rows, total
+
+
+def find_photos(conn: sqlite3.Connection, *, tags: Sequence[str] = (), people: Sequence[int] = (),
+                since: str | None = None, until: str | None = None, limit: int, offset: int
+                ) -> tuple[list[int], int]:
+    """Photo ids showing every tag and every person, taken within [since, until] (ISO dates, inclusive),
+    newest first, and how many match."""
+    where: list[str] = []
+    args: list[object] = []
+    # IN (subquery) rather than EXISTS: SQLite then starts from the person's (or tag's) index, not from every photo.
+    for person in people:
+        where.append("ph.id IN (SELECT fa.photo_id FROM faces fa WHERE fa.person_id = ?)")
+        args.append(person)
+    for tag in tags:
+        where.append("ph.id IN (SELECT o.photo_id FROM objects o WHERE o.label = ?)")
+        args.append(tag)
+    if since:
+        where.append("ph.taken_at >= ?")
+        args.append(since)
+    if until:
+        # taken_at is ISO 8601 text: everything on the `until` day sorts below the next character after it.
+        where.append("ph.taken_at < ?")
+        args.append(until + "\uffff")
+    where.append("EXISTS (SELECT 1 FROM files fi WHERE fi.photo_id = ph.id AND fi.status = 'done')")
+    clause = " AND ".join(where)
+    total = int(conn.execute(f"SELECT count(*) FROM photos ph WHERE {clause}", args).fetchone()[0])
+    ids = [int(r[0]) for r in conn.execute(
+        f"SELECT ph.id FROM photos ph WHERE {clause} ORDER BY ph.taken_at IS NULL, ph.taken_at DESC, ph.id DESC "
+        "LIMIT ? OFFSET ?", [*args, limit, offset])]
+    return ids, total
+
+
+def failed_files(conn: sqlite3.Connection, *, limit: int) -> tuple[list[FailedFile], int]:
+    """The files that failed (by path) with their reasons, and how many failed."""
+    total = int(conn.execute("SELECT count(*) FROM files WHERE status = 'failed'").fetchone()[0])
+    rows = [FailedFile(path=q.dec(r[0]), reason=r[1], updated_at=str(r[2])) for r in conn.execute(
+        "SELECT path, reason, updated_at FROM files WHERE status = 'failed' ORDER BY path LIMIT ?", (limit,))]
+    return rows, total
+
+
+def new_person(conn: sqlite3.Connection, face_ids: Sequence[int], name: str | None) -> int:
+    """Make a person of these faces, each pinned to it (as `move_face` pins); return its id.
+
+    A stopgap for the web app until `corrections.py` has its own (issue 11's `pictod people new`)."""
+    faces = sorted(set(face_ids))
+    if not faces:
+        raise PictodError("choose at least one face")
+    by_photo: dict[int, int] = {}
+    for face_id in faces:
+        row = conn.execute("SELECT photo_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no face with id {face_id}")
+        if int(row[0]) in by_photo:
+            raise PictodError(f"faces {by_photo[int(row[0])]} and {face_id} are in the same photo: "
+                                "a person has at most one face per photo")
+        by_photo[int(row[0])] = face_id
+    stamp = q.now()
+    clean = " ".join(name.split()) if name else None
+    cursor = conn.execute("INSERT INTO people (name, curated, created_at, updated_at) VALUES (?, 1, ?, ?)",
+                          (clean or None, stamp, stamp))
+    person_id = int(cursor.lastrowid or 0)
+    marks = ",".join("?" * len(faces))
+    conn.execute(f"DELETE FROM corrections WHERE kind = 'assign' AND face_id IN ({marks})", faces)
+    conn.executemany("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('assign', ?, ?, ?)",
+                     [(f, person_id, stamp) for f in faces])
+    if clean:
+        conn.execute("INSERT INTO corrections (kind, person_id, name, created_at) VALUES ('name', ?, ?, ?)",
+                     (person_id, clean, stamp))
+    fq.assign_faces(conn, [(f, person_id) for f in faces])
+    base.bump(conn, base.PEOPLE_REV)
+    return person_id

@@ -1,0 +1,164 @@
+// pictod web: progressive enhancement only. Every page works without this file; with it, corrections happen
+// in place (no reload), names are saved as you leave the field, the person search suggests as you type, the
+// review pages take keyboard shortcuts and the status page refreshes itself.
+"use strict";
+(function () {
+  document.documentElement.classList.add("js");
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const toastBox = document.getElementById("toast");
+
+  function toast(text, isError) {
+    if (!toastBox) return;
+    const p = document.createElement("p");
+    p.textContent = text;
+    if (isError) p.className = "error";
+    toastBox.appendChild(p);
+    setTimeout(() => p.remove(), isError ? 6000 : 2500);
+  }
+  if (toastBox) toastBox.querySelectorAll("p").forEach((p) => setTimeout(() => p.remove(), 4000));
+
+  async function post(form) {
+    const body = new URLSearchParams(new FormData(form));
+    const response = await fetch(form.action, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRF-Token": csrf },
+    });
+    let result;
+    try { result = await response.json(); } catch (e) { result = { ok: false, error: "unexpected answer (" + response.status + ")" }; }
+    if (!response.ok || !result.ok) throw new Error(result.error || ("refused (" + response.status + ")"));
+    return result;
+  }
+
+  // --- face tiles: accept / reject / move / dismiss without a reload
+  function tiles() { return Array.from(document.querySelectorAll("figure.face:not(.done)")); }
+  function currentTile() {
+    const active = document.activeElement;
+    const tile = active && active.closest ? active.closest("figure.face") : null;
+    return tile && !tile.classList.contains("done") ? tile : null;
+  }
+  function focusTile(tile) { if (tile) { tile.focus({ preventScroll: false }); tile.scrollIntoView({ block: "nearest" }); } }
+  function step(from, by) {
+    const all = tiles();
+    if (!all.length) return null;
+    const at = from ? all.indexOf(from) : -1;
+    if (at < 0) return all[0];
+    return all[Math.min(Math.max(at + by, 0), all.length - 1)];
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.classList.contains("js-action")) {
+      event.preventDefault();
+      const tile = form.closest("figure.face");
+      try {
+        const result = await post(form);
+        toast(result.message);
+        if (!tile) return;
+        if (form.action.endsWith("/accept") && !document.body.dataset.page.startsWith("unknown")) {
+          tile.classList.add("pinned");
+          focusTile(step(tile, 1));
+        } else {
+          const next = step(tile, 1) === tile ? step(tile, -1) : step(tile, 1);
+          tile.classList.add("done");
+          focusTile(next !== tile ? next : null);
+          setTimeout(() => tile.remove(), 300);
+        }
+      } catch (error) { toast(error.message, true); }
+    } else if (form.classList.contains("js-rename")) {
+      event.preventDefault();
+      saveName(form);
+    }
+  });
+
+  // --- inline rename on the people grid: saved on Enter or when the field is left
+  async function saveName(form) {
+    const input = form.querySelector('input[name="name"]');
+    if (input.dataset.saved === input.value) return;  // Enter and leaving the field both land here: once
+    const before = input.dataset.saved;
+    input.dataset.saved = input.value;
+    try {
+      const result = await post(form);
+      toast(result.message);
+    } catch (error) { input.dataset.saved = before; toast(error.message, true); }
+  }
+  document.querySelectorAll("form.js-rename input[name=name]").forEach((input) => {
+    input.dataset.saved = input.value;
+    input.addEventListener("change", () => saveName(input.form));
+  });
+
+  // --- the person search: the shared datalist follows what is typed
+  const choices = document.getElementById("people-choices");
+  let searchTimer = null;
+  document.addEventListener("input", (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || !input.classList.contains("person-search") || !choices) return;
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(async () => {
+      const multi = input.classList.contains("multi");
+      const parts = input.value.split(",");
+      const text = multi ? parts[parts.length - 1].trim() : input.value.trim();
+      const prefix = multi && parts.length > 1 ? parts.slice(0, -1).join(",") + ", " : "";
+      try {
+        const response = await fetch("/api/people?q=" + encodeURIComponent(text), { credentials: "same-origin" });
+        if (!response.ok) return;
+        const people = await response.json();
+        choices.replaceChildren(...people.map((p) => {
+          const option = document.createElement("option");
+          option.value = prefix + p.label;
+          option.label = p.faces + " faces";
+          return option;
+        }));
+      } catch (e) { /* the typed text still works */ }
+    }, 120);
+  });
+
+  // --- keyboard shortcuts on the review pages
+  const page = document.body.dataset.page || "";
+  if (page === "person" || page === "unknown") {
+    document.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      const target = event.target;
+      const typing = target instanceof HTMLInputElement && target.type !== "checkbox";
+      if (typing) {
+        if (event.key === "Escape") { const tile = target.closest("figure.face"); if (tile) focusTile(tile); else target.blur(); }
+        return;
+      }
+      if ((target instanceof HTMLButtonElement || target instanceof HTMLAnchorElement) &&
+          (event.key === "Enter" || event.key === " ")) return;
+      const tile = currentTile();
+      const click = (key) => { const el = tile && tile.querySelector('[data-key="' + key + '"]'); if (el) { el.click(); return true; } return false; };
+      let handled = true;
+      switch (event.key) {
+        case "j": case "ArrowRight": case "ArrowDown": focusTile(step(tile, 1)); break;
+        case "k": case "ArrowLeft": case "ArrowUp": focusTile(step(tile, -1)); break;
+        case "a": case "Enter": handled = click("accept"); break;
+        case "x": case "Delete": handled = click("reject"); break;
+        case "m": { const el = tile && tile.querySelector('[data-key="move"]'); if (el) el.focus(); else handled = false; break; }
+        case " ": case "s": handled = click("select"); break;
+        default: handled = false;
+      }
+      if (handled) event.preventDefault();
+    });
+  }
+
+  // --- the status page refreshes itself while a daemon runs
+  const figures = document.getElementById("figures");
+  if (figures && figures.dataset.refresh === "yes") {
+    const refreshed = document.getElementById("refreshed");
+    setInterval(async () => {
+      try {
+        const response = await fetch("/api/status", { credentials: "same-origin" });
+        if (!response.ok) return;
+        const stats = await response.json();
+        for (const [key, value] of Object.entries(stats)) {
+          const cell = figures.querySelector('[data-stat="' + key + '"]');
+          if (cell) cell.textContent = value === null ? "never" : String(value);
+        }
+        const daemon = figures.querySelector('[data-stat="daemon"]');
+        if (daemon) daemon.textContent = stats.daemon_running ? "running" + (stats.daemon_pid > 0 ? " (pid " + stats.daemon_pid + ")" : "") : "not running";
+        if (refreshed) refreshed.textContent = "Refreshed at " + new Date().toLocaleTimeString() + ".";
+      } catch (e) { /* try again at the next tick */ }
+    }, 3000);
+  }
+})();
