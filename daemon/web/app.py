@@ -362,11 +362,14 @@ class Views:
             since, until = params.get("since", "").strip(), params.get("until", "").strip()
             problems = [f"not a date: {d!r} (use YYYY-MM-DD)" for d in (since, until) if d and not _DATE.fullmatch(d)]
             people: list[int] = []
+            shown: list[str] = []  # what the box shows back: `Ada #12` for a bare `12`
             for text in wanted:
                 try:
                     people.append(data.resolve_person(store, text))
+                    shown.append(_label(data.person_summary(store, people[-1])))
                 except PictodError as exc:
                     problems.append(str(exc))
+                    shown.append(text)
             page = _int(params.get("page"), 1)
             ids: list[int] = []
             total = 0
@@ -377,7 +380,7 @@ class Views:
             query = [("tag", t) for t in tags] + [("person", p) for p in wanted] + \
                 [(k, v) for k, v in (("since", since), ("until", until)) if v]
             return self._render(request, "photos.html", title="Photos", tags=data.tag_counts(store), chosen=tags,
-                                wanted=", ".join(wanted), since=since, until=until, problems=problems,
+                                wanted=", ".join(shown), since=since, until=until, problems=problems,
                                 ids=ids, total=total, page=page, pages=_pages(total, PHOTOS_PER_PAGE),
                                 query=query, choices=data.search_people(store, "", limit=500))
         return self._guarded(request, build)
