@@ -129,7 +129,7 @@ def post(test: TestClient, path: str, data: dict[str, Any] | list[tuple[str, Any
 
 def people(cfg: Config) -> list[dict[str, Any]]:
     """`pictod people --json` read in-process."""
-    from daemon.people import list_people
+    from daemon.library import list_people
 
     store = Store.open(cfg.database_path)
     try:
