@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import aexpect
+from harness import aexpect
 from structlog.testing import capture_logs
 
 from daemon.config import DEFAULT_EXTENSIONS, FolderConfig, LibraryConfig
