@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
@@ -37,8 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+sys.path.insert(0, str(REPO / "tests"))
+
+import harness  # noqa: E402
 import reference  # noqa: E402
 import workload  # noqa: E402
+from harness import LibraryDB, RssSampler  # noqa: E402
 
 from daemon import config as config_mod  # noqa: E402
 
@@ -176,43 +179,12 @@ def _git(*args: str) -> str | None:
 # --------------------------------------------------------------------------------------------- configs
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def base_config() -> dict[str, dict[str, Any]]:
-    """The repo's config.toml with model paths made absolute (so the bench runs what `make run` runs)."""
-    data = tomllib.loads((REPO / "config.toml").read_text())
-    models = data.setdefault("models", {})
-    for role in ("objects", "faces", "embeddings"):
-        if role in models:
-            models[role] = str((REPO / models[role]).resolve())
-    return data
-
-
 def write_config(path: Path, folders: Sequence[Path], db: Path, overrides: dict[str, dict[str, Any]] | None = None,
                  ) -> Path:
-    """A config file for one run: the repo's defaults, these folders and database, JSON logs."""
-    data = base_config()
-    data.setdefault("library", {}).update({"folders": [str(f) for f in folders], "database": str(db)})
-    data.setdefault("log", {}).update({"format": "json", "level": "info"})
-    data["log"].pop("file", None)
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update(values)
-    lines = []
-    for section, values in data.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
-        lines.append("")
-    path.write_text("\n".join(lines))
+    """A config file for one run (tests/harness.py): the repo's config.toml, these folders and database, JSON
+    logs on stdout; validated by pictod's own loader."""
+    harness.write_config(path.parent, folders=list(folders), database=db, sections=overrides, config=path,
+                         create_folders=False, defaults="repo")
     config_mod.load(path)  # fail here, loudly, if the harness wrote something pictod refuses
     return path
 
@@ -226,65 +198,36 @@ def pictod_cmd() -> list[str]:
 # --------------------------------------------------------------------------------------------- processes
 
 
-class RssSampler(threading.Thread):
-    """Samples VmRSS and VmHWM of one process every `interval` seconds until it exits or stop() is called."""
+def rss_sampler(pid: int) -> RssSampler:
+    """The harness's sampler at the benchmarks' pace (every 0.5 s), started."""
+    sampler = RssSampler(pid, interval=0.5)
+    sampler.start()
+    return sampler
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.interval = interval
-        self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
-        self.hwm_mib = 0.0
-        self.cpu_s = 0.0  # user + system CPU seconds of the process at the last sample
-        self._halt = threading.Event()
-        self._t0 = time.monotonic()
 
-    def run(self) -> None:
-        status = Path(f"/proc/{self.pid}/status")
-        while not self._halt.is_set():
-            try:
-                text = status.read_text()
-            except OSError:
-                return
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                # /proc/<pid>/stat fields 14 and 15 (after the parenthesised name): utime, stime in ticks.
-                fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                self.cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            for line in text.splitlines():
-                if line.startswith("VmRSS:"):
-                    self.samples.append((time.monotonic() - self._t0, int(line.split()[1]) / 1024))
-                elif line.startswith("VmHWM:"):
-                    self.hwm_mib = max(self.hwm_mib, int(line.split()[1]) / 1024)
-            self._halt.wait(self.interval)
-
-    def stop(self) -> None:
-        """Stop sampling."""
-        self._halt.set()
-        self.join(timeout=2)
-
-    def summary(self, warmup_fraction: float = 0.25) -> dict[str, Any]:
-        """Peak (max of VmHWM and samples), and the slope after the warm-up part of the run."""
-        peak = max([self.hwm_mib] + [s[1] for s in self.samples])
-        if self.samples:
-            end = self.samples[-1][0]
-            # The last 2 s are shutdown (buffers freed): they would bend the trend down.
-            after = [s for s in self.samples if end * warmup_fraction <= s[0] <= end - 2.0]
-            if after and after[-1][0] - after[0][0] < 30:  # a trend over less than 30 s says nothing
-                after = []
-        else:
+def memory_summary(sampler: RssSampler, warmup_fraction: float = 0.25) -> dict[str, Any]:
+    """A sampler's peak (max of VmHWM and samples), and the slope after the warm-up part of the run."""
+    peak = max([sampler.hwm_mib] + [s[1] for s in sampler.samples])
+    if sampler.samples:
+        end = sampler.samples[-1][0]
+        # The last 2 s are shutdown (buffers freed): they would bend the trend down.
+        after = [s for s in sampler.samples if end * warmup_fraction <= s[0] <= end - 2.0]
+        if after and after[-1][0] - after[0][0] < 30:  # a trend over less than 30 s says nothing
             after = []
-        wall = self.samples[-1][0] if self.samples else 0.0
-        return {
-            "cpu_seconds": round(self.cpu_s, 1),
-            # Cores kept busy on average (2.0 = both cores of this machine all the time).
-            "cores_busy": round(self.cpu_s / wall, 2) if wall else None,
-            "peak_mib": round(peak, 1),
-            "samples": len(self.samples),
-            "slope_mib_per_min_after_warmup": _round(slope_per_min(after), 2),
-            "first_mib": round(self.samples[0][1], 1) if self.samples else None,
-            "last_mib": round(self.samples[-1][1], 1) if self.samples else None,
-            "series": [(round(t, 1), round(m, 1)) for t, m in self.samples[:: max(1, len(self.samples) // 120)]],
-        }
+    else:
+        after = []
+    wall = sampler.samples[-1][0] if sampler.samples else 0.0
+    return {
+        "cpu_seconds": round(sampler.cpu_s, 1),
+        # Cores kept busy on average (2.0 = both cores of this machine all the time).
+        "cores_busy": round(sampler.cpu_s / wall, 2) if wall else None,
+        "peak_mib": round(peak, 1),
+        "samples": len(sampler.samples),
+        "slope_mib_per_min_after_warmup": _round(slope_per_min(after), 2),
+        "first_mib": round(sampler.samples[0][1], 1) if sampler.samples else None,
+        "last_mib": round(sampler.samples[-1][1], 1) if sampler.samples else None,
+        "series": [(round(t, 1), round(m, 1)) for t, m in sampler.samples[:: max(1, len(sampler.samples) // 120)]],
+    }
 
 
 def _round(v: float | None, nd: int) -> float | None:
@@ -311,8 +254,7 @@ def run_scan(cfg: Path, log_path: Path, *, timeout: float = 3600, paths: Sequenc
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=REPO,
                                 env={**os.environ, **env} if env else None)
-        sampler = RssSampler(proc.pid)
-        sampler.start()
+        sampler = rss_sampler(proc.pid)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -325,7 +267,7 @@ def run_scan(cfg: Path, log_path: Path, *, timeout: float = 3600, paths: Sequenc
     if proc.returncode == 0:
         with contextlib.suppress(json.JSONDecodeError):
             summary = json.loads(out)
-    memory = sampler.summary()
+    memory = memory_summary(sampler)
     # The child's exact CPU (the sampler's last reading can be 0.5 s old): the only child reaped meanwhile.
     memory["cpu_seconds"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
     memory["cores_busy"] = round(memory["cpu_seconds"] / seconds, 2) if seconds else None
@@ -341,14 +283,9 @@ def _tail(path: Path, n: int = 5) -> str:
 # --------------------------------------------------------------------------------------------- the database
 
 
-@contextlib.contextmanager
-def read_only(db: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection (the daemon may be writing)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        yield conn
-    finally:
-        conn.close()
+def read_only(db: Path) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    """A connection that never writes (the daemon may be writing): tests/harness.py's LibraryDB."""
+    return LibraryDB(db).connect()
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -638,8 +575,7 @@ def latency(profile: Profile, wl: workload.Workload, tmp: Path) -> dict[str, Any
     with log_path.open("w") as logf:
         proc = subprocess.Popen([*pictod_cmd(), "run", "--config", str(cfg_path)], stdout=logf,
                                 stderr=subprocess.STDOUT, cwd=REPO)
-    sampler = RssSampler(proc.pid)
-    sampler.start()
+    sampler = rss_sampler(proc.pid)
     lat: list[float] = []
     try:
         deadline = time.monotonic() + 120
@@ -666,7 +602,7 @@ def latency(profile: Profile, wl: workload.Workload, tmp: Path) -> dict[str, Any
                 time.sleep(0.3)
     finally:
         out["daemon_exit_code"] = _stop_daemon(proc, sampler)
-        out["memory"] = sampler.summary()
+        out["memory"] = memory_summary(sampler)
         if lat:
             out.update({
                 "p50_s": round(percentile(lat, 50), 3),
@@ -706,8 +642,7 @@ def cycles(wl: workload.Workload, tmp: Path, *, photos: int, rounds: int) -> dic
     with log_path.open("w") as logf:
         proc = subprocess.Popen([*pictod_cmd(), "run", "--config", str(cfg_path)], stdout=logf,
                                 stderr=subprocess.STDOUT, cwd=REPO)
-    sampler = RssSampler(proc.pid)
-    sampler.start()
+    sampler = rss_sampler(proc.pid)
 
     def wait_for(what: str, ok: Callable[[], bool], limit: float) -> bool:
         deadline = time.monotonic() + limit
@@ -747,7 +682,7 @@ def cycles(wl: workload.Workload, tmp: Path, *, photos: int, rounds: int) -> dic
             log(f"  cycle {c}: {out['per_cycle'][-1]}")
     finally:
         out["daemon_exit_code"] = _stop_daemon(proc, sampler)
-        out["memory"] = {k: v for k, v in sampler.summary().items() if k != "series"}
+        out["memory"] = {k: v for k, v in memory_summary(sampler).items() if k != "series"}
     medians = [c["median_mib"] for c in out["per_cycle"][1:] if c["median_mib"] is not None]
     if len(medians) >= 3:  # cycle 0 is the warm-up
         per_cycle = slope_per_min([(float(i), m) for i, m in enumerate(medians)])

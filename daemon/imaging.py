@@ -76,6 +76,9 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
     8: Image.Transpose.ROTATE_90,
 }
 
+# Modes whose box-filter reduction before `_to_rgb` gives what reducing the RGB result would.
+_REDUCE_FIRST_MODES = frozenset({"RGB", "RGBA", "L", "LA", "CMYK"})
+
 _init_lock = threading.Lock()
 _initialised = False
 
@@ -206,12 +209,18 @@ def decode_header(header: Header) -> DecodedImage:
         exif = _read_exif(im, prefix)
         orientation = _orientation(im, exif)
         try:
-            rgb = _to_rgb(im)
             if scale == 1 and target_long_side and max(width, height) >= 2 * target_long_side:
                 # What DCT scaling does for JPEG, a box filter does for the rest (HEIC, PNG, TIFF...): a 12 MP
                 # HEIC is decoded whole (36 MB) and would otherwise stay that size for the whole analysis.
+                # Reduced before the RGB conversion where the mode averages correctly (Pillow premultiplies
+                # alpha), so the conversion works on the small image; palettes, colour keys and 16-bit after.
                 scale = max(width, height) // target_long_side
-                rgb = rgb.reduce(scale)
+                if im.mode in _REDUCE_FIRST_MODES and "transparency" not in im.info:
+                    rgb = _to_rgb(im.reduce(scale))
+                else:
+                    rgb = _to_rgb(im).reduce(scale)
+            else:
+                rgb = _to_rgb(im)
             if orientation in _TRANSPOSE:
                 rgb = rgb.transpose(_TRANSPOSE[orientation])
             array = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))

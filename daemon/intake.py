@@ -326,7 +326,7 @@ class Intake:
             else:
                 await self.photo(PhotoEvent("upsert", path, source=event.source))
             return
-        if not await self.roots.present(path):
+        if not await self.roots.present(path, is_dir=event.is_dir):
             return
         result = await self._write(self.store.remove, str(path))
         if not result.files_removed:

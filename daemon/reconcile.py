@@ -74,6 +74,7 @@ class Plan:
     resumed: int = 0
     unchanged: int = 0
     unreadable: int = 0
+    sizes: dict[Path, int] = field(default_factory=dict)  # bytes of each event's file: on disk, or as stored
 
 
 def check_root(root: Path) -> None:
@@ -158,17 +159,21 @@ def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter) -> Plan:
             if any(path.is_relative_to(bad) for bad in scan.unreadable):
                 continue
             result.deletes.append(PhotoEvent("delete", path, source="reconcile"))
+            result.sizes[path] = row.size
         elif row.status == "pending":
             result.resumed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
+            result.sizes[path] = disk.size
         elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns):
             result.changed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
+            result.sizes[path] = disk.size
         else:
             result.unchanged += 1
     for path_str in sorted(scan.files.keys() - known):
         result.new += 1
         result.upserts.append(PhotoEvent("upsert", Path(path_str), source="reconcile"))
+        result.sizes[Path(path_str)] = scan.files[path_str].size
     return result
 
 

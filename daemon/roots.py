@@ -55,6 +55,7 @@ class Roots:
         self._ids: dict[Path, tuple[int, int]] = {}
         self._rescan_needed = False
         self._rescan_wakeup = asyncio.Event()
+        self._awaited: dict[str, list[asyncio.Future[None]]] = {}  # upsert path -> deletions waiting for it
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
@@ -86,10 +87,18 @@ class Roots:
         self.notifier.status(f"waiting for missing folder {root}")
         self.spawn(self._wait_for_root(root))
 
-    async def present(self, path: Path) -> bool:
+    async def present(self, path: Path, *, is_dir: bool) -> bool:
         """Whether the root holding `path` is there, so a delete under it may be applied."""
         root = self.filter.root_of(path)
         if root is None or root in self.lost:
+            return False
+        known = self._ids.get(root)
+        if not is_dir and known is not None:
+            # One file: the root still being the directory the watch started on (one stat, no listing) is
+            # enough; an unmounted or renamed root has another device/inode, or none.
+            if await self._io(self._root_id, root) == known:
+                return True
+            self.gone(root)
             return False
         try:
             await self._io(reconcile.check_root, root)
@@ -155,9 +164,11 @@ class Roots:
     # ---------------------------------------------------------------- reconciliation
 
     async def reconcile_roots(self, roots: Sequence[Path]) -> None:
-        """Queue every difference between disk and DB under `roots`: upserts first, deletions after they are
-        handled (so a file moved while we were away is linked to its photo before the old path is removed)."""
-        deletes: list[PhotoEvent] = []
+        """Queue every difference between disk and DB under `roots`. A file moved while we were away must be
+        linked to its photo before its old path is removed (or its faces lose their people), and a moved file
+        keeps its size: so a deletion waits only for the upserts of files of a deleted size (queued first);
+        every other deletion is queued right after them, not after the whole queue drains."""
+        plans: list[reconcile.Plan] = []
         for root in roots:
             if root in self.lost:
                 continue
@@ -175,17 +186,40 @@ class Roots:
             log.info("reconcile", root=str(root), new=plan.new, changed=plan.changed, resumed=plan.resumed,
                      unchanged=plan.unchanged, vanished=len(plan.deletes), unreadable_folders=plan.unreadable)
             self.count_unchanged(plan.unchanged)
-            for event in plan.upserts:
+            plans.append(plan)
+        size = {path: n for plan in plans for path, n in plan.sizes.items()}
+        upserts = [e for plan in plans for e in plan.upserts]
+        deletes = [e for plan in plans for e in plan.deletes]
+        deleted_sizes = {size[e.path] for e in deletes}
+        candidates = [e for e in upserts if size[e.path] in deleted_sizes]  # could be a deleted path moved
+        candidate_sizes = {size[e.path] for e in candidates}
+        held = [e for e in deletes if size[e.path] in candidate_sizes]
+        awaited = [self._await_handled(e.path) for e in candidates]
+        # Candidates, then the deletions no upsert can be the moved file of, then the other upserts.
+        order = [*candidates, *(e for e in deletes if size[e.path] not in candidate_sizes),
+                 *(e for e in upserts if size[e.path] not in deleted_sizes)]
+        for event in order:
+            if self.stopping.is_set():
+                return
+            await self.queue.put(event)
+        if held:
+            await asyncio.gather(*awaited)
+            for event in held:
                 if self.stopping.is_set():
                     return
                 await self.queue.put(event)
-            deletes.extend(plan.deletes)
-        if deletes:
-            await self.queue.join()
-            for event in deletes:
-                if self.stopping.is_set():
-                    return
-                await self.queue.put(event)
+
+    def _await_handled(self, path: Path) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._awaited.setdefault(str(path), []).append(future)
+        return future
+
+    def handled(self, event: PhotoEvent) -> None:
+        """Called by the worker for every event it finished: releases deletions waiting for that path."""
+        for path in event.paths():
+            for future in self._awaited.pop(path, ()):
+                if not future.done():
+                    future.set_result(None)
 
     async def reconcile_subfolder(self, folder: Path) -> None:
         """A folder appeared (moved in, created, or its delete turned out stale): queue what it holds."""

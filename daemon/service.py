@@ -163,6 +163,7 @@ class Service:
                 await self.intake.handle(event)
             finally:
                 self.order.release(own)
+                self.roots.handled(event)
                 self.queue.task_done()
                 self._busy_workers -= 1
 

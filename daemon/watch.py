@@ -219,7 +219,6 @@ class Watcher:
         self.filter = PathFilter([f.path for f in library.folders], library.extensions,
                                  follow_symlinks=library.follow_symlinks)
         self._observers: dict[Path, BaseObserver] = {}
-        self.modes: dict[Path, str] = {}
 
     def start(self) -> list[Path]:
         """Start watching every folder; return the roots that could not be watched (missing or unreadable)."""
@@ -228,13 +227,6 @@ class Watcher:
             if not self.start_folder(folder):
                 missing.append(Path(os.path.abspath(folder.path)))
         return missing
-
-    def folder_for(self, root: Path) -> FolderConfig | None:
-        """The config entry of a root."""
-        for folder in self.library.folders:
-            if Path(os.path.abspath(folder.path)) == root:
-                return folder
-        return None
 
     def start_folder(self, folder: FolderConfig) -> bool:
         """Start (or restart) the observer of one folder; False if the folder is not there."""
@@ -269,14 +261,12 @@ class Watcher:
                 log.error("watch_failed", root=str(root), error=str(exc))
                 return False
         self._observers[root] = observer
-        self.modes[root] = mode
         log.info("watching", root=str(root), mode=mode, recursive=folder.recursive)
         return True
 
     def stop_root(self, root: Path) -> None:
         """Stop the observer of one root (it was lost, or is being restarted)."""
         observer = self._observers.pop(root, None)
-        self.modes.pop(root, None)
         if observer is not None:
             observer.stop()
             if observer.is_alive():

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import REPO, Daemon, expect, make_variants, query, sockets_of, write_config
+from harness import REPO, Daemon, Layout, expect, make_variants, process_sockets, query, write_config
 from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 
 PHOTOS = {
@@ -31,6 +31,12 @@ PHOTOS = {
     "obama3.jpg": FACE_RECOGNITION / "obama3.jpg",
     "biden.jpg": FACE_RECOGNITION / "biden.jpg",
 }
+
+
+def library(base: Path, folders: list[Path], **daemon: float) -> Layout:
+    """A library for these tests: debug logs, a recluster every 2 photos, `daemon` settings on top."""
+    return write_config(base, folders=folders, sections={"daemon": daemon, "clustering": {"recluster_every": 2},
+                                                         "log": {"level": "debug"}})
 
 
 def files(db: Path) -> dict[str, tuple[str, int | None]]:
@@ -84,9 +90,10 @@ class Lib:
         self.watched.mkdir()
         self.second.mkdir()
         # queue_size 40 so the 200-file drop overflows the queue and the rescan has to catch up.
-        self.config = write_config(base, [self.watched, self.second], queue_size=40, recluster_every=2)
+        self.layout = library(base, [self.watched, self.second], queue_size=40)
+        self.config = self.layout.config
         self.notify = NotifyListener(base / "notify.sock")
-        self.daemon = Daemon(self.config, env={"NOTIFY_SOCKET": str(base / "notify.sock"),
+        self.daemon = Daemon(self.layout, env={"NOTIFY_SOCKET": str(base / "notify.sock"),
                                                "WATCHDOG_USEC": "1000000"})
 
     @property
@@ -97,7 +104,7 @@ class Lib:
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lib]:
     lib = Lib(tmp_path_factory.mktemp("lib"))
-    lib.daemon.start()
+    lib.daemon.start(wait_ready=True)
     try:
         yield lib
     finally:
@@ -194,7 +201,7 @@ def test_slow_write_is_analysed_once_complete(lib: Lib, tmp_path: Path) -> None:
     # photo's own line. (Marking the log only after the row is visible raced with the final idle status line,
     # which can be written between the commit and the mark; the daemon then stays idle and writes no more.)
     expect(lambda: lib.daemon.events("photo", path=str(target), after=mark), 30, 0.1, "photo line")
-    done_at = next(i for i, e in enumerate(lib.daemon.lines())
+    done_at = next(i for i, e in enumerate(lib.daemon.log_records())
                    if i >= mark and e.get("event") == "photo" and e.get("path") == str(target))
     expect(lambda: lib.daemon.events("status", queued=0, after=done_at), 30, 0.2, "idle status")
     lines = lib.daemon.events("photo", path=str(target), after=mark)
@@ -245,8 +252,8 @@ def test_overflow_drops_events_then_rescans(lib: Lib, tmp_path: Path) -> None:
 
 
 def test_daemon_holds_no_network_socket(lib: Lib) -> None:
-    socks = sockets_of(lib.daemon.pid)
-    assert socks["other"] == 0, socks
+    socks = process_sockets(lib.daemon.pid)
+    assert not socks["inet"] and not socks["netlink"] and not socks["other"], socks
 
 
 def test_second_daemon_on_the_same_db_exits(lib: Lib) -> None:
@@ -287,7 +294,7 @@ def test_sigterm_during_work_exits_zero_with_consistent_db(lib: Lib, tmp_path: P
     t0 = time.monotonic()
     lib.daemon.signal(signal.SIGTERM)
     code = lib.daemon.wait(timeout=60)
-    assert code == 0, lib.daemon.failure()
+    assert code == 0, lib.daemon.tail()
     print(f"\nSIGTERM to exit: {time.monotonic() - t0:.2f} s")
     assert integrity(lib.db) == "ok"
     assert query(lib.db, "SELECT count(*) FROM files WHERE status = 'pending'")[0][0] == 0
@@ -304,7 +311,7 @@ def test_sigterm_during_work_exits_zero_with_consistent_db(lib: Lib, tmp_path: P
     assert "WATCHDOG=1" not in msgs[:ready]
     assert stopping == max(i for i, m in enumerate(msgs) if not m.startswith("STATUS="))
     # Restarting finds the rest of the batch and finishes it.
-    lib.daemon.start()
+    lib.daemon.start(wait_ready=True)
     want = {str(late / b.name) for b in batch}
     expect(lambda: want <= done_paths(lib.db), 120, 0.5, "rest of the batch after restart")
     assert lib.daemon.stop() == 0
@@ -313,13 +320,12 @@ def test_sigterm_during_work_exits_zero_with_consistent_db(lib: Lib, tmp_path: P
 def test_sigkill_then_restart_processes_every_photo_once(tmp_path: Path) -> None:
     watched = tmp_path / "photos"
     make_variants(list(PHOTOS.values()), watched, 30, seed=4, prefix="k")
-    config = write_config(tmp_path, [watched])
-    d = Daemon(config).start()
+    d = Daemon(library(tmp_path, [watched])).start(wait_ready=True)
     try:
         expect(lambda: len(d.events("photo")) >= 8, 120, 0.05, "some photos done")
         d.kill()
         first = {e["path"] for e in d.events("photo") if e.get("status") == "analysed"}
-        d.start()
+        d.start(wait_ready=True)
         want = {str(p) for p in watched.iterdir()}
         expect(lambda: want <= done_paths(d.db), 120, 0.3, "all done after restart")
         again = {e["path"] for e in d.events("photo") if e.get("status") == "analysed"}
@@ -339,13 +345,12 @@ def test_missing_root_at_start_removes_nothing(tmp_path: Path) -> None:
     watched = tmp_path / "mnt" / "photos"
     watched.mkdir(parents=True)
     shutil.copy(PHOTOS["chelsea.png"], watched / "cat.png")
-    config = write_config(tmp_path, [watched])
-    d = Daemon(config).start()
+    d = Daemon(library(tmp_path, [watched])).start(wait_ready=True)
     try:
         expect(lambda: str(watched / "cat.png") in done_paths(d.db), 60, 0.2, "cat done")
         assert d.stop() == 0
         os.rename(tmp_path / "mnt", tmp_path / "mnt-away")  # the drive is not mounted at the next start
-        d.start()  # the library knows files there: an unmounted drive, not a typo, so the daemon starts
+        d.start(wait_ready=True)  # the library knows files there: an unmounted drive, not a typo, so the daemon starts
         expect(lambda: d.events("watched_root_missing", root=str(watched)), 30, 0.1, "missing at start")
         assert d.proc is not None and d.proc.poll() is None  # waits for it, does not exit
         assert str(watched / "cat.png") in done_paths(d.db)
@@ -364,7 +369,7 @@ def cli(config: Path, *args: str, timeout: float = 180) -> subprocess.CompletedP
 
 def test_status_reports_the_running_daemon(lib: Lib) -> None:
     if lib.daemon.proc is None or lib.daemon.proc.poll() is not None:
-        lib.daemon.start()
+        lib.daemon.start(wait_ready=True)
     result = cli(lib.config, "status", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -382,8 +387,8 @@ def test_scan_processes_everything_then_exits(tmp_path: Path) -> None:
     shutil.copy(PHOTOS["obama2.jpg"], watched / "sub" / "obama2.jpg")
     shutil.copy(PHOTOS["obama.jpg"], watched / "sub" / "copy-of-obama.jpg")  # same bytes: linked
     (watched / "broken.jpg").write_bytes(PHOTOS["obama.jpg"].read_bytes()[:600])  # truncated JPEG
-    config = write_config(tmp_path, [watched])
-    db = tmp_path / "data" / "library.db"
+    layout = library(tmp_path, [watched])
+    config, db = layout.config, layout.database
     result = cli(config, "scan", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
@@ -407,8 +412,7 @@ def test_second_signal_exits_at_once(tmp_path: Path) -> None:
     watched = tmp_path / "photos"
     # Large photos keep the workers busy long enough for the second signal to land during the shutdown.
     make_variants(list(PHOTOS.values()), watched, 12, seed=5, long_side=2400, prefix="big")
-    config = write_config(tmp_path, [watched], shutdown_timeout=60)
-    d = Daemon(config).start()
+    d = Daemon(library(tmp_path, [watched], shutdown_timeout=60)).start(wait_ready=True)
     try:
         expect(lambda: d.events("photo"), 120, 0.02, "first photo")
         d.signal(signal.SIGTERM)
@@ -433,8 +437,8 @@ def test_library_file_lost_under_the_daemon_exits_74(tmp_path: Path, how: str) -
     watched = tmp_path / "photos"
     watched.mkdir()
     shutil.copy(PHOTOS["chelsea.png"], watched / "before.png")
-    config = write_config(tmp_path, [watched], status_interval=600.0 if how == "deleted" else 1.0)
-    d = Daemon(config).start()
+    layout = library(tmp_path, [watched], status_interval=600.0 if how == "deleted" else 1.0)
+    d = Daemon(layout).start(wait_ready=True)
     try:
         expect(lambda: str(watched / "before.png") in done_paths(d.db), 60, 0.2, "first photo")
         if how == "deleted":
@@ -450,9 +454,9 @@ def test_library_file_lost_under_the_daemon_exits_74(tmp_path: Path, how: str) -
         code = d.wait(timeout=120)
     finally:
         d.teardown()
-    assert code == 74, d.failure()
+    assert code == 74, d.tail()
     what = "deleted or moved away" if how == "deleted" else "replaced by another file"
     message = f"the library file {d.db} was {what} while the daemon was running"
-    assert f"pictod: {message}" in d.output()
+    assert f"pictod: {message}" in d.stderr()
     assert any(message in str(e.get("error")) for e in d.events("fatal_error"))
     assert not analysed_lines(d, watched / "after.png")

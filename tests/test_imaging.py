@@ -238,6 +238,22 @@ def test_reduced_decode_of_other_formats(phone_jpeg: Path, tmp_path: Path, fmt: 
     assert load(path, target_long_side=2100).rgb.shape == (3024, 4032, 3)  # less than 2x the target: kept
 
 
+def test_reduced_before_rgb_conversion_matches_after(phone_jpeg: Path, tmp_path: Path) -> None:
+    # RGBA, grey and CMYK are box-filtered before the RGB conversion (alpha premultiplied by Pillow): the same
+    # pixels as converting the whole photo first and reducing it.
+    base = Image.open(phone_jpeg).convert("RGB")
+    alpha = Image.linear_gradient("L").resize(base.size)
+    cases = {"rgba.png": base.copy(), "grey.png": base.convert("L"), "cmyk.tif": base.convert("CMYK")}
+    cases["rgba.png"].putalpha(alpha)
+    for name, img in cases.items():
+        path = tmp_path / name
+        img.save(path)
+        decoded = load(path, target_long_side=1280)
+        assert decoded.scale == 3.0 and decoded.rgb.shape == (1008, 1344, 3), name
+        full = np.asarray(Image.fromarray(load(path).rgb).resize((1344, 1008), Image.Resampling.BOX))
+        assert mean_diff(decoded.rgb, full) < 1, name
+
+
 def test_reduced_decode_of_a_rotated_png(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6

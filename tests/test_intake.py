@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from pictod_testdata import FACE_RECOGNITION, REPO, SKIMAGE
+from structlog.testing import capture_logs
 
 from daemon import config
 from daemon.analysis import Analyzer
@@ -99,20 +100,31 @@ def test_scan_in_process_analyses_links_fails_and_reclusters(tmp_path: Path, bas
                   rows["chelsea.png"][2]) == 1
     assert scalar(db, "SELECT count(*) FROM files WHERE status = 'pending'") == 0
 
-    # Second scan: one photo moved while nobody watched, one deleted, the rest unchanged. The moved file is
-    # linked to its photo (no inference) before the old path is removed, so its faces keep their people.
+    # Second scan: one photo moved while nobody watched, one deleted, three new, the rest unchanged. The moved
+    # file is linked to its photo (no inference) before its old path is removed, so its faces keep their
+    # people; the deletion no new file can be the moved copy of (its size is unique) does not wait for the
+    # new photos' analysis.
     moved_from = rows["obama2.jpg"][2]
     faces_before = scalar(db, "SELECT group_concat(id || ':' || ifnull(person_id, '-')) FROM faces "
                               "WHERE photo_id = ?", moved_from)
     (photos / "sub").mkdir()
     (photos / "obama2.jpg").rename(photos / "sub" / "renamed.jpg")
     (photos / "chelsea.png").unlink()
-    code, summary = scan(cfg, analyzer)
+    for name in ("obama3.jpg", "biden.jpg"):
+        shutil.copy(FACE_RECOGNITION / name, photos / name)
+    shutil.copy(SKIMAGE / "coffee.png", photos / "coffee.png")
+    with capture_logs() as logs:
+        code, summary = scan(cfg, analyzer)
     assert code == 0
-    assert (summary.analysed, summary.linked, summary.removed, summary.unchanged) == (0, 1, 2, 4)
+    assert (summary.analysed, summary.linked, summary.removed, summary.unchanged) == (3, 1, 2, 4)
+    order = [(e["event"], Path(str(e["path"])).name, e.get("status")) for e in logs
+             if e["event"] in ("photo", "photo_removed")]
+    assert order.index(("photo", "renamed.jpg", "linked")) < order.index(("photo_removed", "obama2.jpg", None))
+    first_new = min(i for i, (_e, name, status) in enumerate(order) if status == "analysed")
+    assert order.index(("photo_removed", "chelsea.png", None)) < first_new
     rows = files(db)
     assert "chelsea.png" not in rows and "obama2.jpg" not in rows
     assert rows["renamed.jpg"][:3:2] == ("done", moved_from)
-    assert scalar(db, "SELECT count(*) FROM photos") == 3
+    assert scalar(db, "SELECT count(*) FROM photos") == 6
     assert scalar(db, "SELECT group_concat(id || ':' || ifnull(person_id, '-')) FROM faces WHERE photo_id = ?",
                   moved_from) == faces_before

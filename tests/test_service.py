@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from daemon_helpers import REPO
+from harness import REPO
 from pictod_testdata import SKIMAGE
 
 from daemon.config import Config, LibraryConfig

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import aexpect
+from harness import aexpect
+from structlog.testing import capture_logs
 
 from daemon.config import DEFAULT_EXTENSIONS, FolderConfig, LibraryConfig
 from daemon.watch import PathFilter, PhotoEvent, Watcher
@@ -22,6 +23,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[PhotoEvent] = []
         self.gone: list[Path] = []
+        self.modes: dict[Path, str] = {}  # root -> native | polling, from the `watching` log lines
 
     def has(self, kind: str, path: Path, dest: Path | None = None, **fields: Any) -> bool:
         return any(e.kind == kind and e.path == path and (dest is None or e.dest_path == dest)
@@ -39,7 +41,9 @@ def run_watching(root: Path, body: Callable[[Recorder, Watcher], Coroutine[Any, 
     async def main() -> None:
         rec = Recorder()
         watcher = Watcher(library, asyncio.get_running_loop(), rec.events.append, on_root_gone=rec.gone.append)
-        assert watcher.start() == []
+        with capture_logs() as logs:
+            assert watcher.start() == []
+        rec.modes = {Path(e["root"]): e["mode"] for e in logs if e["event"] == "watching"}
         try:
             await body(rec, watcher)
         finally:
@@ -53,7 +57,7 @@ def test_created_photo_gives_upsert_and_close(tmp_path: Path) -> None:
     root.mkdir()
 
     async def body(rec: Recorder, watcher: Watcher) -> None:
-        assert watcher.modes[root] == "native"
+        assert rec.modes[root] == "native"
         (root / "a.jpg").write_bytes(JPEG)
         await aexpect(lambda: rec.has("upsert", root / "a.jpg", closed=True), what="closed upsert")
         assert all(e.kind == "upsert" and not e.is_dir for e in rec.about(root / "a.jpg"))
@@ -141,7 +145,7 @@ def test_polling_observer_per_folder(tmp_path: Path) -> None:
     root.mkdir()
 
     async def body(rec: Recorder, watcher: Watcher) -> None:
-        assert watcher.modes[root] == "polling"
+        assert rec.modes[root] == "polling"
         (root / "p.webp").write_bytes(JPEG)
         await aexpect(lambda: rec.has("upsert", root / "p.webp"), timeout=10, what="polled create")
         os.rename(root / "p.webp", root / "q.webp")

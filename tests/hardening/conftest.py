@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hardening_harness import Daemon, Layout, LibraryDB, write_config
+from harness import Daemon, Layout, LibraryDB, write_config
 
 
 @pytest.fixture

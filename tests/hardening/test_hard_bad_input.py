@@ -15,19 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from hardening_harness import (
-    HEIF_IMAGES,
-    PILLOW_IMAGES,
-    RSS_LIMIT,
-    SKIMAGE,
-    Daemon,
-    Layout,
-    LibraryDB,
-    expect,
-    hostile,
-    path_key,
-    wait_settled,
-)
+from hardening_harness import RSS_LIMIT, hostile, path_key, wait_settled
+from harness import Daemon, Layout, LibraryDB, expect
+from pictod_testdata import HEIF_IMAGES, PILLOW_IMAGES, SKIMAGE
 
 # The part of the corpora that is broken, a bomb, truncated, or an odd mode: what the default suite drops.
 ODD = re.compile(r"trunc|broken|bomb|corrupt|crash|empty|oom|fuzz|invalid|bad|unsupported|200MP|overrun|zero|huge|"

@@ -10,7 +10,8 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from hardening_harness import RSS_LIMIT, Daemon, Layout, LibraryDB, hostile, path_key, wait_settled
+from hardening_harness import RSS_LIMIT, hostile, path_key, wait_settled
+from harness import Daemon, Layout, LibraryDB
 
 
 def _burst(daemons: Callable[..., Daemon], make_layout: Callable[..., Layout], count: int, queue_size: int,

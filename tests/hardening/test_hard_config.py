@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hardening_harness import REPO, Daemon, Layout, write_config
+from harness import REPO, Daemon, Layout, write_config
 
 
 def _copied_models(base: Path, *, sha: str | None = None, flip_byte: bool = False) -> Path:

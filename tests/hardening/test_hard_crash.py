@@ -17,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hardening_harness import JOHNS, Daemon, Layout, LibraryDB, expect, hostile, path_key, wait_settled
+from hardening_harness import hostile, path_key, wait_settled
+from harness import Daemon, Layout, LibraryDB, expect
+from pictod_testdata import JOHNS
 
 
 def _photo_set(dest: Path, faces: int, tiny: int) -> list[Path]:

@@ -17,18 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hardening_harness import (
-    Daemon,
-    Layout,
-    LibraryDB,
-    hostile,
-    mount_tmpfs,
-    path_key,
-    remount,
-    umount,
-    wait_settled,
-    write_config,
-)
+from hardening_harness import hostile, mount_tmpfs, path_key, remount, umount, wait_settled
+from harness import Daemon, Layout, LibraryDB, write_config
 
 HOLDER = """
 import sqlite3, sys, time
@@ -209,7 +199,7 @@ def test_db_on_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpfs: 
     before = {k: v for k, v in db.files().items()}
     filler = _fill(fs)
     # Photos with faces: their rows (embeddings, landmarks) need pages the full disk cannot give.
-    from hardening_harness import JOHNS
+    from pictod_testdata import JOHNS
 
     crops = sorted(JOHNS.rglob("*.jpg"))[:6]
     during = []

@@ -17,18 +17,9 @@ from pathlib import Path
 
 import cv2
 import pytest
-from hardening_harness import (
-    HEIF_IMAGES,
-    PILLOW_IMAGES,
-    Daemon,
-    ExpectTimeout,
-    LibraryDB,
-    RssSampler,
-    expect,
-    hostile,
-    process_sockets,
-    write_config,
-)
+from hardening_harness import hostile
+from harness import Daemon, ExpectTimeout, LibraryDB, RssSampler, expect, process_sockets, write_config
+from pictod_testdata import HEIF_IMAGES, PILLOW_IMAGES
 from PIL import Image
 
 
