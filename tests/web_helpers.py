@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import people_synth as synth
-from daemon_helpers import REPO, expect
+from harness import REPO, expect
 from starlette.testclient import TestClient
 
 from daemon import imaging

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import expect
+from harness import expect
 from pictod_testdata import FACE_RECOGNITION, JOHNS, SKIMAGE
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service

@@ -49,7 +49,7 @@ def test_open_hands_the_address_to_the_browser(tmp_path: Path) -> None:
     opener.chmod(0o755)
     web = start_web(_config(tmp_path), tmp_path, "--open", env={"BROWSER": f"{opener} %s"})
     try:
-        from daemon_helpers import expect
+        from harness import expect
 
         expect(opened.exists, timeout=20, what="the browser started")
         assert expect(opened.read_text, timeout=5) == web.url

@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from daemon_helpers import Daemon, expect, query, write_config
+from harness import Daemon, expect, query, write_config
 from pictod_testdata import FACE_RECOGNITION, JOHNS
 from web_helpers import Browserless, cli_json, start_web, stop
 
@@ -17,8 +17,10 @@ def test_corrections_during_reclusters_are_kept(tmp_path: Path) -> None:
     photos.mkdir()
     for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"):
         shutil.copy(FACE_RECOGNITION / name, photos / name)
-    config = write_config(tmp_path, [photos], recluster_every=1, settle=0.2, status_interval=0.5)
-    daemon = Daemon(config).start()
+    layout = write_config(tmp_path, folders=[photos], sections={
+        "clustering": {"recluster_every": 1}, "daemon": {"settle_seconds": 0.2, "status_interval": 0.5}})
+    config = layout.config
+    daemon = Daemon(layout).start()
     web = None
     try:
         expect(lambda: query(daemon.db, "SELECT count(*) FROM files WHERE status = 'done'")[0][0] == 4, 120, 0.2,
@@ -65,7 +67,7 @@ def test_corrections_during_reclusters_are_kept(tmp_path: Path) -> None:
     finally:
         if web is not None:
             assert stop(web.proc) == 0, web.stderr.read_text()
-        assert daemon.stop() == 0, daemon.failure()
+        assert daemon.stop() == 0, daemon.tail()
         daemon.teardown()
 
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from daemon_helpers import REPO
+from harness import REPO
 
 
 def render(tmp_path: Path) -> Path:
