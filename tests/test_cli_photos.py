@@ -1,0 +1,179 @@
+"""`pictod photos` (every flag, AND semantics, --json), `failed`, contact sheets and shell completion on a real
+library scanned from the test photos (tests/cli_library.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from cli_library import build_photos, pictod, write_config
+
+from daemon import cli
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Any:
+    yield
+    structlog.reset_defaults()  # cli.main configures structlog for the process
+
+
+class Run:
+    """`pictod ARGS` in this process (the real parser and handlers; a subprocess costs a second per call)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    return Run(capsys)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli-photos")
+    build_photos(root / "photos")
+    config = write_config(root)
+    done = pictod("scan", "--config", str(config), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["analysed"], summary["failed"]) == (7, 1)
+    return config
+
+
+@pytest.fixture(scope="module")
+def people(library: Path) -> dict[str, int]:
+    rows = json.loads(pictod("people", "--config", str(library), "--json").stdout)
+    by_faces = {r["faces"]: r["id"] for r in rows}
+    return {"obama": by_faces[3], "biden": by_faces[2]}  # obama, obama2, together / biden, together
+
+
+def photos(run: Run, library: Path, *args: str) -> list[dict[str, Any]]:
+    code, out, err = run("photos", "--config", str(library), "--json", *args)
+    assert code == 0, err
+    result = json.loads(out)
+    assert isinstance(result, list)
+    return result
+
+
+def names(hits: list[dict[str, Any]]) -> list[str]:
+    return [Path(h["paths"][0]).name for h in hits]
+
+
+def test_json_fields_and_types(run: Run, library: Path) -> None:
+    hits = photos(run, library)
+    assert names(hits) == ["astronaut.jpg", "biden.jpg", "chelsea.png", "coffee.png", "obama.jpg", "obama2.jpg",
+                           "together.jpg"]
+    for hit in hits:
+        assert isinstance(hit["id"], int) and all(isinstance(p, str) for p in hit["paths"])
+        assert hit["date_source"] in ("exif", "file")
+        assert hit["date"] == (hit["taken_at"] if hit["date_source"] == "exif" else hit["file_time"])
+        assert isinstance(hit["width"], int) and isinstance(hit["height"], int) and isinstance(hit["bytes"], int)
+        assert isinstance(hit["format"], str) and hit["distance_km"] is None
+        for obj in hit["objects"]:
+            assert isinstance(obj["label"], str) and 0 < obj["score"] <= 1 and len(obj["box"]) == 4
+        for face in hit["faces"]:
+            assert isinstance(face["id"], int) and len(face["box"]) == 4 and 0 < face["score"] <= 1
+            assert face["person_id"] is None or isinstance(face["person_id"], int)
+            assert "person_name" in face and "quality" in face
+    together = next(h for h in hits if names([h]) == ["together.jpg"])
+    assert together["camera"] == "Apple iPhone 6" and together["taken_at"] == "2014-05-01T09:30:00"
+    assert together["gps"] == pytest.approx([41.9, -87.66], abs=1e-4) and len(together["faces"]) == 2
+    chelsea = next(h for h in hits if names([h]) == ["chelsea.png"])
+    assert chelsea["date_source"] == "file" and chelsea["date"] == "2010-06-01T08:00:00"
+    assert chelsea["taken_at"] is None and chelsea["gps"] is None and chelsea["format"] == "PNG"
+
+
+def test_repeated_tags_combine_with_and(run: Run, library: Path) -> None:
+    assert "together.jpg" in names(photos(run, library, "--tag", "person"))
+    assert names(photos(run, library, "--tag", "person", "--tag", "tie")) == ["biden.jpg", "obama.jpg", "obama2.jpg"]
+    assert photos(run, library, "--tag", "cat", "--tag", "cup") == []
+
+
+def test_repeated_people_combine_with_and(run: Run, library: Path, people: dict[str, int]) -> None:
+    obama, biden = str(people["obama"]), str(people["biden"])
+    assert names(photos(run, library, "--person", obama)) == ["obama.jpg", "obama2.jpg", "together.jpg"]
+    assert names(photos(run, library, "--person", biden)) == ["biden.jpg", "together.jpg"]
+    # Regression (issue 14): a second --person replaced the first.
+    assert names(photos(run, library, "--person", obama, "--person", biden)) == ["together.jpg"]
+    assert names(photos(run, library, "--person", biden, "--tag", "tie")) == ["biden.jpg"]
+
+
+def test_person_by_name_and_unknown_person(run: Run, library: Path, people: dict[str, int]) -> None:
+    assert run("people", "name", str(people["biden"]), "Joe", "--config", str(library))[0] == 0
+    assert names(photos(run, library, "--person", "Joe", "--person", str(people["obama"]))) == ["together.jpg"]
+    face = next(f for f in photos(run, library, "--person", "Joe")[0]["faces"] if f["person_id"] == people["biden"])
+    assert face["person_name"] == "Joe"
+    for unknown in ("Nobody", "9999"):
+        code, _out, err = run("photos", "--config", str(library), "--person", unknown)
+        assert code == 2 and unknown in err
+
+
+def test_any_person_and_no_people_split_the_library(run: Run, library: Path) -> None:
+    anyone = names(photos(run, library, "--any-person"))
+    nobody = names(photos(run, library, "--no-people"))
+    assert anyone == ["biden.jpg", "obama.jpg", "obama2.jpg", "together.jpg"]
+    # astronaut.jpg has a face, but the only one of its person: not grouped into a person.
+    assert nobody == ["astronaut.jpg", "chelsea.png", "coffee.png"]
+    assert run("photos", "--config", str(library), "--any-person", "--no-people")[0] == 2
+
+
+def test_since_and_until_on_capture_time_else_file_time(run: Run, library: Path) -> None:
+    assert names(photos(run, library, "--since", "2012", "--until", "2013")) == ["obama.jpg", "obama2.jpg"]
+    assert names(photos(run, library, "--since", "2013-01-21T12:00")) == ["astronaut.jpg", "obama2.jpg", "together.jpg"]
+    # --until covers the whole day given; chelsea.png has no EXIF date: its file's time (June 1st) counts.
+    early = photos(run, library, "--until", "2010-06-01")
+    assert names(early) == ["biden.jpg", "chelsea.png"]
+    assert [h["date_source"] for h in early] == ["exif", "file"]
+    assert names(photos(run, library, "--until", "2010-05-31")) == ["biden.jpg"]
+    for bad in ("2020-13", "yesterday", "2020-02-30"):
+        code, _out, err = run("photos", "--config", str(library), "--since", bad)
+        assert code == 2 and "date" in err
+
+
+def test_camera_is_a_case_insensitive_substring(run: Run, library: Path) -> None:
+    assert names(photos(run, library, "--camera", "iphone")) == ["obama.jpg", "together.jpg"]
+    assert names(photos(run, library, "--camera", "EOS 5D")) == ["astronaut.jpg", "biden.jpg"]
+    assert photos(run, library, "--camera", "5D_") == []  # LIKE wildcards are literal
+
+
+def test_near_on_stored_gps(run: Run, library: Path) -> None:
+    assert names(photos(run, library, "--near", "41.8781,-87.6298")) == ["obama.jpg"]  # 1 km by default
+    hits = photos(run, library, "--near", "41.8781,-87.6298,5", "--sort", "date")
+    assert names(hits) == ["obama.jpg", "together.jpg"]
+    assert hits[0]["distance_km"] < 0.01 and 2 < hits[1]["distance_km"] < 4
+    assert names(photos(run, library, "--near", "28.57,-80.65,2")) == ["astronaut.jpg"]
+    for bad in ("41.8", "91,0", "a,b", "0,0,-1"):
+        assert run("photos", "--config", str(library), "--near", bad)[0] == 2
+
+
+def test_sort_limit_offset(run: Run, library: Path) -> None:
+    by_date = names(photos(run, library, "--sort", "date"))
+    assert by_date == ["biden.jpg", "chelsea.png", "coffee.png", "obama.jpg", "obama2.jpg", "together.jpg",
+                       "astronaut.jpg"]
+    assert names(photos(run, library, "--sort", "date", "--limit", "2")) == by_date[:2]
+    assert names(photos(run, library, "--sort", "date", "--limit", "2", "--offset", "2")) == by_date[2:4]
+    assert names(photos(run, library, "--sort", "date", "--reverse", "--limit", "1")) == ["astronaut.jpg"]
+    assert names(photos(run, library, "--limit", "1")) == ["astronaut.jpg"]
+    assert run("photos", "--config", str(library), "--limit", "-1")[0] == 2
+
+
+def test_human_output_says_which_date(run: Run, library: Path) -> None:
+    done = pictod("photos", "--config", str(library), "--tag", "cat")
+    assert done.returncode == 0
+    assert "chelsea.png" in done.stdout and "2010-06-01 08:00 (file)" in done.stdout
+    assert "modification time" in done.stdout
+    _code, bare, _err = run("photos", "--config", str(library), "--camera", "iphone", "--paths")
+    assert [Path(line).name for line in bare.splitlines()] == ["obama.jpg", "together.jpg"]
+    assert "no photos match" in run("photos", "--config", str(library), "--tag", "zebra")[1]
