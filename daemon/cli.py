@@ -491,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recluster", help="force a full recluster now")
     _common(p)
     p.set_defaults(func=_cmd_recluster)
+
+    from daemon import cli_photos  # failed, retry, completion (issue 14)
+
+    cli_photos.register(sub, _common)
     return parser
 
 
@@ -498,6 +502,14 @@ def _corrections() -> Any:
     from daemon import corrections
 
     return corrections
+
+
+def _autocomplete(parser: argparse.ArgumentParser) -> None:
+    # Only a shell asking for completions sets _ARGCOMPLETE: then argcomplete answers and exits here.
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
 
 
 def _version() -> str:
@@ -508,7 +520,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pictod` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _autocomplete(parser)
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except PictodError as exc:

@@ -209,6 +209,8 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             await self._io(self.library.check)
+            if self.watcher is not None:
+                await self._pick_up_retries()
             busy = self.queue.unfinished > 0
             if self._busy_since is None:
                 continue
@@ -229,6 +231,15 @@ class Service:
                 self._busy_since = None
                 await self._io(self.intake.heap.trim_now)  # idle: what the burst freed goes back to the OS
                 self.notifier.status(f"idle; watching {len(self.folders)} folder(s)")
+
+    async def _pick_up_retries(self) -> None:
+        """Queue the failed files `pictod retry` marked in the DB. Polled on the status tick rather than signalled:
+        one probe of a partial index, no pid to trust, and any writer (the CLI, the web app) can mark rows."""
+        paths = await self._io(self.store.claim_retries)
+        for path in paths:
+            self._submit_now(PhotoEvent("upsert", Path(path), closed=True, source="retry"))
+        if paths:
+            log.info("retry_queued", files=len(paths))
 
     async def _watchdog_loop(self, interval: float) -> None:
         while True:

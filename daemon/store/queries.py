@@ -49,14 +49,17 @@ def _prefix(path: str) -> tuple[bytes, bytes, bytes]:
 # ----------------------------------------------------------------------------------------------- files
 
 
-def _file(row: tuple[bytes, int, int, str, str | None, int | None]) -> FileRecord:
+_FILE_COLUMNS = "path, size, mtime_ns, status, reason, photo_id, retry"
+
+
+def _file(row: tuple[bytes, int, int, str, str | None, int | None, int]) -> FileRecord:
     return FileRecord(path=dec(row[0]), size=row[1], mtime_ns=row[2], status=row[3], reason=row[4],
-                      photo_id=row[5])
+                      photo_id=row[5], retry=bool(row[6]))
 
 
 def get_file(conn: sqlite3.Connection, path: str) -> FileRecord | None:
     """The file row for a path."""
-    row = conn.execute("SELECT path, size, mtime_ns, status, reason, photo_id FROM files WHERE path = ?",
+    row = conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ?",
                        (enc(path),)).fetchone()
     return None if row is None else _file(row)
 
@@ -64,10 +67,10 @@ def get_file(conn: sqlite3.Connection, path: str) -> FileRecord | None:
 def iter_files(conn: sqlite3.Connection, under: str | None = None) -> Iterator[FileRecord]:
     """All file rows, or those below a directory, in path order."""
     if under is None:
-        cursor = conn.execute("SELECT path, size, mtime_ns, status, reason, photo_id FROM files ORDER BY path")
+        cursor = conn.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path")
     else:
         _key, base, upper = _prefix(under)
-        cursor = conn.execute("SELECT path, size, mtime_ns, status, reason, photo_id FROM files "
+        cursor = conn.execute(f"SELECT {_FILE_COLUMNS} FROM files "
                               "WHERE path >= ? AND path < ? ORDER BY path", (base, upper))
     while rows := cursor.fetchmany(1000):
         for row in rows:
@@ -88,17 +91,19 @@ def photo_id_for_hash(conn: sqlite3.Connection, content_hash: str) -> int | None
 
 
 def _upsert_file(conn: sqlite3.Connection, path: bytes, size: int, mtime_ns: int, status: str,
-                 reason: str | None, photo_id: int | None, *, keep_photo: bool = False) -> int | None:
-    """Write a file row; return the photo it pointed at before (None if new or none)."""
+                 reason: str | None, photo_id: int | None, *, keep_photo: bool = False,
+                 error: str | None = None) -> int | None:
+    """Write a file row (any retry mark is cleared: the file was just looked at); return the photo it pointed at
+    before (None if new or none)."""
     row = conn.execute("SELECT id, photo_id FROM files WHERE path = ?", (path,)).fetchone()
     if row is None:
-        conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, photo_id, updated_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (path, size, mtime_ns, status, reason, photo_id, now()))
+        conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, error, photo_id, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, size, mtime_ns, status, reason, error, photo_id, now()))
         return None
     previous = row[1]
-    conn.execute("UPDATE files SET size = ?, mtime_ns = ?, status = ?, reason = ?, photo_id = ?, updated_at = ? "
-                 "WHERE id = ?", (size, mtime_ns, status, reason, previous if keep_photo else photo_id,
-                                  now(), row[0]))
+    conn.execute("UPDATE files SET size = ?, mtime_ns = ?, status = ?, reason = ?, error = ?, photo_id = ?, "
+                 "updated_at = ?, retry = 0 WHERE id = ?",
+                 (size, mtime_ns, status, reason, error, previous if keep_photo else photo_id, now(), row[0]))
     return None if previous is None else int(previous)
 
 
@@ -107,9 +112,11 @@ def mark_pending(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) 
     _upsert_file(conn, enc(path), size, mtime_ns, "pending", None, None, keep_photo=True)
 
 
-def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, reason: str) -> RemoveResult:
-    """Mark a file failed; its previous photo is dropped if no other file shows it."""
-    previous = _upsert_file(conn, enc(path), size, mtime_ns, "failed", reason, None)
+def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, reason: str,
+                   error: str | None = None) -> RemoveResult:
+    """Mark a file failed (a reason code and the one-line message); its previous photo is dropped if no other
+    file shows it."""
+    previous = _upsert_file(conn, enc(path), size, mtime_ns, "failed", reason, None, error=error)
     return drop_orphans(conn, [previous] if previous is not None else [])
 
 
@@ -208,6 +215,53 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
     conn.executemany("UPDATE files SET path = ?, updated_at = ? WHERE id = ?", [(p, stamp, i) for i, p in moves])
     drop_orphans(conn, orphans)
     return len(moves)
+
+
+# ----------------------------------------------------------------------------------------------- failed files
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedFile:
+    """A file that could not be analysed (`pictod failed`)."""
+
+    path: str
+    reason: str  # a short code: truncated, unsupported_format, too_many_pixels, ...
+    error: str | None  # the one-line message (None for failures recorded before schema v4)
+    size: int
+    failed_at: str  # ISO 8601 UTC
+    retry: bool  # marked by `pictod retry`, not picked up yet
+
+
+def failed_files(conn: sqlite3.Connection) -> list[FailedFile]:
+    """Every failed file, in path order."""
+    rows = conn.execute("SELECT path, reason, error, size, updated_at, retry FROM files WHERE status = 'failed' "
+                        "ORDER BY path")
+    return [FailedFile(path=dec(r[0]), reason=r[1] or "unknown", error=r[2], size=int(r[3]), failed_at=r[4],
+                       retry=bool(r[5])) for r in rows]
+
+
+def mark_retry(conn: sqlite3.Connection, paths: Iterable[str] | None) -> list[str]:
+    """Mark failed files (those given, or below a given folder; None: all) to be analysed again; their paths."""
+    if paths is None:
+        rows = conn.execute("UPDATE files SET retry = 1 WHERE status = 'failed' RETURNING path").fetchall()
+    else:
+        rows = []
+        for path in paths:
+            key, base, upper = _prefix(path)
+            rows += conn.execute("UPDATE files SET retry = 1 WHERE status = 'failed' AND "
+                                 "(path = ? OR (path >= ? AND path < ?)) RETURNING path", (key, base, upper)).fetchall()
+    return sorted({dec(r[0]) for r in rows})
+
+
+def has_retries(conn: sqlite3.Connection) -> bool:
+    """Whether any file is marked for a retry (one probe of a partial index)."""
+    return conn.execute("SELECT 1 FROM files WHERE retry = 1 LIMIT 1").fetchone() is not None
+
+
+def claim_retries(conn: sqlite3.Connection) -> list[str]:
+    """The running daemon takes the marked files: they become pending (so a crash resumes them) and unmarked."""
+    rows = conn.execute("UPDATE files SET status = 'pending', retry = 0 WHERE retry = 1 RETURNING path").fetchall()
+    return sorted(dec(r[0]) for r in rows)
 
 
 # ----------------------------------------------------------------------------------------------- orphans

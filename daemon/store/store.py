@@ -179,9 +179,16 @@ class Store:
         """Point a file at the analysed photo with this hash, or, if there is none, mark it pending (one lookup)."""
         return self.write(lambda c: queries.link_or_mark_pending(c, path, size, mtime_ns, content_hash))
 
-    def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> RemoveResult:
-        """Mark a file failed with a short reason code; what its previous photo took away, if that went."""
-        return self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason))
+    def record_failure(self, path: str, size: int, mtime_ns: int, reason: str,
+                       error: str | None = None) -> RemoveResult:
+        """Mark a file failed with a short reason code (and its message); what its previous photo took away."""
+        return self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason, error))
+
+    def claim_retries(self) -> list[str]:
+        """The files `pictod retry` marked, now pending and unmarked (a read first: no write when none)."""
+        if not self.read(queries.has_retries):
+            return []
+        return self.write(queries.claim_retries)
 
     def move(self, src: str, dest: str) -> int:
         """Rename a file or a directory of files; return how many rows moved."""
