@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import shutil
 import tempfile
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
