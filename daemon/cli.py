@@ -101,21 +101,41 @@ def _check_folders_for_run(cfg: config_mod.Config) -> None:
             )
 
 
+def _setup_daemon_logs(cfg: config_mod.Config, stream: Any, *, verbose: bool, json_out: bool = False) -> Any:
+    """Logs of `run` / `scan`, and the live progress line when `stream` is a terminal (None otherwise).
+
+    On a terminal (no --json, log.format not forced to json) the progress line replaces the per-photo and
+    status lines unless --verbose or log.level = "debug"; those go on to a log file if one is set. Under a
+    service manager or in a pipe nothing changes: JSON lines, one per photo."""
+    level = "info" if verbose and cfg.log.level in ("warning", "error") else cfg.log.level
+    progress = None
+    if not json_out and stream.isatty() and (cfg.log.file is not None or cfg.log.format != "json"):
+        from daemon.progress import ProgressLine
+
+        progress = ProgressLine(stream)
+    quiet: frozenset[str] = frozenset()
+    if progress is not None and cfg.log.file is None and not verbose and cfg.log.level != "debug":
+        quiet = frozenset({"photo", "status"})
+    logs.setup(level=level, fmt=cfg.log.format, file=cfg.log.file,
+               stream=progress.log_stream() if progress is not None else stream, quiet_events=quiet)
+    return progress
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from daemon import service
 
     cfg = _load_config(args)
     _check_folders_for_run(cfg)
-    logs.setup(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file)
-    return service.run(cfg)
+    progress = _setup_daemon_logs(cfg, sys.stdout, verbose=args.verbose)
+    return service.run(cfg, progress=progress)
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from daemon import service
 
     cfg = _load_config(args, check_folders=not args.paths)
-    logs.setup(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file, stream=sys.stderr)
-    summary = service.scan(cfg, [Path(p) for p in args.paths] or None)
+    progress = _setup_daemon_logs(cfg, sys.stderr, verbose=args.verbose, json_out=args.json)
+    summary = service.scan(cfg, [Path(p) for p in args.paths] or None, progress=progress)
     if args.json:
         _print_json(summary)
     else:
@@ -410,11 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the daemon in the foreground (what the service starts)")
     _common(p, json_flag=False)
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="on a terminal: one log line per photo as well as the progress line")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("scan", help="index the watched folders (or PATHs) once, wait until done, exit")
     _common(p)
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to scan instead of the configured ones")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="on a terminal: one log line per photo as well as the progress line")
     p.set_defaults(func=_cmd_scan)
 
     p = sub.add_parser("analyze", help="run the analysis chain on files and print the results; writes nothing")

@@ -16,7 +16,7 @@ from typing import TypeVar
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store import db, migrations, queries
+from daemon.store import db, faces, migrations, queries
 from daemon.store.records import AddResult, FileRecord, RemoveResult, StatusCounts
 from daemon.store.writer import Writer
 from daemon.types import PhotoAnalysis
@@ -155,6 +155,10 @@ class Store:
     def photo_id_for_hash(self, content_hash: str) -> int | None:
         """The analysed photo with these bytes, if any."""
         return self.read(lambda c: queries.photo_id_for_hash(c, content_hash))
+
+    def people_count(self) -> int:
+        """How many people there are."""
+        return self.read(faces.people_count)
 
     def status_counts(self) -> StatusCounts:
         """Counts for `pictod status`."""
