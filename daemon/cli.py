@@ -271,9 +271,11 @@ def _cmd_people_show(args: argparse.Namespace) -> int:
 
     def action(store: Any, cfg: config_mod.Config) -> int:
         detail = _jsonable(library.person_detail(store, args.id))
+        sheet_faces: list[Any] = []
         if args.sheet:
+            sheet_faces = library.write_contact_sheet(store, args.id, Path(args.sheet), limits=cfg.analysis)
             detail["sheet"] = str(args.sheet)
-            detail["sheet_faces"] = library.write_contact_sheet(store, args.id, Path(args.sheet), limits=cfg.analysis)
+            detail["sheet_faces"] = _jsonable(sheet_faces)
         if args.json:
             _print_json(detail)
             return EXIT_OK
@@ -283,7 +285,10 @@ def _cmd_people_show(args: argparse.Namespace) -> int:
                  "pinned" if f["pinned"] else ""] for f in detail["face_list"]]
         print(_table(rows, ["face", "photo", "box", ""]))
         if args.sheet:
-            print(f"contact sheet: {_safe(str(args.sheet))} ({detail['sheet_faces']} faces)")
+            print(f"\ncontact sheet: {_safe(str(args.sheet))} ({len(sheet_faces)} faces, left to right, top to "
+                  "bottom; each tile shows #face id and distance to the person)")
+            print(_table([[f.position, f.face_id, "" if f.distance is None else f"{f.distance:.3f}", f.path]
+                          for f in sheet_faces], ["tile", "face", "distance", "photo"]))
         return EXIT_OK
 
     return _with_store(args, action, read_only=True)

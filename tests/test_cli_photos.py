@@ -177,3 +177,55 @@ def test_human_output_says_which_date(run: Run, library: Path) -> None:
     _code, bare, _err = run("photos", "--config", str(library), "--camera", "iphone", "--paths")
     assert [Path(line).name for line in bare.splitlines()] == ["obama.jpg", "together.jpg"]
     assert "no photos match" in run("photos", "--config", str(library), "--tag", "zebra")[1]
+
+
+def test_contact_sheet_labels_each_face_and_lists_them_in_tile_order(
+        run: Run, library: Path, people: dict[str, int], tmp_path: Path) -> None:
+    import cv2
+
+    sheet = tmp_path / "obama.png"
+    code, out, err = run("people", "show", str(people["obama"]), "--sheet", str(sheet), "--config", str(library),
+                         "--json")
+    assert code == 0, err
+    detail = json.loads(out)
+    tiles = detail["sheet_faces"]
+    assert [t["position"] for t in tiles] == [1, 2, 3]
+    assert [t["face_id"] for t in tiles] == [f["id"] for f in detail["face_list"]]
+    for tile in tiles:
+        assert isinstance(tile["photo_id"], int) and isinstance(tile["path"], str)
+        assert 0 <= tile["distance"] < 0.3  # within the clustering eps of the person's mean
+    image = cv2.imread(str(sheet))
+    assert image.shape == (112, 3 * 112, 3)
+    band = image[-12:, :112]  # the first tile's label: white text on black
+    assert (band < 40).mean() > 0.5 and (band > 200).any()
+    # Human output: the same faces, in the same order, with their distances.
+    code, out, _err = run("people", "show", str(people["obama"]), "--sheet", str(sheet), "--config", str(library))
+    listed = out.split("contact sheet:")[1].splitlines()[3:]
+    assert [int(line.split()[1]) for line in listed] == [t["face_id"] for t in tiles]
+    assert f"{tiles[0]['distance']:.3f}" in listed[0]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts(run: Run, shell: str) -> None:
+    code, out, _err = run("completion", shell)
+    assert code == 0 and "pictod" in out and "_ARGCOMPLETE" in out
+    if shell == "bash":
+        import subprocess
+
+        assert subprocess.run(["bash", "-n"], input=out, text=True).returncode == 0
+
+
+def test_completion_answers_from_the_parser(tmp_path: Path) -> None:
+    import os
+
+    answers = tmp_path / "answers"
+    line = "pictod photos --so"
+    env = {**os.environ, "_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)),
+           "_ARGCOMPLETE_STDOUT_FILENAME": str(answers), "_ARGCOMPLETE_IFS": "\n"}
+    done = pictod(env=env)
+    assert done.returncode == 0, done.stderr
+    assert answers.read_text().split() == ["--sort"]
+    line = "pictod fa"
+    env.update(COMP_LINE=line, COMP_POINT=str(len(line)))
+    assert pictod(env=env).returncode == 0
+    assert sorted(answers.read_text().split()) == ["faces", "failed"]
