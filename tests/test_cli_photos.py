@@ -229,3 +229,26 @@ def test_completion_answers_from_the_parser(tmp_path: Path) -> None:
     env.update(COMP_LINE=line, COMP_POINT=str(len(line)))
     assert pictod(env=env).returncode == 0
     assert sorted(answers.read_text().split()) == ["faces", "failed"]
+
+
+def test_recluster_and_correction_json(run: Run, library: Path, people: dict[str, int]) -> None:
+    code, out, err = run("recluster", "--config", str(library), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) == {"faces", "clusters", "people", "assigned", "unassigned", "new_people", "pruned_people",
+                           "changed_faces", "full", "ms"}
+    assert result["full"] is True and result["faces"] == 6 and isinstance(result["ms"], float)
+    code, out, err = run("people", "name", str(people["obama"]), "Barack", "--config", str(library), "--json")
+    assert code == 0, err
+    named = json.loads(out)
+    assert named["ok"] is True and named["result"]["id"] == people["obama"] and named["result"]["name"] == "Barack"
+    assert named["result"]["faces"] == 3 and named["result"]["photos"] == 3
+
+
+@pytest.mark.parametrize("command", [["failed"], ["retry"], ["completion"], ["photos"], ["scan"], ["run"]],
+                         ids=" ".join)
+def test_new_commands_and_flags_have_help(run: Run, command: list[str]) -> None:
+    code, out, _err = run(*command, "--help")
+    assert code == 0 and "usage: pictod" in out
+    if command != ["completion"]:
+        assert "--config" in out
