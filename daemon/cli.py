@@ -101,21 +101,41 @@ def _check_folders_for_run(cfg: config_mod.Config) -> None:
             )
 
 
+def _setup_daemon_logs(cfg: config_mod.Config, stream: Any, *, verbose: bool, json_out: bool = False) -> Any:
+    """Logs of `run` / `scan`, and the live progress line when `stream` is a terminal (None otherwise).
+
+    On a terminal (no --json, log.format not forced to json) the progress line replaces the per-photo and
+    status lines unless --verbose or log.level = "debug"; those go on to a log file if one is set. Under a
+    service manager or in a pipe nothing changes: JSON lines, one per photo."""
+    level = "info" if verbose and cfg.log.level in ("warning", "error") else cfg.log.level
+    progress = None
+    if not json_out and stream.isatty() and (cfg.log.file is not None or cfg.log.format != "json"):
+        from daemon.progress import ProgressLine
+
+        progress = ProgressLine(stream)
+    quiet: frozenset[str] = frozenset()
+    if progress is not None and cfg.log.file is None and not verbose and cfg.log.level != "debug":
+        quiet = frozenset({"photo", "status"})
+    logs.setup(level=level, fmt=cfg.log.format, file=cfg.log.file,
+               stream=progress.log_stream() if progress is not None else stream, quiet_events=quiet)
+    return progress
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from daemon import service
 
     cfg = _load_config(args)
     _check_folders_for_run(cfg)
-    logs.setup(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file)
-    return service.run(cfg)
+    progress = _setup_daemon_logs(cfg, sys.stdout, verbose=args.verbose)
+    return service.run(cfg, progress=progress)
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from daemon import service
 
     cfg = _load_config(args, check_folders=not args.paths)
-    logs.setup(level=cfg.log.level, fmt=cfg.log.format, file=cfg.log.file, stream=sys.stderr)
-    summary = service.scan(cfg, [Path(p) for p in args.paths] or None)
+    progress = _setup_daemon_logs(cfg, sys.stderr, verbose=args.verbose, json_out=args.json)
+    summary = service.scan(cfg, [Path(p) for p in args.paths] or None, progress=progress)
     if args.json:
         _print_json(summary)
     else:
@@ -251,9 +271,11 @@ def _cmd_people_show(args: argparse.Namespace) -> int:
 
     def action(store: Any, cfg: config_mod.Config) -> int:
         detail = _jsonable(library.person_detail(store, args.id))
+        sheet_faces: list[Any] = []
         if args.sheet:
+            sheet_faces = library.write_contact_sheet(store, args.id, Path(args.sheet), limits=cfg.analysis)
             detail["sheet"] = str(args.sheet)
-            detail["sheet_faces"] = library.write_contact_sheet(store, args.id, Path(args.sheet), limits=cfg.analysis)
+            detail["sheet_faces"] = _jsonable(sheet_faces)
         if args.json:
             _print_json(detail)
             return EXIT_OK
@@ -263,7 +285,10 @@ def _cmd_people_show(args: argparse.Namespace) -> int:
                  "pinned" if f["pinned"] else ""] for f in detail["face_list"]]
         print(_table(rows, ["face", "photo", "box", ""]))
         if args.sheet:
-            print(f"contact sheet: {_safe(str(args.sheet))} ({detail['sheet_faces']} faces)")
+            print(f"\ncontact sheet: {_safe(str(args.sheet))} ({len(sheet_faces)} faces, left to right, top to "
+                  "bottom; each tile shows #face id and distance to the person)")
+            print(_table([[f.position, f.face_id, "" if f.distance is None else f"{f.distance:.3f}", f.path]
+                          for f in sheet_faces], ["tile", "face", "distance", "photo"]))
         return EXIT_OK
 
     return _with_store(args, action, read_only=True)
@@ -286,19 +311,72 @@ def _correction(
     return handler
 
 
+def _near(text: str) -> tuple[float, float, float]:
+    """argparse type of --near: LAT,LON[,KM] (KM defaults to 1)."""
+    parts = text.split(",")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        lat, lon = float(parts[0]), float(parts[1])
+        km = float(parts[2]) if len(parts) == 3 else 1.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAT,LON[,KM] in degrees and km, got {text!r}") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km >= 0):
+        raise argparse.ArgumentTypeError(f"latitude -90..90, longitude -180..180, km >= 0: got {text!r}")
+    return lat, lon, km
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _when(text: str) -> str:
+    """argparse type of --since/--until: checked here so a typo is a usage error (exit 2)."""
+    from daemon import library
+
+    try:
+        library.date_bounds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _cmd_photos(args: argparse.Namespace) -> int:
     from daemon import library
 
+    query = library.PhotoQuery(
+        tags=tuple(args.tag or ()), people=tuple(args.person or ()), any_person=args.any_person,
+        no_people=args.no_people, since=args.since, until=args.until, camera=args.camera, near=args.near,
+        sort=args.sort, descending=args.reverse, limit=args.limit, offset=args.offset)
+
     def action(store: Any, _cfg: config_mod.Config) -> int:
-        person: int | str | None = args.person
-        if isinstance(person, str) and person.isdigit():
-            person = int(person)
-        paths = library.search_photos(store, tag=args.tag, person=person)
+        hits = library.search_photos(store, query)
         if args.json:
-            _print_json(paths)
+            _print_json(hits)
+        elif args.paths:
+            for hit in hits:
+                for path in hit.paths:
+                    print(_safe(path))
+        elif not hits:
+            print("no photos match")
         else:
-            for path in paths:
-                print(_safe(str(path)))
+            rows = []
+            for hit in hits:
+                people = sorted({f.person_name or str(f.person_id) for f in hit.faces if f.person_id is not None})
+                tags = sorted({o.label for o in hit.objects})
+                date = hit.date.replace("T", " ")[:16] + ("" if hit.date_source == "exif" else " (file)")
+                rows.append([hit.paths[0] + (f" (+{len(hit.paths) - 1})" if len(hit.paths) > 1 else ""), date,
+                             hit.camera or "", ",".join(tags), ", ".join(people)])
+            print(_table(rows, ["photo", "date", "camera", "objects", "people"]))
+            print(f"{len(hits)} photo(s); date: EXIF capture time, or the file's modification time where marked "
+                  "(file)")
         return EXIT_OK
 
     return _with_store(args, action, read_only=True)
@@ -357,11 +435,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the daemon in the foreground (what the service starts)")
     _common(p, json_flag=False)
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="on a terminal: one log line per photo as well as the progress line")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("scan", help="index the watched folders (or PATHs) once, wait until done, exit")
     _common(p)
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to scan instead of the configured ones")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="on a terminal: one log line per photo as well as the progress line")
     p.set_defaults(func=_cmd_scan)
 
     p = sub.add_parser("analyze", help="run the analysis chain on files and print the results; writes nothing")
@@ -409,10 +491,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_correction(lambda st, a: _corrections().reject_face(st, a.face),
                                     lambda a: f"face {a.face} rejected"))
 
-    p = sub.add_parser("photos", help="search photos by object tag and/or person")
+    p = sub.add_parser("photos", help="search photos: tags, people, dates, camera, place (conditions combine with AND)",
+                       epilog="dates: the EXIF capture time, else the file's modification time (local time); "
+                       "--json says which in date_source")
     _common(p)
-    p.add_argument("--tag", help="COCO object label, e.g. person, cat, cup")
-    p.add_argument("--person", help="person id or name")
+    p.add_argument("--tag", action="append", metavar="LABEL",
+                   help="COCO object label, e.g. person, cat, cup; repeat: every tag must be present")
+    p.add_argument("--person", action="append", metavar="ID|NAME",
+                   help="person id or exact name; repeat: every person must be in the photo")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--any-person", action="store_true", help="at least one face assigned to a person")
+    who.add_argument("--no-people", action="store_true", help="no face assigned to any person")
+    p.add_argument("--since", type=_when, metavar="DATE", help="from this date: YYYY[-MM[-DD[THH:MM[:SS]]]]")
+    p.add_argument("--until", type=_when, metavar="DATE", help="up to and including this date (same forms)")
+    p.add_argument("--camera", metavar="TEXT", help="camera make/model contains TEXT (case-insensitive)")
+    p.add_argument("--near", type=_near, metavar="LAT,LON[,KM]", help="taken within KM (default 1) of a place")
+    p.add_argument("--sort", choices=("path", "date"), default="path", help="order (default: path)")
+    p.add_argument("--reverse", action="store_true", help="reverse the order (newest first with --sort date)")
+    p.add_argument("--limit", type=_positive, metavar="N", help="at most N photos")
+    p.add_argument("--offset", type=_positive, default=0, metavar="N", help="skip the first N photos")
+    p.add_argument("--paths", action="store_true", help="print only the paths, one per line (for xargs)")
     p.set_defaults(func=_cmd_photos)
 
     p = sub.add_parser("tags", help="object tags with photo counts")
@@ -426,6 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
     from daemon.web import command as web_command  # the review web app (issue 12); loads no web library here
 
     web_command.register(sub, _common)
+
+    from daemon import cli_photos  # failed, retry, completion (issue 14)
+
+    cli_photos.register(sub, _common)
     return parser
 
 
@@ -433,6 +535,14 @@ def _corrections() -> Any:
     from daemon import corrections
 
     return corrections
+
+
+def _autocomplete(parser: argparse.ArgumentParser) -> None:
+    # Only a shell asking for completions sets _ARGCOMPLETE: then argcomplete answers and exits here.
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
 
 
 def _version() -> str:
@@ -443,7 +553,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pictod` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _autocomplete(parser)
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except PictodError as exc:

@@ -207,9 +207,9 @@ class Intake:
         return st
 
     async def unchanged(self, path: Path, st: os.stat_result) -> bool:
-        """Stored already with this size and mtime (done or failed): nothing to do."""
+        """Stored already with this size and mtime (done or failed, not marked by `pictod retry`): nothing to do."""
         row = await self._io(self.store.get_file, str(path))
-        if (row is not None and row.status in ("done", "failed")
+        if (row is not None and row.status in ("done", "failed") and not row.retry
                 and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns)):
             self.summary.unchanged += 1
             return True
@@ -227,7 +227,7 @@ class Intake:
                     await self.settle(path, closed=False)
             return await self._io(read)
         except FileTooLargeError as exc:
-            raise _Failed(exc.reason, exc.size, st.st_mtime_ns, bytes=exc.size, limit=exc.limit) from None
+            raise _Failed(exc.reason, exc.size, st.st_mtime_ns, error=exc, bytes=exc.size, limit=exc.limit) from None
         except FileChangedError:
             # Never wait for queue room while holding a worker (a full queue would wait on itself); a rescan
             # catches it if the queue is full.
@@ -295,9 +295,12 @@ class Intake:
         elif isinstance(outcome, _StillChanging):
             self.requeue(PhotoEvent("upsert", path, source=event.source))
         elif isinstance(outcome, _Failed):
-            await self._write(self.store.record_failure, str(path), outcome.size, outcome.mtime_ns, outcome.reason)
-            self.summary.failed += 1
             exc = outcome.error
+            message = exc.message if isinstance(exc, PhotoError) else exc.strerror if isinstance(exc, OSError) \
+                else repr(exc) if exc is not None else None
+            await self._write(self.store.record_failure, str(path), outcome.size, outcome.mtime_ns, outcome.reason,
+                              message)
+            self.summary.failed += 1
             if outcome.reason == "internal_error":
                 log.error("photo", path=str(path), status="failed", reason=outcome.reason, error=repr(exc),
                           ms=_ms(t0), exc_info=exc)

@@ -6,9 +6,12 @@ draws with cv2. Corrections live in `daemon/corrections.py`, the cluster manager
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,19 +80,145 @@ def person_detail(store: Store, person_id: int) -> PersonDetail:
     return store.read(read)
 
 
-def search_photos(store: Store, tag: str | None = None, person: int | str | None = None) -> list[str]:
-    """Paths of photos with an object tag and/or a person (id or exact name)."""
-    def read(conn: sqlite3.Connection) -> list[str]:
-        ids: list[int] | None = None
-        if person is not None:
+@dataclass(frozen=True)
+class PhotoQuery:
+    """A photo search (`pictod photos`, the web app). Every condition given must hold (AND); empty matches all.
+
+    - `tags`: COCO object labels; the photo shows every one of them.
+    - `people`: person ids (int, or a string of digits) or exact names; the photo has a face of every one of
+      them (a name shared by several people matches any of those). Unknown ids/names raise NotFoundError.
+    - `any_person`: at least one face assigned to a person; `no_people`: no face assigned to any person (the
+      complement; faces not grouped into a person yet do not count, `tags=("person",)` finds bodies).
+    - `since` / `until`: 'YYYY', 'YYYY-MM', 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS]', both inclusive (`until`
+      covers the whole year/month/day/minute given), on the photo's date: its EXIF capture time, else its file's
+      modification time in local time (`PhotoHit.date_source` says which). ValueError for other text.
+    - `camera`: case-insensitive substring of the EXIF camera ("canon", "iPhone 12").
+    - `near`: (latitude, longitude, km) on the stored GPS position; photos without one never match.
+    - `sort`: 'path' (first path) or 'date'; `descending` reverses it. `limit` (None: all) and `offset` page it.
+    """
+
+    tags: tuple[str, ...] = ()
+    people: tuple[int | str, ...] = ()
+    any_person: bool = False
+    no_people: bool = False
+    since: str | None = None
+    until: str | None = None
+    camera: str | None = None
+    near: tuple[float, float, float] | None = None
+    sort: Literal["path", "date"] = "path"
+    descending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class PhotoObject:
+    """An object found in a photo."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """A face in a photo, with its person if it has one."""
+
+    id: int
+    box: tuple[float, float, float, float]
+    score: float  # detector confidence
+    person_id: int | None
+    person_name: str | None
+    quality: float | None  # face quality where the library stores one, else None
+
+
+@dataclass(frozen=True)
+class PhotoHit:
+    """One photo found by `search_photos`."""
+
+    id: int
+    paths: list[str]  # every file showing these bytes, in path order
+    date: str  # the date the search used: taken_at, else file_time
+    date_source: Literal["exif", "file"]
+    taken_at: str | None  # EXIF capture time, ISO 8601 as the camera wrote it
+    file_time: str  # the earliest file's modification time, local, ISO 8601
+    camera: str | None
+    width: int
+    height: int
+    format: str
+    bytes: int
+    gps: tuple[float, float] | None  # (latitude, longitude)
+    distance_km: float | None  # from `near`, when given
+    objects: list[PhotoObject] = field(default_factory=list)
+    faces: list[PhotoFace] = field(default_factory=list)
+
+
+_WHEN = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?)?)?")
+
+
+def date_bounds(text: str) -> tuple[str, str]:
+    """'2020', '2020-05', '2020-05-17' or '2020-05-17T14:30[:05]' -> (first second, first second after), as
+    'YYYY-MM-DDTHH:MM:SS' text; ValueError for anything else."""
+    match = _WHEN.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS])")
+    year, month, day, hour, minute, second = (None if g is None else int(g) for g in match.groups())
+    try:
+        if month is None:
+            start, end = datetime(year or 1, 1, 1), datetime((year or 1) + 1, 1, 1)
+        elif day is None:
+            start = datetime(year or 1, month, 1)
+            end = datetime(start.year + (month == 12), month % 12 + 1, 1)
+        elif hour is None:
+            start = datetime(year or 1, month, day)
+            end = start + timedelta(days=1)
+        elif second is None:
+            start = datetime(year or 1, month, day, hour, minute or 0)
+            end = start + timedelta(minutes=1)
+        else:
+            start = datetime(year or 1, month, day, hour, minute or 0, second)
+            end = start + timedelta(seconds=1)
+    except (ValueError, OverflowError):
+        raise ValueError(f"not a date: {text!r}") from None
+    return start.isoformat(), end.isoformat()
+
+
+def search_photos(store: Store, query: PhotoQuery) -> list[PhotoHit]:
+    """Photos matching every condition of the query, with paths, dates, camera, objects and faces."""
+    since = date_bounds(query.since)[0] if query.since else None
+    until = date_bounds(query.until)[1] if query.until else None
+    if query.near is not None:
+        lat, lon, km = query.near
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km >= 0):
+            raise ValueError(f"near: latitude -90..90, longitude -180..180, km >= 0 (got {lat}, {lon}, {km})")
+
+    def read(conn: sqlite3.Connection) -> list[PhotoHit]:
+        groups: list[tuple[int, ...]] = []
+        for person in query.people:
             if isinstance(person, int) or str(person).isdigit():
-                ids = [faces.person_row(conn, int(person))[0]]
+                groups.append((faces.person_row(conn, int(person))[0],))
             else:
                 ids = faces.people_named(conn, person)
                 if not ids:
                     raise NotFoundError(f"no person named {person!r} (see `pictod people`)")
-        return queries.search_photos(conn, tag, ids)
+                groups.append(tuple(ids))
+        flt = queries.PhotoFilter(
+            tags=tuple(query.tags), person_groups=tuple(groups), any_person=query.any_person,
+            no_people=query.no_people, since=since, until=until, camera=query.camera, near=query.near,
+            sort=query.sort, descending=query.descending, limit=query.limit, offset=query.offset)
+        return [_hit(row) for row in queries.search_photos(conn, flt)]
     return store.read(read)
+
+
+def _hit(row: queries.PhotoRow) -> PhotoHit:
+    return PhotoHit(
+        id=row.id, paths=list(row.paths), date=row.taken_at or row.file_time,
+        date_source="exif" if row.taken_at else "file", taken_at=row.taken_at, file_time=row.file_time,
+        camera=row.camera, width=row.width, height=row.height, format=row.format, bytes=row.bytes, gps=row.gps,
+        distance_km=row.distance_km,
+        objects=[PhotoObject(label=label, score=score, box=box) for label, score, box in row.objects],
+        faces=[PhotoFace(id=fid, box=box, score=score, person_id=pid, person_name=name, quality=quality)
+               for fid, box, score, pid, name, quality in row.faces])
 
 
 def tag_counts(store: Store) -> dict[str, int]:
@@ -97,15 +226,29 @@ def tag_counts(store: Store) -> dict[str, int]:
     return store.read(queries.tag_counts)
 
 
+@dataclass(frozen=True)
+class SheetFace:
+    """One tile of a contact sheet, in reading order (left to right, top to bottom)."""
+
+    position: int  # 1-based tile number
+    face_id: int  # what `pictod faces move/reject` take
+    photo_id: int
+    path: str
+    distance: float | None  # cosine distance to the person's mean (None if the person has no mean yet)
+
+
 def write_contact_sheet(
     store: Store, person_id: int, out_png: Path, *, size: int = 112, columns: int = 8,
     limits: AnalysisConfig | None = None,
-) -> int:
-    """Write a grid PNG of the person's face crops (photos whose file is gone are skipped); return faces drawn."""
+) -> list[SheetFace]:
+    """Write a grid PNG of the person's face crops, each labelled with its face id and distance to the person
+    (photos whose file is gone are skipped); return the faces drawn, in tile order."""
     import cv2
 
     detail = person_detail(store, person_id)
+    distances = store.read(lambda conn: faces.face_distances(conn, person_id))
     tiles: list[NDArray[np.uint8]] = []
+    drawn: list[SheetFace] = []
     for face in detail.face_list:
         if face.path is None:
             continue
@@ -121,7 +264,13 @@ def write_contact_sheet(
         c, d = min(w, int(x2 + mx)), min(h, int(y2 + my))
         if c <= a or d <= b:
             continue
-        tiles.append(np.asarray(cv2.resize(image[b:d, a:c], (size, size), interpolation=cv2.INTER_AREA), np.uint8))
+        tile = np.ascontiguousarray(cv2.resize(image[b:d, a:c], (size, size), interpolation=cv2.INTER_AREA),
+                                    np.uint8)
+        distance = distances.get(face.id)
+        _label(tile, f"#{face.id}" + ("" if distance is None else f" {distance:.2f}"))
+        tiles.append(tile)
+        drawn.append(SheetFace(position=len(drawn) + 1, face_id=face.id, photo_id=face.photo_id, path=face.path,
+                               distance=None if distance is None else round(distance, 4)))
     if not tiles:
         raise NotFoundError(f"person {person_id} has no face whose photo file is still readable")
     cols = min(columns, len(tiles))
@@ -133,7 +282,23 @@ def write_contact_sheet(
     out_png = Path(out_png)
     if not cv2.imwrite(str(out_png), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
         raise PictodError(f"cannot write the contact sheet {out_png} (is the folder writable?)")
-    return len(tiles)
+    return drawn
+
+
+def _label(tile: NDArray[np.uint8], text: str) -> None:
+    """White text on a black band along the tile's bottom edge, scaled to fit its width."""
+    import cv2
+
+    size = tile.shape[0]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = 0.4
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    if tw > size - 4:
+        scale *= (size - 4) / tw
+        (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    band = th + base + 4
+    tile[size - band:, :] = 0
+    cv2.putText(tile, text, (2, size - base - 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _read_rgb(path: Path, limits: AnalysisConfig) -> tuple[NDArray[np.uint8], float] | None:

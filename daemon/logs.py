@@ -71,8 +71,18 @@ class _NeverFails:
         return self._stream.isatty()
 
 
-def setup(*, level: str = "info", fmt: str = "auto", file: Path | None = None, stream: TextIO | None = None) -> None:
-    """Configure structlog once per process."""
+def _dropping(events: frozenset[str]) -> Any:
+    def drop(_logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("event") in events and method in ("debug", "info"):
+            raise structlog.DropEvent
+        return event
+    return drop
+
+
+def setup(*, level: str = "info", fmt: str = "auto", file: Path | None = None, stream: TextIO | Any = None,
+          quiet_events: frozenset[str] = frozenset()) -> None:
+    """Configure structlog once per process. `quiet_events`: event names whose debug/info lines are dropped
+    (on a terminal with the progress line: the per-photo and periodic status lines it replaces)."""
     out: TextIO
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -82,6 +92,7 @@ def setup(*, level: str = "info", fmt: str = "auto", file: Path | None = None, s
         out = stream if stream is not None else sys.stdout
     as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     processors: list[Any] = [
+        *([_dropping(quiet_events)] if quiet_events else []),
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=False),

@@ -42,6 +42,8 @@ class FileRow(Protocol):
     def mtime_ns(self) -> int: ...
     @property
     def status(self) -> str: ...
+    @property
+    def retry(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter) -> Plan:
             result.resumed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
             result.sizes[path] = disk.size
-        elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns):
+        elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns) or row.retry:  # retry: `pictod retry`
             result.changed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
             result.sizes[path] = disk.size

@@ -39,7 +39,7 @@ class Roots:
     def __init__(self, folders: Sequence[FolderConfig], filt: PathFilter, store: Store, io_pool: Executor, *,
                  queue: CoalescingQueue[PhotoEvent], submit: Callable[[PhotoEvent], None], notifier: Notifier,
                  stopping: asyncio.Event, spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
-                 count_unchanged: Callable[[int], None]) -> None:
+                 on_plan: Callable[[reconcile.Plan], None]) -> None:
         self.folders = tuple(folders)
         self.filter = filt
         self.store = store
@@ -49,7 +49,7 @@ class Roots:
         self.notifier = notifier
         self.stopping = stopping
         self.spawn = spawn
-        self.count_unchanged = count_unchanged
+        self.on_plan = on_plan  # the service counts unchanged files and the photos to come (progress total)
         self.watcher: Watcher | None = None  # set by the service when it watches (not for a scan)
         self.lost: set[Path] = set()
         self._ids: dict[Path, tuple[int, int]] = {}
@@ -185,7 +185,7 @@ class Roots:
                 continue
             log.info("reconcile", root=str(root), new=plan.new, changed=plan.changed, resumed=plan.resumed,
                      unchanged=plan.unchanged, vanished=len(plan.deletes), unreadable_folders=plan.unreadable)
-            self.count_unchanged(plan.unchanged)
+            self.on_plan(plan)
             plans.append(plan)
         size = {path: n for plan in plans for path, n in plan.sizes.items()}
         upserts = [e for plan in plans for e in plan.upserts]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon import memory
+from daemon import memory, reconcile
 from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError
 from daemon.flow import CoalescingQueue, PathOrder
@@ -39,6 +39,7 @@ from daemon.watch import PathFilter, PhotoEvent, Watcher
 if TYPE_CHECKING:
     from daemon.analysis import Analyzer
     from daemon.people import PeopleManager, ReclusterResult
+    from daemon.progress import ProgressLine
     from daemon.store import Store
 
 __all__ = ["ScanSummary", "Service", "daemon_pid", "run", "scan"]
@@ -47,13 +48,15 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 DELETE_GRACE_SECONDS = 1.0  # deletes wait this long (or settle_seconds) before they are queued
+PROGRESS_SECONDS = 0.25  # how often the live progress line is fed (it redraws at most every 0.5 s)
 
 
 class Service:
     """The daemon: owns the executors, the queue, the workers and the watcher for one library."""
 
     def __init__(self, cfg: Config, store: Store, people: PeopleManager, analyzer: Analyzer, *,
-                 folders: Sequence[FolderConfig] | None = None, notifier: Notifier | None = None) -> None:
+                 folders: Sequence[FolderConfig] | None = None, notifier: Notifier | None = None,
+                 progress: ProgressLine | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.people = people
@@ -74,7 +77,7 @@ class Service:
         self.library = LibraryFile(store.path)
         self.roots = Roots(self.folders, self.filter, store, self.io_pool, queue=self.queue, submit=self.submit,
                            notifier=self.notifier, stopping=self._stop, spawn=self._spawn,
-                           count_unchanged=self._count_unchanged)
+                           on_plan=self._on_plan)
         self.intake = Intake(cfg, store, people, analyzer, io_pool=self.io_pool, cpu_pool=self.cpu_pool,
                              roots=self.roots, requeue=self._submit_now, recluster=self._recluster,
                              library=self.library)
@@ -91,12 +94,16 @@ class Service:
         self._started = time.monotonic()
         self._busy_since: float | None = None
         self._done_at_busy = 0
+        self.progress = progress  # the live line on a terminal (daemon/progress.py), else None
+        self._planned = 0  # photos the reconciliations queued: the progress line's total is known early
+        self._handled = 0  # photo events handled
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
 
-    def _count_unchanged(self, n: int) -> None:
-        self.summary.unchanged += n
+    def _on_plan(self, plan: reconcile.Plan) -> None:
+        self.summary.unchanged += plan.unchanged
+        self._planned += len(plan.upserts)
 
     # ---------------------------------------------------------------- events in
 
@@ -161,6 +168,8 @@ class Service:
                     self._busy_since = time.monotonic()
                     self._done_at_busy = self.summary.done()
                 await self.intake.handle(event)
+                if event.kind == "upsert" and not event.is_dir:
+                    self._handled += 1
             finally:
                 self.order.release(own)
                 self.roots.handled(event)
@@ -210,6 +219,8 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             await self._io(self.library.check)
+            if self.watcher is not None:
+                await self._pick_up_retries()
             busy = self.queue.unfinished > 0
             if self._busy_since is None:
                 continue
@@ -230,6 +241,27 @@ class Service:
                 self._busy_since = None
                 await self._io(self.intake.heap.trim_now)  # idle: what the burst freed goes back to the OS
                 self.notifier.status(f"idle; watching {len(self.folders)} folder(s)")
+
+    async def _pick_up_retries(self) -> None:
+        """Queue the failed files `pictod retry` marked in the DB. Polled on the status tick rather than signalled:
+        one probe of a partial index, no pid to trust, and any writer (the CLI, the web app) can mark rows."""
+        paths = await self._io(self.store.claim_retries)
+        for path in paths:
+            self._submit_now(PhotoEvent("upsert", Path(path), closed=True, source="retry"))
+        if paths:
+            log.info("retry_queued", files=len(paths))
+
+    async def _progress_loop(self, progress: ProgressLine) -> None:
+        """Feed the live line: photos handled of those planned and queued, failed, people (read every 2 s)."""
+        people, read_at = 0, 0.0
+        while True:
+            if time.monotonic() - read_at >= 2.0:
+                people, read_at = await self._io(self.store.people_count), time.monotonic()
+            total = max(self._planned, self._handled + self.queue.unfinished)
+            idle = self.watcher is not None and self.queue.unfinished == 0
+            progress.update(done=self._handled, total=total or None, failed=self.summary.failed, people=people,
+                            idle=idle)
+            await asyncio.sleep(PROGRESS_SECONDS)
 
     async def _watchdog_loop(self, interval: float) -> None:
         while True:
@@ -262,6 +294,8 @@ class Service:
         for task in self._workers:
             task.add_done_callback(self._task_done)
         self._spawn(self._status_loop())
+        if self.progress is not None:
+            self._spawn(self._progress_loop(self.progress))
         try:
             if watch:
                 self.watcher = Watcher(self.cfg.library, loop, self.submit, on_root_gone=self.roots.gone)
@@ -285,6 +319,14 @@ class Service:
                 await self._scan_once(paths)
         finally:
             await self._shutdown()
+            if self.progress is not None:
+                try:
+                    people = await self._io(self.store.people_count)
+                except PictodError:
+                    people = 0  # the library went away: the fatal error says so
+                self.progress.update(done=self._handled, total=max(self._planned, self._handled) or None,
+                                     failed=self.summary.failed, people=people)
+                self.progress.close()
         if self._fatal is not None:
             return self._fatal.exit_code
         return self._exit_code
@@ -367,8 +409,8 @@ def _public(result: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- entry points
 
 
-async def _open_and_serve(cfg: Config, *, watch: bool,
-                          paths: Sequence[Path] | None) -> tuple[int, ScanSummary, PictodError | None]:
+async def _open_and_serve(cfg: Config, *, watch: bool, paths: Sequence[Path] | None,
+                          progress: ProgressLine | None = None) -> tuple[int, ScanSummary, PictodError | None]:
     from daemon.analysis import Analyzer
     from daemon.people import PeopleManager
     from daemon.store import Store
@@ -383,7 +425,7 @@ async def _open_and_serve(cfg: Config, *, watch: bool,
         folders = None
         if paths:
             folders = [FolderConfig(path=Path(os.path.abspath(p))) for p in paths]
-        service = Service(cfg, store, people, analyzer, folders=folders, notifier=notifier)
+        service = Service(cfg, store, people, analyzer, folders=folders, notifier=notifier, progress=progress)
         code = await service.serve(watch=watch, paths=paths)
         # Off the loop, which must keep serving the jobs it waits for.
         await loop.run_in_executor(None, service.close)
@@ -393,8 +435,9 @@ async def _open_and_serve(cfg: Config, *, watch: bool,
         notifier.close()
 
 
-def run(cfg: Config) -> int:
-    """Run the daemon in the foreground until SIGTERM/SIGINT; the process exit code."""
+def run(cfg: Config, *, progress: ProgressLine | None = None) -> int:
+    """Run the daemon in the foreground until SIGTERM/SIGINT; the process exit code. `progress`: the live line
+    on a terminal."""
     memory.limit_arenas()  # before any pool thread or model session allocates (daemon/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
@@ -405,7 +448,7 @@ def run(cfg: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop_during_startup)
     try:
-        code, _summary, fatal = asyncio.run(_open_and_serve(cfg, watch=True, paths=None))
+        code, _summary, fatal = asyncio.run(_open_and_serve(cfg, watch=True, paths=None, progress=progress))
     except _StartupStopped:
         log.info("daemon_stopped", during="startup")
         return 0
@@ -425,14 +468,14 @@ def _stop_during_startup(_signum: int, _frame: object) -> None:
     raise _StartupStopped
 
 
-def scan(cfg: Config, paths: Sequence[Path] | None = None) -> ScanSummary:
+def scan(cfg: Config, paths: Sequence[Path] | None = None, *, progress: ProgressLine | None = None) -> ScanSummary:
     """Reconcile the watched folders (or `paths`) with the DB, process everything, recluster, return counts."""
     memory.limit_arenas()  # before any pool thread or model session allocates (daemon/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
     t0 = time.monotonic()
     try:
-        _code, summary, fatal = asyncio.run(_open_and_serve(cfg, watch=False, paths=paths))
+        _code, summary, fatal = asyncio.run(_open_and_serve(cfg, watch=False, paths=paths, progress=progress))
     finally:
         lock.release()
     summary.seconds = round(time.monotonic() - t0, 2)

@@ -64,7 +64,7 @@ def test_people_naming_and_search_round_trip(library: Path) -> None:
     obama = next(p for p in people if p["faces"] == 2)
     assert pictod("people", "name", str(obama["id"]), "Barack", "--config", str(library)).returncode == 0
     found = json.loads(pictod("photos", "--person", "Barack", "--config", str(library), "--json").stdout)
-    assert sorted(Path(p).name for p in found) == ["obama.jpg", "obama2.jpg"]
+    assert sorted(Path(p["paths"][0]).name for p in found) == ["obama.jpg", "obama2.jpg"]
     detail = json.loads(pictod("people", "show", str(obama["id"]), "--config", str(library), "--json").stdout)
     assert detail["name"] == "Barack" and len(detail["face_list"]) == 2
 
@@ -81,7 +81,7 @@ def test_tags_and_tag_search(library: Path) -> None:
     tags = json.loads(pictod("tags", "--config", str(library), "--json").stdout)
     assert tags["person"] >= 3 and tags["cat"] == 1
     cats = json.loads(pictod("photos", "--tag", "cat", "--config", str(library), "--json").stdout)
-    assert [Path(p).name for p in cats] == ["chelsea.png"]
+    assert [Path(p["paths"][0]).name for p in cats] == ["chelsea.png"]
 
 
 def test_unknown_ids_exit_2_with_a_message(library: Path) -> None:

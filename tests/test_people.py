@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -360,10 +361,13 @@ def test_cli_support_functions(store: Store) -> None:
     assert len(detail.face_list) == 4 and all(f.path and f.path.startswith("/p/") for f in detail.face_list)
     C.name_person(store, listed[0].id, "  Grace   Hopper ")
     assert L.person_detail(store, listed[0].id).name == "Grace Hopper"
-    assert L.search_photos(store, person="Grace Hopper") == sorted(f.path for f in detail.face_list)
-    assert len(L.search_photos(store, tag="dog")) == 8
-    assert len(L.search_photos(store, tag="cat", person=listed[1].id)) == 4
-    assert L.search_photos(store, tag="cat", person=listed[0].id) == []
+    def paths(**query: Any) -> list[str]:
+        return [p for hit in L.search_photos(store, L.PhotoQuery(**query)) for p in hit.paths]
+
+    assert paths(people=("Grace Hopper",)) == sorted(f.path for f in detail.face_list)
+    assert len(paths(tags=("dog",))) == 8
+    assert len(paths(tags=("cat",), people=(listed[1].id,))) == 4
+    assert paths(tags=("cat",), people=(listed[0].id,)) == []
     assert L.tag_counts(store) == {"dog": 8, "cat": 4}
     status = store.status_counts()
     assert (status.people, status.faces, status.faces_unassigned, status.photos_since_recluster) == (2, 8, 0, 0)
@@ -372,7 +376,7 @@ def test_cli_support_functions(store: Store) -> None:
     assert again.full and again.changed_faces == 0 and again.people == 2
     for call in (lambda: L.person_detail(store, 999), lambda: C.name_person(store, 999, "x"),
                  lambda: C.merge_people(store, listed[0].id, 999), lambda: C.move_face(store, 999, listed[0].id),
-                 lambda: C.reject_face(store, 999), lambda: L.search_photos(store, person="Nobody")):
+                 lambda: C.reject_face(store, 999), lambda: paths(people=("Nobody",))):
         with pytest.raises(NotFoundError):
             call()
 
@@ -396,12 +400,12 @@ def test_contact_sheet_from_real_face_crops(store: Store, tmp_path: Path) -> Non
     manager.recluster()
     person = L.list_people(store)[0].id
     out = tmp_path / "sheet.png"
-    assert L.write_contact_sheet(store, person, out, size=64, columns=4) == 5
+    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 5
     sheet = cv2.imread(str(out))
     assert sheet.shape == (128, 256, 3)
     assert sheet[:64, :64].std() > 10  # a real crop, not a blank tile
     (tmp_path / "photos" / "0.jpg").unlink()
-    assert L.write_contact_sheet(store, person, out, size=64, columns=4) == 4
+    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 4
     with pytest.raises(NotFoundError):
         L.write_contact_sheet(store, 12345, out)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import shutil
@@ -27,6 +28,7 @@ class Row:
     size: int
     mtime_ns: int
     status: str = "done"
+    retry: bool = False
 
 
 def make(root: Path, rel: str, data: bytes = b"x" * 10) -> Path:
@@ -39,6 +41,15 @@ def make(root: Path, rel: str, data: bytes = b"x" * 10) -> Path:
 def row_for(p: Path, status: str = "done") -> Row:
     st = p.stat()
     return Row(str(p), st.st_size, st.st_mtime_ns, status)
+
+
+def test_a_failed_file_marked_for_retry_is_planned_like_a_changed_one(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    failed, marked = make(root, "failed.jpg"), make(root, "marked.jpg")
+    rows = [row_for(failed, "failed"), dataclasses.replace(row_for(marked, "failed"), retry=True)]
+    result = plan(scan_disk(root, PathFilter([root], DEFAULT_EXTENSIONS)), rows, PathFilter([root], DEFAULT_EXTENSIONS))
+    assert [e.path for e in result.upserts] == [marked]
+    assert (result.changed, result.unchanged) == (1, 1)
 
 
 def test_scan_disk_filters_like_the_watcher(tmp_path: Path) -> None:

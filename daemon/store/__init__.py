@@ -88,7 +88,7 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
     def merge_people(store: Store, keep: int, other: int) -> PersonSummary    # other's faces go to keep
     def move_face(store: Store, face_id: int, person_id: int) -> None       # pins the face to the person
     def reject_face(store: Store, face_id: int) -> int | None   # "not this person": unassigns, never again
-    def search_photos(store: Store, tag: str | None = None, person: int | str | None = None) -> list[str]
+    def search_photos(store: Store, query: PhotoQuery) -> list[PhotoHit]   # every condition ANDed; see PhotoQuery
     def tag_counts(store: Store) -> dict[str, int]
     def write_contact_sheet(store: Store, person_id: int, out_png: Path, *, size: int = 112,
                             columns: int = 8) -> int   # faces drawn; photos whose file is gone are skipped

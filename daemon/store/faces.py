@@ -268,6 +268,25 @@ def means(conn: sqlite3.Connection, person_ids: Sequence[int] | None = None) -> 
     return rows
 
 
+def face_distances(conn: sqlite3.Connection, person_id: int) -> dict[int, float]:
+    """face id -> cosine distance of its embedding to its person's mean (the contact sheet's numbers)."""
+    row = conn.execute("SELECT mean FROM people WHERE id = ? AND mean IS NOT NULL", (person_id,)).fetchone()
+    if row is None:
+        return {}
+    mean = vec(row[0]).astype(np.float64)
+    norm = float(np.linalg.norm(mean))
+    if norm == 0.0:
+        return {}
+    mean /= norm
+    out: dict[int, float] = {}
+    for fid, raw in conn.execute("SELECT id, embedding FROM faces WHERE person_id = ?", (person_id,)):
+        emb = vec(raw).astype(np.float64)
+        length = float(np.linalg.norm(emb))
+        if emb.shape == mean.shape and length > 0:
+            out[int(fid)] = float(1.0 - emb @ mean / length)
+    return out
+
+
 def photo_face_people(conn: sqlite3.Connection, photo_id: int) -> dict[int, int | None]:
     """face id -> person id (or None) of one photo's faces."""
     return dict(conn.execute("SELECT id, person_id FROM faces WHERE photo_id = ?", (photo_id,)).fetchall())

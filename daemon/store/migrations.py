@@ -125,10 +125,20 @@ def _v3_embedding_sums(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE people ADD COLUMN embedding_sum BLOB")
 
 
+def _v4_retry_and_error(conn: sqlite3.Connection) -> None:
+    # v4 (issue 14): `pictod retry` marks failed files to be analysed again (the daemon picks marked rows up on
+    # its status tick, a scan treats them as changed); `error` keeps a failure's one-line message for
+    # `pictod failed`. The partial index keeps the daemon's poll for marks one probe.
+    conn.execute("ALTER TABLE files ADD COLUMN retry INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE files ADD COLUMN error TEXT")
+    conn.execute("CREATE INDEX files_retry ON files(retry) WHERE retry = 1")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
     Migration(3, "people.embedding_sum for incremental means", _v3_embedding_sums),
+    Migration(4, "files.retry and files.error for pictod failed/retry", _v4_retry_and_error),
 )
 LATEST = MIGRATIONS[-1].version
 

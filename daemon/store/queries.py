@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 import numpy as np
 
@@ -47,14 +49,17 @@ def _prefix(path: str) -> tuple[bytes, bytes, bytes]:
 # ----------------------------------------------------------------------------------------------- files
 
 
-def _file(row: tuple[bytes, int, int, str, str | None, int | None]) -> FileRecord:
+_FILE_COLUMNS = "path, size, mtime_ns, status, reason, photo_id, retry"
+
+
+def _file(row: tuple[bytes, int, int, str, str | None, int | None, int]) -> FileRecord:
     return FileRecord(path=dec(row[0]), size=row[1], mtime_ns=row[2], status=row[3], reason=row[4],
-                      photo_id=row[5])
+                      photo_id=row[5], retry=bool(row[6]))
 
 
 def get_file(conn: sqlite3.Connection, path: str) -> FileRecord | None:
     """The file row for a path."""
-    row = conn.execute("SELECT path, size, mtime_ns, status, reason, photo_id FROM files WHERE path = ?",
+    row = conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ?",
                        (enc(path),)).fetchone()
     return None if row is None else _file(row)
 
@@ -62,10 +67,10 @@ def get_file(conn: sqlite3.Connection, path: str) -> FileRecord | None:
 def iter_files(conn: sqlite3.Connection, under: str | None = None) -> Iterator[FileRecord]:
     """All file rows, or those below a directory, in path order."""
     if under is None:
-        cursor = conn.execute("SELECT path, size, mtime_ns, status, reason, photo_id FROM files ORDER BY path")
+        cursor = conn.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path")
     else:
         _key, base, upper = _prefix(under)
-        cursor = conn.execute("SELECT path, size, mtime_ns, status, reason, photo_id FROM files "
+        cursor = conn.execute(f"SELECT {_FILE_COLUMNS} FROM files "
                               "WHERE path >= ? AND path < ? ORDER BY path", (base, upper))
     while rows := cursor.fetchmany(1000):
         for row in rows:
@@ -86,17 +91,19 @@ def photo_id_for_hash(conn: sqlite3.Connection, content_hash: str) -> int | None
 
 
 def _upsert_file(conn: sqlite3.Connection, path: bytes, size: int, mtime_ns: int, status: str,
-                 reason: str | None, photo_id: int | None, *, keep_photo: bool = False) -> int | None:
-    """Write a file row; return the photo it pointed at before (None if new or none)."""
+                 reason: str | None, photo_id: int | None, *, keep_photo: bool = False,
+                 error: str | None = None) -> int | None:
+    """Write a file row (any retry mark is cleared: the file was just looked at); return the photo it pointed at
+    before (None if new or none)."""
     row = conn.execute("SELECT id, photo_id FROM files WHERE path = ?", (path,)).fetchone()
     if row is None:
-        conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, photo_id, updated_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (path, size, mtime_ns, status, reason, photo_id, now()))
+        conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, error, photo_id, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, size, mtime_ns, status, reason, error, photo_id, now()))
         return None
     previous = row[1]
-    conn.execute("UPDATE files SET size = ?, mtime_ns = ?, status = ?, reason = ?, photo_id = ?, updated_at = ? "
-                 "WHERE id = ?", (size, mtime_ns, status, reason, previous if keep_photo else photo_id,
-                                  now(), row[0]))
+    conn.execute("UPDATE files SET size = ?, mtime_ns = ?, status = ?, reason = ?, error = ?, photo_id = ?, "
+                 "updated_at = ?, retry = 0 WHERE id = ?",
+                 (size, mtime_ns, status, reason, error, previous if keep_photo else photo_id, now(), row[0]))
     return None if previous is None else int(previous)
 
 
@@ -105,9 +112,11 @@ def mark_pending(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) 
     _upsert_file(conn, enc(path), size, mtime_ns, "pending", None, None, keep_photo=True)
 
 
-def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, reason: str) -> RemoveResult:
-    """Mark a file failed; its previous photo is dropped if no other file shows it."""
-    previous = _upsert_file(conn, enc(path), size, mtime_ns, "failed", reason, None)
+def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, reason: str,
+                   error: str | None = None) -> RemoveResult:
+    """Mark a file failed (a reason code and the one-line message); its previous photo is dropped if no other
+    file shows it."""
+    previous = _upsert_file(conn, enc(path), size, mtime_ns, "failed", reason, None, error=error)
     return drop_orphans(conn, [previous] if previous is not None else [])
 
 
@@ -208,6 +217,53 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
     return len(moves)
 
 
+# ----------------------------------------------------------------------------------------------- failed files
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedFile:
+    """A file that could not be analysed (`pictod failed`)."""
+
+    path: str
+    reason: str  # a short code: truncated, unsupported_format, too_many_pixels, ...
+    error: str | None  # the one-line message (None for failures recorded before schema v4)
+    size: int
+    failed_at: str  # ISO 8601 UTC
+    retry: bool  # marked by `pictod retry`, not picked up yet
+
+
+def failed_files(conn: sqlite3.Connection) -> list[FailedFile]:
+    """Every failed file, in path order."""
+    rows = conn.execute("SELECT path, reason, error, size, updated_at, retry FROM files WHERE status = 'failed' "
+                        "ORDER BY path")
+    return [FailedFile(path=dec(r[0]), reason=r[1] or "unknown", error=r[2], size=int(r[3]), failed_at=r[4],
+                       retry=bool(r[5])) for r in rows]
+
+
+def mark_retry(conn: sqlite3.Connection, paths: Iterable[str] | None) -> list[str]:
+    """Mark failed files (those given, or below a given folder; None: all) to be analysed again; their paths."""
+    if paths is None:
+        rows = conn.execute("UPDATE files SET retry = 1 WHERE status = 'failed' RETURNING path").fetchall()
+    else:
+        rows = []
+        for path in paths:
+            key, base, upper = _prefix(path)
+            rows += conn.execute("UPDATE files SET retry = 1 WHERE status = 'failed' AND "
+                                 "(path = ? OR (path >= ? AND path < ?)) RETURNING path", (key, base, upper)).fetchall()
+    return sorted({dec(r[0]) for r in rows})
+
+
+def has_retries(conn: sqlite3.Connection) -> bool:
+    """Whether any file is marked for a retry (one probe of a partial index)."""
+    return conn.execute("SELECT 1 FROM files WHERE retry = 1 LIMIT 1").fetchone() is not None
+
+
+def claim_retries(conn: sqlite3.Connection) -> list[str]:
+    """The running daemon takes the marked files: they become pending (so a crash resumes them) and unmarked."""
+    rows = conn.execute("UPDATE files SET status = 'pending', retry = 0 WHERE retry = 1 RETURNING path").fetchall()
+    return sorted(dec(r[0]) for r in rows)
+
+
 # ----------------------------------------------------------------------------------------------- orphans
 
 
@@ -225,21 +281,6 @@ def drop_orphans(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> RemoveRe
 
 
 # ----------------------------------------------------------------------------------------------- library reads
-
-
-def search_photos(conn: sqlite3.Connection, tag: str | None, person_ids: list[int] | None) -> list[str]:
-    """Paths of analysed files with an object tag and/or a face of one of these people, in path order."""
-    where = ["f.status = 'done'"]
-    args: list[object] = []
-    if tag is not None:
-        where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = f.photo_id AND o.label = ?)")
-        args.append(tag)
-    if person_ids is not None:
-        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = f.photo_id AND fa.person_id IN "
-                     f"({marks(len(person_ids))}))")
-        args.extend(person_ids)
-    rows = conn.execute(f"SELECT f.path FROM files f WHERE {' AND '.join(where)} ORDER BY f.path", args)
-    return [dec(r[0]) for r in rows]
 
 
 def tag_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -264,3 +305,164 @@ def status_counts(conn: sqlite3.Connection) -> StatusCounts:
                         faces_unassigned=int(unassigned), people=int(people), named_people=int(named),
                         last_recluster=get_state(conn, LAST_RECLUSTER),
                         photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER))
+
+
+# ----------------------------------------------------------------------------------------------- photo search
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoFilter:
+    """The store's side of a photo search (built by `daemon.library.search_photos` from a `PhotoQuery`).
+
+    `person_groups`: one list of person ids per requested person; the photo needs a face in every group (AND),
+    any id of a group will do (one name can belong to several people). `since` / `until` bound the photo's
+    date (capture time, else the earliest file's mtime in local time) as 'YYYY-MM-DDTHH:MM:SS' text,
+    `until` exclusive. `camera` is matched case-insensitively as a substring. `near` is (lat, lon, km).
+    """
+
+    tags: tuple[str, ...] = ()
+    person_groups: tuple[tuple[int, ...], ...] = ()
+    any_person: bool = False
+    no_people: bool = False
+    since: str | None = None
+    until: str | None = None
+    camera: str | None = None
+    near: tuple[float, float, float] | None = None
+    sort: str = "path"  # 'path' | 'date'
+    descending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoRow:
+    """One photo found, with everything `pictod photos --json` shows."""
+
+    id: int
+    paths: tuple[str, ...]
+    taken_at: str | None
+    file_time: str  # the earliest file's mtime, local time, ISO 8601
+    camera: str | None
+    width: int
+    height: int
+    format: str
+    bytes: int  # the first path's file size
+    gps: tuple[float, float] | None
+    distance_km: float | None
+    objects: tuple[tuple[str, float, tuple[float, float, float, float]], ...]
+    # (face id, box, detector score, person id, person name, quality or None)
+    faces: tuple[tuple[int, tuple[float, float, float, float], float, int | None, str | None, float | None], ...]
+
+
+EARTH_KM = 6371.0088
+
+
+def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
+    """Great-circle (haversine) distance in km; None when the photo has no position."""
+    if lat1 is None or lon1 is None:
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+_DATE_SQL = ("coalesce(substr(p.taken_at, 1, 19), "
+             "strftime('%Y-%m-%dT%H:%M:%S', m.mtime_ns / 1000000000, 'unixepoch', 'localtime'))")
+
+
+def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoRow]:
+    """Analysed photos matching every condition of `flt`, sorted and paged, with their paths, objects and faces."""
+    where: list[str] = []
+    args: list[object] = []
+    for tag in flt.tags:
+        where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = p.id AND o.label = ?)")
+        args.append(tag)
+    for group in flt.person_groups:
+        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IN "
+                     f"({marks(len(group))}))")
+        args.extend(group)
+    assigned = "EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IS NOT NULL)"
+    if flt.any_person:
+        where.append(assigned)
+    if flt.no_people:
+        where.append("NOT " + assigned)
+    if flt.since is not None:
+        where.append(f"{_DATE_SQL} >= ?")
+        args.append(flt.since)
+    if flt.until is not None:
+        where.append(f"{_DATE_SQL} < ?")
+        args.append(flt.until)
+    if flt.camera is not None:
+        escaped = flt.camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("p.camera LIKE ? ESCAPE '\\'")
+        args.append(f"%{escaped}%")
+    distance = "NULL"
+    if flt.near is not None:
+        lat, lon, km = flt.near
+        conn.create_function("pictod_km", 4, _km, deterministic=True)
+        # A bounding box first (cheap), then the exact distance.
+        dlat = math.degrees(km / EARTH_KM)
+        where.append("p.gps_lat BETWEEN ? AND ?")
+        args += [lat - dlat, lat + dlat]
+        coslat = math.cos(math.radians(lat))
+        if coslat > 1e-6:
+            dlon = math.degrees(km / (EARTH_KM * coslat))
+            if dlon < 180 and lon - dlon >= -180 and lon + dlon <= 180:
+                where.append("p.gps_lon BETWEEN ? AND ?")
+                args += [lon - dlon, lon + dlon]
+        distance = "pictod_km(p.gps_lat, p.gps_lon, ?, ?)"
+        where.append(f"{distance} <= ?")
+        args += [lat, lon, km]
+    order = "DESC" if flt.descending else "ASC"
+    sort = f"photo_date {order}, first_path {order}" if flt.sort == "date" else f"first_path {order}"
+    select_args: list[object] = list(flt.near[:2]) if flt.near is not None else []
+    sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, m.mtime_ns, "
+           f"m.first_path, {_DATE_SQL} AS photo_date, {distance} AS distance_km "
+           "FROM photos p JOIN (SELECT photo_id, min(mtime_ns) AS mtime_ns, min(path) AS first_path FROM files "
+           "WHERE status = 'done' AND photo_id IS NOT NULL GROUP BY photo_id) m ON m.photo_id = p.id"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + f" ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
+    limit = -1 if flt.limit is None else max(0, flt.limit)
+    rows = conn.execute(sql, [*select_args, *args, limit, max(0, flt.offset)]).fetchall()
+    ids = [int(r[0]) for r in rows]
+    paths: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
+    objects: dict[int, list[tuple[str, float, tuple[float, float, float, float]]]] = {i: [] for i in ids}
+    found: dict[int, list[tuple[int, tuple[float, float, float, float], float, int | None, str | None,
+                                float | None]]] = {i: [] for i in ids}
+    quality = "fa.quality" if _has_column(conn, "faces", "quality") else "NULL"
+    for chunk in chunks(ids):
+        qs = marks(len(chunk))
+        for photo_id, path, size in conn.execute(
+                f"SELECT photo_id, path, size FROM files WHERE status = 'done' AND photo_id IN ({qs}) "
+                "ORDER BY path", chunk):
+            paths[photo_id].append((dec(path), int(size)))
+        for photo_id, label, score, x1, y1, x2, y2 in conn.execute(
+                f"SELECT photo_id, label, score, x1, y1, x2, y2 FROM objects WHERE photo_id IN ({qs}) "
+                "ORDER BY score DESC, id", chunk):
+            objects[photo_id].append((label, float(score), (x1, y1, x2, y2)))
+        for photo_id, fid, x1, y1, x2, y2, score, person_id, name, q in conn.execute(
+                f"SELECT fa.photo_id, fa.id, fa.x1, fa.y1, fa.x2, fa.y2, fa.score, fa.person_id, pe.name, {quality} "
+                f"FROM faces fa LEFT JOIN people pe ON pe.id = fa.person_id WHERE fa.photo_id IN ({qs}) "
+                "ORDER BY fa.id", chunk):
+            found[photo_id].append((int(fid), (x1, y1, x2, y2), float(score), person_id, name,
+                                    None if q is None else float(q)))
+    result = []
+    for r in rows:
+        photo_id = int(r[0])
+        files = paths[photo_id]
+        result.append(PhotoRow(
+            id=photo_id, paths=tuple(p for p, _s in files), taken_at=r[1],
+            file_time=_local_iso(int(r[8])), camera=r[2], width=int(r[3]), height=int(r[4]), format=str(r[5]),
+            bytes=files[0][1] if files else 0, gps=None if r[6] is None or r[7] is None else (r[6], r[7]),
+            distance_km=None if r[11] is None else float(r[11]), objects=tuple(objects[photo_id]),
+            faces=tuple(found[photo_id])))
+    return result
+
+
+def _local_iso(mtime_ns: int) -> str:
+    return datetime.fromtimestamp(mtime_ns / 1e9).replace(microsecond=0).isoformat()
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))

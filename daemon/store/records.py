@@ -18,6 +18,7 @@ class FileRecord:
     status: str  # 'pending' | 'done' | 'failed'
     reason: str | None
     photo_id: int | None
+    retry: bool = False  # marked by `pictod retry`: analysed again even though size and mtime are unchanged
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TypeVar
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store import db, migrations, queries
+from daemon.store import db, faces, migrations, queries
 from daemon.store.records import AddResult, FileRecord, RemoveResult, StatusCounts
 from daemon.store.writer import Writer
 from daemon.types import PhotoAnalysis
@@ -156,6 +156,10 @@ class Store:
         """The analysed photo with these bytes, if any."""
         return self.read(lambda c: queries.photo_id_for_hash(c, content_hash))
 
+    def people_count(self) -> int:
+        """How many people there are."""
+        return self.read(faces.people_count)
+
     def status_counts(self) -> StatusCounts:
         """Counts for `pictod status`."""
         return self.read(queries.status_counts)
@@ -179,9 +183,16 @@ class Store:
         """Point a file at the analysed photo with this hash, or, if there is none, mark it pending (one lookup)."""
         return self.write(lambda c: queries.link_or_mark_pending(c, path, size, mtime_ns, content_hash))
 
-    def record_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> RemoveResult:
-        """Mark a file failed with a short reason code; what its previous photo took away, if that went."""
-        return self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason))
+    def record_failure(self, path: str, size: int, mtime_ns: int, reason: str,
+                       error: str | None = None) -> RemoveResult:
+        """Mark a file failed with a short reason code (and its message); what its previous photo took away."""
+        return self.write(lambda c: queries.record_failure(c, path, size, mtime_ns, reason, error))
+
+    def claim_retries(self) -> list[str]:
+        """The files `pictod retry` marked, now pending and unmarked (a read first: no write when none)."""
+        if not self.read(queries.has_retries):
+            return []
+        return self.write(queries.claim_retries)
 
     def move(self, src: str, dest: str) -> int:
         """Rename a file or a directory of files; return how many rows moved."""

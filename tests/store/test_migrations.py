@@ -48,8 +48,8 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
         version, rows = store.read(lambda c: (
             migrations.current_version(c),
             c.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()))
-        assert version == migrations.LATEST == 3
-        assert [r[0] for r in rows] == [1, 2, 3]
+        assert version == migrations.LATEST == 4
+        assert [r[0] for r in rows] == [1, 2, 3, 4]
         curated = store.read(lambda c: c.execute("SELECT id, curated FROM people ORDER BY id").fetchall())
         assert curated == [(1, 1), (2, 0)]
         names = store.read(lambda c: c.execute(
@@ -71,6 +71,36 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
     with Store.open(path):
         pass
     assert len(list(tmp_path.glob("library.db.v1-*.bak"))) == 1
+
+
+def test_v3_failed_files_keep_their_reason_and_can_be_retried_after_v4(tmp_path: Path) -> None:
+    from daemon.store import db, queries
+
+    path = tmp_path / "library.db"
+    db.prepare_path(path)
+    conn = db.connect(path)
+    try:
+        migrations.migrate(conn, path, upto=3)
+        conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, updated_at) "
+                     "VALUES (?, 1, 1, 'failed', 'truncated', '2024-01-01T00:00:00Z')", (b"/p/x.jpg",))
+        conn.commit()
+        assert migrations.migrate(conn, path) == [4]
+    finally:
+        conn.close()
+    with Store.open(path) as store:
+        [row] = store.read(queries.failed_files)
+        assert (row.path, row.reason, row.error, row.retry) == ("/p/x.jpg", "truncated", None, False)
+        assert store.write(lambda c: queries.mark_retry(c, ["/p"])) == ["/p/x.jpg"]
+        file = store.get_file("/p/x.jpg")
+        assert file is not None and file.retry and file.status == "failed"
+        assert store.claim_retries() == ["/p/x.jpg"]
+        file = store.get_file("/p/x.jpg")
+        assert file is not None and not file.retry and file.status == "pending"
+        assert store.claim_retries() == []
+        # The daemon's poll uses the partial index.
+        plan = store.read(lambda c: c.execute("EXPLAIN QUERY PLAN SELECT 1 FROM files WHERE retry = 1 LIMIT 1")
+                          .fetchall())
+        assert "files_retry" in str(plan)
 
 
 def test_fresh_database_gets_every_migration_without_backup(tmp_path: Path) -> None:
