@@ -422,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recluster", help="force a full recluster now")
     _common(p)
     p.set_defaults(func=_cmd_recluster)
+
+    from daemon import cli_metadata
+
+    cli_metadata.register(sub, _common, _with_store)
     return parser
 
 

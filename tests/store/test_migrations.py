@@ -48,8 +48,8 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
         version, rows = store.read(lambda c: (
             migrations.current_version(c),
             c.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()))
-        assert version == migrations.LATEST == 3
-        assert [r[0] for r in rows] == [1, 2, 3]
+        assert version == migrations.LATEST == 4
+        assert [r[0] for r in rows] == [1, 2, 3, 4]
         curated = store.read(lambda c: c.execute("SELECT id, curated FROM people ORDER BY id").fetchall())
         assert curated == [(1, 1), (2, 0)]
         names = store.read(lambda c: c.execute(
