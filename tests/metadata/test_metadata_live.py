@@ -253,5 +253,14 @@ def test_running_daemon_reimports_a_changed_sidecar_and_not_its_own_writes(tmp_p
         assert daemon.events("photo", after=mark, status="metadata") == []
         assert named_people(daemon.db) == {"Barack H. Obama": 1}
         assert daemon.stop() == 0
+        # Changed while the daemon was down: the start-up reconcile notices the sidecar and re-imports it (the
+        # user's rename, made after the first import, still wins over the sidecar's "Barack Obama").
+        exiftool("-q", "-overwrite_original", "-XMP-dc:Subject+=beach", photos / "obama.jpg.xmp")
+        daemon.start()
+        expect(lambda: daemon.events("photo", status="metadata"), 60, 0.2, "start-up re-import")
+        assert daemon.events("reconcile")[0]["sidecars"] == 1
+        assert named_people(daemon.db) == {"Barack H. Obama": 1}
+        assert query(daemon.db, "SELECT count(*) FROM photos") == [(1,)]
+        assert daemon.stop() == 0
     finally:
         daemon.teardown()
