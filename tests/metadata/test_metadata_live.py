@@ -178,7 +178,7 @@ def test_sidecars_follow_naming_merging_and_rejecting(written: tuple[Path, Path,
     obama, biden = _faces(db, photos / "obama.jpg")[0], _faces(db, photos / "biden.jpg")[0]
     with Store.open(db) as store:
         ids = []
-        for i, (face_id, person, _box) in enumerate(group[:2] + [obama, biden]):
+        for i, (face_id, person, _box) in enumerate([*group[:2], obama, biden]):
             if person is None:
                 person = store.write(lambda c: c.execute("INSERT INTO people (created_at, updated_at) "
                                                          "VALUES ('t', 't') RETURNING id").fetchone()[0])
@@ -213,7 +213,7 @@ def test_sidecars_follow_naming_merging_and_rejecting(written: tuple[Path, Path,
 def test_a_second_library_on_the_same_folder_ends_with_the_same_named_people(
         tmp_path: Path, written: tuple[Path, Path, Path]) -> None:
     photos, db_a, _config = written
-    test_sidecars_follow_naming_merging_and_rejecting  # noqa: B018 - runs first (file order)
+    # Library A named, merged and wrote in the test above (file order; the fixture is module-scoped).
     config = write_config(tmp_path, [photos])
     result = pictod("scan", "--config", config)
     assert result.returncode == 0, result.stderr[-3000:]
