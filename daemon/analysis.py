@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -21,8 +22,9 @@ from daemon import faces as facelib
 from daemon import imaging
 from daemon.config import AnalysisConfig, Config
 from daemon.imaging import DecodedImage
-from daemon.types import DetectedFace, DetectedObject, PhotoAnalysis
+from daemon.types import Box, DetectedFace, DetectedObject, PhotoAnalysis
 from daemon.vision import Models, RawFace, load_models, transforms
+from daemon.vision.base import NO_LANDMARKS
 
 # Decoded long side the chain asks of reduced JPEG decoding. Both detectors shrink every photo to their
 # 640 px input anyway, so detection loses nothing; what the extra resolution buys is the 112 px face crop
@@ -39,6 +41,10 @@ TARGET_LONG_SIDE = 1280
 # so the face sits in surroundings like those it was trained with. Shrinking first keeps the pass at the
 # cost of one detector run whatever the photo's size.
 PAD_FRACTION = 0.5
+
+# A named metadata region the full-frame pass did not find: its crop, padded by this fraction of the box on each
+# side (the context the detector expects), is searched for landmarks before the crop is embedded.
+REGION_PAD = 0.5
 
 
 class Analyzer:
@@ -84,6 +90,61 @@ class Analyzer:
         """Decode a photo opened by `open_header` and analyse it; PhotoError on bad input."""
         start = time.perf_counter()
         return self._timed(imaging.decode_header(header), _ms(start))
+
+    def analyze_header_regions(self, header: imaging.Header, regions: Callable[[PhotoAnalysis], Sequence[Box]]
+                               ) -> tuple[PhotoAnalysis, tuple[DetectedFace, ...]]:
+        """`analyze_header`, then `regions` (given the analysis) names boxes no detected face covers (named
+        metadata regions): their crops are embedded from the same decode (`embed_regions`)."""
+        start = time.perf_counter()
+        image = imaging.decode_header(header)
+        analysis = self._timed(image, _ms(start))
+        boxes = regions(analysis)
+        return analysis, self.embed_regions(image, boxes) if boxes else ()
+
+    def load(self, path: Path) -> DecodedImage:
+        """Decode one file with this chain's limits (for region crops of a photo already analysed)."""
+        return imaging.load(path, max_pixels=self.config.max_pixels, max_file_bytes=self.config.max_file_bytes,
+                            target_long_side=self.target_long_side)
+
+    def embed_regions(self, image: DecodedImage, boxes: Sequence[Box]) -> tuple[DetectedFace, ...]:
+        """Faces for boxes (original oriented pixels) the full-frame pass missed: the face detector runs on each
+        padded crop for landmarks (a small or turned face is often found there); if it finds none, the box crop
+        is embedded unaligned. Returned boxes are the given ones, score 0."""
+        raw: list[RawFace] = []
+        for box in boxes:
+            raw.append(self._region_face(image.rgb, tuple(v / image.scale for v in box)))  # type: ignore[arg-type]
+        if not raw:
+            return ()
+        vectors = self.models.embeddings.embed(image.rgb, raw)
+        return tuple(
+            DetectedFace(box=box, score=0.0,
+                         landmarks=tuple((float(x * image.scale), float(y * image.scale)) for x, y in face.landmarks),
+                         embedding=np.ascontiguousarray(vector, dtype=np.float32))
+            for box, face, vector in zip(boxes, raw, vectors, strict=True))
+
+    def _region_face(self, rgb: NDArray[np.uint8], box: tuple[float, float, float, float]) -> RawFace:
+        """The face inside a region box (decoded pixels): the detector's on a crop padded by REGION_PAD, if any
+        overlaps the box; else the box without landmarks."""
+        height, width = rgb.shape[:2]
+        x1, y1, x2, y2 = box
+        pad_x, pad_y = (x2 - x1) * REGION_PAD, (y2 - y1) * REGION_PAD
+        left, top = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
+        right, bottom = min(width, int(np.ceil(x2 + pad_x))), min(height, int(np.ceil(y2 + pad_y)))
+        fallback = RawFace(box=box, score=0.0, landmarks=NO_LANDMARKS)
+        if right - left < 8 or bottom - top < 8:
+            return fallback
+        crop = np.ascontiguousarray(rgb[top:bottom, left:right])
+        found = self._find_faces(crop)
+        best, best_iou = None, 0.3
+        for face in found:
+            shifted = (face.box[0] + left, face.box[1] + top, face.box[2] + left, face.box[3] + top)
+            overlap = _iou(shifted, box)
+            if overlap > best_iou:
+                best, best_iou = face, overlap
+        if best is None or best.landmarks.shape[0] != 5:
+            return fallback
+        landmarks = (best.landmarks + np.array([left, top], dtype=np.float32)).astype(np.float32)
+        return RawFace(box=box, score=0.0, landmarks=landmarks)
 
     def analyze(self, image: DecodedImage) -> PhotoAnalysis:
         """Objects, faces and embeddings of one decoded photo, boxes in the original photo's pixels."""
@@ -210,6 +271,12 @@ def _scale_box(
         min(max(box[2] * scale, 0.0), width),
         min(max(box[3] * scale, 0.0), height),
     )
+
+
+def _iou(a: Box, b: Box) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _ms(start: float) -> float:

@@ -528,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     from daemon import cli_photos  # failed, retry, completion (issue 14)
 
     cli_photos.register(sub, _common)
+
+    from daemon import cli_metadata
+
+    cli_metadata.register(sub, _common, _with_store)
     return parser
 
 

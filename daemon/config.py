@@ -110,6 +110,15 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class MetadataConfig:
+    """XMP metadata: names and face regions read from photos and sidecars, sidecars written (opt-in)."""
+
+    read: bool = True  # import names and regions from embedded XMP and sidecars
+    write_sidecars: bool = False  # keep photo.jpg.xmp in step with pictod's named people
+    write_tags: bool = False  # also write object tags as dc:subject keywords (needs write_sidecars)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -120,6 +129,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    metadata: MetadataConfig = field(default_factory=MetadataConfig)
     source: Path | None = None  # the file this was read from
 
     @property
@@ -156,6 +166,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "daemon": DaemonConfig,
     "log": LogConfig,
     "web": WebConfig,
+    "metadata": MetadataConfig,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -282,3 +293,6 @@ def _check_ranges(config: Config) -> None:
     for name, ok, expected in checks:
         if not ok:
             raise ConfigError(f"{name}: expected {expected}")
+    if config.metadata.write_tags and not config.metadata.write_sidecars:
+        raise ConfigError("metadata.write_tags = true needs metadata.write_sidecars = true "
+                          "(tags are written into the sidecars pictod keeps)")

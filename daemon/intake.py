@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import sqlite3
 import stat as stat_mod
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,13 +29,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon import memory
+from daemon import corrections, memory
 from daemon.config import Config
+from daemon.corrections import ImportResult
 from daemon.errors import FileTooLargeError, PhotoError
 from daemon.flow import PixelBudget
 from daemon.hashing import FileChangedError, FileDigest, file_digest
+from daemon.imaging import Header
 from daemon.lock import LibraryFile
+from daemon.metadata import FaceRegion, PhotoMetadata, is_sidecar_name, read_metadata
 from daemon.roots import Roots
+from daemon.store import metadata as meta_sql
+from daemon.store import queries
+from daemon.types import Box, DetectedFace
 from daemon.watch import PhotoEvent
 
 if TYPE_CHECKING:
@@ -48,6 +55,22 @@ T = TypeVar("T")
 
 SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway: nothing waits forever
 HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
+
+
+@dataclass(frozen=True)
+class FoundMetadata:
+    """A photo's metadata read beside its analysis, with the crops of named regions no detected face covers."""
+
+    meta: PhotoMetadata
+    embedded: dict[FaceRegion, DetectedFace]
+
+
+def read_metadata_logged(path: Path) -> PhotoMetadata:
+    """`read_metadata`, each thing it ignored logged on one line (never fatal)."""
+    meta = read_metadata(path)
+    for item in meta.ignored:
+        log.info("metadata_ignored", path=str(path), source=item.source, reason=item.reason)
+    return meta
 
 
 @dataclass
@@ -144,6 +167,8 @@ class Intake:
             await self.move(event)
         elif event.kind == "delete":
             await self.delete(event)
+        elif event.kind == "sidecar":
+            await self.sidecar(event)
         elif event.is_dir:
             await self.roots.reconcile_subfolder(event.path)
         else:
@@ -176,13 +201,14 @@ class Intake:
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
                          objects=linked.objects, faces=len(linked.face_ids), people=0, ms=_ms(t0))
                 return
-            analysis = await self.analyse(path, digest)
-            result = await self.record(path, digest, analysis)
+            analysis, found = await self.analyse(path, digest)
+            result, imported = await self.record(path, digest, analysis, found)
             assigned = await self.place_faces(result)
         self.summary.analysed += 1
         log.info("photo", path=str(path), status="analysed" if result.created else "linked",
                  photo_id=result.photo_id, objects=len(analysis.objects), faces=len(analysis.faces),
-                 people=sum(1 for _face, person in assigned if person is not None), ms=_ms(t0))
+                 people=sum(1 for _face, person in assigned if person is not None), ms=_ms(t0),
+                 **(imported.fields() if imported is not None else {}))
 
     # ---------------------------------------------------------------- the stages
 
@@ -243,8 +269,9 @@ class Intake:
         return await self._write(self.store.link_or_mark_pending, str(path), digest.size, digest.mtime_ns,
                                  digest.sha256)
 
-    async def analyse(self, path: Path, digest: FileDigest) -> PhotoAnalysis:
-        """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget."""
+    async def analyse(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, FoundMetadata | None]:
+        """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget; read the
+        photo's metadata in the same job ([metadata] read), embedding the named regions no face covers."""
         try:
             # The one header read: it checks the pixel limit and gives the decode's size for the budget (the
             # reduced size of a JPEG), and the decode goes on from it.
@@ -252,7 +279,7 @@ class Intake:
             try:
                 async with self.pixels.hold(header.pixels):
                     try:
-                        return await self._cpu(self.analyzer.analyze_header, header)
+                        return await self._cpu(self._analyse_job, header, path)
                     finally:
                         # Rate-limited (every few seconds at most): a trim per photo costs ~25% more CPU.
                         if self.heap.due():
@@ -270,10 +297,101 @@ class Intake:
             # as failed (not retried until the file changes) and log the traceback for a bug report.
             raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
 
-    async def record(self, path: Path, digest: FileDigest, analysis: PhotoAnalysis) -> AddResult:
-        """Store the photo, its objects and faces and the file row in one transaction."""
-        return await self._write(self.store.record_analysis, str(path), digest.size, digest.mtime_ns,
-                              digest.sha256, analysis)
+    def _analyse_job(self, header: Header, path: Path) -> tuple[PhotoAnalysis, FoundMetadata | None]:
+        """Executor job: the analysis, and the metadata read beside it (never on the event loop)."""
+        if not self.cfg.metadata.read:
+            return self.analyzer.analyze_header(header), None
+        meta = read_metadata_logged(path)
+        todo: list[FaceRegion] = []
+
+        def regions(analysis: PhotoAnalysis) -> list[Box]:
+            todo.extend(corrections.unmatched_regions(meta, [f.box for f in analysis.faces]))
+            return [r.box for r in todo]
+
+        analysis, crops = self.analyzer.analyze_header_regions(header, regions)
+        return analysis, FoundMetadata(meta, dict(zip(todo, crops, strict=True)))
+
+    async def record(self, path: Path, digest: FileDigest, analysis: PhotoAnalysis,
+                     found: FoundMetadata | None = None) -> tuple[AddResult, ImportResult | None]:
+        """Store the photo, its objects and faces and the file row, and the names its metadata gives, in one
+        transaction."""
+        write_sidecars = self.cfg.metadata.write_sidecars
+
+        def task(conn: sqlite3.Connection) -> tuple[AddResult, ImportResult | None]:
+            result = queries.record_analysis(conn, str(path), digest.size, digest.mtime_ns, digest.sha256, analysis)
+            if found is None or not result.created:
+                return result, None
+            imported = corrections.import_metadata(conn, result.photo_id, found.meta, found.embedded)
+            if write_sidecars and (imported.regions or any(s.pictod_unchanged for s in found.meta.sidecars)):
+                # pictod's part of the sidecar follows the people as they are now (a photo replaced in place).
+                meta_sql.mark_photos_dirty(conn, [result.photo_id])
+            return result, imported
+
+        return await self._write(self.store.write, task)
+
+    # ---------------------------------------------------------------- a sidecar changed
+
+    async def sidecar(self, event: PhotoEvent) -> None:
+        """A sidecar was created or changed by another program: re-import the names of the photos it belongs to,
+        without analysing them again. pictod's own writes (its digest) change nothing."""
+        if not self.cfg.metadata.read:
+            return
+        try:
+            # Settled like a photo (never "closed"): a program still writing it, and pictod's own write being
+            # recorded, both finish first.
+            await self.settle(event.path, closed=False)
+        except _Vanished:
+            return  # deleted: people stay as they are (never lose data), only further imports stop
+        for photo in await self._io(self._photos_of_sidecar, event.path):
+            await self.reimport(photo)
+
+    def _photos_of_sidecar(self, sidecar: Path) -> list[tuple[Path, int]]:
+        """The library's photos a sidecar belongs to: `x.jpg.xmp` -> x.jpg, `x.xmp` -> every x.* of the folder."""
+        try:
+            names = os.listdir(sidecar.parent)
+        except OSError:
+            return []
+        lower = sidecar.name.lower()[: -len(".xmp")]
+        candidates = [sidecar.parent / n for n in names if n.lower() == lower or (
+            "." in n and n.rsplit(".", 1)[0].lower() == lower and not is_sidecar_name(n))]
+        found: list[tuple[Path, int]] = []
+        for path in candidates:
+            row = self.store.get_file(str(path))
+            if row is not None and row.status == "done" and row.photo_id is not None:
+                found.append((path, row.photo_id))
+        return found
+
+    async def reimport(self, photo: tuple[Path, int]) -> None:
+        """Read one photo's metadata again and apply it, unless its sidecars are pictod's own or already imported."""
+        t0 = time.monotonic()
+        path, photo_id = photo
+        result = await self._io(self._reimport_job, path, photo_id)
+        if result is not None:
+            log.info("photo", path=str(path), status="metadata", photo_id=photo_id, ms=_ms(t0), **result.fields())
+
+    def _reimport_job(self, path: Path, photo_id: int) -> ImportResult | None:
+        meta = read_metadata_logged(path)
+        seen, written = self.store.read(lambda c: meta_sql.sidecar_seen(c, photo_id))
+        if all(s.digest in (seen, written) for s in meta.sidecars):
+            return None  # pictod's own write, or the very bytes already imported
+        boxes = [f.box for f in self.store.read(lambda c: meta_sql.photo_faces(c, photo_id))]
+        todo = corrections.unmatched_regions(meta, boxes, written)
+        embedded: dict[FaceRegion, DetectedFace] = {}
+        if todo:
+            try:
+                image = self.analyzer.load(path)
+            except (PhotoError, OSError) as exc:
+                log.info("metadata_ignored", path=str(path), source=path.name, reason=f"undecodable: {exc}")
+            else:
+                embedded = dict(zip(todo, self.analyzer.embed_regions(image, [r.box for r in todo]), strict=True))
+
+        def task(conn: sqlite3.Connection) -> ImportResult:
+            imported = corrections.import_metadata(conn, photo_id, meta, embedded, reimport=True)
+            if self.cfg.metadata.write_sidecars:
+                meta_sql.mark_photos_dirty(conn, [photo_id])
+            return imported
+
+        return self._checked(self.store.write, task)
 
     async def place_faces(self, result: AddResult) -> list[tuple[int, int | None]]:
         """Put the new faces on people (nearest person means; the manager counts the photo towards the next

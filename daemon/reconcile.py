@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import structlog
 
+from daemon.metadata import is_sidecar_name
 from daemon.watch import PathFilter, PhotoEvent
 
 log = structlog.get_logger()
@@ -62,6 +63,7 @@ class DiskScan:
     root: Path
     files: dict[str, DiskFile] = field(default_factory=dict)
     unreadable: list[Path] = field(default_factory=list)
+    sidecars: dict[str, DiskFile] = field(default_factory=dict)  # XMP sidecars beside photos (not behind links)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Plan:
     unchanged: int = 0
     unreadable: int = 0
     sizes: dict[Path, int] = field(default_factory=dict)  # bytes of each event's file: on disk, or as stored
+    sidecars: int = 0  # sidecars new or changed beside photos that are themselves unchanged
 
 
 def check_root(root: Path) -> None:
@@ -130,6 +133,12 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
                     if recursive and filt.accepts_dir(path) and (filt.follow_symlinks or not is_link):
                         stack.append((path, via_link or is_link))
                     continue
+                if not (via_link or is_link) and is_sidecar_name(entry.name) and filt.accepts_dir(folder) \
+                        and not entry.name.startswith("."):
+                    sst = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(sst.st_mode):
+                        result.sidecars[str(path)] = DiskFile(str(path), sst.st_size, sst.st_mtime_ns)
+                    continue
                 if via_link or is_link:
                     known = filt.photo_path(path)
                 elif filt.accepts_file(path):
@@ -146,8 +155,11 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
     return result
 
 
-def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter) -> Plan:
-    """Diff a disk scan against the database rows under the same folder."""
+def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter,
+         sidecars_seen: Mapping[str, tuple[int, int]] | None = None) -> Plan:
+    """Diff a disk scan against the database rows under the same folder; with `sidecars_seen` (sidecar path ->
+    size, mtime_ns as last imported or written), a new or changed sidecar of an unchanged photo is a `sidecar`
+    event (a photo being analysed reads its sidecars anyway)."""
     result = Plan(scan.root, unreadable=len(scan.unreadable))
     known: set[str] = set()
     owner = filt.root_of(scan.root)
@@ -176,15 +188,39 @@ def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter) -> Plan:
         result.new += 1
         result.upserts.append(PhotoEvent("upsert", Path(path_str), source="reconcile"))
         result.sizes[Path(path_str)] = scan.files[path_str].size
+    if sidecars_seen is not None and scan.sidecars:
+        busy = {str(e.path) for e in result.upserts}
+        for side in sorted(scan.sidecars.values(), key=lambda d: d.path):
+            if sidecars_seen.get(side.path) == (side.size, side.mtime_ns):
+                continue
+            photos = _photos_beside(Path(side.path), scan.files)
+            if photos and not all(p in busy for p in photos):
+                result.sidecars += 1
+                result.upserts.append(PhotoEvent("sidecar", Path(side.path), source="reconcile"))
+                result.sizes[Path(side.path)] = -1  # never the size of a deleted photo: not a move candidate
     return result
 
 
+def _photos_beside(sidecar: Path, files: Mapping[str, DiskFile]) -> list[str]:
+    """Photos of the scan a sidecar belongs to: `x.jpg.xmp` -> x.jpg, `x.xmp` -> x.* (case-insensitive)."""
+    base = sidecar.name[: -len(".xmp")].lower()
+    folder = str(sidecar.parent)
+    found = []
+    for path in (str(sidecar.parent / sidecar.name[: -len(".xmp")]),):
+        if path in files:
+            found.append(path)
+    if not found:
+        found = [p for p in files if os.path.dirname(p) == folder and (
+            os.path.basename(p).lower() == base or os.path.splitext(os.path.basename(p))[0].lower() == base)]
+    return found
+
+
 def reconcile_folder(folder: Path, filt: PathFilter, rows_under: Iterable[FileRow], *,
-                     recursive: bool = True) -> Plan:
+                     recursive: bool = True, sidecars_seen: Mapping[str, tuple[int, int]] | None = None) -> Plan:
     """Scan `folder` and diff it against `rows_under` it; the root is re-checked after the walk so a drive
     unmounted mid-scan removes nothing."""
     scan = scan_disk(folder, filt, recursive=recursive)
-    result = plan(scan, rows_under, filt)
+    result = plan(scan, rows_under, filt, sidecars_seen)
     if result.deletes and not scan.files and filt.root_of(scan.root) == scan.root:
         # An unmounted drive usually leaves its empty mount point behind: a root with nothing in it while
         # the library knows photos there is treated as missing, never as "everything was deleted".

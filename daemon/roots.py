@@ -21,6 +21,7 @@ from daemon import reconcile
 from daemon.config import FolderConfig
 from daemon.flow import CoalescingQueue
 from daemon.sdnotify import Notifier
+from daemon.store import metadata as meta_sql
 from daemon.watch import PathFilter, PhotoEvent, Watcher
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ class Roots:
     def __init__(self, folders: Sequence[FolderConfig], filt: PathFilter, store: Store, io_pool: Executor, *,
                  queue: CoalescingQueue[PhotoEvent], submit: Callable[[PhotoEvent], None], notifier: Notifier,
                  stopping: asyncio.Event, spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
-                 on_plan: Callable[[reconcile.Plan], None]) -> None:
+                 on_plan: Callable[[reconcile.Plan], None], read_metadata: bool = True) -> None:
         self.folders = tuple(folders)
+        self.read_metadata = read_metadata  # [metadata] read: changed sidecars are reconciled too
         self.filter = filt
         self.store = store
         self.io_pool = io_pool
@@ -184,7 +186,8 @@ class Roots:
                               action="nothing under it was removed")
                 continue
             log.info("reconcile", root=str(root), new=plan.new, changed=plan.changed, resumed=plan.resumed,
-                     unchanged=plan.unchanged, vanished=len(plan.deletes), unreadable_folders=plan.unreadable)
+                     unchanged=plan.unchanged, vanished=len(plan.deletes), unreadable_folders=plan.unreadable,
+                     sidecars=plan.sidecars)
             self.on_plan(plan)
             plans.append(plan)
         size = {path: n for plan in plans for path, n in plan.sizes.items()}
@@ -238,7 +241,8 @@ class Roots:
 
     def _plan_folder(self, folder: Path, recursive: bool) -> reconcile.Plan:
         rows = list(self.store.iter_files(under=str(folder)))
-        return reconcile.reconcile_folder(folder, self.filter, rows, recursive=recursive)
+        seen = self.store.read(meta_sql.sidecar_states) if self.read_metadata else None
+        return reconcile.reconcile_folder(folder, self.filter, rows, recursive=recursive, sidecars_seen=seen)
 
     def request_rescan(self, dropped: Path) -> None:
         """The queue overflowed: events were dropped, so walk every root again once the burst drains."""

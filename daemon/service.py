@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import functools
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon import memory, reconcile
+from daemon import memory, reconcile, sidecars
 from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError
 from daemon.flow import CoalescingQueue, PathOrder
@@ -77,11 +78,16 @@ class Service:
         self.library = LibraryFile(store.path)
         self.roots = Roots(self.folders, self.filter, store, self.io_pool, queue=self.queue, submit=self.submit,
                            notifier=self.notifier, stopping=self._stop, spawn=self._spawn,
-                           on_plan=self._on_plan)
+                           on_plan=self._on_plan, read_metadata=cfg.metadata.read)
         self.intake = Intake(cfg, store, people, analyzer, io_pool=self.io_pool, cpu_pool=self.cpu_pool,
                              roots=self.roots, requeue=self._submit_now, recluster=self._recluster,
                              library=self.library)
         self.summary = self.intake.summary
+        # [metadata] write_sidecars: dirty photos' sidecars are written off the loop, in batches.
+        self.flusher = sidecars.SidecarFlusher(store, self.io_pool, tags=cfg.metadata.write_tags,
+                                               queue_length=self.queue.qsize, stopping=self._stop,
+                                               before_write=self.library.check) \
+            if cfg.metadata.write_sidecars else None
         # The last recluster handed to the cluster thread (the manager coalesces the calls queued there).
         self._recluster_future: asyncio.Future[tuple[ReclusterResult, int]] | None = None
         self._last_recluster: ReclusterResult | None = None
@@ -314,6 +320,8 @@ class Service:
                 if interval is not None:
                     self._watchdog_task = self._spawn(self._watchdog_loop(interval))
                 self._spawn(self.roots.reconcile_roots(roots))
+                if self.flusher is not None:
+                    self._spawn(self.flusher.run())
                 await self._stop.wait()
             else:
                 await self._scan_once(paths)
@@ -348,6 +356,10 @@ class Service:
         # A scan ends with its people settled: wait for the recluster however long it takes (or a signal).
         await self._wait_recluster(stop)
         stop.cancel()
+        if self.cfg.metadata.write_sidecars and not self._stop.is_set():
+            stats = await self._io(functools.partial(sidecars.flush_all, self.store, tags=self.cfg.metadata.write_tags))
+            log.info("sidecars", written=stats.written, unchanged=stats.unchanged, removed=stats.removed,
+                     skipped=stats.skipped)
 
     async def _shutdown(self) -> None:
         if self._watchdog_task is not None:

@@ -22,10 +22,11 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from daemon.config import FolderConfig, LibraryConfig
+from daemon.metadata import is_sidecar_name
 
 log = structlog.get_logger()
 
-EventKind = Literal["upsert", "delete", "move"]
+EventKind = Literal["upsert", "delete", "move", "sidecar"]  # sidecar: an XMP sidecar created or changed
 
 # Browsers, rsync, editors and office suites write to these names and rename when done.
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", ".swp", "~")
@@ -50,6 +51,8 @@ class PhotoEvent:
         """What the queue coalesces on: one entry per file or folder path; moves keep their order (None)."""
         if self.kind == "move":
             return None
+        if self.kind == "sidecar":
+            return "s:" + str(self.path)
         return ("d:" if self.is_dir else "f:") + str(self.path)
 
     def paths(self) -> list[str]:
@@ -121,6 +124,14 @@ class PathFilter:
         real = self.canonical(path)
         return real if real is not None and self.accepts_file(real) else None
 
+    def sidecar_path(self, path: Path) -> Path | None:
+        """The canonical path of an XMP sidecar under a root (not hidden or temporary), or None. pictod's own
+        temporary files (`.<name>.<random>.pictod-tmp`) are hidden and never end in `.xmp`."""
+        if not (self._clean_parts(path) and is_sidecar_name(path.name)):
+            return None
+        real = self.canonical(path)
+        return real if real is not None and self._clean_parts(real) else None
+
     def dir_path(self, path: Path) -> Path | None:
         """The canonical path of a folder under a root, or None."""
         if not self.accepts_dir(path):
@@ -189,6 +200,10 @@ class _Handler(FileSystemEventHandler):
             # A new link to a folder arrives as a file event; followed, its folder is scanned like a new one.
             if (path := f.dir_path(src)) is not None:
                 self._emit(PhotoEvent("upsert", path, is_dir=True))
+        elif kind in ("created", "modified", "closed") and (side := f.sidecar_path(src)) is not None:
+            self._emit(PhotoEvent("sidecar", side))
+        elif kind == "moved" and dest is not None and (side := f.sidecar_path(dest)) is not None:
+            self._emit(PhotoEvent("sidecar", side))  # written elsewhere and renamed into place (atomic writers)
         elif kind in ("created", "modified", "attrib", "closed"):
             if (path := f.photo_path(src)) is not None:
                 self._emit(PhotoEvent("upsert", path, closed=kind == "closed"))

@@ -78,3 +78,16 @@ def test_pictod_config_environment_variable_is_the_default(tmp_path: Path, monke
     path = write(tmp_path, "")
     monkeypatch.setenv("PICTOD_CONFIG", str(path))
     assert config.default_config_path() == path
+
+
+def test_metadata_section_defaults_and_checks(tmp_path: Path) -> None:
+    assert config.from_dict({}, base=tmp_path).metadata == config.MetadataConfig(read=True, write_sidecars=False,
+                                                                              write_tags=False)
+    cfg = config.from_dict({"metadata": {"write_sidecars": True, "write_tags": True}}, base=tmp_path)
+    assert cfg.metadata.write_sidecars and cfg.metadata.write_tags
+    with pytest.raises(ConfigError, match=r"metadata\.write_tags.*metadata\.write_sidecars"):
+        config.from_dict({"metadata": {"write_tags": True}}, base=tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown key metadata\.sidecars"):
+        config.from_dict({"metadata": {"sidecars": True}}, base=tmp_path)
+    with pytest.raises(ConfigError, match=r"metadata\.read: expected true or false"):
+        config.from_dict({"metadata": {"read": "yes"}}, base=tmp_path)

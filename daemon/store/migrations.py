@@ -134,11 +134,38 @@ def _v4_retry_and_error(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX files_retry ON files(retry) WHERE retry = 1")
 
 
+def _v5_metadata(conn: sqlite3.Connection) -> None:
+    # v5 (issue 13): names imported from XMP. A face is 'detected' by the analysis or 'xmp' (a named region no
+    # detector found, its crop embedded); a correction is the user's or imported ('xmp', with its photo, so a
+    # changed sidecar replaces that photo's imports and never the user's). photo_metadata: the sidecar last seen
+    # per photo (start-up reconcile notices a change) and the dirty flags of the batched sidecar writer.
+    conn.execute("ALTER TABLE faces ADD COLUMN source TEXT NOT NULL DEFAULT 'detected' "
+                 "CHECK (source IN ('detected', 'xmp'))")
+    conn.execute("ALTER TABLE corrections ADD COLUMN source TEXT NOT NULL DEFAULT 'user' "
+                 "CHECK (source IN ('user', 'xmp'))")
+    conn.execute("ALTER TABLE corrections ADD COLUMN photo_id INTEGER REFERENCES photos(id) ON DELETE CASCADE")
+    conn.execute("CREATE INDEX corrections_photo ON corrections(photo_id) WHERE photo_id IS NOT NULL")
+    conn.execute("""CREATE TABLE photo_metadata (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        sidecar BLOB,
+        sidecar_size INTEGER,
+        sidecar_mtime_ns INTEGER,
+        sidecar_digest TEXT,
+        written_digest TEXT,
+        dirty INTEGER NOT NULL DEFAULT 0,
+        dirty_gen INTEGER NOT NULL DEFAULT 0,
+        write_failures INTEGER NOT NULL DEFAULT 0
+    )""")
+    conn.execute("CREATE INDEX photo_metadata_dirty ON photo_metadata(photo_id) WHERE dirty = 1")
+    conn.execute("CREATE INDEX photo_metadata_sidecar ON photo_metadata(sidecar) WHERE sidecar IS NOT NULL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
     Migration(3, "people.embedding_sum for incremental means", _v3_embedding_sums),
     Migration(4, "files.retry and files.error for pictod failed/retry", _v4_retry_and_error),
+    Migration(5, "XMP metadata: imported faces and corrections, sidecar state and dirty flags", _v5_metadata),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -48,8 +48,8 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
         version, rows = store.read(lambda c: (
             migrations.current_version(c),
             c.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()))
-        assert version == migrations.LATEST == 4
-        assert [r[0] for r in rows] == [1, 2, 3, 4]
+        assert version == migrations.LATEST
+        assert [r[0] for r in rows] == list(range(1, migrations.LATEST + 1))
         curated = store.read(lambda c: c.execute("SELECT id, curated FROM people ORDER BY id").fetchall())
         assert curated == [(1, 1), (2, 0)]
         names = store.read(lambda c: c.execute(
@@ -135,3 +135,31 @@ def test_run_refusing_a_missing_folder_leaves_the_library_untouched(tmp_path: Pa
     assert "is not a directory" in result.stderr
     assert path.read_bytes() == before
     assert not list(tmp_path.glob("library.db.v1-*.bak"))
+
+
+def test_v3_database_gains_the_metadata_columns_and_table(tmp_path: Path) -> None:
+    """v3 -> v5 (issue 13's migration is v5, issue 14's retry columns v4): existing faces are 'detected', existing
+    corrections the user's, photo_metadata empty."""
+    path = tmp_path / "library.db"
+    _build_v1(path)
+    conn = db.connect(path)
+    try:
+        assert migrations.migrate(conn, path, upto=3) == [2, 3]
+    finally:
+        conn.close()
+    with Store.open(path) as store:
+        assert store.read(migrations.current_version) == migrations.LATEST
+        assert store.read(lambda c: c.execute("SELECT DISTINCT source FROM faces").fetchall()) == [("detected",)]
+        assert store.read(lambda c: c.execute("SELECT source, photo_id FROM corrections").fetchall()) == \
+            [("user", None)]
+        assert store.read(lambda c: c.execute("SELECT count(*) FROM photo_metadata").fetchone()) == (0,)
+        with pytest.raises(StoreError):
+            store.write(lambda c: c.execute("UPDATE faces SET source = 'other'"))
+        # A photo's deletion takes its metadata row and its imported corrections with it.
+        store.write(lambda c: c.execute("INSERT INTO photo_metadata (photo_id, dirty) VALUES (1, 1)"))
+        store.write(lambda c: c.execute("INSERT INTO corrections (kind, face_id, person_id, created_at, source, "
+                                        "photo_id) VALUES ('assign', 1, 1, 't', 'xmp', 1)"))
+        store.write(lambda c: c.execute("DELETE FROM photos WHERE id = 1"))
+        assert store.read(lambda c: c.execute("SELECT count(*) FROM photo_metadata").fetchone()) == (0,)
+        assert store.read(lambda c: c.execute("SELECT count(*) FROM corrections WHERE source = 'xmp'").fetchone()) \
+            == (0,)
