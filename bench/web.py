@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import people_synth as synth  # noqa: E402
-from daemon_helpers import make_variants  # noqa: E402
+from harness import make_variants  # noqa: E402
 from pictod_testdata import DLIB_FACES, FACE_RECOGNITION, SKIMAGE  # noqa: E402
 
 PEOPLE = 1000

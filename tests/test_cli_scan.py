@@ -9,24 +9,25 @@ from pathlib import Path
 
 import pytest
 from cli_library import pictod
-from daemon_helpers import Daemon, expect, query
-from daemon_helpers import write_config as daemon_config
+from harness import Daemon, Layout, expect, query
+from harness import write_config as daemon_config
 from pictod_testdata import SKIMAGE
 
 
 @pytest.fixture(scope="module")
-def failing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A library where two photos failed (file_too_large under a 300 kB limit); the config and its folder."""
+def failing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Layout]:
+    """A library where two photos failed (file_too_large under a 300 kB limit); the config, its folder, layout."""
     root = tmp_path_factory.mktemp("cli-retry")
     photos = root / "photos"
     photos.mkdir()
     for name in ("chelsea.png", "coffee.png", "hubble_deep_field.jpg"):  # 240 kB, 467 kB, 528 kB
         shutil.copy(SKIMAGE / name, photos / name)
-    config = daemon_config(root, [photos], extra="[analysis]\nmax_file_bytes = 300000\n")
+    layout = daemon_config(root, folders=[photos], sections={"analysis": {"max_file_bytes": 300000}})
+    config = layout.config
     done = pictod("scan", "--config", str(config), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["failed"] == 2
-    return config, photos
+    return config, photos, layout
 
 
 def failed_json(config: Path) -> list[dict[str, object]]:
@@ -37,8 +38,8 @@ def failed_json(config: Path) -> list[dict[str, object]]:
     return rows
 
 
-def test_failed_lists_reason_message_and_time(failing: tuple[Path, Path]) -> None:
-    config, photos = failing
+def test_failed_lists_reason_message_and_time(failing: tuple[Path, Path, Layout]) -> None:
+    config, photos, _layout = failing
     rows = failed_json(config)
     assert [r["path"] for r in rows] == [str(photos / "coffee.png"), str(photos / "hubble_deep_field.jpg")]
     for row in rows:
@@ -49,8 +50,8 @@ def test_failed_lists_reason_message_and_time(failing: tuple[Path, Path]) -> Non
 
 
 def test_retry_without_a_daemon_waits_for_the_next_scan_then_with_a_running_daemon(
-        failing: tuple[Path, Path]) -> None:
-    config, photos = failing
+        failing: tuple[Path, Path, Layout]) -> None:
+    config, photos, layout = failing
     # The user raises the limit: unchanged files stay failed until retried.
     text = config.read_text().replace("max_file_bytes = 300000", "max_file_bytes = 10000000")
     config.write_text(text)
@@ -69,7 +70,7 @@ def test_retry_without_a_daemon_waits_for_the_next_scan_then_with_a_running_daem
     assert scanned["analysed"] == 1
     assert [r["path"] for r in failed_json(config)] == [str(photos / "hubble_deep_field.jpg")]
 
-    daemon = Daemon(config).start()
+    daemon = Daemon(layout).start()
     try:
         mark = daemon.mark()
         done = pictod("retry", "--all", "--config", str(config))
