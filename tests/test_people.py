@@ -682,9 +682,9 @@ def test_a_new_face_joins_a_person_who_changed_by_its_nearest_faces(store: Store
     # A person photographed along an arc of 1.4 rad: its mean is 0.38 from a new face at 1.6 rad, its three
     # nearest faces 0.05. Placed on arrival (before any recluster), not left unassigned.
     manager = PeopleManager(store, ClusteringConfig(eps=0.3, min_samples=2, recluster_every=1000))
-    ts = [0.1 * i for i in range(15)]
+    ts = [0.1 * i for i in range(15)] + [1.6]
     arc = np.zeros((16, 128), np.float32)
-    arc[:, 0], arc[:, 1] = np.cos(ts + [1.6]), np.sin(ts + [1.6])
+    arc[:, 0], arc[:, 1] = np.cos(ts), np.sin(ts)
     for i in range(15):
         _add(store, manager, f"/p/arc{i}.jpg", [arc[i]])
     manager.recluster()
