@@ -143,6 +143,7 @@ class PeopleManager:
             self._load_means(conn)
         if rev0 != self._members_rev:
             self._load_members(conn)
+            self._members_rev = rev0
         # A recluster may have run since the photo was stored: faces it placed stay, and their people are
         # taken for the others (one face per photo per person). Faces already deleted are skipped.
         now = faces.photo_face_people(conn, result.photo_id)
