@@ -348,6 +348,84 @@ def _when(text: str) -> str:
     return text
 
 
+def _cmd_faces_suggest(args: argparse.Namespace) -> int:
+    from daemon import library
+
+    def action(store: Any, cfg: config_mod.Config) -> int:
+        items = library.suggest_faces(store, person_id=args.person, eps=cfg.clustering.suggest_eps,
+                                      k=cfg.clustering.assign_k)
+        if args.json:
+            _print_json(items)
+        elif not items:
+            print("no suggestions")
+        else:
+            rows = [[i.face_id, i.photo_id, s.person_id, s.person_name or "", f"{s.distance:.3f}",
+                     "top" if n == 0 else ""] for i in items for n, s in enumerate(i.suggestions)]
+            print(_table(rows, ["face", "photo", "person", "name", "distance", ""]))
+            print(f"{len(items)} faces with suggestions; take one with `pictod faces accept FACE [PERSON]`")
+        return EXIT_OK
+
+    return _with_store(args, action, read_only=True)
+
+
+def _cmd_faces_accept(args: argparse.Namespace) -> int:
+    def action(store: Any, cfg: config_mod.Config) -> int:
+        person = _corrections().accept_suggestion(store, args.face, args.person, eps=cfg.clustering.suggest_eps)
+        if args.json:
+            _print_json({"ok": True, "face_id": args.face, "person_id": person})
+        else:
+            print(f"face {args.face} is now on person {person} (kept across reclusters)")
+        return EXIT_OK
+
+    return _with_store(args, action)
+
+
+def _cmd_faces_reject(args: argparse.Namespace) -> int:
+    def action(store: Any, _cfg: config_mod.Config) -> int:
+        if args.person is None:
+            result = _corrections().reject_face(store, args.face)
+            message = f"face {args.face} rejected" + (f" from person {result}" if result is not None else
+                                                       " (it was on no person)")
+        else:
+            _corrections().reject_suggestion(store, args.face, args.person)
+            result = args.person
+            message = f"face {args.face} is not person {args.person}: never suggested or put there again"
+        if args.json:
+            _print_json({"ok": True, "face_id": args.face, "person_id": result})
+        else:
+            print(message)
+        return EXIT_OK
+
+    return _with_store(args, action)
+
+
+def _cmd_people_accept(args: argparse.Namespace) -> int:
+    def action(store: Any, cfg: config_mod.Config) -> int:
+        limit = cfg.clustering.suggest_eps if args.max_distance is None else args.max_distance
+        accepted = _corrections().accept_person_suggestions(store, args.id, max_distance=limit)
+        if args.json:
+            _print_json({"ok": True, "person_id": args.id, "accepted": accepted})
+        else:
+            print(f"person {args.id}: {len(accepted)} suggested faces accepted"
+                  + (f" ({', '.join(map(str, accepted))})" if accepted else ""))
+        return EXIT_OK
+
+    return _with_store(args, action)
+
+
+def _cmd_people_new(args: argparse.Namespace) -> int:
+    def action(store: Any, _cfg: config_mod.Config) -> int:
+        person = _corrections().new_person(store, args.faces, name=args.name)
+        if args.json:
+            _print_json({"ok": True, "person_id": person, "face_ids": args.faces, "name": args.name})
+        else:
+            print(f"person {person} made from faces {', '.join(map(str, args.faces))}"
+                  + (f", named {_safe(args.name)}" if args.name else ""))
+        return EXIT_OK
+
+    return _with_store(args, action)
+
+
 def _cmd_photos(args: argparse.Namespace) -> int:
     from daemon import library
 
@@ -476,8 +554,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=int)
     p.set_defaults(func=_correction(lambda st, a: _corrections().merge_people(st, a.a, a.b),
                                     lambda a: f"person {a.b} merged into {a.a}"))
+    p = psub.add_parser("accept", help="accept every face whose top suggestion is this person (kept across "
+                        "reclusters)")
+    _common(p)
+    p.add_argument("id", type=int, metavar="PERSON")
+    p.add_argument("--max-distance", type=float, metavar="D",
+                   help="only suggestions at most this distance (default: clustering.suggest_eps)")
+    p.set_defaults(func=_cmd_people_accept)
+    p = psub.add_parser("new", help="make a person from chosen faces (at most one per photo; kept across "
+                        "reclusters)")
+    _common(p)
+    p.add_argument("faces", type=int, nargs="+", metavar="FACE")
+    p.add_argument("--name", help="name the new person")
+    p.set_defaults(func=_cmd_people_new)
 
-    faces = sub.add_parser("faces", help="correct face assignments")
+    faces = sub.add_parser("faces", help="correct face assignments, see and take suggestions")
     fsub = faces.add_subparsers(dest="faces_command", required=True, metavar="ACTION")
     p = fsub.add_parser("move", help="move a face to another person (kept across reclusters)")
     _common(p)
@@ -485,11 +576,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("person", type=int)
     p.set_defaults(func=_correction(lambda st, a: _corrections().move_face(st, a.face, a.person),
                                 lambda a: f"face {a.face} moved to person {a.person}"))
-    p = fsub.add_parser("reject", help="this face is not this person (kept across reclusters)")
+    p = fsub.add_parser("reject", help="this face is not its person, or not PERSON (a suggestion): kept across "
+                        "reclusters, never suggested again")
     _common(p)
     p.add_argument("face", type=int)
-    p.set_defaults(func=_correction(lambda st, a: _corrections().reject_face(st, a.face),
-                                    lambda a: f"face {a.face} rejected"))
+    p.add_argument("person", type=int, nargs="?", help="the person it is not (default: the one it is on)")
+    p.set_defaults(func=_cmd_faces_reject)
+    p = fsub.add_parser("suggest", help="people each unassigned face may be, nearest first, with distances")
+    _common(p)
+    p.add_argument("--person", type=int, metavar="P", help="only suggestions of this person")
+    p.set_defaults(func=_cmd_faces_suggest)
+    p = fsub.add_parser("accept", help="put a face on its top suggestion, or on PERSON (kept across reclusters)")
+    _common(p)
+    p.add_argument("face", type=int)
+    p.add_argument("person", type=int, nargs="?", help="the person to take (default: the top suggestion)")
+    p.set_defaults(func=_cmd_faces_accept)
 
     p = sub.add_parser("photos", help="search photos: tags, people, dates, camera, place (conditions combine with AND)",
                        epilog="dates: the EXIF capture time, else the file's modification time (local time); "

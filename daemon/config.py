@@ -80,6 +80,8 @@ class ClusteringConfig:
     eps: float = 0.3
     min_samples: int = 2
     recluster_every: int = 5
+    assign_k: int = 3  # a new face's distance to a person: 1 - mean of its k best similarities to their faces
+    suggest_eps: float = 0.45  # looser distance for suggesting people for unassigned faces
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,9 @@ def _check_ranges(config: Config) -> None:
         ("clustering.eps", 0.0 < config.clustering.eps < 2.0, "a cosine distance in (0, 2)"),
         ("clustering.min_samples", config.clustering.min_samples >= 1, "an integer >= 1"),
         ("clustering.recluster_every", config.clustering.recluster_every >= 1, "an integer >= 1"),
+        ("clustering.assign_k", config.clustering.assign_k >= 1, "an integer >= 1"),
+        ("clustering.suggest_eps", config.clustering.eps <= config.clustering.suggest_eps < 2.0,
+         "a cosine distance in [clustering.eps, 2)"),
         ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),
         ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),
         ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),

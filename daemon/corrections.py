@@ -12,6 +12,9 @@ pinned to the person of that name (casefold; created and curated if new); a name
 imported face (its crop embedded by the caller); a name without a region is used only when the photo has one name,
 no region and one face. A face the user corrected after its last import is never touched, and importing name X onto
 a face of person Y moves the face: it never renames or merges Y.
+
+Suggestions: an accepted suggestion is a pin (kind `assign`), a rejected one a rejection (kind `reject`)
+of that face and person, whether the face was on the person or not; a new person is curated and its faces pinned.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from daemon.library import PersonSummary, summary_of
+from daemon.errors import UsageError
+from daemon.library import PersonSummary, suggest_faces, summary_of
 from daemon.metadata import FaceRegion, PhotoMetadata, SidecarInfo
 from daemon.metadata.geometry import iou
 from daemon.store import Store, faces
@@ -208,3 +212,87 @@ def _record_sidecar(conn: sqlite3.Connection, photo_id: int, meta: PhotoMetadata
         meta_sql.record_sidecar(conn, photo_id, str(info.path), None, None, info.digest)
         return
     meta_sql.record_sidecar(conn, photo_id, str(info.path), st.st_size, st.st_mtime_ns, info.digest)
+
+
+# ----------------------------------------------------------------------------------------------- suggestions
+
+
+def accept_suggestion(store: Store, face_id: int, person_id: int | None = None, *,
+                      eps: float | None = None) -> int:
+    """Put an unassigned face on its top suggestion (or on `person_id`) as a pin; return the person.
+
+    NotFoundError for an unknown face or person; UsageError if the face has no suggestion (and no person is
+    given) or is already on a person and none is given."""
+    _photo, current = store.read(lambda conn: faces.face_row(conn, face_id))
+    if person_id is None:
+        if current is not None:
+            raise UsageError(f"face {face_id} is already on person {current}: give a person to move it")
+        items = suggest_faces(store, face_ids=[face_id], eps=eps)
+        if not items:
+            raise UsageError(f"no suggestion for face {face_id}: give a person, or `pictod people new {face_id}`")
+        person_id = items[0].suggestions[0].person_id
+    chosen = person_id
+
+    def task(conn: sqlite3.Connection) -> None:
+        faces.move_face(conn, face_id, chosen)
+        meta_sql.mark_face_dirty(conn, face_id)  # its sidecar names it now
+
+    store.write(task)
+    return chosen
+
+
+def accept_person_suggestions(store: Store, person_id: int, *, max_distance: float | None = None) -> list[int]:
+    """Accept every suggestion whose top person is `person_id` within `max_distance` (default
+    `clustering.suggest_eps`), one face per photo (the nearest); return the faces accepted, ascending."""
+    store.read(lambda conn: faces.person_row(conn, person_id))
+    items = suggest_faces(store, eps=max_distance)
+    best: dict[int, tuple[float, int]] = {}
+    for item in items:
+        top = item.suggestions[0]
+        if top.person_id != person_id:
+            continue
+        if item.photo_id not in best or (top.distance, item.face_id) < best[item.photo_id]:
+            best[item.photo_id] = (top.distance, item.face_id)
+    chosen = sorted(face for _d, face in best.values())
+
+    def write(conn: sqlite3.Connection) -> list[int]:
+        faces.person_row(conn, person_id)
+        done = []
+        for face_id in chosen:
+            if faces.face_row(conn, face_id)[1] is None:  # still unassigned when the write runs
+                faces.move_face(conn, face_id, person_id)
+                done.append(face_id)
+        meta_sql.mark_named_faces_dirty(conn, done)
+        return done
+
+    return store.write(write) if chosen else []
+
+
+def reject_suggestion(store: Store, face_id: int, person_id: int) -> None:
+    """"This face is not this person": never suggested again, and no recluster puts it there."""
+
+    def task(conn: sqlite3.Connection) -> None:
+        faces.reject_suggestion(conn, face_id, person_id)
+        meta_sql.mark_face_dirty(conn, face_id)  # the face may have left that person
+
+    store.write(task)
+
+
+def new_person(store: Store, face_ids: list[int], *, name: str | None = None) -> int:
+    """A person made from chosen faces (each pinned to it; moved off any person it was on), named if a name is
+    given; return its id. UsageError for no face or two faces of one photo, NotFoundError for an unknown face."""
+    unique = list(dict.fromkeys(int(f) for f in face_ids))
+    if not unique:
+        raise UsageError("a new person needs at least one face")
+    clean = " ".join(name.split()) if name is not None else None
+
+    def write(conn: sqlite3.Connection) -> int:
+        try:
+            person = faces.new_curated_person(conn, unique, clean or None)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        for face_id in unique:  # each face may have left a named person or joined a named one
+            meta_sql.mark_face_dirty(conn, face_id)
+        return person
+
+    return store.write(write)

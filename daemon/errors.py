@@ -43,6 +43,12 @@ class NotFoundError(PictodError):
     exit_code = 2
 
 
+class UsageError(PictodError):
+    """A request that cannot be done as asked (two faces of one photo for one person, no suggestion to take)."""
+
+    exit_code = 2
+
+
 class PhotoError(PictodError):
     """One photo cannot be analysed: empty, truncated, not an image, unsupported or too large.
 

@@ -16,7 +16,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.config import AnalysisConfig
+from daemon import clusters
+from daemon.config import AnalysisConfig, ClusteringConfig
 from daemon.errors import NotFoundError, PictodError
 from daemon.store import Store, faces, queries
 
@@ -54,6 +55,25 @@ class PersonDetail:
     face_list: list[FaceInfo] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """A person an unassigned face may be: its distance (the smaller of the distance to the person's mean and one
+    minus the mean of the face's `assign_k` best similarities to the person's faces)."""
+
+    person_id: int
+    person_name: str | None
+    distance: float
+
+
+@dataclass(frozen=True)
+class FaceSuggestions:
+    """An unassigned face and the people it may be, nearest first."""
+
+    face_id: int
+    photo_id: int
+    suggestions: list[Suggestion]
+
+
 def summary_of(row: faces.PersonRow) -> PersonSummary:
     """A person row from the store as a PersonSummary."""
     return PersonSummary(id=row[0], name=row[1], faces=row[2], photos=row[3])
@@ -78,6 +98,50 @@ def person_detail(store: Store, person_id: int) -> PersonDetail:
         return PersonDetail(id=person.id, name=person.name, faces=person.faces, photos=person.photos,
                             face_list=face_list)
     return store.read(read)
+
+
+def suggest_faces(store: Store, *, person_id: int | None = None, face_ids: list[int] | None = None,
+                  eps: float | None = None, k: int | None = None) -> list[FaceSuggestions]:
+    """For every unassigned face (or these faces), the people within `eps` (default `clustering.suggest_eps`),
+    nearest first; only faces with at least one suggestion, nearest first. With `person_id`, only that person
+    is suggested. Never suggested: a person the user rejected for the face, a person that already has a face of
+    the same photo. NotFoundError for an unknown person."""
+    defaults = ClusteringConfig()
+    radius = defaults.suggest_eps if eps is None else float(eps)
+    best_k = defaults.assign_k if k is None else int(k)
+
+    def read(conn: sqlite3.Connection) -> tuple[faces.FaceRows, faces.FaceRows, list[tuple[int, bytes]],
+                                                set[tuple[int, int]], set[tuple[int, int]], dict[int, str | None]]:
+        if person_id is not None:
+            faces.person_row(conn, person_id)
+        loose = faces.unassigned_faces(conn, face_ids)
+        return (loose, faces.assigned_faces(conn, person_id),
+                faces.means(conn, None if person_id is None else [person_id]),
+                faces.rejections_of(conn, loose.ids.tolist()), faces.photo_people_of(conn, loose.photos.tolist()),
+                faces.person_names(conn))
+
+    loose, members, mean_rows, rejected, taken, names = store.read(read)
+    if not len(loose.ids) or not len(members.ids):
+        return []
+    means = clusters.normalise(np.stack([q_vec(m) for _p, m in mean_rows])) if mean_rows else None
+    ranked = clusters.nearest_people(loose.vectors, clusters.normalise(members.vectors), members.people, radius,
+                                     k=best_k, means=means,
+                                     mean_owners=np.array([p for p, _m in mean_rows], np.int64))
+    out: list[FaceSuggestions] = []
+    for face_id, photo_id, options in zip(loose.ids.tolist(), loose.photos.tolist(), ranked, strict=True):
+        kept = [Suggestion(person_id=p, person_name=names.get(p), distance=round(d, 4)) for p, d in options
+                if (face_id, p) not in rejected and (photo_id, p) not in taken]
+        if kept:
+            out.append(FaceSuggestions(face_id=face_id, photo_id=photo_id, suggestions=kept))
+    out.sort(key=lambda item: (item.suggestions[0].distance, item.face_id))
+    return out
+
+
+def q_vec(raw: bytes) -> NDArray[np.float32]:
+    """A stored embedding BLOB as a vector."""
+    from daemon.store import base
+
+    return base.vec(raw)
 
 
 @dataclass(frozen=True)

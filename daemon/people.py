@@ -5,7 +5,10 @@ The maths is in `daemon/clusters.py`; this module owns the state around it: the 
 of people means used for placing new faces, the recluster counter and coalescing, and persistence through the
 store's single writer. User corrections are in `daemon/corrections.py`, library reads in `daemon/library.py`.
 
-Face -> person links change in three ways only: a new face is placed on the nearest person mean within eps;
+Face -> person links change in three ways only: a new face is placed on the nearest person within eps, by the
+smaller of its distance to the person's mean and one minus the mean of its `assign_k` best similarities to the
+person's faces (`clusters.nearest_people`: follows people who change over the years, whose mean is far from each
+of their faces);
 a recluster maps DBSCAN clusters onto people (`clusters.map_clusters`: stable ids, curated people anchored,
 rejections and one face per photo enforced); the user corrects (`daemon/corrections.py`), recorded in the
 `corrections` table so every later recluster honours them.
@@ -101,6 +104,11 @@ class PeopleManager:
         self._means_rev = -1
         self._mean_ids = np.zeros(0, np.int64)
         self._means = np.zeros((0, 0), np.float32)
+        # Every assigned face (vector, person) for placing new faces by their nearest faces of each person;
+        # valid while PEOPLE_REV equals _members_rev (placements and reclusters patch it, anything else reloads).
+        self._members_rev = -1
+        self._member_vecs = np.zeros((0, 0), np.float32)
+        self._member_people = np.zeros(0, np.int64)
         self.clustering_seconds = 0.0  # time spent placing faces and reclustering (bench/clusters.py reads it)
         self.runs = 0  # reclusters actually run (coalesced calls do not count)
 
@@ -125,11 +133,18 @@ class PeopleManager:
         self._means = clusters.normalise(np.stack([q.vec(r[1]) for r in rows])) if rows else \
             np.zeros((0, 0), np.float32)
 
+    def _load_members(self, conn: sqlite3.Connection) -> None:
+        rows = faces.assigned_faces(conn)
+        self._member_people, self._member_vecs = rows.people, clusters.normalise(rows.vectors)
+
     def _place(self, conn: sqlite3.Connection, result: AddResult) -> list[tuple[int, int | None]]:
-        """Writer task: the nearest person mean within eps for each face still unassigned."""
+        """Writer task: the nearest person within eps (its mean or its nearest faces) for each face unassigned."""
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         if rev0 != self._means_rev:
             self._load_means(conn)
+        if rev0 != self._members_rev:
+            self._load_members(conn)
+            self._members_rev = rev0
         # A recluster may have run since the photo was stored: faces it placed stay, and their people are
         # taken for the others (one face per photo per person). Faces already deleted are skipped.
         now = faces.photo_face_people(conn, result.photo_id)
@@ -137,21 +152,28 @@ class PeopleManager:
         placed: dict[int, int | None] = {f: now.get(f) for f in result.face_ids}
         if unplaced and len(self._mean_ids):
             taken = {p for p in now.values() if p is not None}
-            forbidden = {int(i) for i in np.flatnonzero(np.isin(self._mean_ids, list(taken)))}
-            rows = clusters.assign_nearest(np.stack([f.embedding for f in unplaced]), self._means, self.cfg.eps,
-                                           [forbidden] * len(unplaced), means_normalised=True)
+            vectors = np.stack([f.embedding for f in unplaced])
+            ranked = clusters.nearest_people(vectors, self._member_vecs, self._member_people, self.cfg.eps,
+                                             k=self.cfg.assign_k, means=self._means, mean_owners=self._mean_ids)
+            chosen = clusters.assign_ranked(ranked, [taken] * len(unplaced))
             moves: list[tuple[int, int]] = []
-            for face, row in zip(unplaced, rows, strict=True):
-                if row is None:
+            for face, person in zip(unplaced, chosen, strict=True):
+                if person is None:
                     continue
-                person = int(self._mean_ids[row])
                 placed[face.id] = person
                 moves.append((face.id, person))
             if moves:
                 # O(1) queries: the people's stored embedding sums move, their faces are not re-read.
                 self._patch_means(conn, *faces.assign_faces(conn, moves))
                 meta_sql.mark_named_faces_dirty(conn, [f for f, _p in moves])  # their sidecars name them
+                got = [i for i, p in enumerate(chosen) if p is not None]
+                self._member_vecs = np.concatenate([self._member_vecs.reshape(-1, vectors.shape[1]),
+                                                    clusters.normalise(vectors[got])])
+                self._member_people = np.concatenate([self._member_people,
+                                                      np.array([chosen[i] for i in got], np.int64)])
         rev1 = q.get_int(conn, q.PEOPLE_REV)
+        if self._members_rev == rev0:
+            self._members_rev = rev1
         self._means_rev = rev1
         if self._person_rev == rev0:
             # Keep the recluster's person cache in step with placements of faces it already indexed.
@@ -351,6 +373,9 @@ class PeopleManager:
         if means_valid:
             self._patch_means(conn, updated, pruned)
             self._means_rev = rev1
+        keep = alive & (result != 0)
+        self._member_vecs, self._member_people = self._index.vectors[keep], result[keep].copy()
+        self._members_rev = rev1
         outcome = ReclusterResult(
             faces=int(alive.sum()), clusters=int(np.count_nonzero(labels == np.arange(n))),
             people=faces.people_count(conn), assigned=int(((result != 0) & alive).sum()),

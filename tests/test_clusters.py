@@ -186,3 +186,47 @@ def test_blas_limit_is_shared_and_restored_by_the_last_user() -> None:
     assert blas_threads() == 1
     second.__exit__(None, None, None)
     assert blas_threads() == before
+
+
+def _arc(ts: list[float], dim: int = 128) -> np.ndarray:
+    """Unit vectors on a great circle at these angles (radians): a person who changes along it."""
+    x = np.zeros((len(ts), dim), np.float32)
+    x[:, 0], x[:, 1] = np.cos(ts), np.sin(ts)
+    return x
+
+
+def test_nearest_people_follows_a_person_who_changes_and_matches_brute_force() -> None:
+    arc = _arc([0.1 * i for i in range(15)])  # 0 .. 1.4 rad: the mean points at 0.7
+    owners = np.full(len(arc), 7, np.int64)
+    mean = clusters.normalise(arc.mean(axis=0))
+    late = _arc([1.6])
+    assert 1.0 - float((late @ mean.T)[0, 0]) > 0.3  # the mean is beyond eps ...
+    ranked = clusters.nearest_people(late, arc, owners, 0.3, k=3, means=mean, mean_owners=np.array([7]))
+    sims = np.sort((arc @ late.T)[:, 0])[-3:]
+    assert ranked == [[(7, pytest.approx(1.0 - float(sims.mean()), abs=1e-6))]]  # ... its 3 nearest faces are not
+    # A face near one stray face only: the mean of its 3 best similarities is beyond eps, so it joins nobody.
+    stray = np.vstack([arc[:3], _arc([2.5])])
+    assert clusters.nearest_people(_arc([2.6]), stray, np.full(4, 7, np.int64), 0.3, k=3) == [[]]
+    assert clusters.nearest_people(_arc([2.6]), stray, np.full(4, 7, np.int64), 0.3, k=1)[0][0][0] == 7
+    # Brute force over random people, tiny blocks so several blocks run.
+    rng = np.random.default_rng(3)
+    centres = identities(20, seed=3)
+    who = rng.integers(0, 20, 400)
+    pts = face_vectors(centres, who, rng, spread=0.06)
+    qs = face_vectors(centres, rng.integers(0, 20, 30), rng, spread=0.06)
+    got = clusters.nearest_people(qs, pts, who.astype(np.int64), 0.45, k=3, block_bytes=4 * 400 * 16)
+    for row, q in zip(got, qs, strict=True):
+        want = []
+        for p in range(20):
+            s = np.sort(pts[who == p] @ q)[-3:]
+            if s.max() >= 1 - 0.45 and 1 - s.mean() <= 0.45:
+                want.append((p, 1 - float(s.mean())))
+        want.sort(key=lambda pd: pd[1])
+        assert [p for p, _d in row] == [p for p, _d in want]
+        np.testing.assert_allclose([d for _p, d in row], [d for _p, d in want], atol=1e-5)
+
+
+def test_assign_ranked_gives_one_person_per_face_nearest_pair_first() -> None:
+    ranked = [[(1, 0.2), (2, 0.25)], [(1, 0.1)], [(3, 0.2)]]
+    assert clusters.assign_ranked(ranked) == [2, 1, 3]
+    assert clusters.assign_ranked(ranked, [set(), set(), {3}]) == [2, 1, None]

@@ -681,3 +681,41 @@ def test_a_drifted_people_sum_is_repaired_by_a_full_recluster_with_a_warning(sto
     with capture_logs() as logs:
         manager.recluster(full=True)
     assert not [e for e in logs if e["event"] == "people_sum_repaired"]
+
+
+def test_a_new_face_joins_a_person_who_changed_by_its_nearest_faces(store: Store) -> None:
+    # A person photographed along an arc of 1.4 rad: its mean is 0.38 from a new face at 1.6 rad, its three
+    # nearest faces 0.05. Placed on arrival (before any recluster), not left unassigned.
+    manager = PeopleManager(store, ClusteringConfig(eps=0.3, min_samples=2, recluster_every=1000))
+    ts = [0.1 * i for i in range(15)] + [1.6]
+    arc = np.zeros((16, 128), np.float32)
+    arc[:, 0], arc[:, 1] = np.cos(ts), np.sin(ts)
+    for i in range(15):
+        _add(store, manager, f"/p/arc{i}.jpg", [arc[i]])
+    manager.recluster()
+    people = {p for p in _face_person(store).values()}
+    assert len(people) == 1 and None not in people
+    [face] = _add(store, manager, "/p/late.jpg", [arc[15]])
+    assert _face_person(store)[face] == people.pop()
+    mean = store.read(lambda c: F.means(c))[0][1]
+    assert 1.0 - float((clusters.normalise(B.vec(mean)) @ arc[15])[0]) > 0.3  # the mean alone would not have
+    check_invariants(store)
+
+
+def test_placements_do_not_reload_the_assigned_faces(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    manager = PeopleManager(store, ClusteringConfig(recluster_every=1000))
+    centres = identities(2, seed=4)
+    rng = np.random.default_rng(4)
+    for i in range(6):
+        _add(store, manager, f"/p/{i}.jpg", face_vectors(centres, np.array([i % 2]), rng))
+    manager.recluster()
+    loads = []
+    real = F.assigned_faces
+    monkeypatch.setattr(F, "assigned_faces", lambda *a, **k: loads.append(1) or real(*a, **k))
+    placed = [_add(store, manager, f"/q/{i}.jpg", face_vectors(centres, np.array([i % 2]), rng))[0]
+              for i in range(6)]
+    assert all(_face_person(store)[f] is not None for f in placed)
+    assert loads == []  # the recluster left the cache valid and each placement patched it
+    C.name_person(store, int(_face_person(store)[placed[0]] or 0), "A")  # an outside change: reloaded once
+    _add(store, manager, "/q/x.jpg", face_vectors(centres, np.array([0]), rng))
+    assert loads == [1]

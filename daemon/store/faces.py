@@ -321,6 +321,37 @@ def faces_after(conn: sqlite3.Connection, last_id: int, *, dim: int = 128) -> Fa
                     vectors=np.stack(vectors) if vectors else np.zeros((0, dim), np.float32))
 
 
+def assigned_faces(conn: sqlite3.Connection, person_id: int | None = None, *, dim: int = 128) -> FaceRows:
+    """Every face on a person (or on this person), ascending ids."""
+    where, args = ("person_id = ?", (person_id,)) if person_id is not None else ("person_id IS NOT NULL", ())
+    rows = conn.execute(f"SELECT id, photo_id, person_id, embedding FROM faces WHERE {where} ORDER BY id",
+                        args).fetchall()
+    return FaceRows(ids=np.array([r[0] for r in rows], np.int64), photos=np.array([r[1] for r in rows], np.int64),
+                    people=np.array([r[2] for r in rows], np.int64),
+                    vectors=np.stack([vec(r[3]) for r in rows]) if rows else np.zeros((0, dim), np.float32))
+
+
+def unassigned_faces(conn: sqlite3.Connection, face_ids: Sequence[int] | None = None, *,
+                     dim: int = 128) -> FaceRows:
+    """Every face on nobody (or those of these faces), ascending ids."""
+    rows: list[tuple[int, int, int, bytes]] = []
+    if face_ids is None:
+        rows = conn.execute("SELECT id, photo_id, 0, embedding FROM faces WHERE person_id IS NULL ORDER BY id"
+                            ).fetchall()
+    else:
+        for chunk in chunks(sorted(face_ids)):
+            rows += conn.execute(f"SELECT id, photo_id, 0, embedding FROM faces WHERE person_id IS NULL AND id IN "
+                                 f"({marks(len(chunk))}) ORDER BY id", chunk).fetchall()
+    return FaceRows(ids=np.array([r[0] for r in rows], np.int64), photos=np.array([r[1] for r in rows], np.int64),
+                    people=np.zeros(len(rows), np.int64),
+                    vectors=np.stack([vec(r[3]) for r in rows]) if rows else np.zeros((0, dim), np.float32))
+
+
+def photo_people_of(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """(photo id, person id) of every assigned face of these photos."""
+    return _photo_people(conn, sorted(set(photo_ids)))
+
+
 def face_ids(conn: sqlite3.Connection, upto: int) -> I64:
     """Ids of every face up to `upto`, ascending."""
     return np.array([r[0] for r in conn.execute("SELECT id FROM faces WHERE id <= ? ORDER BY id", (upto,))],
@@ -341,6 +372,23 @@ def pins(conn: sqlite3.Connection) -> list[tuple[int, int]]:
 def rejections(conn: sqlite3.Connection) -> list[tuple[int, int]]:
     """(face id, person id) of every "not this person"."""
     return conn.execute("SELECT face_id, person_id FROM corrections WHERE kind = 'reject'").fetchall()
+
+
+def rejections_of(conn: sqlite3.Connection, face_ids: Sequence[int] | None = None) -> set[tuple[int, int]]:
+    """(face id, person id) of every "not this person" (of these faces)."""
+    if face_ids is None:
+        return {(int(a), int(b)) for a, b in rejections(conn)}
+    out: set[tuple[int, int]] = set()
+    for chunk in chunks(sorted(face_ids)):
+        out |= {(int(a), int(b)) for a, b in conn.execute(
+            f"SELECT face_id, person_id FROM corrections WHERE kind = 'reject' AND face_id IN ({marks(len(chunk))})",
+            chunk)}
+    return out
+
+
+def person_names(conn: sqlite3.Connection) -> dict[int, str | None]:
+    """id -> name of every person."""
+    return {int(r[0]): r[1] for r in conn.execute("SELECT id, name FROM people")}
 
 
 def curated_people(conn: sqlite3.Connection) -> I64:
@@ -479,3 +527,37 @@ def reject_face(conn: sqlite3.Connection, face_id: int) -> int | None:
     assign_faces(conn, [(face_id, None)])
     bump(conn, PEOPLE_REV)
     return person
+
+
+def reject_suggestion(conn: sqlite3.Connection, face_id: int, person_id: int) -> None:
+    """"This face is not this person", for any face (assigned or not): recorded once, so the person is never
+    suggested for it again and no recluster puts it there; a face on that person is taken off."""
+    _photo, person = face_row(conn, face_id)
+    person_row(conn, person_id)
+    if conn.execute("SELECT 1 FROM corrections WHERE kind = 'reject' AND face_id = ? AND person_id = ?",
+                    (face_id, person_id)).fetchone() is None:
+        conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ? AND person_id = ?",
+                     (face_id, person_id))
+        conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('reject', ?, ?, ?)",
+                     (face_id, person_id, now()))
+    if person == person_id:
+        assign_faces(conn, [(face_id, None)])
+    bump(conn, PEOPLE_REV)
+
+
+def new_curated_person(conn: sqlite3.Connection, face_ids: Sequence[int], name: str | None) -> int:
+    """A person made by the user from these faces (each pinned to it; at most one face per photo, else
+    ValueError): curated, named if a name is given, recorded as corrections. Its id."""
+    photos = [face_row(conn, f)[0] for f in face_ids]
+    if len(set(photos)) != len(photos):
+        raise ValueError("two of these faces are in the same photo: a person has at most one face per photo")
+    stamp = now()
+    person_id = new_person(conn, stamp)
+    conn.execute("UPDATE people SET name = ?, curated = 1 WHERE id = ?", (name, person_id))
+    if name is not None:
+        conn.execute("INSERT INTO corrections (kind, person_id, name, created_at) VALUES ('name', ?, ?, ?)",
+                     (person_id, name, stamp))
+    # No sum and no face yet: assign_faces (through move_face) starts the sum from the faces it receives.
+    for face_id in face_ids:
+        move_face(conn, face_id, person_id)
+    return person_id
