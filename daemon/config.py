@@ -82,6 +82,8 @@ class ClusteringConfig:
     recluster_every: int = 5
     assign_k: int = 3  # a new face's distance to a person: 1 - mean of its k best similarities to their faces
     suggest_eps: float = 0.45  # looser distance for suggesting people for unassigned faces
+    min_core_quality: float = 0.1  # faces of lower quality (daemon/faces.py) are never DBSCAN cores...
+    low_quality_eps: float = 0.25  # ...and join a person only within this stricter distance (NULL quality: good)
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,9 @@ def _check_ranges(config: Config) -> None:
         ("clustering.assign_k", config.clustering.assign_k >= 1, "an integer >= 1"),
         ("clustering.suggest_eps", config.clustering.eps <= config.clustering.suggest_eps < 2.0,
          "a cosine distance in [clustering.eps, 2)"),
+        ("clustering.min_core_quality", 0.0 <= config.clustering.min_core_quality <= 1.0, "a number in [0, 1]"),
+        ("clustering.low_quality_eps", 0.0 < config.clustering.low_quality_eps <= config.clustering.eps,
+         "a cosine distance in (0, clustering.eps]"),
         ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),
         ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),
         ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),
