@@ -12,6 +12,9 @@ radius query over 100k faces costs ~15 ms per face, the blocked product ~0.15 ms
 link, so new points are inserted exactly (Ester et al. 1998): only the new points and the points that become
 core through them are searched. Deletions are exact too: only the clusters the deleted points touched are
 re-linked among their own members.
+
+Low-quality points (`low`, issue 11): never core, and a border point of a cluster only when a core point lies
+within the stricter `low_eps` (they still count as neighbours for the others' core test).
 """
 
 from __future__ import annotations
@@ -141,9 +144,11 @@ def _self_pairs(x: F32, eps: float, block_bytes: int) -> tuple[I64, I64]:
 class DensityIndex:
     """Exact DBSCAN state over a growing set of normalised vectors: neighbour counts, core flags, union-find."""
 
-    def __init__(self, dim: int, eps: float, min_samples: int, *, block_bytes: int = BLOCK_BYTES) -> None:
+    def __init__(self, dim: int, eps: float, min_samples: int, *, low_eps: float | None = None,
+                 block_bytes: int = BLOCK_BYTES) -> None:
         self.dim = dim
         self.eps = float(eps)
+        self.low_eps = self.eps if low_eps is None else min(float(low_eps), self.eps)
         self.min_samples = int(min_samples)
         self.block_bytes = block_bytes
         self.n = 0
@@ -152,6 +157,7 @@ class DensityIndex:
         self._parent = np.zeros(0, np.int64)  # union-find over core points
         self._border = np.zeros(0, np.int64)  # for non-core points: one core neighbour, or -1
         self._alive = np.zeros(0, bool)
+        self._low = np.zeros(0, bool)  # low-quality points: never core, border only within low_eps
 
     def __len__(self) -> int:
         return self.n
@@ -174,23 +180,35 @@ class DensityIndex:
     @property
     def core(self) -> NDArray[np.bool_]:
         """Core flags."""
-        return (self._counts[:self.n] >= self.min_samples) & self._alive[:self.n]
+        return (self._counts[:self.n] >= self.min_samples) & self._alive[:self.n] & ~self._low[:self.n]
+
+    def _border_ok(self, points: NDArray[np.integer], cores: NDArray[np.integer]) -> NDArray[np.bool_]:
+        """Per pair: may `points[i]` be a border point of `cores[i]` (low-quality points: within low_eps only)."""
+        ok = ~self._low[points]
+        strict = np.flatnonzero(~ok)
+        if len(strict):
+            sims = np.einsum("ij,ij->i", self._vecs[points[strict]], self._vecs[cores[strict]])
+            ok[strict] = sims >= np.float32(1.0 - self.low_eps)
+        return ok
 
     @classmethod
     def build(cls, embeddings: NDArray[np.floating], eps: float, min_samples: int, *,
+              low: NDArray[np.bool_] | None = None, low_eps: float | None = None,
               block_bytes: int = BLOCK_BYTES) -> DensityIndex:
-        """Index all points at once (one symmetric blocked pass)."""
+        """Index all points at once (one symmetric blocked pass); `low` flags low-quality points."""
         x = normalise(embeddings) if len(embeddings) else np.zeros((0, np.shape(embeddings)[-1]), np.float32)
-        index = cls(x.shape[1], eps, min_samples, block_bytes=block_bytes)
+        index = cls(x.shape[1], eps, min_samples, low_eps=low_eps, block_bytes=block_bytes)
         n = len(x)
         index._grow(n)
         index._vecs[:n] = x
         index.n = n
         index._alive[:n] = True
+        if low is not None:
+            index._low[:n] = np.asarray(low, bool)
         i, j = _self_pairs(x, eps, block_bytes)
         counts = 1 + np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
         index._counts[:n] = counts
-        core = counts >= index.min_samples
+        core = (counts >= index.min_samples) & ~index._low[:n]
         both = core[i] & core[j]
         comp = _components(i[both], j[both], n)
         # Representative of each component: its smallest member, so parent[] is a valid union-find forest.
@@ -201,6 +219,8 @@ class DensityIndex:
         one_way = core[i] != core[j]
         inner = np.where(core[i[one_way]], j[one_way], i[one_way])
         outer = np.where(core[i[one_way]], i[one_way], j[one_way])
+        ok = index._border_ok(inner, outer)
+        inner, outer = inner[ok], outer[ok]
         # First core neighbour in index order, like a scan would find it.
         order = np.lexsort((outer, inner))
         inner, outer = inner[order], outer[order]
@@ -217,7 +237,7 @@ class DensityIndex:
         vecs = np.zeros((size, self.dim), np.float32)
         vecs[:self.n] = self._vecs[:self.n]
         self._vecs = vecs
-        for name, fill in (("_counts", 0), ("_parent", 0), ("_border", -1), ("_alive", False)):
+        for name, fill in (("_counts", 0), ("_parent", 0), ("_border", -1), ("_alive", False), ("_low", False)):
             old = getattr(self, name)
             new = np.full(size, fill, dtype=old.dtype)
             new[:self.n] = old[:self.n]
@@ -241,8 +261,8 @@ class DensityIndex:
             else:
                 self._parent[ra] = rb
 
-    def add(self, embeddings: NDArray[np.floating]) -> I64:
-        """Insert points exactly (DBSCAN insertion); return their positions."""
+    def add(self, embeddings: NDArray[np.floating], low: NDArray[np.bool_] | None = None) -> I64:
+        """Insert points exactly (DBSCAN insertion); return their positions. `low` flags low-quality points."""
         q = normalise(embeddings)
         k = len(q)
         if k == 0:
@@ -252,6 +272,7 @@ class DensityIndex:
         self._vecs[old_n:old_n + k] = q
         self.n = old_n + k
         self._alive[old_n:self.n] = True
+        self._low[old_n:self.n] = False if low is None else np.asarray(low, bool)
         positions = np.arange(old_n, self.n, dtype=np.int64)
         self._parent[old_n:self.n] = positions
         self._border[old_n:self.n] = -1
@@ -266,7 +287,7 @@ class DensityIndex:
         if len(old_hits):
             self._counts[:old_n] += np.bincount(old_hits, minlength=old_n)
         counts = self._counts[:self.n]
-        core = counts >= ms
+        core = (counts >= ms) & ~self._low[:self.n]
         became = np.flatnonzero((before < ms) & core[:old_n])  # old points made core by the new ones
         # Neighbour lists of every newly core point: the new points' rows are known; search the others once.
         src = [qi_global]
@@ -295,11 +316,14 @@ class DensityIndex:
         for x, y in zip(a[both].tolist(), b[both].tolist(), strict=True):
             self._union(x, y)
         # Border links: a non-core neighbour of a newly core point that had none gets this one.
-        for x, y in zip(a[~both].tolist(), b[~both].tolist(), strict=True):
+        ok = self._border_ok(b[~both], a[~both])
+        for x, y in zip(a[~both][ok].tolist(), b[~both][ok].tolist(), strict=True):
             if self._border[y] < 0:
                 self._border[y] = x
         # New non-core points take their first core neighbour.
         new_noncore = ~core[qi_global] if len(qi_global) else np.zeros(0, bool)
+        if new_noncore.any():
+            new_noncore[new_noncore] = self._border_ok(qi_global[new_noncore], pj[new_noncore])
         for x, y in zip(qi_global[new_noncore].tolist(), pj[new_noncore].tolist(), strict=True):
             if core[y] and self._border[x] < 0:
                 self._border[x] = y
@@ -339,7 +363,7 @@ class DensityIndex:
         members = np.union1d(members, touched)
         if len(members) == 0:
             return
-        core = (self._counts[:n] >= ms) & self._alive[:n]
+        core = (self._counts[:n] >= ms) & self._alive[:n] & ~self._low[:n]
         mc = members[core[members]]
         if len(mc):
             i, j = _self_pairs(self._vecs[mc], self.eps, self.block_bytes)
@@ -354,6 +378,8 @@ class DensityIndex:
         if len(loose):
             li, lj = radius_pairs(self._vecs[loose], self._vecs[:n], self.eps, block_bytes=self.block_bytes)
             ok = core[lj] & (lj != loose[li])
+            li, lj = li[ok], lj[ok]
+            ok = self._border_ok(loose[li], lj)
             li, lj = li[ok], lj[ok]
             order = np.lexsort((lj, li))
             li, lj = li[order], lj[order]
@@ -593,8 +619,10 @@ def one_per_photo(result: I64, vectors: F32, photo: I64, pinned: I64) -> I64:
 
 def nearest_people(queries: NDArray[np.floating], points: F32, owners: I64, eps: float, *, k: int = 3,
                    means: F32 | None = None, mean_owners: I64 | None = None,
+                   query_eps: NDArray[np.floating] | None = None,
                    block_bytes: int = BLOCK_BYTES) -> list[list[tuple[int, float]]]:
-    """For each query face: every person within `eps`, as (owner, distance), nearest first.
+    """For each query face: every person within `eps` (or within its own `query_eps[i]`, never above `eps`: a
+    low-quality face's stricter distance), as (owner, distance), nearest first.
 
     A person's distance is the smaller of two: one minus the mean of the query's `k` best similarities to the
     person's faces (all of them if it has fewer), and the cosine distance to the person's mean (`means`, rows
@@ -629,7 +657,8 @@ def nearest_people(queries: NDArray[np.floating], points: F32, owners: I64, eps:
                 for at in np.flatnonzero(row <= eps).tolist():
                     owner = int(mean_owners[at])
                     best[owner] = min(best.get(owner, 2.0), float(row[at]))
-            out[start + c] = sorted(((o, d) for o, d in best.items() if d <= eps), key=lambda od: (od[1], od[0]))
+            limit = eps if query_eps is None else min(eps, float(query_eps[start + c]))
+            out[start + c] = sorted(((o, d) for o, d in best.items() if d <= limit), key=lambda od: (od[1], od[0]))
     return out
 
 

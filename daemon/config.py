@@ -82,6 +82,11 @@ class ClusteringConfig:
     recluster_every: int = 5
     assign_k: int = 3  # a new face's distance to a person: 1 - mean of its k best similarities to their faces
     suggest_eps: float = 0.45  # looser distance for suggesting people for unassigned faces
+    # Faces of lower quality (daemon/faces.py; NULL: good) are never DBSCAN cores and join a person only within
+    # low_quality_eps. bench/people_quality.py: precision is 1.0 with or without the rule on its sets, and every
+    # stricter setting costs recall on small faces, so the default is the mildest: the worst faces seed nobody.
+    min_core_quality: float = 0.05
+    low_quality_eps: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -287,6 +292,9 @@ def _check_ranges(config: Config) -> None:
         ("clustering.assign_k", config.clustering.assign_k >= 1, "an integer >= 1"),
         ("clustering.suggest_eps", config.clustering.eps <= config.clustering.suggest_eps < 2.0,
          "a cosine distance in [clustering.eps, 2)"),
+        ("clustering.min_core_quality", 0.0 <= config.clustering.min_core_quality <= 1.0, "a number in [0, 1]"),
+        ("clustering.low_quality_eps", 0.0 < config.clustering.low_quality_eps <= config.clustering.eps,
+         "a cosine distance in (0, clustering.eps]"),
         ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),
         ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),
         ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),

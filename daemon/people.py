@@ -9,6 +9,8 @@ Face -> person links change in three ways only: a new face is placed on the near
 smaller of its distance to the person's mean and one minus the mean of its `assign_k` best similarities to the
 person's faces (`clusters.nearest_people`: follows people who change over the years, whose mean is far from each
 of their faces);
+a face of low quality (below `min_core_quality`; unknown quality counts as good) is never a DBSCAN core and joins
+a person, placed or as a border point, only within the stricter `low_quality_eps`;
 a recluster maps DBSCAN clusters onto people (`clusters.map_clusters`: stable ids, curated people anchored,
 rejections and one face per photo enforced); the user corrects (`daemon/corrections.py`), recorded in the
 `corrections` table so every later recluster honours them.
@@ -153,8 +155,11 @@ class PeopleManager:
         if unplaced and len(self._mean_ids):
             taken = {p for p in now.values() if p is not None}
             vectors = np.stack([f.embedding for f in unplaced])
+            low = [f.quality is not None and f.quality < self.cfg.min_core_quality for f in unplaced]
+            limits = np.where(low, self.cfg.low_quality_eps, self.cfg.eps).astype(np.float32)
             ranked = clusters.nearest_people(vectors, self._member_vecs, self._member_people, self.cfg.eps,
-                                             k=self.cfg.assign_k, means=self._means, mean_owners=self._mean_ids)
+                                             k=self.cfg.assign_k, means=self._means, mean_owners=self._mean_ids,
+                                             query_eps=limits)
             chosen = clusters.assign_ranked(ranked, [taken] * len(unplaced))
             moves: list[tuple[int, int]] = []
             for face, person in zip(unplaced, chosen, strict=True):
@@ -300,8 +305,15 @@ class PeopleManager:
         rows, removed_rev, stored = self.store.read(lambda c: (
             faces.faces_after(c, 0), q.get_int(c, q.FACES_REMOVED_REV), faces.stored_sums(c)))
         drifted, unknown = faces.drifted_sums(rows, stored)
-        index = clusters.DensityIndex.build(rows.vectors, self.cfg.eps, self.cfg.min_samples)
+        index = clusters.DensityIndex.build(rows.vectors, self.cfg.eps, self.cfg.min_samples, low=self._low(rows),
+                                            low_eps=self.cfg.low_quality_eps)
         return _Snapshot(rows=rows, removed_rev=removed_rev, index=index, drifted=drifted, unknown=unknown)
+
+    def _low(self, rows: faces.FaceRows) -> np.ndarray:
+        """Low-quality flags of these faces (unknown quality: good, so libraries from before v6 cluster as before)."""
+        if rows.quality is None:
+            return np.zeros(len(rows.ids), bool)
+        return np.nan_to_num(rows.quality, nan=1.0) < self.cfg.min_core_quality
 
     def _install(self, conn: sqlite3.Connection, snap: _Snapshot) -> None:
         """Writer task part: the snapshot's index replaces the old one; drifted people sums are repaired."""
@@ -326,7 +338,7 @@ class PeopleManager:
         means_valid = self._means_rev == rev0
         rows = faces.faces_after(conn, int(self._ids[-1]) if len(self._ids) else 0)
         if len(rows.ids):
-            self._index.add(rows.vectors)
+            self._index.add(rows.vectors, low=self._low(rows))
             self._ids = np.concatenate([self._ids, rows.ids])
             self._photos = np.concatenate([self._photos, rows.photos])
             self._person = np.concatenate([self._person, rows.people])

@@ -230,3 +230,47 @@ def test_assign_ranked_gives_one_person_per_face_nearest_pair_first() -> None:
     ranked = [[(1, 0.2), (2, 0.25)], [(1, 0.1)], [(3, 0.2)]]
     assert clusters.assign_ranked(ranked) == [2, 1, 3]
     assert clusters.assign_ranked(ranked, [set(), set(), {3}]) == [2, 1, None]
+
+
+def _at(distance: float, axis: int, dim: int = 16) -> np.ndarray:
+    """A unit vector at this cosine distance from e0, towards e_axis."""
+    v = np.zeros(dim, np.float32)
+    v[0], v[axis] = 1.0 - distance, np.sqrt(1.0 - (1.0 - distance) ** 2)
+    return v
+
+
+def test_low_quality_points_are_never_cores_and_border_only_within_low_eps() -> None:
+    # 0, 1: a good pair (a cluster); 2: low quality at 0.28 from 0 (within eps 0.3, beyond low_eps 0.25);
+    # 3: low quality at 0.2 from 0; 4, 5: two low-quality faces next to each other, far from the rest.
+    x = np.stack([_at(0.0, 1), _at(0.05, 1), _at(0.28, 2), _at(0.2, 3), _at(0.0, 5), _at(0.02, 6)])
+    x[4:, 0], x[4:, 4] = 0.0, 1.0  # move the last two far away (around e4)
+    x = clusters.normalise(x)
+    low = np.array([False, False, True, True, True, True])
+    plain = DensityIndex.build(x, 0.3, 2).roots()
+    assert plain[2] == plain[0] and plain[3] == plain[0] and plain[4] == plain[5] >= 0
+    index = DensityIndex.build(x, 0.3, 2, low=low, low_eps=0.25)
+    roots = index.roots()
+    assert not index.core[low].any()
+    assert roots[0] == roots[1] == roots[3] >= 0
+    assert roots[2] == -1 and roots[4] == -1 and roots[5] == -1
+    # Inserting them one by one gives the same clusters; deleting the good pair leaves nothing clustered.
+    grown = DensityIndex(x.shape[1], 0.3, 2, low_eps=0.25)
+    for i in (2, 4, 0, 3, 5, 1):
+        grown.add(x[i:i + 1], low=low[i:i + 1])
+    order = np.array([2, 4, 0, 3, 5, 1])
+    got = grown.roots()[np.argsort(order)]
+    assert _same_partition(got, roots, np.ones(len(x), bool)) and (got == -1).tolist() == (roots == -1).tolist()
+    # Deleting point 1: 0 stays core (low-quality faces count as its neighbours), 3 stays its border, 2 noise.
+    grown.remove(np.array([int(np.flatnonzero(order == 1)[0])]))
+    after = grown.roots()[np.argsort(order)]
+    assert after[0] == after[3] >= 0 and after[2] == after[4] == after[5] == after[1] == -1
+
+
+def test_nearest_people_honours_a_stricter_distance_per_query() -> None:
+    points = clusters.normalise(np.stack([_at(0.0, 1), _at(0.05, 1)]))
+    owners = np.array([7, 7], np.int64)
+    query = clusters.normalise(_at(0.28, 2)[None, :])
+    assert [o for o, _d in clusters.nearest_people(query, points, owners, 0.3, k=1)[0]] == [7]
+    assert clusters.nearest_people(query, points, owners, 0.3, k=1, query_eps=np.array([0.25]))[0] == []
+    assert [o for o, _d in clusters.nearest_people(query, points, owners, 0.3, k=1,
+                                                   query_eps=np.array([0.29]))[0]] == [7]

@@ -128,3 +128,33 @@ def test_scan_in_process_analyses_links_fails_and_reclusters(tmp_path: Path, bas
     assert scalar(db, "SELECT count(*) FROM photos") == 6
     assert scalar(db, "SELECT group_concat(id || ':' || ifnull(person_id, '-')) FROM faces WHERE photo_id = ?",
                   moved_from) == faces_before
+
+
+def test_face_quality_and_rotation_are_stored_and_read_back(tmp_path: Path, base_cfg: Config,
+                                                           analyzer: Analyzer) -> None:
+    """Issue 11: the analysis' quality score reaches faces.quality, and the readers (`pictod photos --json`, the
+    web app) take it from there."""
+    from daemon.library import PhotoQuery, search_photos
+    from daemon.store import web_queries
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(FACE_RECOGNITION / "obama.jpg", photos / "obama.jpg")
+    cfg = library_cfg(base_cfg, photos, tmp_path / "library.db")
+    code, _summary = scan(cfg, analyzer)
+    assert code == 0
+    con = sqlite3.connect(f"file:{cfg.database_path}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT id, quality, rotation FROM faces").fetchall()
+        assert rows and all(q is not None and 0.0 <= q <= 1.0 for _i, q, _r in rows)
+        assert {r for _i, _q, r in rows} == {0}
+        web = {f.id: f.quality for f in web_queries.photo_faces(con, 1)}
+    finally:
+        con.close()
+    stored = {i: q for i, q, _r in rows}
+    # obama.jpg is a large, sharp, frontal face: a good score (the ramps of daemon/faces.py give it ~1).
+    assert max(stored.values()) > 0.5
+    assert web == pytest.approx(stored)
+    with Store.open(cfg.database_path) as store:
+        hits = search_photos(store, PhotoQuery())
+    assert {f.id: f.quality for h in hits for f in h.faces} == pytest.approx(stored)

@@ -719,3 +719,50 @@ def test_placements_do_not_reload_the_assigned_faces(store: Store, monkeypatch: 
     C.name_person(store, int(_face_person(store)[placed[0]] or 0), "A")  # an outside change: reloaded once
     _add(store, manager, "/q/x.jpg", face_vectors(centres, np.array([0]), rng))
     assert loads == [1]
+
+
+def _unit(distance: float, axis: int, dim: int = 128) -> np.ndarray:
+    v = np.zeros(dim, np.float32)
+    v[0], v[axis] = 1.0 - distance, np.sqrt(1.0 - (1.0 - distance) ** 2)
+    return v
+
+
+def test_low_quality_faces_join_a_person_only_within_the_stricter_distance(store: Store) -> None:
+    """Issue 11: a face below min_core_quality is placed (and kept by reclusters) only within low_quality_eps;
+    a good face at the same distance, or a face without a score, joins as before."""
+    import dataclasses
+
+    from daemon.types import FaceQuality
+
+    cfg = ClusteringConfig(recluster_every=100, assign_k=1, min_core_quality=0.1, low_quality_eps=0.25)
+    manager = PeopleManager(store, cfg)
+
+    def add(path: str, vector: np.ndarray, quality: float | None) -> int:
+        face = analysis([vector]).faces[0]
+        if quality is not None:
+            face = dataclasses.replace(face, quality=FaceQuality(score=quality, size_px=30.0, sharpness=5.0,
+                                                                 frontal=0.5))
+        result = store.record_analysis(path, 1, 1, content_hash(path),
+                                       dataclasses.replace(analysis([vector]), faces=(face,)))
+        manager.on_photo_added(result)
+        return result.face_ids[0]
+
+    a, b = add("/a.jpg", _unit(0.0, 1), 0.9), add("/b.jpg", _unit(0.05, 1), 0.9)
+    manager.recluster()
+    owner = _face_person(store)[a]
+    assert owner is not None and _face_person(store)[b] == owner
+    far_low = add("/far-low.jpg", _unit(0.28, 2), 0.02)  # ~0.29 from the person: within eps, beyond 0.25
+    near_low = add("/near-low.jpg", _unit(0.18, 3), 0.02)
+    far_good = add("/far-good.jpg", _unit(0.28, 4), 0.8)
+    far_unknown = add("/far-unknown.jpg", _unit(0.28, 5), None)  # no score (an old library): treated as good
+    placed = _face_person(store)
+    assert placed[far_low] is None
+    assert placed[near_low] == placed[far_good] == placed[far_unknown] == owner
+    assert store.read(lambda c: c.execute("SELECT quality FROM faces WHERE id = ?", (far_unknown,)).fetchone()) \
+        == (None,)
+    for full in (False, True):  # the incremental index and one built from the database agree
+        manager.recluster(full=full)
+        now = _face_person(store)
+        assert now[far_low] is None, full
+        assert now[near_low] == now[far_good] == now[far_unknown] == now[a] == owner, full
+    check_invariants(store)

@@ -300,6 +300,7 @@ class FaceRows:
     photos: I64
     people: I64  # 0: no person
     vectors: NDArray[np.float32]
+    quality: NDArray[np.float32] | None = None  # per face, NaN when unknown (faces_after only)
 
 
 def faces_after(conn: sqlite3.Connection, last_id: int, *, dim: int = 128) -> FaceRows:
@@ -308,17 +309,20 @@ def faces_after(conn: sqlite3.Connection, last_id: int, *, dim: int = 128) -> Fa
     photos: list[int] = []
     people: list[int] = []
     vectors: list[NDArray[np.float32]] = []
-    cursor = conn.execute("SELECT id, photo_id, coalesce(person_id, 0), embedding FROM faces WHERE id > ? "
+    quality: list[float] = []
+    cursor = conn.execute("SELECT id, photo_id, coalesce(person_id, 0), embedding, quality FROM faces WHERE id > ? "
                           "ORDER BY id", (last_id,))
     while rows := cursor.fetchmany(4096):
-        for face_id, photo_id, person_id, embedding in rows:
+        for face_id, photo_id, person_id, embedding, score in rows:
             ids.append(face_id)
             photos.append(photo_id)
             people.append(person_id)
             vectors.append(vec(embedding))
+            quality.append(np.nan if score is None else score)
     return FaceRows(ids=np.array(ids, np.int64), photos=np.array(photos, np.int64),
                     people=np.array(people, np.int64),
-                    vectors=np.stack(vectors) if vectors else np.zeros((0, dim), np.float32))
+                    vectors=np.stack(vectors) if vectors else np.zeros((0, dim), np.float32),
+                    quality=np.array(quality, np.float32))
 
 
 def assigned_faces(conn: sqlite3.Connection, person_id: int | None = None, *, dim: int = 128) -> FaceRows:

@@ -160,12 +160,21 @@ def _v5_metadata(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX photo_metadata_sidecar ON photo_metadata(sidecar) WHERE sidecar IS NOT NULL")
 
 
+def _v6_face_quality(conn: sqlite3.Connection) -> None:
+    # v6 (issue 11): each face's quality score (daemon/faces.py: 0 useless .. 1 good; NULL when unknown: faces
+    # stored before v6 or imported from XMP, treated as good by clustering) and the clockwise turn (degrees)
+    # of the photo under which the detector found it.
+    conn.execute("ALTER TABLE faces ADD COLUMN quality REAL")
+    conn.execute("ALTER TABLE faces ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
     Migration(3, "people.embedding_sum for incremental means", _v3_embedding_sums),
     Migration(4, "files.retry and files.error for pictod failed/retry", _v4_retry_and_error),
     Migration(5, "XMP metadata: imported faces and corrections, sidecar state and dirty flags", _v5_metadata),
+    Migration(6, "faces.quality and faces.rotation", _v6_face_quality),
 )
 LATEST = MIGRATIONS[-1].version
 

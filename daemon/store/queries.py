@@ -140,11 +140,15 @@ def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: in
     faces: list[NewFace] = []
     for face in analysis.faces:
         embedding = np.ascontiguousarray(face.embedding, dtype=np.float32).reshape(-1)
+        quality = None if face.quality is None else float(face.quality.score)
         cursor = conn.execute(
-            "INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding, quality, rotation) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (photo_id, *map(float, face.box), float(face.score),
-             json.dumps([[float(x), float(y)] for x, y in face.landmarks]), blob(embedding)))
-        faces.append(NewFace(id=int(cursor.lastrowid or 0), photo_id=photo_id, embedding=embedding.copy()))
+             json.dumps([[float(x), float(y)] for x, y in face.landmarks]), blob(embedding), quality,
+             int(face.rotation)))
+        faces.append(NewFace(id=int(cursor.lastrowid or 0), photo_id=photo_id, embedding=embedding.copy(),
+                             quality=quality))
     previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id)
     removed = drop_orphans(conn, [previous]) if previous is not None and previous != photo_id else None
     bump(conn, PHOTOS_SINCE_RECLUSTER)

@@ -28,6 +28,7 @@ class NewFace:
     id: int
     photo_id: int
     embedding: NDArray[np.float32] = field(repr=False, compare=False)
+    quality: float | None = None  # the face's quality score (None: unknown, treated as good)
 
 
 @dataclass(frozen=True)

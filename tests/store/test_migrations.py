@@ -84,7 +84,7 @@ def test_v3_failed_files_keep_their_reason_and_can_be_retried_after_v4(tmp_path:
         conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, updated_at) "
                      "VALUES (?, 1, 1, 'failed', 'truncated', '2024-01-01T00:00:00Z')", (b"/p/x.jpg",))
         conn.commit()
-        assert migrations.migrate(conn, path) == [4]
+        assert migrations.migrate(conn, path, upto=4) == [4]
     finally:
         conn.close()
     with Store.open(path) as store:
@@ -163,3 +163,19 @@ def test_v3_database_gains_the_metadata_columns_and_table(tmp_path: Path) -> Non
         assert store.read(lambda c: c.execute("SELECT count(*) FROM photo_metadata").fetchone()) == (0,)
         assert store.read(lambda c: c.execute("SELECT count(*) FROM corrections WHERE source = 'xmp'").fetchone()) \
             == (0,)
+
+
+def test_v5_database_gains_face_quality_and_rotation(tmp_path: Path) -> None:
+    """v5 -> v6 (issue 11): existing faces get NULL quality (unknown: clustered as good) and rotation 0."""
+    path = tmp_path / "library.db"
+    _build_v1(path)
+    conn = db.connect(path)
+    try:
+        assert migrations.migrate(conn, path, upto=5) == [2, 3, 4, 5]
+        assert "quality" not in {r[1] for r in conn.execute("PRAGMA table_info(faces)")}
+    finally:
+        conn.close()
+    with Store.open(path) as store:
+        assert store.read(migrations.current_version) == migrations.LATEST >= 6
+        assert store.read(lambda c: c.execute("SELECT quality, rotation FROM faces").fetchall()) == \
+            [(None, 0), (None, 0)]
