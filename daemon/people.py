@@ -156,7 +156,7 @@ class PeopleManager:
             taken = {p for p in now.values() if p is not None}
             vectors = np.stack([f.embedding for f in unplaced])
             low = [f.quality is not None and f.quality < self.cfg.min_core_quality for f in unplaced]
-            limits = np.where(low, self.cfg.low_quality_eps, self.cfg.eps).astype(np.float32)
+            limits = np.where(low, self._low_eps(), self.cfg.eps).astype(np.float32)
             ranked = clusters.nearest_people(vectors, self._member_vecs, self._member_people, self.cfg.eps,
                                              k=self.cfg.assign_k, means=self._means, mean_owners=self._mean_ids,
                                              query_eps=limits)
@@ -306,8 +306,12 @@ class PeopleManager:
             faces.faces_after(c, 0), q.get_int(c, q.FACES_REMOVED_REV), faces.stored_sums(c)))
         drifted, unknown = faces.drifted_sums(rows, stored)
         index = clusters.DensityIndex.build(rows.vectors, self.cfg.eps, self.cfg.min_samples, low=self._low(rows),
-                                            low_eps=self.cfg.low_quality_eps)
+                                            low_eps=self._low_eps())
         return _Snapshot(rows=rows, removed_rev=removed_rev, index=index, drifted=drifted, unknown=unknown)
+
+    def _low_eps(self) -> float:
+        """The stricter distance of low-quality faces: never looser than eps (a lowered eps lowers it too)."""
+        return min(self.cfg.low_quality_eps, self.cfg.eps)
 
     def _low(self, rows: faces.FaceRows) -> np.ndarray:
         """Low-quality flags of these faces (unknown quality: good, so libraries from before v6 cluster as before)."""
