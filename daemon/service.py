@@ -29,7 +29,7 @@ import structlog
 
 from daemon import memory, reconcile, sidecars
 from daemon.config import Config, FolderConfig
-from daemon.errors import PictodError
+from daemon.errors import PictodError, StoreError
 from daemon.flow import CoalescingQueue, PathOrder
 from daemon.intake import Intake, ScanSummary
 from daemon.lock import DaemonLock, LibraryFile, daemon_pid
@@ -152,6 +152,13 @@ class Service:
     def _fail(self, exc: BaseException) -> None:
         """A task died: an infrastructure failure (a PictodError) or a bug; either stops the daemon."""
         if self._fatal is None:
+            if isinstance(exc, StoreError):
+                # A store call that failed because the library file went away says "no such table" or "unable
+                # to open": the lost file is the cause to report.
+                try:
+                    self.library.check()
+                except StoreError as lost:
+                    exc = lost
             if isinstance(exc, PictodError):
                 log.error("fatal_error", error=str(exc))
                 self._fatal = exc

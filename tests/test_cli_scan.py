@@ -70,7 +70,7 @@ def test_retry_without_a_daemon_waits_for_the_next_scan_then_with_a_running_daem
     assert scanned["analysed"] == 1
     assert [r["path"] for r in failed_json(config)] == [str(photos / "hubble_deep_field.jpg")]
 
-    daemon = Daemon(layout).start()
+    daemon = Daemon(layout).start(wait_ready=True)
     try:
         mark = daemon.mark()
         done = pictod("retry", "--all", "--config", str(config))

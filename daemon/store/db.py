@@ -47,10 +47,15 @@ def prepare_path(path: Path) -> None:
         os.close(fd)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open a read-write connection with the house settings; autocommit mode (transactions are explicit)."""
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open a read-write connection with the house settings; autocommit mode (transactions are explicit).
+
+    `create=False` (the store's reader connections, opened lazily on any thread): a missing file is an error,
+    never a new empty library at the path (the library deleted under a running daemon)."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        target: str | Path = path if create else f"{path.resolve().as_uri()}?mode=rw"
+        conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_MS / 1000, uri=not create)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":

@@ -91,7 +91,7 @@ class Store:
             if self.read_only:
                 conn, stamp = db.connect_readonly(self.path)
             else:
-                conn = db.connect(self.path)
+                conn = db.connect(self.path, create=False)
             self._local.conn, self._local.stamp = conn, stamp
             with self._lock:
                 self._readers.append(conn)

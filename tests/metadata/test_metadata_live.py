@@ -38,7 +38,7 @@ KINDS = {1: "embedded", 3: "sidecar", 6: "lightroom", 8: "mp"}  # one photo per 
 WRITE = {"metadata": {"write_sidecars": True}}
 
 
-def _config(base: Path, photos: Path, sections: dict[str, dict[str, object]] | None = None) -> Layout:
+def _layout_for(base: Path, photos: Path, sections: dict[str, dict[str, object]] | None = None) -> Layout:
     return write_config(base, folders=[photos], database=base / "data" / "library.db", sections=sections)
 
 
@@ -81,7 +81,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
         b'<x:xmpmeta xmlns:x="adobe:ns:meta/" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/">'
         b'&b;</x:xmpmeta>')
-    layout = _config(tmp, photos)
+    layout = _layout_for(tmp, photos)
     config = layout.config
     result = pictod("scan", "--config", config, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -152,7 +152,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
     exiftool("-q", "-overwrite_original", "-Orientation#=6", photos / "obama.jpg")
     shutil.copy(FACE_RECOGNITION / "biden.jpg", photos / "biden.jpg")
     exiftool("-q", "-o", photos / "group.jpg.xmp", "-XMP-dc:Title=Picnic", "-XMP-xmp:Rating=4", photos / "group.jpg")
-    config = _config(tmp, photos, WRITE).config
+    config = _layout_for(tmp, photos, WRITE).config
     result = pictod("scan", "--config", config)
     assert result.returncode == 0, result.stderr[-3000:]
     yield photos, tmp / "data" / "library.db", config
@@ -219,7 +219,7 @@ def test_a_second_library_on_the_same_folder_ends_with_the_same_named_people(
         tmp_path: Path, written: tuple[Path, Path, Path]) -> None:
     photos, db_a, _config = written
     # Library A named, merged and wrote in the test above (file order; the fixture is module-scoped).
-    config = _config(tmp_path, photos).config
+    config = _layout_for(tmp_path, photos).config
     result = pictod("scan", "--config", config)
     assert result.returncode == 0, result.stderr[-3000:]
     assert named_people(tmp_path / "data" / "library.db") == named_people(db_a) == {"Ana Müller": 1, "Barack": 2}
@@ -233,7 +233,7 @@ def test_running_daemon_reimports_a_changed_sidecar_and_not_its_own_writes(tmp_p
     photos.mkdir()
     photo = photos / "obama.jpg"
     shutil.copy(FACE_RECOGNITION / "obama.jpg", photo)
-    daemon = Daemon(_config(tmp_path, photos, WRITE))
+    daemon = Daemon(_layout_for(tmp_path, photos, WRITE))
     try:
         daemon.start()
         expect(lambda: daemon.events("photo", status="analysed"), 120, 0.2, "analysed")

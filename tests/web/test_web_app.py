@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sqlite3
 import sys
 import types
 from collections.abc import Iterator
@@ -308,7 +309,10 @@ def test_unknown_faces_grouped_by_suggestion_and_accepted(web: TestClient, cfg: 
     assert _face_person(cfg, rejected) == ids["big"]
     top = _suggest_by_mean_top(cfg, built.faces[4][0])
     dismiss = post(web, f"/faces/{built.faces[4][0]}/dismiss", {"person": top}, csrf=csrf, json_reply=True)
-    assert dismiss.status_code == 400 and "cannot dismiss" in dismiss.json()["error"]  # until issue 11 lands
+    assert dismiss.status_code == 200, dismiss.text  # corrections.reject_suggestion (issue 11)
+    with sqlite3.connect(cfg.database_path) as conn:
+        assert conn.execute("SELECT count(*) FROM corrections WHERE kind = 'reject' AND face_id = ? AND person_id = ?",
+                            (built.faces[4][0], top)).fetchone()[0] == 1
     one = post(web, f"/faces/{built.faces[4][0]}/accept", {"person": top}, csrf=csrf, json_reply=True)
     assert one.status_code == 200 and _face_person(cfg, built.faces[4][0]) == top
 
