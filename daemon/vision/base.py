@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -18,9 +18,7 @@ from numpy.typing import NDArray
 from daemon.errors import ModelError
 from daemon.types import DetectedObject
 from daemon.vision import transforms
-
-if TYPE_CHECKING:  # registry imports the model modules, which import this one
-    from daemon.vision.registry import ModelSpec
+from daemon.vision.spec import ModelSpec
 
 NO_LANDMARKS: NDArray[np.float32] = np.zeros((0, 2), dtype=np.float32)
 NO_LANDMARKS.setflags(write=False)  # shared by every landmark-less face

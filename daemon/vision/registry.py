@@ -1,4 +1,4 @@
-"""Model descriptors (`models/*.toml`) -> ModelSpec, `kind` -> model class, and loading the three roles.
+"""Model descriptors (`models/*.toml`) -> ModelSpec (spec.py), `kind` -> model class, loading the three roles.
 
 A descriptor names the ONNX file (relative to the descriptor's folder), its sha256, the decoder kind,
 input size, labels, embedding size and thresholds. Swapping a model means pointing the config at another
@@ -8,7 +8,7 @@ descriptor; nothing else in pictod knows file names.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from daemon.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, OnnxM
 from daemon.vision.facenet import FaceNetEmbedder
 from daemon.vision.session import build_session
 from daemon.vision.sface import SFaceEmbedder
+from daemon.vision.spec import ModelSpec
 from daemon.vision.yolo import YoloDetector
 from daemon.vision.yolov8_face import YoloV8FaceDetector
 from daemon.vision.yunet import YuNetDetector
@@ -35,25 +36,6 @@ _ROLES: dict[str, type[OnnxModel]] = {
     "faces": FaceDetector,
     "embeddings": FaceEmbedder,
 }
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed model descriptor."""
-
-    kind: str
-    role: str
-    path: Path  # the ONNX file, resolved against the descriptor's folder
-    sha256: str
-    input_size: tuple[int, int]  # width, height
-    descriptor: Path
-    labels: str | None = None
-    dim: int | None = None
-    conf: float | None = None
-    iou: float | None = None
-    match: float | None = None
-    licence: dict[str, Any] = field(default_factory=dict)
-    source: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

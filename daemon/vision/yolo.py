@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -19,9 +19,7 @@ from daemon.errors import ModelError
 from daemon.types import DetectedObject
 from daemon.vision import transforms
 from daemon.vision.base import ObjectDetector, check_images
-
-if TYPE_CHECKING:
-    from daemon.vision.registry import ModelSpec
+from daemon.vision.spec import ModelSpec
 
 # Bound on images per run: memory for a batch of 640x640 float inputs and [84, 8400] outputs stays small.
 MAX_BATCH = 8

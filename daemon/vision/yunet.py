@@ -8,7 +8,7 @@ anchor (one anchor per grid cell, row-major). Images are placed top-left on a ze
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -16,9 +16,7 @@ from numpy.typing import NDArray
 
 from daemon.vision import transforms
 from daemon.vision.base import FaceDetector, RawFace, check_images
-
-if TYPE_CHECKING:
-    from daemon.vision.registry import ModelSpec
+from daemon.vision.spec import ModelSpec
 
 STRIDES = (8, 16, 32)
 

@@ -1,0 +1,30 @@
+"""ModelSpec: one parsed model descriptor (`models/*.toml`), the plain record every model class is built from.
+
+Below the model classes and the registry: they import it, it imports nothing of vision/, so vision/ has no
+import cycle (registry -> model classes -> spec).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model descriptor."""
+
+    kind: str
+    role: str
+    path: Path  # the ONNX file, resolved against the descriptor's folder
+    sha256: str
+    input_size: tuple[int, int]  # width, height
+    descriptor: Path
+    labels: str | None = None
+    dim: int | None = None
+    conf: float | None = None
+    iou: float | None = None
+    match: float | None = None
+    licence: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
