@@ -91,6 +91,11 @@ def load_descriptor(path: Path) -> ModelSpec:
     dim = data.get("dim")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
         raise ModelError(f"model descriptor {path}: dim must be a positive integer, got {dim!r}")
+    stride = data.get("stride")
+    if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int) or stride <= 0):
+        raise ModelError(f"model descriptor {path}: stride must be a positive integer, got {stride!r}")
+    if stride is not None and any(v % stride for v in size):
+        raise ModelError(f"model descriptor {path}: input_size {size!r} must be multiples of stride = {stride}")
     labels = data.get("labels")
     if labels is not None and not isinstance(labels, str):
         raise ModelError(f"model descriptor {path}: labels must be a string, got {labels!r}")
@@ -101,6 +106,7 @@ def load_descriptor(path: Path) -> ModelSpec:
         sha256=need("sha256", str).lower(),
         input_size=(size[0], size[1]),
         descriptor=path,
+        stride=stride,
         labels=labels,
         dim=dim,
         conf=number(thresholds, "conf"),

@@ -19,8 +19,11 @@ class ModelSpec:
     role: str
     path: Path  # the ONNX file, resolved against the descriptor's folder
     sha256: str
-    input_size: tuple[int, int]  # width, height
+    input_size: tuple[int, int]  # width, height (with a stride: the largest input)
     descriptor: Path
+    # Set for graphs with free height and width: each image runs on the smallest multiple of it that holds the
+    # image (a 4:3 photo at 640x480, not letterboxed to a 640x640 square); None: always input_size.
+    stride: int | None = None
     labels: str | None = None
     dim: int | None = None
     conf: float | None = None
