@@ -62,15 +62,16 @@ def placed_size(image_size: tuple[int, int], size: tuple[int, int], *, scaleup: 
     return max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
 
 
-def canvas_size(
-    image_size: tuple[int, int], size: tuple[int, int], *, stride: int | None, scaleup: bool = True
-) -> tuple[int, int]:
+def canvas_size(image_size: tuple[int, int], size: tuple[int, int], *, stride: int | None) -> tuple[int, int]:
     """The model input (width, height) for an image: `size` itself, or with a stride the smallest multiple of
-    it that holds the resized image (ultralytics' rectangular letterbox: 640x480 for a 4:3 photo), never
-    more than `size`."""
+    it that holds the image at `size`'s scale (ultralytics' rectangular letterbox: 640x480 for a 4:3 photo).
+
+    The shape follows the aspect ratio only: an image that is not enlarged (scaleup=False) still gets the
+    canvas of its aspect at full size, so a small photo keeps the zero surround it had on the square canvas
+    (a 150x150 face close-up runs at 640x640 as before, not on a 160x160 canvas it would fill)."""
     if stride is None:
         return size
-    new_w, new_h = placed_size(image_size, size, scaleup=scaleup)
+    new_w, new_h = placed_size(image_size, size)
     return min(size[0], -(-new_w // stride) * stride), min(size[1], -(-new_h // stride) * stride)
 
 
@@ -91,7 +92,7 @@ def letterbox(
     """
     h, w = image.shape[:2]
     new_w, new_h = placed_size((w, h), size, scaleup=scaleup)
-    width, height = canvas_size((w, h), size, stride=stride, scaleup=scaleup)
+    width, height = canvas_size((w, h), size, stride=stride)
     # Pixels of the source that end up on the canvas: all, unless the fast shrink drops a sliver.
     used_w, used_h = w, h
     if (new_w, new_h) == (w, h):
