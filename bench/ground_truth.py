@@ -12,9 +12,10 @@ Owns the truth sets the detector variants are judged by (bench/model_trials.py) 
   only the image-level label); at IoU 0.5 that is tolerance enough. Judged classes: the labelled one and
   person; faces: the astronaut's one, none on the others;
 - `derived`: the benchmark workload photos (bench/workload.py: 12 MP crops, flips, upscales of these same
-  photos) with the truth of their source mapped through the same crop and flip. A box the crop cuts to less
-  than 70% of its area is "ignored" (a detection on it is neither right nor wrong); one cut to less than
-  30% is out of the picture.
+  photos) with the truth of their source mapped through the same crop and flip; `rendered`: more of the same
+  kind, rendered at 1/4 of the size into a temporary folder (`rendered()`), for counts large enough to
+  judge. A box the crop cuts to less than 70% of its area is "ignored" (a detection on it is neither right
+  nor wrong); one cut to less than 30% is out of the picture.
 
 Matching: per photo and class, greedy by IoU (highest first), one detection per truth box, IoU >= 0.5.
 Detections of classes not judged on that photo, and those matching an ignored box, are left out.
@@ -22,6 +23,7 @@ Detections of classes not judged on that photo, and those matching an ignored bo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -304,6 +306,24 @@ def _split(
         if visible > 0:
             ignore.append(mapped)
     return keep, ignore
+
+
+def rendered(specs: Sequence[Any], folder: Path, *, scale: float, count: int) -> list[Truth]:
+    """`count` more photos cut like the workload's from the labelled sources, rendered at `scale` of the phone
+    size (bench/workload.render_pixels) into `folder` as JPEGs, with their truth: many more samples of the
+    same objects under other crops, flips, exposures and grain, cheaply (the chain shrinks every photo to
+    640 px anyway; at 1/4 scale a photo is 1008x756)."""
+    import cv2
+    import workload
+
+    sources = _source_truths()
+    picked = [s for s in specs if s.source in sources and s.fmt == "jpeg"][:count]
+    small = [dataclasses.replace(s, width=max(8, round(s.width * scale)), height=max(8, round(s.height * scale)))
+             for s in picked]
+    for spec, size in zip(picked, small, strict=True):
+        bgr = cv2.cvtColor(workload.render_pixels(spec, scale=scale), cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(folder / size.name), bgr, [cv2.IMWRITE_JPEG_QUALITY, spec.quality])
+    return [dataclasses.replace(t, set="rendered") for t in derived(small, folder)]
 
 
 def derived(specs: Sequence[Any], photo_dir: Path) -> list[Truth]:

@@ -96,6 +96,9 @@ def load_descriptor(path: Path) -> ModelSpec:
         raise ModelError(f"model descriptor {path}: stride must be a positive integer, got {stride!r}")
     if stride is not None and any(v % stride for v in size):
         raise ModelError(f"model descriptor {path}: input_size {size!r} must be multiples of stride = {stride}")
+    pad = data.get("pad", 0)
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0 or (pad and stride is None):
+        raise ModelError(f"model descriptor {path}: pad must be a non-negative integer with a stride, got {pad!r}")
     labels = data.get("labels")
     if labels is not None and not isinstance(labels, str):
         raise ModelError(f"model descriptor {path}: labels must be a string, got {labels!r}")
@@ -107,6 +110,7 @@ def load_descriptor(path: Path) -> ModelSpec:
         input_size=(size[0], size[1]),
         descriptor=path,
         stride=stride,
+        pad=pad,
         labels=labels,
         dim=dim,
         conf=number(thresholds, "conf"),

@@ -24,6 +24,7 @@ class ModelSpec:
     # Set for graphs with free height and width: each image runs on the smallest multiple of it that holds the
     # image (a 4:3 photo at 640x480, not letterboxed to a 640x640 square); None: always input_size.
     stride: int | None = None
+    pad: int = 0  # with a stride: letterbox pixels kept at least on each side of the image (its short axis)
     labels: str | None = None
     dim: int | None = None
     conf: float | None = None

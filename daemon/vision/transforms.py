@@ -62,9 +62,12 @@ def placed_size(image_size: tuple[int, int], size: tuple[int, int], *, scaleup: 
     return max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
 
 
-def canvas_size(image_size: tuple[int, int], size: tuple[int, int], *, stride: int | None) -> tuple[int, int]:
+def canvas_size(
+    image_size: tuple[int, int], size: tuple[int, int], *, stride: int | None, pad: int = 0
+) -> tuple[int, int]:
     """The model input (width, height) for an image: `size` itself, or with a stride the smallest multiple of
-    it that holds the image at `size`'s scale (ultralytics' rectangular letterbox: 640x480 for a 4:3 photo).
+    it that holds the image at `size`'s scale plus `pad` pixels on each side (ultralytics' rectangular
+    letterbox: 640x480 for a 4:3 photo; 640x512 with pad 16), never more than `size`.
 
     The shape follows the aspect ratio only: an image that is not enlarged (scaleup=False) still gets the
     canvas of its aspect at full size, so a small photo keeps the zero surround it had on the square canvas
@@ -72,7 +75,8 @@ def canvas_size(image_size: tuple[int, int], size: tuple[int, int], *, stride: i
     if stride is None:
         return size
     new_w, new_h = placed_size(image_size, size)
-    return min(size[0], -(-new_w // stride) * stride), min(size[1], -(-new_h // stride) * stride)
+    return (min(size[0], -(-(new_w + 2 * pad) // stride) * stride),
+            min(size[1], -(-(new_h + 2 * pad) // stride) * stride))
 
 
 def letterbox(
@@ -83,16 +87,18 @@ def letterbox(
     center: bool = True,
     scaleup: bool = True,
     stride: int | None = None,
+    pad: int = 0,
 ) -> tuple[NDArray[np.uint8], Letterbox]:
     """Resize keeping the aspect ratio to fit `size` (width, height) and pad; return the canvas and the mapping.
 
     `center` splits the padding on both sides (ultralytics), otherwise it goes right and bottom (OpenCV's
     FaceDetectorYN). `scaleup=False` never enlarges a small image, only pads it. With a `stride` the canvas
-    is cut down to `canvas_size` (padding up to the next multiple only), for graphs with free height and width.
+    is cut down to `canvas_size` (padding up to the next multiple only, or past `pad`), for graphs with free
+    height and width.
     """
     h, w = image.shape[:2]
     new_w, new_h = placed_size((w, h), size, scaleup=scaleup)
-    width, height = canvas_size((w, h), size, stride=stride)
+    width, height = canvas_size((w, h), size, stride=stride, pad=pad)
     # Pixels of the source that end up on the canvas: all, unless the fast shrink drops a sliver.
     used_w, used_h = w, h
     if (new_w, new_h) == (w, h):

@@ -92,8 +92,10 @@ class YoloDetector(ObjectDetector):
         return results
 
     def _detect_batch(self, images: Sequence[NDArray[np.uint8]], conf: float, iou: float) -> list[list[DetectedObject]]:
-        placed = [transforms.letterbox(image, self.input_size, pad_value=114, stride=self.spec.stride)
-                  for image in images]
+        placed = [
+            transforms.letterbox(image, self.input_size, pad_value=114, stride=self.spec.stride, pad=self.spec.pad)
+            for image in images
+        ]
         output = self._run_by_shape([canvas for canvas, _ in placed], scale=1.0 / 255.0)
         results: list[list[DetectedObject]] = []
         for image, (_, mapping), out in zip(images, placed, output, strict=True):

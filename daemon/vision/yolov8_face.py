@@ -46,7 +46,9 @@ class YoloV8FaceDetector(FaceDetector):
         # learnt. Measured with faceghost v0-1 at conf 0.5: dlib's 150x150 "johns" face crops 45/55 missed
         # when enlarged, 0/55 when padded; dlib's VOC photos 43/43 faces either way, 3 false positives -> 0.
         placed = [
-            transforms.letterbox(image, self.input_size, pad_value=114, scaleup=False, stride=self.spec.stride)
+            transforms.letterbox(
+                image, self.input_size, pad_value=114, scaleup=False, stride=self.spec.stride, pad=self.spec.pad
+            )
             for image in images
         ]
         output = self._run_by_shape([canvas for canvas, _ in placed], scale=1.0 / 255.0)

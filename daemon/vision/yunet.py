@@ -87,7 +87,8 @@ class YuNetDetector(FaceDetector):
 
     def _detect_one(self, image: NDArray[np.uint8], conf: float) -> list[RawFace]:
         canvas, mapping = transforms.letterbox(
-            image, self.input_size, pad_value=0, center=False, scaleup=False, stride=self.spec.stride
+            image, self.input_size, pad_value=0, center=False, scaleup=False, stride=self.spec.stride,
+            pad=self.spec.pad,
         )
         # RGB -> BGR: YuNet was trained on OpenCV's BGR frames.
         batch = transforms.to_nchw([canvas], bgr=True)
