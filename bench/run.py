@@ -445,7 +445,7 @@ def throughput(profile: Profile, wl: workload.Workload, tmp: Path, seq_results: 
         log(f"  round {r}: pictod {n / res.seconds:.2f} photos/s ({res.seconds:.1f} s)")
 
     def do_sequential(r: int) -> None:
-        seconds, results = reference.run_sequential(paths, seq_models, cfg)
+        seconds, results = reference.run_sequential(paths, seq_models, cfg, margin=r == 0)
         t.sequential_s.append(seconds)
         if r == 0:
             seq_results.update(results)
@@ -789,13 +789,13 @@ def others(profile: Profile, tmp: Path) -> dict[str, Any]:
 
 
 def model_trials(profile: Profile) -> dict[str, Any]:
-    """bench/model_trials.py: faster variants of the objects model against the fp32 one (agreement, speed)."""
+    """bench/model_trials.py: faster detector variants judged against ground truth and the square fp32 run."""
     photos = 40 if profile.name == "quick" else 200
     cmd = [sys.executable, str(REPO / "bench" / "model_trials.py"), "--json", "--photos", str(photos)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=REPO)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=2400, cwd=REPO)
     except subprocess.TimeoutExpired:
-        return {"error": "bench/model_trials.py did not finish in 1200 s"}
+        return {"error": "bench/model_trials.py did not finish in 2400 s"}
     try:
         return dict(json.loads(proc.stdout))
     except json.JSONDecodeError:
@@ -926,12 +926,15 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
             f"{_verdict(r_seq >= TARGETS['vs_sequential'] if r_seq is not None else None)} |",
         ]
         same = res.get("sameness") or {}
-        if same:
+        mr = same.get("margin_rule")
+        if mr:  # issue 15: differences count only beyond the scores' noise around the thresholds
+            beyond = mr["objects_lost"] + mr["objects_gained"] + mr["faces_lost"] + mr["faces_gained"]
             lines.append(
-                f"| 1c | same results as sequential (object labels + face count per photo) | "
-                f"{same['photos_same']}/{same['photos_compared']} photos "
-                f"({100 * same['fraction_same']:.1f}%) | all | "
-                f"{_verdict(same['photos_same'] == same['photos_compared'])} |")
+                f"| 1c | same results as sequential, margin rule (objects/faces lost although it scored >= "
+                f"threshold + {mr['margin']}, or gained although it scores < threshold - {mr['margin']}) | "
+                f"{mr['photos_same']}/{mr['photos_compared']} photos; objects lost {mr['objects_lost']}, gained "
+                f"{mr['objects_gained']} (of {mr['objects_sequential']}); faces lost {mr['faces_lost']}, gained "
+                f"{mr['faces_gained']} (of {mr['faces_sequential']}) | none | {_verdict(beyond == 0)} |")
     else:
         lines.append("| 1 | throughput | pending | | |")
     lat = res.get("latency") or {}
@@ -1025,6 +1028,17 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
                   f"faces {same.get('faces_matched_iou_0_8')}/{same['faces']['sequential']}."]
         for d in same["differences"][:10]:
             lines.append(f"- {d['photo']}: pictod {d['pictod']} vs sequential {d['sequential']}")
+        if same.get("margin_rule"):
+            mr = same["margin_rule"]
+            lines += ["", f"Figure 1c's margin rule (`bench/reference.py`): objects and faces the sequential design "
+                      f"scored within {mr['margin']} of its threshold flip under any change of the pixels (the reduced "
+                      "decode, the photo-shaped canvas), so only the rest count; the sequential design's scores "
+                      "down to the threshold minus the margin come from a second pass outside the clock. Photos "
+                      f"differing beyond the margin: {mr['photos_compared'] - mr['photos_same']}."]
+            for d in mr["differences"][:10]:
+                lines.append(f"- {d['photo']}: objects lost {d['objects_lost']}, gained {d['objects_gained']}; faces "
+                             f"lost {d['faces_lost']}, gained {d['faces_gained']} (pictod {d['pictod']} vs "
+                             f"sequential {d['sequential']})")
     sc = res.get("stage_costs")
     if sc:
         lines += ["", "Per-photo costs outside inference (ms, median of rounds over "
@@ -1105,28 +1119,10 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
                   + (f"({res['others']['clusters_seconds']} s)" if "clusters_seconds" in res["others"] else "")
                   + ", its JSON as printed:", "",
                   "```json", json.dumps(cl, indent=1)[:6000], "```"]
-    lines += ["", "## Optimised objects models tried (bench/model_trials.py)", ""]
-    tr = res.get("trials") or {}
-    if "candidates" in tr:
-        margins = tr["threshold_margins"]
-        lines += [
-            f"Each candidate against the shipped fp32 YOLOv10n on {tr['photos']} photos of the set (calibration of "
-            f"the int8 ones on {tr['calibration_photos']} others), one intra-op thread, alternating rounds. An "
-            "optimised model ships only if >= 98% of the objects match (same label, IoU >= 0.8) both ways. "
-            f"Of the fp32 objects kept at conf {tr['conf']}, {margins['above_0.01']:.1%} score within 0.01 of the "
-            f"threshold and {margins['above_0.02']:.1%} within 0.02 ({margins['below_0.02']:.1%} more lie within "
-            "0.02 below it): a change that moves scores by ~0.02 already costs the 2%.",
-            "",
-            "| candidate | speed-up (fp32 ms -> ms a photo) | matched, of fp32 / of its own "
-            "| photos with the same labels | verdict |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for name, c in tr["candidates"].items():
-            lines.append(f"| {name} | x{c['speedup']:.2f} ({c['fp32_ms_per_photo']} -> {c['ms_per_photo']}) | "
-                         f"{c['of_fp32']:.1%} / {c['of_candidate']:.1%} | {c['photos_same_labels']}/{tr['photos']} | "
-                         f"{'passes' if c['passes'] else 'fails, not shipped'} |")
-    else:
-        lines.append(str(tr.get("error", "not run")))
+    lines += ["", "## Faster detector variants judged against ground truth (bench/model_trials.py)", ""]
+    from model_trials import report_lines  # the trials render their own table
+
+    lines += report_lines(res.get("trials") or {})
     lines += [
         "",
         "## What each change bought",

@@ -1,4 +1,4 @@
-"""Export YOLOv10n (COCO-80) to ONNX with its one-to-many head, batch dimension dynamic.
+"""Export YOLOv10n (COCO-80) to ONNX with its one-to-many head, batch, height and width dynamic.
 
 Run only inside the throwaway venv made by tools/export_models.sh: it loads a pickled PyTorch checkpoint,
 which the daemon itself never does. Usage: python export_yolo.py CHECKPOINT.pt OUT.onnx
@@ -20,19 +20,21 @@ def main() -> None:
     # nms=None keeps the one-to-many head: output [B, 84, 8400], the YOLOv8 layout, decoded with our own NMS.
     exported = Path(model.export(format="onnx", imgsz=640, opset=17, dynamic=True, simplify=True, nms=None))
     graph = onnx.load(str(exported))
-    # Only the batch dimension needs to vary; fixing height and width lets onnxruntime plan static shapes.
+    # Batch, height and width stay free: pictod letterboxes each photo to the smallest multiple of 32 that
+    # holds it (640x480 for 4:3), and the head computes its anchors from the shape it is given. The names are
+    # set here so that they do not depend on the exporter's version.
     for value in list(graph.graph.input) + list(graph.graph.output):
         dims = value.type.tensor_type.shape.dim
         dims[0].dim_param = "batch"
         if value.name == "images":
-            for i, size in ((2, 640), (3, 640)):
-                dims[i].ClearField("dim_param")
-                dims[i].dim_value = size
+            for i, name in ((2, "height"), (3, "width")):
+                dims[i].ClearField("dim_value")
+                dims[i].dim_param = name
         else:
             dims[1].ClearField("dim_param")
             dims[1].dim_value = 84
-            dims[2].ClearField("dim_param")
-            dims[2].dim_value = 8400
+            dims[2].ClearField("dim_value")
+            dims[2].dim_param = "anchors"
     # Intermediate shape annotations carry symbolic expressions that differ from run to run; onnxruntime
     # infers them again, and dropping them makes the export byte-for-byte reproducible.
     del graph.graph.value_info[:]

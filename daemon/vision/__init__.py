@@ -1,4 +1,4 @@
-"""The model layer: onnxruntime sessions, pure transforms, one class per model kind, descriptor registry.
+"""The model layer: onnxruntime sessions, pure transforms, one class per model kind, descriptors (spec), registry.
 
 Knows nothing of files beyond the model descriptors and ONNX files, nothing of SQLite. The analysis chain
 uses `load_models(cfg.models, workers=...)` and the three role interfaces re-exported here.
@@ -7,7 +7,8 @@ uses `load_models(cfg.models, workers=...)` and the three role interfaces re-exp
 from __future__ import annotations
 
 from daemon.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, RawFace
-from daemon.vision.registry import KINDS, Models, ModelSpec, build_model, load_descriptor, load_models
+from daemon.vision.registry import KINDS, Models, build_model, load_descriptor, load_models
+from daemon.vision.spec import ModelSpec
 
 __all__ = [
     "KINDS",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 import onnxruntime as ort
@@ -18,9 +18,7 @@ from numpy.typing import NDArray
 from daemon.errors import ModelError
 from daemon.types import DetectedObject
 from daemon.vision import transforms
-
-if TYPE_CHECKING:  # registry imports the model modules, which import this one
-    from daemon.vision.registry import ModelSpec
+from daemon.vision.spec import ModelSpec
 
 NO_LANDMARKS: NDArray[np.float32] = np.zeros((0, 2), dtype=np.float32)
 NO_LANDMARKS.setflags(write=False)  # shared by every landmark-less face
@@ -64,7 +62,16 @@ class OnnxModel:
                 f"model {spec.path} takes {fixed[0]}x{fixed[1]} images but {spec.descriptor} says input_size = "
                 f"{list(spec.input_size)}; fix input_size"
             )
+        if spec.stride is not None and any(isinstance(v, int) for v in fixed):
+            raise ModelError(
+                f"model {spec.path} takes a fixed image size but {spec.descriptor} sets stride = {spec.stride}; "
+                "remove stride, or export the graph with free height and width"
+            )
         self._check_graph()
+
+    def with_spec(self, spec: ModelSpec) -> Self:
+        """The same kind around the same session with another descriptor (e.g. stride None: the square input)."""
+        return type(self)(spec, self.session)
 
     def _check_graph(self) -> None:
         """Raise ModelError if the graph does not have the inputs/outputs this kind decodes."""
@@ -78,6 +85,20 @@ class OnnxModel:
     def _fixed_batch(self) -> bool:
         """True if the graph's batch dimension is a fixed number (then images run one at a time)."""
         return isinstance(self.session.get_inputs()[0].shape[0], int)
+
+    def _run_by_shape(self, canvases: Sequence[NDArray[np.uint8]], *, scale: float) -> list[NDArray[np.float32]]:
+        """The first output for each HxWx3 canvas, one run per distinct canvas shape: with a stride, photos of
+        other aspect ratios get canvases of other shapes, which cannot share a batch."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, canvas in enumerate(canvases):
+            groups.setdefault(canvas.shape, []).append(i)
+        outputs: list[NDArray[np.float32]] = [np.zeros(0, np.float32)] * len(canvases)
+        for indices in groups.values():
+            batch = transforms.to_nchw([canvases[i] for i in indices], scale=scale)
+            (out,) = self.session.run(None, {self.input_name: batch})
+            for i, row in zip(indices, out, strict=True):
+                outputs[i] = row
+        return outputs
 
 
 class ObjectDetector(OnnxModel, ABC):

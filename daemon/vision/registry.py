@@ -1,4 +1,4 @@
-"""Model descriptors (`models/*.toml`) -> ModelSpec, `kind` -> model class, and loading the three roles.
+"""Model descriptors (`models/*.toml`) -> ModelSpec (spec.py), `kind` -> model class, loading the three roles.
 
 A descriptor names the ONNX file (relative to the descriptor's folder), its sha256, the decoder kind,
 input size, labels, embedding size and thresholds. Swapping a model means pointing the config at another
@@ -8,7 +8,7 @@ descriptor; nothing else in pictod knows file names.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from daemon.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, OnnxM
 from daemon.vision.facenet import FaceNetEmbedder
 from daemon.vision.session import build_session
 from daemon.vision.sface import SFaceEmbedder
+from daemon.vision.spec import ModelSpec
 from daemon.vision.yolo import YoloDetector
 from daemon.vision.yolov8_face import YoloV8FaceDetector
 from daemon.vision.yunet import YuNetDetector
@@ -35,25 +36,6 @@ _ROLES: dict[str, type[OnnxModel]] = {
     "faces": FaceDetector,
     "embeddings": FaceEmbedder,
 }
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed model descriptor."""
-
-    kind: str
-    role: str
-    path: Path  # the ONNX file, resolved against the descriptor's folder
-    sha256: str
-    input_size: tuple[int, int]  # width, height
-    descriptor: Path
-    labels: str | None = None
-    dim: int | None = None
-    conf: float | None = None
-    iou: float | None = None
-    match: float | None = None
-    licence: dict[str, Any] = field(default_factory=dict)
-    source: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,6 +91,14 @@ def load_descriptor(path: Path) -> ModelSpec:
     dim = data.get("dim")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
         raise ModelError(f"model descriptor {path}: dim must be a positive integer, got {dim!r}")
+    stride = data.get("stride")
+    if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int) or stride <= 0):
+        raise ModelError(f"model descriptor {path}: stride must be a positive integer, got {stride!r}")
+    if stride is not None and any(v % stride for v in size):
+        raise ModelError(f"model descriptor {path}: input_size {size!r} must be multiples of stride = {stride}")
+    pad = data.get("pad", 0)
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0 or (pad and stride is None):
+        raise ModelError(f"model descriptor {path}: pad must be a non-negative integer with a stride, got {pad!r}")
     labels = data.get("labels")
     if labels is not None and not isinstance(labels, str):
         raise ModelError(f"model descriptor {path}: labels must be a string, got {labels!r}")
@@ -119,6 +109,8 @@ def load_descriptor(path: Path) -> ModelSpec:
         sha256=need("sha256", str).lower(),
         input_size=(size[0], size[1]),
         descriptor=path,
+        stride=stride,
+        pad=pad,
         labels=labels,
         dim=dim,
         conf=number(thresholds, "conf"),

@@ -52,6 +52,33 @@ class Letterbox:
         return out
 
 
+def placed_size(image_size: tuple[int, int], size: tuple[int, int], *, scaleup: bool = True) -> tuple[int, int]:
+    """The (width, height) an image of `image_size` takes inside `size` once resized keeping its aspect ratio."""
+    w, h = image_size
+    width, height = size
+    scale = min(width / w, height / h)
+    if not scaleup:
+        scale = min(scale, 1.0)
+    return max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+
+
+def canvas_size(
+    image_size: tuple[int, int], size: tuple[int, int], *, stride: int | None, pad: int = 0
+) -> tuple[int, int]:
+    """The model input (width, height) for an image: `size` itself, or with a stride the smallest multiple of
+    it that holds the image at `size`'s scale plus `pad` pixels on each side (ultralytics' rectangular
+    letterbox: 640x480 for a 4:3 photo; 640x512 with pad 16), never more than `size`.
+
+    The shape follows the aspect ratio only: an image that is not enlarged (scaleup=False) still gets the
+    canvas of its aspect at full size, so a small photo keeps the zero surround it had on the square canvas
+    (a 150x150 face close-up runs at 640x640 as before, not on a 160x160 canvas it would fill)."""
+    if stride is None:
+        return size
+    new_w, new_h = placed_size(image_size, size)
+    return (min(size[0], -(-(new_w + 2 * pad) // stride) * stride),
+            min(size[1], -(-(new_h + 2 * pad) // stride) * stride))
+
+
 def letterbox(
     image: NDArray[np.uint8],
     size: tuple[int, int],
@@ -59,19 +86,19 @@ def letterbox(
     pad_value: int = 114,
     center: bool = True,
     scaleup: bool = True,
+    stride: int | None = None,
+    pad: int = 0,
 ) -> tuple[NDArray[np.uint8], Letterbox]:
     """Resize keeping the aspect ratio to fit `size` (width, height) and pad; return the canvas and the mapping.
 
     `center` splits the padding on both sides (ultralytics), otherwise it goes right and bottom (OpenCV's
-    FaceDetectorYN). `scaleup=False` never enlarges a small image, only pads it.
+    FaceDetectorYN). `scaleup=False` never enlarges a small image, only pads it. With a `stride` the canvas
+    is cut down to `canvas_size` (padding up to the next multiple only, or past `pad`), for graphs with free
+    height and width.
     """
-    width, height = size
     h, w = image.shape[:2]
-    scale = min(width / w, height / h)
-    if not scaleup:
-        scale = min(scale, 1.0)
-    new_w = max(1, min(width, round(w * scale)))
-    new_h = max(1, min(height, round(h * scale)))
+    new_w, new_h = placed_size((w, h), size, scaleup=scaleup)
+    width, height = canvas_size((w, h), size, stride=stride, pad=pad)
     # Pixels of the source that end up on the canvas: all, unless the fast shrink drops a sliver.
     used_w, used_h = w, h
     if (new_w, new_h) == (w, h):

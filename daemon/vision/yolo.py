@@ -2,6 +2,9 @@
 
 Rows 0-3 are cx, cy, w, h in letterboxed input pixels, rows 4.. the per-class scores (already sigmoid, no
 objectness). Decoding: best class per anchor, score threshold, class-wise NMS, map back through the letterbox.
+With a `stride` in the descriptor (a graph with free height and width; the head makes its anchors for the
+shape it is given) each photo is letterboxed to the smallest multiple of it that holds it, as ultralytics
+predicts: 640x480 for a 4:3 photo instead of 640x640 with a quarter of grey bars.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -19,12 +22,11 @@ from daemon.errors import ModelError
 from daemon.types import DetectedObject
 from daemon.vision import transforms
 from daemon.vision.base import ObjectDetector, check_images
-
-if TYPE_CHECKING:
-    from daemon.vision.registry import ModelSpec
+from daemon.vision.spec import ModelSpec
 
 # Bound on images per run: memory for a batch of 640x640 float inputs and [84, 8400] outputs stays small.
 MAX_BATCH = 8
+HEAD_STRIDE = 32  # YOLOv8/v10 detect at strides 8, 16, 32
 
 
 def load_labels(name: str, spec_dir: Path) -> tuple[str, ...]:
@@ -76,6 +78,9 @@ class YoloDetector(ObjectDetector):
         outputs = self.session.get_outputs()
         if len(outputs) != 1 or len(outputs[0].shape) != 3:
             raise self._bad_graph("expected one output [batch, 4 + classes, anchors]")
+        # The head's coarsest feature map is 1/32 of the input: other sides break its upsample-and-concat.
+        if self.spec.stride is not None and self.spec.stride % HEAD_STRIDE:
+            raise self._bad_graph(f"stride {self.spec.stride} is not a multiple of {HEAD_STRIDE}")
 
     def detect(self, images: Sequence[NDArray[np.uint8]], *, conf: float, iou: float) -> list[list[DetectedObject]]:
         """Objects in each RGB image, boxes in that image's pixels, best score first."""
@@ -87,16 +92,13 @@ class YoloDetector(ObjectDetector):
         return results
 
     def _detect_batch(self, images: Sequence[NDArray[np.uint8]], conf: float, iou: float) -> list[list[DetectedObject]]:
-        canvases: list[NDArray[np.uint8]] = []
-        boxes_maps: list[transforms.Letterbox] = []
-        for image in images:
-            canvas, mapping = transforms.letterbox(image, self.input_size, pad_value=114)
-            canvases.append(canvas)
-            boxes_maps.append(mapping)
-        batch = transforms.to_nchw(canvases, scale=1.0 / 255.0)
-        (output,) = self.session.run(None, {self.input_name: batch})
+        placed = [
+            transforms.letterbox(image, self.input_size, pad_value=114, stride=self.spec.stride, pad=self.spec.pad)
+            for image in images
+        ]
+        output = self._run_by_shape([canvas for canvas, _ in placed], scale=1.0 / 255.0)
         results: list[list[DetectedObject]] = []
-        for image, mapping, out in zip(images, boxes_maps, output, strict=True):
+        for image, (_, mapping), out in zip(images, placed, output, strict=True):
             boxes, scores, classes = decode(out, conf=conf, iou=iou)
             boxes = mapping.to_image(boxes, image.shape[1], image.shape[0])
             results.append(

@@ -1,14 +1,16 @@
 """Kind "yunet": OpenCV Zoo's YuNet face detector (box, score, 5 landmarks), decoded as FaceDetectorYN does.
 
-The graph takes one BGR 0..255 640x640 image and emits, per stride 8/16/32, cls, obj, bbox and kps per
-anchor (one anchor per grid cell, row-major). Images are placed top-left on a zero canvas without enlarging
-(as FaceDetectorYN pads), so a small photo is seen at its own scale.
+The graph takes one BGR 0..255 image and emits, per stride 8/16/32, cls, obj, bbox and kps per anchor (one
+anchor per grid cell, row-major). Images are placed top-left on a zero canvas without enlarging (as
+FaceDetectorYN pads), so a small photo is seen at its own scale. The canvas is input_size, or with a `stride`
+in the descriptor (the graph is fully convolutional; its height and width are free) the smallest multiple of
+it that holds the image, as FaceDetectorYN does; the priors are laid on the grid of the canvas actually run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -16,9 +18,7 @@ from numpy.typing import NDArray
 
 from daemon.vision import transforms
 from daemon.vision.base import FaceDetector, RawFace, check_images
-
-if TYPE_CHECKING:
-    from daemon.vision.registry import ModelSpec
+from daemon.vision.spec import ModelSpec
 
 STRIDES = (8, 16, 32)
 
@@ -74,6 +74,8 @@ class YuNetDetector(FaceDetector):
         wanted = {f"{part}_{s}" for part in ("cls", "obj", "bbox", "kps") for s in STRIDES}
         if any(side % max(STRIDES) for side in self.input_size):
             raise self._bad_graph(f"input_size {list(self.input_size)} is not a multiple of {max(STRIDES)}")
+        if self.spec.stride is not None and self.spec.stride % max(STRIDES):
+            raise self._bad_graph(f"stride {self.spec.stride} is not a multiple of {max(STRIDES)}")
         if not wanted <= names:
             raise self._bad_graph(f"missing outputs {sorted(wanted - names)}")
 
@@ -84,11 +86,16 @@ class YuNetDetector(FaceDetector):
         return [self._detect_one(image, threshold) for image in images]
 
     def _detect_one(self, image: NDArray[np.uint8], conf: float) -> list[RawFace]:
-        canvas, mapping = transforms.letterbox(image, self.input_size, pad_value=0, center=False, scaleup=False)
+        canvas, mapping = transforms.letterbox(
+            image, self.input_size, pad_value=0, center=False, scaleup=False, stride=self.spec.stride,
+            pad=self.spec.pad,
+        )
         # RGB -> BGR: YuNet was trained on OpenCV's BGR frames.
         batch = transforms.to_nchw([canvas], bgr=True)
         values = self.session.run(self.output_names, {self.input_name: batch})
-        boxes, scores, kps = decode(dict(zip(self.output_names, values, strict=True)), self.input_size)
+        # The priors for the canvas actually run (its grid), not for input_size.
+        size = (canvas.shape[1], canvas.shape[0])
+        boxes, scores, kps = decode(dict(zip(self.output_names, values, strict=True)), size)
         keep = scores >= conf
         boxes, scores, kps = boxes[keep], scores[keep], kps[keep]
         kept = transforms.nms(boxes, scores, self.iou)

@@ -18,6 +18,7 @@ from daemon.vision.session import thread_counts
 from daemon.vision.yunet import YuNetDetector
 
 YUNET = REPO / "models" / "face_detection_yunet_2023mar.onnx"
+SFACE = REPO / "models" / "face_recognition_sface_2021dec.onnx"
 
 
 def write_descriptor(folder: Path, name: str, *, kind: str, role: str, file: str, sha256: str, extra: str = "") -> Path:
@@ -144,9 +145,54 @@ def test_thread_counts() -> None:
 
 
 def test_input_size_that_contradicts_the_graph_is_refused(tmp_path: Path) -> None:
+    # SFace's graph takes fixed 112x112 crops (the detectors' height and width are free).
     descriptor = write_descriptor(
-        tmp_path, "faces", kind="yunet", role="faces", file=str(YUNET), sha256=sha256_of(YUNET)
+        tmp_path, "emb", kind="sface", role="embeddings", file=str(SFACE), sha256=sha256_of(SFACE)
     )
-    descriptor.write_text(descriptor.read_text().replace("[640, 640]", "[320, 320]"))
-    with pytest.raises(ModelError, match=r"takes 640x640 images .* input_size = \[320, 320\]"):
+    descriptor.write_text(descriptor.read_text().replace("[640, 640]", "[100, 100]"))
+    with pytest.raises(ModelError, match=r"takes 112x112 images .* input_size = \[100, 100\]"):
         build_model(load_descriptor(descriptor), ModelsConfig())
+
+
+def test_stride_needs_a_graph_with_free_height_and_width(tmp_path: Path) -> None:
+    descriptor = write_descriptor(
+        tmp_path, "emb", kind="sface", role="embeddings", file=str(SFACE), sha256=sha256_of(SFACE),
+        extra="stride = 16\n",
+    )
+    descriptor.write_text(descriptor.read_text().replace("[640, 640]", "[112, 112]"))
+    with pytest.raises(ModelError, match=r"takes a fixed image size but .* sets stride = 16"):
+        build_model(load_descriptor(descriptor), ModelsConfig())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("stride = 0\n", "stride must be a positive integer"),
+        ('stride = "32"\n', "stride must be a positive integer"),
+        ("stride = 48\n", r"input_size \[640, 640\] must be multiples of stride = 48"),
+    ],
+)
+def test_bad_stride_in_a_descriptor_is_refused(tmp_path: Path, extra: str, message: str) -> None:
+    descriptor = write_descriptor(
+        tmp_path, "faces", kind="yunet", role="faces", file=str(YUNET), sha256=sha256_of(YUNET), extra=extra
+    )
+    with pytest.raises(ModelError, match=message):
+        load_descriptor(descriptor)
+
+
+def test_yunet_stride_must_keep_its_grid(tmp_path: Path) -> None:
+    # YuNet's priors sit on 8/16/32 px grids: a canvas of a multiple of 16 would misplace the coarsest one.
+    descriptor = write_descriptor(
+        tmp_path, "faces", kind="yunet", role="faces", file=str(YUNET), sha256=sha256_of(YUNET),
+        extra="stride = 16\n",
+    )
+    with pytest.raises(ModelError, match="stride 16 is not a multiple of 32"):
+        build_model(load_descriptor(descriptor), ModelsConfig())
+
+
+def test_shipped_detectors_have_free_height_and_width() -> None:
+    for name in ("yolov10n", "yunet"):
+        spec = load_descriptor(REPO / "models" / f"{name}.toml")
+        model = build_model(spec, ModelsConfig(intra_op_threads=1))
+        height, width = model.session.get_inputs()[0].shape[2:]
+        assert isinstance(height, str) and isinstance(width, str)

@@ -155,3 +155,88 @@ def test_to_nchw_layout_scale_and_channel_order() -> None:
     np.testing.assert_array_equal(bgr, flipped)
     with pytest.raises(ValueError, match="expected"):
         transforms.to_nchw([images[0], images[1][:40]])
+
+
+# -- fitted canvases (descriptor key stride, issue 15) ---------------------------------------------------------
+
+
+def odd_sizes() -> list[tuple[int, int]]:
+    """Synthetic (width, height) pairs: usual photo shapes, extreme aspect ratios, tiny and huge images, and a
+    seeded spread of random ones."""
+    fixed = [(4032, 3024), (3024, 4032), (1920, 1080), (500, 338), (150, 150), (640, 480), (641, 481), (1, 1),
+             (1, 3000), (3000, 1), (3000, 2), (7, 9), (33, 31), (100_000, 3), (20_000, 15_000), (639, 640)]
+    rng = np.random.default_rng(15)
+    spread = [(int(w), int(h)) for w, h in rng.integers(1, 6000, (60, 2))]
+    return fixed + spread
+
+
+@pytest.mark.parametrize(("image", "expected"), [
+    ((4032, 3024), (640, 480)), ((3024, 4032), (480, 640)), ((1920, 1080), (640, 384)), ((1000, 1000), (640, 640)),
+    ((500, 338), (640, 448)), ((150, 150), (640, 640)), ((3000, 2), (640, 32)),
+])
+def test_canvas_is_the_smallest_stride_multiple_that_holds_the_photo(
+    image: tuple[int, int], expected: tuple[int, int]
+) -> None:
+    assert transforms.canvas_size(image, (640, 640), stride=32) == expected
+    assert transforms.canvas_size(image, (640, 640), stride=None) == (640, 640)
+
+
+@pytest.mark.parametrize("size", odd_sizes())
+def test_fitted_canvas_properties_on_synthetic_sizes(size: tuple[int, int]) -> None:
+    w, h = size
+    canvas_w, canvas_h = transforms.canvas_size(size, (640, 640), stride=32)
+    full_w, full_h = transforms.placed_size(size, (640, 640))
+    assert canvas_w % 32 == 0 and canvas_h % 32 == 0
+    assert full_w <= canvas_w <= 640 and full_h <= canvas_h <= 640
+    assert canvas_w - 32 < full_w and canvas_h - 32 < full_h  # the smallest that holds it
+    assert max(canvas_w, canvas_h) == 640  # the long side is always at the full input size
+    # The canvas depends on the aspect ratio, not on whether the image itself is enlarged.
+    small_w, small_h = transforms.placed_size(size, (640, 640), scaleup=False)
+    assert small_w <= full_w and small_h <= full_h and (small_w, small_h) == (min(w, full_w), min(h, full_h))
+
+
+def pixel_image(width: int, height: int) -> np.ndarray:
+    """A noise image (a small random block tiled; never the padding values): misplacement on the canvas shows."""
+    block = np.random.default_rng(width * 7919 + height).integers(1, 114, (61, 67, 3), dtype=np.uint8)
+    return np.ascontiguousarray(np.tile(block, (-(-height // 61), -(-width // 67), 1))[:height, :width])
+
+
+@pytest.mark.parametrize("size", [s for s in odd_sizes() if s[0] * s[1] <= 13_000_000][::2])
+@pytest.mark.parametrize(("center", "scaleup", "pad"), [(True, True, 114), (False, False, 0)])
+def test_fitted_letterbox_places_the_photo_and_maps_boxes_back(
+    size: tuple[int, int], center: bool, scaleup: bool, pad: int
+) -> None:
+    w, h = size
+    image = pixel_image(w, h)
+    canvas, mapping = transforms.letterbox(image, (640, 640), pad_value=pad, center=center, scaleup=scaleup, stride=32)
+    assert (canvas.shape[1], canvas.shape[0]) == transforms.canvas_size(size, (640, 640), stride=32)
+    placed_w, placed_h = transforms.placed_size(size, (640, 640), scaleup=scaleup)
+    x0, y0 = int(mapping.pad_x), int(mapping.pad_y)
+    if center:  # ultralytics splits the padding, the odd pixel going right/bottom
+        assert (x0, y0) == ((canvas.shape[1] - placed_w) // 2, (canvas.shape[0] - placed_h) // 2)
+    else:
+        assert (x0, y0) == (0, 0)
+    # Exactly the padding is pad_value: the photo fills [y0, y0 + placed_h) x [x0, x0 + placed_w).
+    inside = np.zeros(canvas.shape[:2], bool)
+    inside[y0 : y0 + placed_h, x0 : x0 + placed_w] = True
+    assert (canvas[~inside] == pad).all()
+    if placed_w >= 3 and placed_h >= 3:  # the noise never averages to exactly the padding everywhere
+        assert not (canvas[inside] == pad).all()
+    # A box around the placed photo (canvas pixels) maps back onto the whole photo, and a point in it back to
+    # where it came from, to within one canvas pixel.
+    back = mapping.to_image(np.array([[x0, y0, x0 + placed_w, y0 + placed_h]], np.float32), w, h)
+    np.testing.assert_allclose(back, [[0, 0, w, h]], atol=max(1.0, w / placed_w, h / placed_h) + 1e-3)
+    px, py = 0.37 * w, 0.61 * h
+    canvas_pt = np.array([[[px * mapping.scale_x + x0, py * mapping.scale_y + y0]]], np.float32)
+    np.testing.assert_allclose(mapping.points_to_image(canvas_pt), [[[px, py]]], rtol=1e-4, atol=1e-2)
+
+
+def test_square_canvas_unchanged_without_a_stride() -> None:
+    image = pixel_image(500, 338)
+    fitted, fitted_map = transforms.letterbox(image, (640, 640), stride=32)
+    square, square_map = transforms.letterbox(image, (640, 640))
+    assert fitted.shape == (448, 640, 3) and square.shape == (640, 640, 3)
+    # The same resized photo, shifted by the difference in padding; the scales are identical.
+    assert (fitted_map.scale_x, fitted_map.scale_y) == (square_map.scale_x, square_map.scale_y)
+    dy = int(square_map.pad_y - fitted_map.pad_y)
+    np.testing.assert_array_equal(square[dy : dy + 448], fitted)
