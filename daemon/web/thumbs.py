@@ -31,6 +31,7 @@ from PIL import Image
 
 from daemon import imaging
 from daemon.errors import PhotoError
+from daemon.lock import private_dirs
 
 log = structlog.get_logger()
 
@@ -95,7 +96,7 @@ class DiskCache:
     def _load(self) -> OrderedDict[str, int]:
         if self._index is not None:
             return self._index
-        _private_dir(self.root)
+        private_dirs(self.root)
         found: list[tuple[int, str, int]] = []
         for sub in _scandir(self.root):
             if not sub.is_dir(follow_symlinks=False):
@@ -149,7 +150,7 @@ class DiskCache:
         path = self._path(name)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            _private_dir(path.parent)
+            private_dirs(path.parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -200,16 +201,6 @@ def _scandir(path: Path) -> Iterator[os.DirEntry[str]]:
             yield from entries
     except OSError:
         return
-
-
-def _private_dir(path: Path) -> None:
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(folder, 0o700)
 
 
 class Renderer:
