@@ -1,5 +1,6 @@
 """Model timings: ms per image / per face for YOLO (batch 1 vs 4), YuNet, SFace (batch 1 vs 8), at 1 and 2
-intra-op threads. Real photos from the test cache; end-to-end calls (pre-processing, run, decode).
+intra-op threads; and both detectors on a 4:3 photo at 640x480 ("fit", the shipped descriptors' stride) and on
+the 640x640 square. Real photos from the test cache; end-to-end calls (pre-processing, run, decode).
 
     .venv/bin/python bench/models.py [--repeat 10]
 """
@@ -7,6 +8,7 @@ intra-op threads. Real photos from the test cache; end-to-end calls (pre-process
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -54,6 +56,14 @@ def cases(models: Models, photos: list[np.ndarray]) -> dict[str, tuple[Callable[
     out["yolo 12MP"] = (lambda: models.objects.detect([phone], conf=0.5, iou=0.5), 1)
     out["yunet 12MP"] = (lambda: models.faces.detect([phone]), 1)
     out["yolo b4"] = (lambda: models.objects.detect(photos, conf=0.5, iou=0.5), len(photos))
+    # A 4:3 photo as the chain hands it over (640x480), fitted and on the square canvas (stride None).
+    four_three = np.asarray(cv2.resize(photos[2], (640, 480), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    square_objects = models.objects.with_spec(dataclasses.replace(models.objects.spec, stride=None, pad=0))
+    square_faces = models.faces.with_spec(dataclasses.replace(models.faces.spec, stride=None, pad=0))
+    out["yolo 4:3 fit"] = (lambda: models.objects.detect([four_three], conf=0.5, iou=0.5), 1)
+    out["yolo 4:3 square"] = (lambda: square_objects.detect([four_three], conf=0.5, iou=0.5), 1)
+    out["yunet 4:3 fit"] = (lambda: models.faces.detect([four_three]), 1)
+    out["yunet 4:3 square"] = (lambda: square_faces.detect([four_three]), 1)
     out["sface b1"] = (lambda: models.embeddings.embed(astronaut, [face]), 1)
     out["sface b8"] = (lambda: models.embeddings.embed(astronaut, [face] * 8), 8)
     return out
@@ -100,10 +110,11 @@ def main() -> None:
         f"cores={os.cpu_count()} rounds={args.rounds} repeat={args.repeat} "
         f"loadavg {load_before:.1f} -> {load_after:.1f}; median ms per image (per face for sface)"
     )
-    columns = ("yolo b1", "yolo b4", "yolo 12MP", "yunet #", "yunet 12MP", "sface b1", "sface b8")
-    print(f"{'threads':>7} " + " ".join(f"{c.rstrip(' #'):>10}" for c in columns))
+    columns = ("yolo b1", "yolo b4", "yolo 12MP", "yolo 4:3 fit", "yolo 4:3 square", "yunet #", "yunet 12MP",
+               "yunet 4:3 fit", "yunet 4:3 square", "sface b1", "sface b8")
+    print(f"{'threads':>7} " + " ".join(f"{c.rstrip(' #'):>16}" for c in columns))
     for threads in settings:
-        print(f"{threads:>7} " + " ".join(f"{ms(threads, c):>10.1f}" for c in columns))
+        print(f"{threads:>7} " + " ".join(f"{ms(threads, c):>16.1f}" for c in columns))
 
 
 if __name__ == "__main__":

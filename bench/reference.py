@@ -232,7 +232,12 @@ def _run_share(models: Models, inputs: LimitInputs, indices: Sequence[int], batc
         yolo = [c for c in calls if c.role == "objects"]
         if len(yolo) > 1:  # YOLO takes a dynamic batch: the chunk's images in one run (a memcpy to join them)
             name = next(iter(yolo[0].feed))
-            sessions["objects"].run(None, {name: np.concatenate([c.feed[name] for c in yolo])})
+            # One run per input shape, as pictod batches: landscape and portrait canvases differ.
+            shapes: dict[tuple[int, ...], list[NDArray[np.float32]]] = {}
+            for c in yolo:
+                shapes.setdefault(c.feed[name].shape, []).append(c.feed[name])
+            for feeds in shapes.values():
+                sessions["objects"].run(None, {name: np.concatenate(feeds)})
             calls = [c for c in calls if c.role != "objects"]
         for call in calls:
             sessions[call.role].run(call.outputs, call.feed)
