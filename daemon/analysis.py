@@ -232,7 +232,7 @@ def _padded(rgb: NDArray[np.uint8], detector_side: int) -> tuple[NDArray[np.uint
         rgb = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         height, width = rgb.shape[:2]
     border = max(1, round(PAD_FRACTION * max(width, height)))
-    mean = rgb.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+    mean = transforms.mean_colour(rgb)
     canvas = np.empty((height + 2 * border, width + 2 * border, 3), dtype=np.uint8)
     canvas[:] = mean
     canvas[border : border + height, border : border + width] = rgb

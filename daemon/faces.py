@@ -133,9 +133,9 @@ def needs_turn(faces: Sequence[RawFace], people: Sequence[Box], weak: Sequence[R
     return None
 
 
-def _square(image: Image, box: Box, context: float, cell: int) -> Image:
+def _square(image: Image, box: Box, context: float, cell: int, mean: NDArray[np.uint8]) -> Image:
     """The box's square surroundings (`context` x its longer side) resized to cell x cell; what lies outside
-    the photo is its mean colour (as the close-up pass pads)."""
+    the photo is its `mean` colour (as the close-up pass pads)."""
     x1, y1, x2, y2 = box
     side = max(x2 - x1, y2 - y1, 1.0) * context
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
@@ -143,7 +143,7 @@ def _square(image: Image, box: Box, context: float, cell: int) -> Image:
     size = max(1, round(side))
     height, width = image.shape[:2]
     canvas = np.empty((size, size, 3), dtype=np.uint8)
-    canvas[:] = image.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+    canvas[:] = mean
     sx0, sy0 = max(0, left), max(0, top)
     sx1, sy1 = min(width, left + size), min(height, top + size)
     if sx1 > sx0 and sy1 > sy0:
@@ -167,11 +167,12 @@ def probe(
     if per_row < 4:
         raise ValueError(f"a {side} px detector canvas cannot hold four {PROBE_CELL} px probe cells")
     scores = np.zeros((len(boxes), 4), dtype=np.float64)
+    mean = transforms.mean_colour(image) if len(boxes) else np.zeros(3, np.uint8)
     for start in range(0, len(boxes), per_row):
         chunk = boxes[start : start + per_row]
         canvas = np.zeros((side, side, 3), dtype=np.uint8)
         for row, box in enumerate(chunk):
-            square = _square(image, box, context, PROBE_CELL)
+            square = _square(image, box, context, PROBE_CELL, mean)
             for col, degrees in enumerate(PROBE_TURNS):
                 y, x = row * PROBE_CELL, col * PROBE_CELL
                 canvas[y : y + PROBE_CELL, x : x + PROBE_CELL] = turn(square, degrees)

@@ -240,3 +240,14 @@ def test_square_canvas_unchanged_without_a_stride() -> None:
     assert (fitted_map.scale_x, fitted_map.scale_y) == (square_map.scale_x, square_map.scale_y)
     dy = int(square_map.pad_y - fitted_map.pad_y)
     np.testing.assert_array_equal(square[dy : dy + 448], fitted)
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (37, 53, 3), (1512, 2016, 3), (5, 7, 1)])
+def test_mean_colour_is_numpys_rounded_mean(shape: tuple[int, int, int]) -> None:
+    image = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    expected = image.reshape(-1, shape[2]).mean(axis=0).round().astype(np.uint8)
+    got = transforms.mean_colour(image)
+    assert got.dtype == np.uint8 and got.shape == (shape[2],)
+    assert np.array_equal(got, expected)
+    flat = np.full((4, 4, 3), (10, 200, 255), np.uint8)
+    assert transforms.mean_colour(flat).tolist() == [10, 200, 255]
