@@ -12,11 +12,14 @@ Owns:
   decoding with inference; onnxruntime's default threads (all cores). The analysis logic itself is pictod's
   `Analyzer` (same models, thresholds and face passes) so the per-photo results, which pictod's are compared
   with, differ only by what the execution changes (reduced decoding, the photo-shaped detector inputs);
-- the comparison of the two (`compare`, figure 1c) with the margin rule of issue 15: a difference counts only
-  beyond the scores' noise, i.e. an object or face the sequential design found with a score >= its threshold
-  + MARGIN that pictod lost, or one pictod found that the sequential design does not find even at its
-  threshold - MARGIN (same label, IoU >= 0.5). A photo whose results differ only near the threshold is the
-  same photo: any perturbation of the pixels (a reduced decode, another canvas) flips such objects.
+- the comparison of the two (`compare`, figure 1c) with the margin rule of issue 15, against the sequential
+  design at the detector shapes pictod ships (`shipped_shapes`: what the execution changes) and at the seed's
+  square (what the execution and the shape change together; the shape is judged by ground truth): a
+  difference counts only beyond the scores' noise, i.e. an object or face the sequential design found with a
+  score >= its threshold + MARGIN that pictod lost, or one pictod found that the sequential design does not
+  find even at its threshold - MARGIN (same label, IoU >= 0.5). A photo whose results differ only near the
+  threshold is the same photo: any perturbation of the pixels (a reduced decode, another canvas) flips such
+  objects.
 """
 
 from __future__ import annotations
@@ -96,17 +99,20 @@ class OneByOneEmbedder:
         return np.concatenate([self.inner.embed(image, [face]) for face in faces])
 
 
-def sequential_models(models: Models) -> Models:
-    """The seed's models: the same sessions on the square 640x640 canvas, faces embedded one by one."""
-    square_objects = models.objects.with_spec(dataclasses.replace(models.objects.spec, stride=None))
-    square_faces = models.faces.with_spec(dataclasses.replace(models.faces.spec, stride=None))
-    return Models(square_objects, square_faces, OneByOneEmbedder(models.embeddings))  # type: ignore[arg-type]
+def sequential_models(models: Models, *, square: bool = True) -> Models:
+    """The seed's models: the same sessions on the square 640x640 canvas (or, `square=False`, at the shapes
+    pictod ships), faces embedded one by one."""
+    objects, faces = models.objects, models.faces
+    if square:
+        objects = objects.with_spec(dataclasses.replace(objects.spec, stride=None))
+        faces = faces.with_spec(dataclasses.replace(faces.spec, stride=None))
+    return Models(objects, faces, OneByOneEmbedder(models.embeddings))  # type: ignore[arg-type]
 
 
-def sequential_analyzer(models: Models, cfg: Config) -> Analyzer:
+def sequential_analyzer(models: Models, cfg: Config, *, square: bool = True) -> Analyzer:
     """pictod's own analysis chain (same stages, thresholds, face passes) the seed's way: square detector
-    inputs, faces embedded one by one."""
-    return Analyzer(cfg.analysis, sequential_models(models))
+    inputs (unless `square=False`), faces embedded one by one."""
+    return Analyzer(cfg.analysis, sequential_models(models, square=square))
 
 
 def analyse_sequential(path: Path, analyzer: Analyzer) -> PhotoResult:
@@ -142,6 +148,17 @@ def run_sequential(
     if margin:
         results = _with_margins(paths, analyzer, analyses, results)
     return seconds, results
+
+
+def shipped_shapes(paths: Sequence[Path], models: Models, cfg: Config) -> dict[str, PhotoResult]:
+    """The sequential design's results (with figure 1c's margins) with the detectors at the shapes pictod
+    ships instead of the seed's square: what pictod's execution alone (reduced decode, one shrink for both
+    detectors, overlap, batching) may change; the shape itself is judged against ground truth by
+    bench/model_trials.py. Outside any clock."""
+    analyzer = sequential_analyzer(models, cfg, square=False)
+    analyses = {path.name: analyzer.analyze(_full_image(path)) for path in paths}
+    results = {name: _result(name, analysis) for name, analysis in analyses.items()}
+    return _with_margins(paths, analyzer, analyses, results)
 
 
 def _with_margins(paths: Sequence[Path], analyzer: Analyzer, analyses: dict[str, PhotoAnalysis],

@@ -67,7 +67,7 @@ FULL = Profile("full", 2000, 160, 4, 50, 50_000, True)
 DEFAULT_VARIANTS = ("analysis.reduced_decode=false", "daemon.workers=1,models.intra_op_threads=2")
 
 TARGETS = {
-    "vs_limit": 0.85,
+    "vs_limit": 0.7,  # issue 15: of the limit measured with the shipped detector shapes (was 0.85)
     "vs_sequential": 2.0,
     "latency_extra_s": 1.0,
     "peak_rss_mib": 1024,
@@ -400,8 +400,10 @@ class Throughput:
     errors: list[str] = field(default_factory=list)
 
 
-def throughput(profile: Profile, wl: workload.Workload, tmp: Path, seq_results: dict[str, Any]) -> dict[str, Any]:
-    """Figure 1: pictod scan vs the limit vs the sequential design, alternating, paired per round."""
+def throughput(profile: Profile, wl: workload.Workload, tmp: Path, seq_results: dict[str, Any],
+               shipped_results: dict[str, Any]) -> dict[str, Any]:
+    """Figure 1: pictod scan vs the limit vs the sequential design, alternating, paired per round; fills the
+    sequential design's round-0 results, at the seed's square and at the shipped detector shapes (figure 1c)."""
     folder = subset_folder(wl, profile.throughput)
     paths = sorted(folder.iterdir())
     n = len(paths)
@@ -449,6 +451,7 @@ def throughput(profile: Profile, wl: workload.Workload, tmp: Path, seq_results: 
         t.sequential_s.append(seconds)
         if r == 0:
             seq_results.update(results)
+            shipped_results.update(reference.shipped_shapes(paths, seq_models, cfg))
         log(f"  round {r}: sequential {n / seconds:.2f} photos/s")
 
     def do_limit(r: int) -> None:
@@ -920,21 +923,30 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
         r_lim = tp["ratio_vs_limit"]["median"]
         r_seq = tp["ratio_vs_sequential"]["median"]
         lines += [
-            f"| 1a | pictod scan / model-bound limit (photos/s ratio) | {_sp(tp['ratio_vs_limit'])} | >= 0.85 | "
+            f"| 1a | pictod scan / model-bound limit (photos/s ratio) | {_sp(tp['ratio_vs_limit'])} | "
+            f">= {TARGETS['vs_limit']} | "
             f"{_verdict(r_lim >= TARGETS['vs_limit'] if r_lim is not None else None)} |",
-            f"| 1b | pictod scan / sequential design | {_sp(tp['ratio_vs_sequential'])} | >= 2.0 | "
+            f"| 1b | pictod scan / sequential design | {_sp(tp['ratio_vs_sequential'])} | "
+            f">= {TARGETS['vs_sequential']} | "
             f"{_verdict(r_seq >= TARGETS['vs_sequential'] if r_seq is not None else None)} |",
         ]
-        same = res.get("sameness") or {}
-        mr = same.get("margin_rule")
-        if mr:  # issue 15: differences count only beyond the scores' noise around the thresholds
+        # Issue 15: differences count only beyond the scores' noise around the thresholds. 1c holds pictod's
+        # execution to the sequential design at the same detector shapes; the seed's square is shown beside it,
+        # the shape change being judged against ground truth (bench/model_trials.py), not against the square.
+        for fig, key, what in (("1c", "sameness_shipped", "at the shipped detector shapes"),
+                               ("1c'", "sameness", "at the seed's square canvas")):
+            mr = (res.get(key) or {}).get("margin_rule")
+            if not mr:
+                continue
             beyond = mr["objects_lost"] + mr["objects_gained"] + mr["faces_lost"] + mr["faces_gained"]
+            target, verdict = ("none", _verdict(beyond == 0)) if fig == "1c" else (
+                "shape judged by ground truth", "see trials")
             lines.append(
-                f"| 1c | same results as sequential, margin rule (objects/faces lost although it scored >= "
-                f"threshold + {mr['margin']}, or gained although it scores < threshold - {mr['margin']}) | "
+                f"| {fig} | same results as sequential {what}, margin rule (objects/faces lost although it scored "
+                f">= threshold + {mr['margin']}, or gained although it scores < threshold - {mr['margin']}) | "
                 f"{mr['photos_same']}/{mr['photos_compared']} photos; objects lost {mr['objects_lost']}, gained "
                 f"{mr['objects_gained']} (of {mr['objects_sequential']}); faces lost {mr['faces_lost']}, gained "
-                f"{mr['faces_gained']} (of {mr['faces_sequential']}) | none | {_verdict(beyond == 0)} |")
+                f"{mr['faces_gained']} (of {mr['faces_sequential']}) | {target} | {verdict} |")
     else:
         lines.append("| 1 | throughput | pending | | |")
     lat = res.get("latency") or {}
@@ -1039,6 +1051,17 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
                 lines.append(f"- {d['photo']}: objects lost {d['objects_lost']}, gained {d['objects_gained']}; faces "
                              f"lost {d['faces_lost']}, gained {d['faces_gained']} (pictod {d['pictod']} vs "
                              f"sequential {d['sequential']})")
+    shipped = (res.get("sameness_shipped") or {}).get("margin_rule")
+    if shipped:
+        lines += ["", "Figure 1c proper: the same margin rule against the sequential design run (outside the clock) "
+                  "with the detectors at the shapes pictod ships, so only pictod's execution (reduced decode, one "
+                  "shrink for both detectors, overlap, batching) differs; the change of canvas itself is judged "
+                  "against labelled truth in the trials section. Photos differing beyond the margin: "
+                  f"{shipped['photos_compared'] - shipped['photos_same']}."]
+        for d in shipped["differences"][:10]:
+            lines.append(f"- {d['photo']}: objects lost {d['objects_lost']}, gained {d['objects_gained']}; faces "
+                         f"lost {d['faces_lost']}, gained {d['faces_gained']} (pictod {d['pictod']} vs "
+                         f"sequential {d['sequential']})")
     sc = res.get("stage_costs")
     if sc:
         lines += ["", "Per-photo costs outside inference (ms, median of rounds over "
@@ -1122,6 +1145,8 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
     lines += ["", "## Faster detector variants judged against ground truth (bench/model_trials.py)", ""]
     from model_trials import report_lines  # the trials render their own table
 
+    if res.get("trials_command"):
+        lines += [f"From `{res['trials_command']}`.", ""]
     lines += report_lines(res.get("trials") or {})
     lines += [
         "",
@@ -1298,6 +1323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--whole-scan", action="store_true", help="memory figure over the whole set in --quick too")
     parser.add_argument("--merge-clusters", type=Path, metavar="CLUSTERS_JSON",
                         help="use this saved `bench/clusters.py --json` output instead of running it")
+    parser.add_argument("--merge-trials", type=Path, metavar="TRIALS_JSON",
+                        help="use this saved `bench/model_trials.py --json` output instead of running it")
     parser.add_argument("--profile-scan", action="store_true", help="py-spy profile in --quick runs too")
     parser.add_argument("--out", type=Path, default=REPO / "bench", help="folder for results.md/json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (DBs, logs)")
@@ -1333,12 +1360,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if "throughput" in parts:
             seq_results: dict[str, reference.PhotoResult] = {}
+            shipped_results: dict[str, reference.PhotoResult] = {}
             (tmp / "tp").mkdir()
-            res["throughput"] = throughput(profile, wl, tmp / "tp", seq_results)
+            res["throughput"] = throughput(profile, wl, tmp / "tp", seq_results, shipped_results)
             db0 = Path(res["throughput"]["db_round0"])
             if db0.exists():
                 try:
-                    res["sameness"] = reference.compare(read_results(db0), seq_results)
+                    ours = read_results(db0)
+                    res["sameness"] = reference.compare(ours, seq_results)
+                    res["sameness_shipped"] = reference.compare(ours, shipped_results)
                 except sqlite3.Error as exc:
                     res["pending"].append(f"sameness: could not read pictod's results from the DB: {exc}")
             mems = res["throughput"]["memory"]
@@ -1387,7 +1417,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif "clusters" in parts:
             log("clusters: bench/clusters.py --json")
             res["others"] = others(profile, tmp)
-        if "trials" in parts:
+        if args.merge_trials:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(args.merge_trials.stat().st_mtime))
+            res["trials"] = json.loads(args.merge_trials.read_text())
+            res["trials_command"] = (f"bench/model_trials.py --json (saved output {args.merge_trials.name}, written "
+                                     f"{when} UTC, merged with --merge-trials)")
+        elif "trials" in parts:
             log("trials: bench/model_trials.py --json")
             res["trials"] = model_trials(profile)
         if args.merge_variants:
