@@ -8,6 +8,8 @@ subprocess on real folders, and read-only probes of what it did.
 - `expect(condition, timeout)` polls until a condition holds (`aexpect` inside a coroutine).
 - `LibraryDB` (and `query`) inspects the SQLite library without writing to it.
 - `make_variants` derives distinct small JPEGs from real test photos.
+- `render_service_files` renders the shipped service files (tools/install_service.sh); `verify_unit` checks a
+  systemd unit with the real `systemd-analyze verify` (tests/test_service.py, tests/web/test_web_service.py).
 
 tests/ is on pytest's pythonpath; bench/ puts it on sys.path. Usable by hand: `sys.path.insert(0, "tests")`.
 """
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -170,6 +173,45 @@ def write_config(base: Path, *, folders: list[Path] | None = None, database: Pat
 
 
 # --- the daemon as a subprocess ----------------------------------------------------------------------------
+
+
+def render_service_files(tmp_path: Path) -> Path:
+    """tools/install_service.sh --render-only into tmp_path/rendered, for a config at tmp_path/home/cfg dir/config.toml
+    whose database is under tmp_path/db dir and log under tmp_path/logs (paths with spaces)."""
+    out = tmp_path / "rendered"
+    home = tmp_path / "home"
+    config = home / "cfg dir" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[library]\nfolders = ["photos"]\ndatabase = "{tmp_path}/db dir/library.db"\n'
+                      f'[log]\nfile = "{tmp_path}/logs/p.log"\n')
+    env = {**os.environ, "HOME": str(home), "PICTOD_CONFIG": str(config)}
+    done = subprocess.run(["bash", str(REPO / "tools" / "install_service.sh"), "--render-only", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def verify_unit(unit: Path, tmp_path: Path, *, broken: tuple[str, str]) -> str:
+    """`systemd-analyze verify`, for the user's and the system's manager, has nothing to say about `unit`; then a
+    copy with one line broken (`broken` = (text, replacement)) is verified and what it reported is returned, for
+    the caller to show the check bites. Fails, never skips, without systemd-analyze (tools/ci_prereqs.sh)."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None, "systemd-analyze missing: tools/ci_prereqs.sh installs Debian's systemd package"
+    runtime = tmp_path / "xdg-runtime"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path / "home")}
+    for mode in (["--user"], []):
+        result = subprocess.run([analyze, *mode, "verify", str(unit)], env=env, capture_output=True, text=True,
+                                timeout=60)
+        # verify exits 0 on "ignoring" warnings too, so any output is a failure here.
+        assert result.returncode == 0 and result.stderr.strip() == "" and result.stdout.strip() == "", (
+            mode, result.stdout, result.stderr)
+    text = unit.read_text()
+    assert broken[0] in text, f"{broken[0]!r} not in {unit.name}: the broken copy would not be broken"
+    bad = unit.with_name(f"bad-{unit.name}")
+    bad.write_text(text.replace(*broken))
+    result = subprocess.run([analyze, "verify", str(bad)], env=env, capture_output=True, text=True, timeout=60)
+    return result.stderr
 
 
 def child_env(base: Path) -> dict[str, str]:

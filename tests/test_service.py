@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import os
 import plistlib
-import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from harness import REPO
+from harness import REPO, verify_unit
+from harness import render_service_files as render
 from pictod_testdata import SKIMAGE
 
 from daemon.config import Config, LibraryConfig
@@ -129,19 +129,6 @@ def test_path_order_serialises_related_paths() -> None:
     asyncio.run(main())
 
 
-def render(tmp_path: Path) -> Path:
-    out = tmp_path / "rendered"
-    env = {**os.environ, "HOME": str(tmp_path / "home"), "PICTOD_BIN": str(REPO / ".venv" / "bin" / "pictod"),
-           "PICTOD_CONFIG": str(tmp_path / "home" / "cfg dir" / "config.toml")}
-    cfg = Path(env["PICTOD_CONFIG"])
-    cfg.parent.mkdir(parents=True)
-    cfg.write_text(f'[library]\ndatabase = "{tmp_path}/db dir/library.db"\n[log]\nfile = "{tmp_path}/logs/p.log"\n')
-    if not Path(env["PICTOD_BIN"]).exists():
-        pytest.skip("no .venv/bin/pictod (install the package into .venv)")
-    subprocess.run([str(REPO / "tools" / "install_service.sh"), "--render-only", str(out)], env=env, check=True)
-    return out
-
-
 def test_rendered_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     out = render(tmp_path)
     unit = (out / "pictod.service").read_text()
@@ -150,22 +137,8 @@ def test_rendered_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     for line in ("Type=notify", "WatchdogSec=60", "Restart=on-failure", "RestrictAddressFamilies=AF_UNIX",
                  "ProtectSystem=strict", "NoNewPrivileges=yes", "MemoryDenyWriteExecute=yes"):
         assert line in unit.splitlines()
-    analyze = shutil.which("systemd-analyze")
-    assert analyze is not None, "systemd-analyze missing: tools/ci_prereqs.sh installs Debian's systemd package"
-    runtime = tmp_path / "xdg-runtime"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path / "home")}
-    for mode in (["--user"], []):
-        result = subprocess.run([analyze, *mode, "verify", str(out / "pictod.service")], env=env,
-                                capture_output=True, text=True, timeout=60)
-        # verify exits 0 on "ignoring" warnings too, so any output is a failure here.
-        assert result.returncode == 0 and result.stderr.strip() == "" and result.stdout.strip() == "", (
-            mode, result.stdout, result.stderr)
-    # The check bites: a broken line is reported.
-    bad = out / "bad.service"
-    bad.write_text(unit.replace("WatchdogSec=60", "WatchdogSec=sixty"))
-    result = subprocess.run([analyze, "verify", str(bad)], env=env, capture_output=True, text=True, timeout=60)
-    assert "WatchdogSec" in result.stderr or "sec value" in result.stderr
+    report = verify_unit(out / "pictod.service", tmp_path, broken=("WatchdogSec=60", "WatchdogSec=sixty"))
+    assert "WatchdogSec" in report or "sec value" in report  # the check bites: a broken line is reported
 
 
 def test_rendered_launchd_plist(tmp_path: Path) -> None:

@@ -236,10 +236,10 @@ class FailedFile:
     retry: bool  # marked by `pictod retry`, not picked up yet
 
 
-def failed_files(conn: sqlite3.Connection) -> list[FailedFile]:
-    """Every failed file, in path order."""
+def failed_files(conn: sqlite3.Connection, *, limit: int | None = None) -> list[FailedFile]:
+    """Every failed file (the first `limit`), in path order."""
     rows = conn.execute("SELECT path, reason, error, size, updated_at, retry FROM files WHERE status = 'failed' "
-                        "ORDER BY path")
+                        "ORDER BY path LIMIT ?", (-1 if limit is None else max(0, limit),))
     return [FailedFile(path=dec(r[0]), reason=r[1] or "unknown", error=r[2], size=int(r[3]), failed_at=r[4],
                        retry=bool(r[5])) for r in rows]
 
@@ -316,12 +316,14 @@ def status_counts(conn: sqlite3.Connection) -> StatusCounts:
 
 @dataclasses.dataclass(frozen=True)
 class PhotoFilter:
-    """The store's side of a photo search (built by `daemon.library.search_photos` from a `PhotoQuery`).
+    """The store's side of a photo search (built by `daemon.library.search_photos` from a `PhotoQuery`, and by the
+    web app's `data.find_photos`).
 
     `person_groups`: one list of person ids per requested person; the photo needs a face in every group (AND),
     any id of a group will do (one name can belong to several people). `since` / `until` bound the photo's
     date (capture time, else the earliest file's mtime in local time) as 'YYYY-MM-DDTHH:MM:SS' text,
     `until` exclusive. `camera` is matched case-insensitively as a substring. `near` is (lat, lon, km).
+    `exif_dates`: the date is the capture time alone (a photo without one matches no date bound and sorts last).
     """
 
     tags: tuple[str, ...] = ()
@@ -332,6 +334,7 @@ class PhotoFilter:
     until: str | None = None
     camera: str | None = None
     near: tuple[float, float, float] | None = None
+    exif_dates: bool = False
     sort: str = "path"  # 'path' | 'date'
     descending: bool = False
     limit: int | None = None
@@ -375,8 +378,16 @@ _DATE_SQL = ("coalesce(substr(p.taken_at, 1, 19), "
              "strftime('%Y-%m-%dT%H:%M:%S', m.mtime_ns / 1000000000, 'unixepoch', 'localtime'))")
 
 
-def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoRow]:
-    """Analysed photos matching every condition of `flt`, sorted and paged, with their paths, objects and faces."""
+_EXIF_DATE_SQL = "substr(p.taken_at, 1, 19)"
+
+# The analysed photos with their earliest done file's mtime and their first path, for the search's FROM.
+_PHOTOS_SQL = ("photos p JOIN (SELECT photo_id, min(mtime_ns) AS mtime_ns, min(path) AS first_path FROM files "
+               "WHERE status = 'done' AND photo_id IS NOT NULL GROUP BY photo_id) m ON m.photo_id = p.id")
+
+
+def _photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[object], str]:
+    """The search's WHERE clause (with ' WHERE ', or empty), its arguments and the distance expression."""
+    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
     where: list[str] = []
     args: list[object] = []
     for tag in flt.tags:
@@ -392,10 +403,10 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoRow]:
     if flt.no_people:
         where.append("NOT " + assigned)
     if flt.since is not None:
-        where.append(f"{_DATE_SQL} >= ?")
+        where.append(f"{date_sql} >= ?")
         args.append(flt.since)
     if flt.until is not None:
-        where.append(f"{_DATE_SQL} < ?")
+        where.append(f"{date_sql} < ?")
         args.append(flt.until)
     if flt.camera is not None:
         escaped = flt.camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -418,15 +429,27 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoRow]:
         distance = "pictod_km(p.gps_lat, p.gps_lon, ?, ?)"
         where.append(f"{distance} <= ?")
         args += [lat, lon, km]
+    return (" WHERE " + " AND ".join(where) if where else ""), args, distance
+
+
+def count_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> int:
+    """How many analysed photos match `flt` (its sort and page aside)."""
+    clause, args, _distance = _photo_where(conn, flt)
+    return int(conn.execute(f"SELECT count(*) FROM {_PHOTOS_SQL}{clause}", args).fetchone()[0])
+
+
+def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoRow]:
+    """Analysed photos matching every condition of `flt`, sorted and paged, with their paths, objects and faces."""
+    clause, args, distance = _photo_where(conn, flt)
     order = "DESC" if flt.descending else "ASC"
     sort = f"photo_date {order}, first_path {order}" if flt.sort == "date" else f"first_path {order}"
+    if flt.exif_dates and flt.sort == "date":
+        sort = "p.taken_at IS NULL, " + sort
     select_args: list[object] = list(flt.near[:2]) if flt.near is not None else []
+    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
     sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, m.mtime_ns, "
-           f"m.first_path, {_DATE_SQL} AS photo_date, {distance} AS distance_km "
-           "FROM photos p JOIN (SELECT photo_id, min(mtime_ns) AS mtime_ns, min(path) AS first_path FROM files "
-           "WHERE status = 'done' AND photo_id IS NOT NULL GROUP BY photo_id) m ON m.photo_id = p.id"
-           + (" WHERE " + " AND ".join(where) if where else "")
-           + f" ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
+           f"m.first_path, {date_sql} AS photo_date, {distance} AS distance_km FROM {_PHOTOS_SQL}{clause}"
+           f" ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
     limit = -1 if flt.limit is None else max(0, flt.limit)
     rows = conn.execute(sql, [*select_args, *args, limit, max(0, flt.offset)]).fetchall()
     ids = [int(r[0]) for r in rows]

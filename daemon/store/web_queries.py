@@ -1,8 +1,8 @@
-"""The SQL of the web app's reads (and its one stopgap correction), as functions of a connection.
-
-Kept apart from `queries.py` so the web branch touches no file the store's owners edit; the lead folds these
-into the store (and `daemon/library.py`) when the branches meet. Every function here is a read except
-`new_person`, which runs inside the writer's transaction like the corrections of `daemon/people.py`.
+"""The SQL of the reads only the web app makes, as functions of a connection: a photo with every recorded file
+(`photo`), face rows with their person and quality (`face`, `photo_faces`, `person_faces`, `unassigned_faces`,
+`face_quality_sql`), a photo's objects, each person's representative face (`best_faces`, `face_owners`) and
+the pinned faces of a page. The reads the CLI shares (people, the photo search and its count, failed files) are
+in `queries.py` and `faces.py`; the web app's corrections are `daemon/corrections.py`'s.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.errors import NotFoundError, PictodError
-from daemon.store import base
-from daemon.store import faces as fq
+from daemon.errors import NotFoundError
 from daemon.store import queries as q
 
 # Face quality until the faces table carries its own (issue 11 adds a `quality` column; `face_quality_sql`
@@ -68,15 +66,6 @@ class ObjectRow:
     box: tuple[float, float, float, float]
 
 
-@dataclass(frozen=True)
-class FailedFile:
-    """A file that could not be analysed, with its reason code."""
-
-    path: str
-    reason: str | None
-    updated_at: str
-
-
 # Per connection: whether faces has a quality column (a PRAGMA on every query cost more than the query; a
 # migration that adds the column comes with a new pictod, hence a restart of the web app, hence new connections).
 # Keyed by id() with the connection held, so an id cannot be reused by another connection while remembered.
@@ -110,14 +99,6 @@ def _face(row: Sequence[Any]) -> FaceRow:
 def _face_select(conn: sqlite3.Connection) -> str:
     return ("SELECT f.id, f.photo_id, f.person_id, p.name, f.x1, f.y1, f.x2, f.y2, f.score, "
             f"{face_quality_sql(conn)} AS quality FROM faces f LEFT JOIN people p ON p.id = f.person_id")
-
-
-def person(conn: sqlite3.Connection, person_id: int) -> tuple[int, str | None, int, int]:
-    """(id, name, faces, photos) of one person; NotFoundError for an unknown id."""
-    row = conn.execute("SELECT id, name, face_count, photo_count FROM people WHERE id = ?", (person_id,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"no person with id {person_id} (see the People page)")
-    return int(row[0]), row[1], int(row[2]), int(row[3])
 
 
 def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoRow:
@@ -214,74 +195,3 @@ def unassigned_faces(conn: sqlite3.Connection, *, limit: int, offset: int) -> tu
         f"{_face_select(conn)} WHERE f.person_id IS NULL ORDER BY quality DESC, f.id LIMIT ? OFFSET ?",
         (limit, offset))]
     return rows, total
-
-
-def find_photos(conn: sqlite3.Connection, *, tags: Sequence[str] = (), people: Sequence[int] = (),
-                since: str | None = None, until: str | None = None, limit: int, offset: int
-                ) -> tuple[list[int], int]:
-    """Photo ids showing every tag and every person, taken within [since, until] (ISO dates, inclusive),
-    newest first, and how many match."""
-    where: list[str] = []
-    args: list[object] = []
-    # IN (subquery) rather than EXISTS: SQLite then starts from the person's (or tag's) index, not from every photo.
-    for person in people:
-        where.append("ph.id IN (SELECT fa.photo_id FROM faces fa WHERE fa.person_id = ?)")
-        args.append(person)
-    for tag in tags:
-        where.append("ph.id IN (SELECT o.photo_id FROM objects o WHERE o.label = ?)")
-        args.append(tag)
-    if since:
-        where.append("ph.taken_at >= ?")
-        args.append(since)
-    if until:
-        # taken_at is ISO 8601 text: everything on the `until` day sorts below the next character after it.
-        where.append("ph.taken_at < ?")
-        args.append(until + "\uffff")
-    where.append("EXISTS (SELECT 1 FROM files fi WHERE fi.photo_id = ph.id AND fi.status = 'done')")
-    clause = " AND ".join(where)
-    total = int(conn.execute(f"SELECT count(*) FROM photos ph WHERE {clause}", args).fetchone()[0])
-    ids = [int(r[0]) for r in conn.execute(
-        f"SELECT ph.id FROM photos ph WHERE {clause} ORDER BY ph.taken_at IS NULL, ph.taken_at DESC, ph.id DESC "
-        "LIMIT ? OFFSET ?", [*args, limit, offset])]
-    return ids, total
-
-
-def failed_files(conn: sqlite3.Connection, *, limit: int) -> tuple[list[FailedFile], int]:
-    """The files that failed (by path) with their reasons, and how many failed."""
-    total = int(conn.execute("SELECT count(*) FROM files WHERE status = 'failed'").fetchone()[0])
-    rows = [FailedFile(path=q.dec(r[0]), reason=r[1], updated_at=str(r[2])) for r in conn.execute(
-        "SELECT path, reason, updated_at FROM files WHERE status = 'failed' ORDER BY path LIMIT ?", (limit,))]
-    return rows, total
-
-
-def new_person(conn: sqlite3.Connection, face_ids: Sequence[int], name: str | None) -> int:
-    """Make a person of these faces, each pinned to it (as `move_face` pins); return its id.
-
-    A stopgap for the web app until `corrections.py` has its own (issue 11's `pictod people new`)."""
-    faces = sorted(set(face_ids))
-    if not faces:
-        raise PictodError("choose at least one face")
-    by_photo: dict[int, int] = {}
-    for face_id in faces:
-        row = conn.execute("SELECT photo_id FROM faces WHERE id = ?", (face_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no face with id {face_id}")
-        if int(row[0]) in by_photo:
-            raise PictodError(f"faces {by_photo[int(row[0])]} and {face_id} are in the same photo: "
-                                "a person has at most one face per photo")
-        by_photo[int(row[0])] = face_id
-    stamp = q.now()
-    clean = " ".join(name.split()) if name else None
-    cursor = conn.execute("INSERT INTO people (name, curated, created_at, updated_at) VALUES (?, 1, ?, ?)",
-                          (clean or None, stamp, stamp))
-    person_id = int(cursor.lastrowid or 0)
-    marks = ",".join("?" * len(faces))
-    conn.execute(f"DELETE FROM corrections WHERE kind = 'assign' AND face_id IN ({marks})", faces)
-    conn.executemany("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('assign', ?, ?, ?)",
-                     [(f, person_id, stamp) for f in faces])
-    if clean:
-        conn.execute("INSERT INTO corrections (kind, person_id, name, created_at) VALUES ('name', ?, ?, ?)",
-                     (person_id, clean, stamp))
-    fq.assign_faces(conn, [(f, person_id) for f in faces])
-    base.bump(conn, base.PEOPLE_REV)
-    return person_id

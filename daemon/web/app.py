@@ -374,9 +374,12 @@ class Views:
             ids: list[int] = []
             total = 0
             if not problems:
-                ids, total = data.find_photos(store, tags=tags, people=people, since=since or None,
-                                              until=until or None, limit=PHOTOS_PER_PAGE,
-                                              offset=(page - 1) * PHOTOS_PER_PAGE)
+                try:
+                    ids, total = data.find_photos(store, tags=tags, people=people, since=since or None,
+                                                  until=until or None, limit=PHOTOS_PER_PAGE,
+                                                  offset=(page - 1) * PHOTOS_PER_PAGE)
+                except ValueError as exc:  # the shape of a date but none (2021-13)
+                    problems.append(str(exc))
             query = [("tag", t) for t in tags] + [("person", p) for p in wanted] + \
                 [(k, v) for k, v in (("since", since), ("until", until)) if v]
             return self._render(request, "photos.html", title="Photos", tags=data.tag_counts(store), chosen=tags,
@@ -403,9 +406,10 @@ class Views:
         """The figures of `pictod status`, refreshed while a daemon runs; failed files with reasons."""
         def build() -> Response:
             store = self._store()
-            failed, failed_total = data.failed_files(store, limit=FAILED_SHOWN)
-            return self._render(request, "status.html", title="Status", figures=self._figures(store),
-                                failed=failed, failed_total=failed_total, reasons=REASONS,
+            figures = self._figures(store)
+            return self._render(request, "status.html", title="Status", figures=figures,
+                                failed=data.failed_files(store, limit=FAILED_SHOWN),
+                                failed_total=figures["files_failed"], reasons=REASONS,
                                 database=str(self.s.cfg.database_path))
         return self._guarded(request, build)
 

@@ -1,9 +1,11 @@
 """Everything the web app reads from or writes to the library, in one module.
 
-The web app calls the library only through the functions here: the read side comes from `daemon/library.py`,
-the corrections from `daemon/corrections.py`, the daemon's pid from `daemon/lock.py`. The reads those modules
-do not offer are the small functions at the end, over `daemon/store/web_queries.py`. Suggestions (issue 11)
-are used when the library has them: `suggestions_available()` says so.
+The web app calls the library only through the functions here: the read side comes from `daemon/library.py`
+and the store's own queries (the photo search and its count, failed files: `daemon/store/queries.py`), the
+corrections from `daemon/corrections.py`, the daemon's pid from `daemon/lock.py`. The reads only the web app
+makes (a photo with its files, face rows with their quality, pages of faces, representative faces) are over
+`daemon/store/web_queries.py`. Suggestions (issue 11) are used when the library has them:
+`suggestions_available()` says so.
 
 Every function here blocks: call them off the event loop.
 """
@@ -19,13 +21,15 @@ from typing import Any
 
 # Issue 10 moves these: PersonSummary, list_people, tag_counts -> daemon.library; merge_people, move_face,
 # name_person, reject_face -> daemon.corrections (same names and signatures).
+from daemon import corrections
 from daemon.corrections import merge_people, move_face, name_person, reject_face
 from daemon.errors import NotFoundError, PictodError
-from daemon.library import PersonSummary, list_people, tag_counts
+from daemon.library import PersonSummary, date_bounds, list_people, personsummary_of, tag_counts
 from daemon.lock import daemon_pid
-from daemon.store import StatusCounts, Store
+from daemon.store import StatusCounts, Store, queries
 from daemon.store import web_queries as wq
-from daemon.store.web_queries import FaceRow, FailedFile, ObjectRow, PhotoRow
+from daemon.store.queries import FailedFile
+from daemon.store.web_queries import FaceRow, ObjectRow, PhotoRow
 
 __all__ = [  # what the app uses: the library's own functions, re-exported, and this module's
     "BestFaces", "FaceRow", "FailedFile", "ObjectRow", "PeoplePage", "PersonSummary", "PhotoRow", "StatusCounts",
@@ -109,8 +113,10 @@ def resolve_person(store: Store, text: str) -> int:
 
 def person_summary(store: Store, person_id: int) -> PersonSummary:
     """One person's id, name and counts; NotFoundError for an unknown id."""
-    row = store.read(lambda c: wq.person(c, check_id(person_id, "person")))
-    return PersonSummary(id=row[0], name=row[1], faces=row[2], photos=row[3])
+    try:
+        return store.read(lambda c: personsummary_of(c, check_id(person_id, "person")))
+    except NotFoundError:  # the library's message points at the CLI
+        raise NotFoundError(f"no person with id {person_id} (see the People page)") from None
 
 
 class BestFaces:
@@ -157,10 +163,7 @@ def unassigned_faces(store: Store, *, limit: int, offset: int) -> tuple[list[Fac
 
 def new_person(store: Store, face_ids: Sequence[int], name: str | None) -> int:
     """Make a person of the chosen faces (pinned to it); return its id."""
-    provided = _optional("daemon.corrections", "new_person")
-    if provided is not None:
-        return int(provided(store, list(face_ids), name=name))
-    return store.write(lambda c: wq.new_person(c, face_ids, name))
+    return corrections.new_person(store, list(face_ids), name=name)
 
 
 # ------------------------------------------------------------------------------------------- photos, faces
@@ -196,9 +199,14 @@ def photo_objects(store: Store, photo_id: int) -> list[ObjectRow]:
 
 def find_photos(store: Store, *, tags: Sequence[str] = (), people: Sequence[int] = (), since: str | None = None,
                 until: str | None = None, limit: int, offset: int) -> tuple[list[int], int]:
-    """Photo ids with every tag and person, in a date range; newest first; a page and the total."""
-    return store.read(lambda c: wq.find_photos(c, tags=tags, people=people, since=since, until=until,
-                                               limit=limit, offset=offset))
+    """Photo ids with every tag and person, taken within [since, until] (YYYY, YYYY-MM or YYYY-MM-DD, inclusive;
+    ValueError for other text); newest first, photos without a capture time never matching a date bound and
+    last; a page and the total."""
+    flt = queries.PhotoFilter(tags=tuple(tags), person_groups=tuple((p,) for p in people),
+                              since=date_bounds(since)[0] if since else None,
+                              until=date_bounds(until)[1] if until else None, exif_dates=True, sort="date",
+                              descending=True, limit=limit, offset=offset)
+    return store.read(lambda c: ([r.id for r in queries.search_photos(c, flt)], queries.count_photos(c, flt)))
 
 
 # ------------------------------------------------------------------------------------------- status
@@ -209,9 +217,9 @@ def status_counts(store: Store) -> StatusCounts:
     return store.status_counts()
 
 
-def failed_files(store: Store, *, limit: int) -> tuple[list[FailedFile], int]:
-    """Failed files with reasons, and their number."""
-    return store.read(lambda c: wq.failed_files(c, limit=limit))
+def failed_files(store: Store, *, limit: int) -> list[FailedFile]:
+    """The first failed files with reasons, in path order (their number is `status_counts().files_failed`)."""
+    return store.read(lambda c: queries.failed_files(c, limit=limit))
 
 
 # ------------------------------------------------------------------------------------------- suggestions

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from pictod_testdata import DLIB_FACES, SKIMAGE
+from pictod_testdata import SKIMAGE
 from PIL import Image
-from xmp_tools import exiftool, region_arg
+from xmp_tools import PHOTO, exiftool, region_arg
 
 from daemon.metadata import NamedFace, SidecarContent, read_metadata, write_sidecar
 from daemon.metadata.xmpdoc import MAX_PACKET_BYTES
 
-PHOTO = DLIB_FACES / "2008_001322.jpg"
 FACE = (104.0, 162.0, 180.0, 238.0)  # one of dlib's boxes on PHOTO
 
 

@@ -18,23 +18,25 @@ import pytest
 from harness import Daemon, Layout, expect, query, write_config
 from pictod_testdata import FACE_RECOGNITION, REPO
 from PIL import Image
-from test_metadata_read import NAMES, PHOTO, truth
 from xmp_tools import (
+    NAMES,
+    PHOTO,
     exiftool,
     exiftool_batch,
     exiftool_json,
     exiv2_px,
     iou,
     make_rotated,
-    mp_region_arg,
     region_arg,
     stored_box,
+    tagged_rotated,
+    truth,
 )
 
 from daemon import corrections
 from daemon.store import Store
 
-KINDS = {1: "embedded", 3: "sidecar", 6: "lightroom", 8: "mp"}  # one photo per orientation, each a kind
+ONE_KIND_EACH = {1: "embedded", 3: "sidecar", 6: "lightroom", 8: "mp"}  # one photo per orientation, each a kind
 WRITE = {"metadata": {"write_sidecars": True}}
 
 
@@ -64,16 +66,9 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     tmp = tmp_path_factory.mktemp("read")
     photos = tmp / "photos"
     photos.mkdir()
-    displayed = Image.open(PHOTO).size
-    commands = []
-    for orientation, kind in KINDS.items():
-        path = photos / f"{kind}_{orientation}.jpg"
-        size = make_rotated(PHOTO, orientation, path)
-        regions = [(n, stored_box(displayed, b, orientation)) for n, b in zip(NAMES, truth(), strict=True)]
-        arg = mp_region_arg(regions, normalise=size) if kind == "mp" else region_arg(*size, regions, normalise=size)
-        target = {"sidecar": photos / f"{path.name}.xmp", "lightroom": photos / f"{path.stem}.xmp"}.get(kind, path)
-        commands.append(["-q", "-overwrite_original", f"-Orientation#={orientation}", path])
-        commands.append(["-q", "-overwrite_original", arg, target])
+    commands: list[list[str | Path]] = []
+    for orientation, kind in ONE_KIND_EACH.items():
+        commands += tagged_rotated(photos, kind, orientation)[1]
     exiftool_batch(commands, tmp)
     hostile = photos / "hostile.jpg"
     shutil.copy(FACE_RECOGNITION / "obama.jpg", hostile)
@@ -91,8 +86,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
 def test_scan_imports_names_onto_the_right_faces_in_every_orientation(imported: tuple[Path, Path, Path]) -> None:
     photos, db, _log = imported
     people = named_people(db)
-    assert people == {name: len(KINDS) for name in NAMES}
-    for orientation, kind in KINDS.items():
+    assert people == {name: len(ONE_KIND_EACH) for name in NAMES}
+    for orientation, kind in ONE_KIND_EACH.items():
         rows = query(db, "SELECT p.name, f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN people p ON p.id = f.person_id "
                          "JOIN files fl ON fl.photo_id = f.photo_id WHERE fl.path = ?",
                      str(photos / f"{kind}_{orientation}.jpg").encode())

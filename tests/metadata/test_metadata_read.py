@@ -5,44 +5,33 @@ analysis sees the photo. Ground truth: dlib's hand-drawn face boxes for a VOC ph
 from __future__ import annotations
 
 import shutil
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pictod_testdata import DLIB_FACES, HEIF_IMAGES, PILLOW_IMAGES, REPO, SKIMAGE
+from pictod_testdata import HEIF_IMAGES, PILLOW_IMAGES, REPO, SKIMAGE
 from PIL import Image
 from xmp_tools import (
+    KINDS,
+    NAMES,
+    PHOTO,
     Box,
     displayed_box,
     exiftool,
     exiftool_batch,
     iou,
     make_rotated,
-    mp_region_arg,
     region_arg,
     stored_box,
+    tagged_rotated,
+    truth,
 )
 
 from daemon import config, imaging
 from daemon.analysis import Analyzer
 from daemon.metadata import read_metadata
 
-PHOTO = DLIB_FACES / "2008_001322.jpg"
-NAMES = ("Ana Müller", "Björn Ek", "王芳")
 ORIENTATIONS = (1, 3, 6, 8)
-
-
-def truth() -> list[Box]:
-    """dlib's face boxes of PHOTO, left to right (x1, y1, x2, y2 in its displayed pixels)."""
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
-            if image.get("file") == PHOTO.name:
-                boxes = [(float(b.get("left", 0)), float(b.get("top", 0)),
-                          float(b.get("left", 0)) + float(b.get("width", 0)),
-                          float(b.get("top", 0)) + float(b.get("height", 0))) for b in image.iter("box")]
-                return sorted(boxes)
-    raise AssertionError(f"{PHOTO.name} not in dlib's annotations")
 
 
 @pytest.fixture(scope="module")
@@ -50,27 +39,18 @@ def rotated(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], P
     """PHOTO stored turned back for each orientation, tagged by exiftool in one run: MWG embedded, MWG in a
     `photo.jpg.xmp` sidecar, MWG in a Lightroom-style `photo.xmp`, MP (Microsoft) embedded."""
     tmp = tmp_path_factory.mktemp("rotated")
-    displayed = Image.open(PHOTO).size
-    boxes = truth()
-    commands = []
+    commands: list[list[str | Path]] = []
     made: dict[tuple[str, int], Path] = {}
     for orientation in ORIENTATIONS:
-        for kind in ("embedded", "sidecar", "lightroom", "mp"):
-            path = tmp / f"{kind}_{orientation}.jpg"
-            size = make_rotated(PHOTO, orientation, path)
-            regions = [(name, stored_box(displayed, box, orientation)) for name, box in zip(NAMES, boxes, strict=True)]
-            arg = (mp_region_arg(regions, normalise=size) if kind == "mp"
-                   else region_arg(*size, regions, normalise=size))
-            target = {"sidecar": tmp / f"{path.name}.xmp", "lightroom": tmp / f"{path.stem}.xmp"}.get(kind, path)
-            commands.append(["-q", "-overwrite_original", f"-Orientation#={orientation}", path])
-            commands.append(["-q", "-overwrite_original", arg, target])
-            made[(kind, orientation)] = path
+        for kind in KINDS:
+            made[(kind, orientation)], tag = tagged_rotated(tmp, kind, orientation)
+            commands += tag
     exiftool_batch(commands, tmp)
     return made
 
 
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
-@pytest.mark.parametrize("kind", ["embedded", "sidecar", "lightroom", "mp"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_regions_land_on_the_faces_in_the_oriented_frame(
     rotated: dict[tuple[str, int], Path], kind: str, orientation: int
 ) -> None:

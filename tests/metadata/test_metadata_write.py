@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pictod_testdata import DLIB_FACES, FACE_RECOGNITION
+from pictod_testdata import FACE_RECOGNITION
 from PIL import Image
 from xmp_tools import (
+    NAMES,
+    PHOTO,
     Box,
     displayed_box,
     exiftool,
@@ -26,24 +27,13 @@ from xmp_tools import (
     mp_region_arg,
     region_arg,
     stored_box,
+    truth,
 )
 
 from daemon.metadata import NamedFace, SidecarContent, is_own_write, read_metadata, write_sidecar
 from daemon.metadata import sidecars as sc
 
-PHOTO = DLIB_FACES / "2008_001322.jpg"
-NAMES = ("Ana Müller", "Björn Ek", "王芳")
 SHARED = ("PersonInImage", "TagsList", "HierarchicalSubject", "Subject")
-
-
-def truth() -> list[Box]:
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
-            if image.get("file") == PHOTO.name:
-                return sorted((float(b.get("left", 0)), float(b.get("top", 0)),
-                               float(b.get("left", 0)) + float(b.get("width", 0)),
-                               float(b.get("top", 0)) + float(b.get("height", 0))) for b in image.iter("box"))
-    raise AssertionError(PHOTO.name)
 
 
 def faces(names: tuple[str, ...] = NAMES, boxes: list[Box] | None = None) -> tuple[NamedFace, ...]:

@@ -1,4 +1,5 @@
-"""Helpers for the metadata tests: the real exiftool and exiv2, and rotated copies of real photos.
+"""Helpers for the metadata tests: the real exiftool and exiv2, rotated copies of real photos, and the one test
+photo with its hand-drawn faces (`PHOTO`, `NAMES`, `truth`, `tagged_rotated`).
 
 Rotated photos are made the way a camera makes them: the displayed picture is turned back to what the sensor
 stored and the EXIF Orientation says how to show it. Where a box lands in the stored picture is worked out by
@@ -10,14 +11,20 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pictod_testdata import DLIB_FACES
 from PIL import Image
 
 Box = tuple[float, float, float, float]
+
+PHOTO = DLIB_FACES / "2008_001322.jpg"  # a VOC photo, 500x375, three faces boxed by hand in dlib's annotations
+NAMES = ("Ana Müller", "Björn Ek", "王芳")  # given to truth()'s faces, left to right
+KINDS = ("embedded", "sidecar", "lightroom", "mp")  # where `tagged_rotated` puts the regions
 
 # Displayed = stored turned by EXIF orientation o, so stored = displayed turned back.
 TO_STORED = {
@@ -130,6 +137,32 @@ def make_rotated(source: Path, orientation: int, dest: Path) -> tuple[int, int]:
     stored = rgb.transpose(op) if op is not None else rgb
     stored.save(dest, "JPEG", quality=95)
     return stored.size
+
+
+def truth() -> list[Box]:
+    """dlib's face boxes of PHOTO, left to right (x1, y1, x2, y2 in its displayed pixels)."""
+    for name in ("training.xml", "testing.xml"):
+        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
+            if image.get("file") == PHOTO.name:
+                return sorted((float(b.get("left", 0)), float(b.get("top", 0)),
+                               float(b.get("left", 0)) + float(b.get("width", 0)),
+                               float(b.get("top", 0)) + float(b.get("height", 0))) for b in image.iter("box"))
+    raise AssertionError(f"{PHOTO.name} not in dlib's annotations")
+
+
+def tagged_rotated(folder: Path, kind: str, orientation: int) -> tuple[Path, list[list[str | Path]]]:
+    """PHOTO stored turned back for `orientation` as folder/KIND_ORIENTATION.jpg, and the exiftool commands (for
+    `exiftool_batch`) that set its Orientation and tag NAMES on truth()'s faces: MWG embedded ('embedded'), MWG
+    in a `photo.jpg.xmp` sidecar ('sidecar'), MWG in a Lightroom-style `photo.xmp` ('lightroom'), MP embedded
+    ('mp')."""
+    path = folder / f"{kind}_{orientation}.jpg"
+    displayed = Image.open(PHOTO).size
+    size = make_rotated(PHOTO, orientation, path)
+    regions = [(name, stored_box(displayed, box, orientation)) for name, box in zip(NAMES, truth(), strict=True)]
+    arg = mp_region_arg(regions, normalise=size) if kind == "mp" else region_arg(*size, regions, normalise=size)
+    target = {"sidecar": folder / f"{path.name}.xmp", "lightroom": folder / f"{path.stem}.xmp"}.get(kind, path)
+    return path, [["-q", "-overwrite_original", f"-Orientation#={orientation}", path],
+                  ["-q", "-overwrite_original", arg, target]]
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:

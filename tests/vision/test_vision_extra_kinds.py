@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from vision_data import FACE_RECOGNITION, FACEGHOST_ONNX, FACENET_ONNX, JOHNS, REPO, SKIMAGE
+from vision_data import FACE_RECOGNITION, FACEGHOST_ONNX, FACENET_ONNX, JOHNS, REPO, SKIMAGE, read_rgb
 
 from daemon.config import ModelsConfig
 from daemon.vision import FaceDetector, FaceEmbedder, RawFace, build_model, load_descriptor
@@ -21,12 +20,6 @@ pytestmark = pytest.mark.skipif(
 
 ASTRONAUT_FACE = (179.0, 63.0, 270.0, 174.0)
 CFG = ModelsConfig(intra_op_threads=2)
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert image is not None, path
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def describe(folder: Path, onnx: Path, kind: str, role: str, size: int, extra: str) -> Path:

@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from vision_data import DLIB_FACES, FACE_RECOGNITION, JOHNS, REPO, SKIMAGE
+from vision_data import DLIB_FACES, FACE_RECOGNITION, JOHNS, REPO, SKIMAGE, iou, read_rgb, shipped_models
 
-from daemon.config import ModelsConfig
-from daemon.vision import Models, RawFace, load_models
-from daemon.vision.transforms import box_iou
+from daemon.vision import Models, RawFace
 
 YUNET_ONNX = REPO / "models" / "face_detection_yunet_2023mar.onnx"
 SFACE_ONNX = REPO / "models" / "face_recognition_sface_2021dec.onnx"
 ASTRONAUT_FACE = (179.0, 63.0, 270.0, 174.0)
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert image is not None, path
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    return float(box_iou(np.array(a, np.float32), np.array([b], np.float32))[0])
-
-
 @pytest.fixture(scope="module")
 def models() -> Models:
-    cfg = ModelsConfig(
-        objects=REPO / "models" / "yolov10n.toml",
-        faces=REPO / "models" / "yunet.toml",
-        embeddings=REPO / "models" / "sface.toml",
-        intra_op_threads=2,
-    )
-    return load_models(cfg, workers=1)
+    return shipped_models()
 
 
 @pytest.fixture(scope="module")

@@ -9,32 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from pictod_testdata import LABELME
-from vision_data import DLIB_FACES, JOHNS, REPO, SKIMAGE
+from vision_data import DLIB_FACES, JOHNS, REPO, SKIMAGE, iou, read_rgb, shipped_models
 
 from daemon import config
 from daemon.analysis import Analyzer
-from daemon.config import ModelsConfig
-from daemon.vision import Models, load_models, yunet
-from daemon.vision.transforms import box_iou
+from daemon.vision import Models, yunet
 
 BUS_PHOTO = LABELME / "bbox_detection" / "data_annotated" / "2011_000025.jpg"
 YUNET_ONNX = REPO / "models" / "face_detection_yunet_2023mar.onnx"
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert image is not None, path
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    return float(box_iou(np.array(a, np.float32), np.array([b], np.float32))[0])
 
 
 def with_stride(models: Models, stride: int | None) -> Models:
@@ -48,13 +35,7 @@ def with_stride(models: Models, stride: int | None) -> Models:
 
 @pytest.fixture(scope="module")
 def shipped() -> Models:
-    cfg = ModelsConfig(
-        objects=REPO / "models" / "yolov10n.toml",
-        faces=REPO / "models" / "yunet.toml",
-        embeddings=REPO / "models" / "sface.toml",
-        intra_op_threads=2,
-    )
-    return load_models(cfg, workers=1)
+    return shipped_models()
 
 
 @pytest.fixture(scope="module")

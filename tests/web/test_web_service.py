@@ -3,26 +3,11 @@ checked by `systemd-analyze verify`) and the launchd plist, both shipped disable
 
 from __future__ import annotations
 
-import os
 import plistlib
-import shutil
-import subprocess
 from pathlib import Path
 
-from harness import REPO
-
-
-def render(tmp_path: Path) -> Path:
-    out = tmp_path / "rendered"
-    home = tmp_path / "home"
-    (home / "cfg dir").mkdir(parents=True)
-    config = home / "cfg dir" / "config.toml"
-    config.write_text(f'[library]\nfolders = ["photos"]\ndatabase = "{tmp_path}/db dir/library.db"\n')
-    env = {**os.environ, "HOME": str(home), "PICTOD_CONFIG": str(config)}
-    done = subprocess.run(["bash", str(REPO / "tools" / "install_service.sh"), "--render-only", str(out)],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return out
+from harness import REPO, verify_unit
+from harness import render_service_files as render
 
 
 def test_rendered_web_unit_verifies_and_is_not_enabled(tmp_path: Path) -> None:
@@ -39,21 +24,8 @@ def test_rendered_web_unit_verifies_and_is_not_enabled(tmp_path: Path) -> None:
         assert line in lines, line
     # The daemon's unit keeps its no-network sandbox: the web app is a separate unit.
     assert "RestrictAddressFamilies=AF_UNIX" in (out / "pictod.service").read_text().splitlines()
-    analyze = shutil.which("systemd-analyze")
-    assert analyze is not None, "tools/ci_prereqs.sh installs Debian's systemd package"
-    runtime = tmp_path / "xdg-runtime"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path / "home")}
-    for mode in (["--user"], []):
-        result = subprocess.run([analyze, *mode, "verify", str(out / "pictod-web.service")], env=env,
-                                capture_output=True, text=True, timeout=60)
-        # verify exits 0 on "ignoring" warnings too, so any output is a failure here.
-        assert result.returncode == 0 and result.stderr.strip() == "" and result.stdout.strip() == "", (
-            mode, result.stdout, result.stderr)
-    bad = out / "bad-web.service"
-    bad.write_text(unit.replace("TimeoutStopSec=20", "TimeoutStopSec=twenty"))
-    result = subprocess.run([analyze, "verify", str(bad)], env=env, capture_output=True, text=True, timeout=60)
-    assert "twenty" in result.stderr  # the check bites: the broken line is reported
+    report = verify_unit(out / "pictod-web.service", tmp_path, broken=("TimeoutStopSec=20", "TimeoutStopSec=twenty"))
+    assert "twenty" in report  # the check bites: the broken line is reported
 
 
 def test_rendered_web_plist_is_disabled(tmp_path: Path) -> None:
