@@ -120,3 +120,18 @@ def test_every_module_imports_in_a_fresh_interpreter() -> None:
     result = subprocess.run([sys.executable, "-c", code, *names], cwd=REPO, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_command_line_loads_no_web_library_until_pictod_web_runs() -> None:
+    # Every command builds the whole parser: registering `pictod web` must not import its libraries (about 0.3 s
+    # of start-up for `pictod scan`, `pictod status`, ...).
+    code = (
+        "import sys\n"
+        "from daemon import cli\n"
+        "cli.build_parser().parse_args(['web', '--help'][:1])\n"
+        "print(' '.join(sorted(m for m in ('starlette', 'jinja2', 'uvicorn', 'daemon.web.server', 'daemon.web.app')"
+        " if m in sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

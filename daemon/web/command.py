@@ -10,11 +10,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+# The app's port unless --port says otherwise (here, not in server.py: registering the subcommand must not load
+# the web libraries, which every other command would then pay for at start-up).
+DEFAULT_PORT = 8765
+
 
 def register(sub: Any, common: Callable[..., None]) -> None:
     """Add `pictod web` to the subcommands."""
-    from daemon.web.server import DEFAULT_PORT
-
     p = sub.add_parser("web", help="the people review web app, in a browser (a separate process from the daemon)",
                        description="Serve the review pages (people, faces, photos, status) on loopback, with a "
                        "fresh sign-in token printed at every start. Works with or without a running daemon.")

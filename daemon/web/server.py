@@ -25,7 +25,6 @@ from daemon.web.security import Served
 
 log = structlog.get_logger()
 
-DEFAULT_PORT = 8765
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
