@@ -160,9 +160,10 @@ def probe(
     centred: bool = True,
 ) -> NDArray[np.float64]:
     """(len(boxes), 4) best detector score in each box's surroundings turned by 0, 90, 180, 270 degrees (0:
-    no detection), all tiled on side x side canvases (PROBE_CELL cells, a row of four turns per box): one
-    detector run per side // PROBE_CELL boxes. `centred`: only a face near the cell's centre counts (a face
-    box probed, not a neighbour in its surroundings); else any face in the cell (a person's box)."""
+    no detection), all tiled on canvases side wide (PROBE_CELL cells, a row of four turns per box, as many
+    rows as boxes up to side // PROBE_CELL): one detector run per side // PROBE_CELL boxes. `centred`: only a
+    face near the cell's centre counts (a face box probed, not a neighbour in its surroundings); else any face
+    in the cell (a person's box)."""
     per_row = side // PROBE_CELL
     if per_row < 4:
         raise ValueError(f"a {side} px detector canvas cannot hold four {PROBE_CELL} px probe cells")
@@ -170,7 +171,12 @@ def probe(
     mean = transforms.mean_colour(image) if len(boxes) else np.zeros(3, np.uint8)
     for start in range(0, len(boxes), per_row):
         chunk = boxes[start : start + per_row]
-        canvas = np.zeros((side, side, 3), dtype=np.uint8)
+        # The rows used and one empty row below them: a detector with a free height runs 640x320 for one probed
+        # box, not 640x640 (the square path pads it back to the same canvas as before). The empty row keeps the
+        # zeros the detector saw below the last cell on the square canvas; without it (640x160) the scores
+        # moved and an upright photo of the bench set was taken for a turned one.
+        rows = min(per_row, len(chunk) + 1)
+        canvas = np.zeros((rows * PROBE_CELL, side, 3), dtype=np.uint8)
         for row, box in enumerate(chunk):
             square = _square(image, box, context, PROBE_CELL, mean)
             for col, degrees in enumerate(PROBE_TURNS):
