@@ -178,6 +178,11 @@ class DensityIndex:
         return self._alive[:self.n]
 
     @property
+    def low(self) -> NDArray[np.bool_]:
+        """Low-quality flags."""
+        return self._low[:self.n]
+
+    @property
     def core(self) -> NDArray[np.bool_]:
         """Core flags."""
         return (self._counts[:self.n] >= self.min_samples) & self._alive[:self.n] & ~self._low[:self.n]
@@ -674,3 +679,57 @@ def assign_ranked(ranked: list[list[tuple[int, float]]], forbidden: list[set[int
         result[f] = o
         taken.add(o)
     return result
+
+
+def confident(options: list[tuple[int, float]], eps: float, attach_eps: float, margin: float
+              ) -> list[tuple[int, float]]:
+    """A face's people nearest first, cut to those it may join: every one within `eps`; else the nearest alone
+    if it lies within the looser `attach_eps` and the next person is at least `margin` farther (issue 11: a
+    face DBSCAN leaves alone joins its clearly nearest person). `options` must reach `attach_eps + margin`."""
+    within = [(o, d) for o, d in options if d <= eps]
+    if within or not options or options[0][1] > attach_eps:
+        return within
+    if len(options) > 1 and options[1][1] - options[0][1] < margin:
+        return []
+    return [options[0]]
+
+
+def attach_lonely(result: I64, vectors: F32, cons: Constraints, candidates: NDArray[np.bool_], *, eps: float,
+                  attach_eps: float, margin: float, k: int, limits: NDArray[np.floating] | None = None,
+                  members: NDArray[np.bool_] | None = None) -> I64:
+    """Faces left without a person (`candidates`, unpinned) attached to their clearly nearest person.
+
+    A candidate's distance to a person is `nearest_people`'s over `members` (default: the faces that have a
+    person in `result`; never the candidates themselves, so the outcome does not depend on their order); it
+    joins by `confident` (within `attach_eps` and `margin` closer than the next person), never a person it was
+    rejected from, never a person that already holds another face of its photo. `limits` caps the distance per
+    candidate (a low-quality face's stricter one). Cost: one candidates x members product. Returns a new
+    result; other faces are unchanged.
+    """
+    out = result.copy()
+    todo = np.flatnonzero(candidates & (result == 0) & (cons.pinned == 0))
+    points = np.flatnonzero((result != 0) if members is None else (members & (result != 0)))
+    if attach_eps <= eps or len(todo) == 0 or len(points) == 0:
+        return out
+    reach = attach_eps + margin
+    ranked = nearest_people(vectors[todo], vectors[points], result[points], reach, k=k)
+    by_photo: dict[int, list[int]] = {}
+    for row, pos in enumerate(todo.tolist()):
+        limit = attach_eps if limits is None else min(attach_eps, float(limits[row]))
+        options = confident(ranked[row], eps, limit, margin)
+        ranked[row] = options
+        if options:
+            by_photo.setdefault(int(cons.photo[pos]), []).append(row)
+    if not by_photo:
+        return out
+    held: dict[int, set[int]] = {}
+    photos = np.fromiter(by_photo, np.int64, len(by_photo))
+    for pos in np.flatnonzero((result != 0) & np.isin(cons.photo, photos)).tolist():
+        held.setdefault(int(cons.photo[pos]), set()).add(int(result[pos]))
+    for photo, rows in by_photo.items():
+        taken = held.get(photo, set())
+        forbidden = [taken | cons.rejected.get(int(todo[r]), set()) for r in rows]
+        for r, person in zip(rows, assign_ranked([ranked[r] for r in rows], forbidden), strict=True):
+            if person is not None:
+                out[todo[r]] = person
+    return out
