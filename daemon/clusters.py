@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -681,17 +681,33 @@ def assign_ranked(ranked: list[list[tuple[int, float]]], forbidden: list[set[int
     return result
 
 
-def confident(options: list[tuple[int, float]], eps: float, attach_eps: float, margin: float
-              ) -> list[tuple[int, float]]:
+def confident(options: list[tuple[int, float]], eps: float, attach_eps: float, margin: float,
+              twins: Callable[[int, int], bool] | None = None) -> list[tuple[int, float]]:
     """A face's people nearest first, cut to those it may join: every one within `eps`; else the nearest alone
-    if it lies within the looser `attach_eps` and the next person is at least `margin` farther (issue 11: a
-    face DBSCAN leaves alone joins its clearly nearest person). `options` must reach `attach_eps + margin`."""
+    if it lies within the looser `attach_eps` and every other person is at least `margin` farther (issue 11: a
+    face DBSCAN leaves alone joins its clearly nearest person). `twins(a, b)`: people a and b are themselves
+    within attach_eps of each other (one person DBSCAN split), so b does not make a doubtful. `options` must
+    reach `attach_eps + margin`."""
     within = [(o, d) for o, d in options if d <= eps]
     if within or not options or options[0][1] > attach_eps:
         return within
-    if len(options) > 1 and options[1][1] - options[0][1] < margin:
-        return []
+    best, dist = options[0]
+    for other, d in options[1:]:
+        if d - dist < margin and not (twins is not None and twins(best, other)):
+            return []
     return [options[0]]
+
+
+def twins_by_means(people: I64, means: F32, attach_eps: float) -> Callable[[int, int], bool]:
+    """`confident`'s twins test: the people's means (rows normalised, owned by `people`) within attach_eps."""
+    at = {int(p): i for i, p in enumerate(people.tolist())}
+
+    def twins(a: int, b: int) -> bool:
+        if a not in at or b not in at:
+            return False
+        return float(means[at[a]] @ means[at[b]]) >= 1.0 - attach_eps
+
+    return twins
 
 
 def attach_lonely(result: I64, vectors: F32, cons: Constraints, candidates: NDArray[np.bool_], *, eps: float,
@@ -712,11 +728,16 @@ def attach_lonely(result: I64, vectors: F32, cons: Constraints, candidates: NDAr
     if attach_eps <= eps or len(todo) == 0 or len(points) == 0:
         return out
     reach = attach_eps + margin
-    ranked = nearest_people(vectors[todo], vectors[points], result[points], reach, k=k)
+    owners = result[points]
+    ranked = nearest_people(vectors[todo], vectors[points], owners, reach, k=k)
+    people, inverse = np.unique(owners, return_inverse=True)
+    sums = np.zeros((len(people), vectors.shape[1]), np.float32)
+    np.add.at(sums, inverse.reshape(-1), vectors[points])
+    twins = twins_by_means(people, normalise(sums), attach_eps)
     by_photo: dict[int, list[int]] = {}
     for row, pos in enumerate(todo.tolist()):
         limit = attach_eps if limits is None else min(attach_eps, float(limits[row]))
-        options = confident(ranked[row], eps, limit, margin)
+        options = confident(ranked[row], min(eps, limit), limit, margin, twins)
         ranked[row] = options
         if options:
             by_photo.setdefault(int(cons.photo[pos]), []).append(row)

@@ -163,8 +163,9 @@ class PeopleManager:
             reach = max(cfg.eps, cfg.attach_eps + cfg.attach_margin)
             ranked = clusters.nearest_people(vectors, self._member_vecs, self._member_people, reach,
                                              k=cfg.assign_k, means=self._means, mean_owners=self._mean_ids)
+            twins = clusters.twins_by_means(self._mean_ids, self._means, cfg.attach_eps)
             ranked = [clusters.confident(options, min(cfg.eps, float(limit)), min(cfg.attach_eps, float(limit))
-                                         if low_face else cfg.attach_eps, cfg.attach_margin)
+                                         if low_face else cfg.attach_eps, cfg.attach_margin, twins)
                       for options, limit, low_face in zip(ranked, limits, low, strict=True)]
             chosen = clusters.assign_ranked(ranked, [taken] * len(unplaced))
             moves: list[tuple[int, int]] = []
