@@ -829,8 +829,8 @@ def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None
     and not with attaching off. Nobody else's face joins it."""
     import io
 
-    from PIL import Image
     from pictod_testdata import REPO
+    from PIL import Image
 
     from daemon import config
     from daemon.analysis import Analyzer
