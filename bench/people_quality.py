@@ -19,16 +19,21 @@ Figures, per set and per clustering configuration (the defaults and the seed's v
 identity's face found, per photo), pairwise precision and recall, BCubed F, people per identity (distinct
 people holding an identity's faces) and unassigned faces, for the streamed result (photos fed in random
 orders through `Store.record_analysis` + `PeopleManager.on_photo_added`, reclustering as the daemon does),
-after one final recluster, and for one batch DBSCAN; and "actions to the truth" (`actions_to_truth`: a
-scripted user who names each identity's largest person, accepts correct top suggestions and rejects wrong
-ones, then moves what is left one face at a time).
+after one final recluster, and for one batch DBSCAN; and "actions to the truth" for two scripted users:
+`actions_to_truth` (names each identity's largest person, accepts correct top suggestions and rejects wrong
+ones one face at a time, then moves what is left) and `actions_one_step` (the web app's and CLI's real
+one-action flows: `people merge`, `faces reject`, then `people accept PERSON` for all of a person's suggestions
+at once; see its docstring). `--distractors` adds dlib's VOC photos (faces of other people, made into each
+set's variant) and counts those that end in a person holding an identity's faces (false merges). `--set
+KEY=VALUE` overrides a clustering default; `--pickle` / `--load` keep the analysed sets to re-cluster them
+without analysing again.
 
 Face quality (issue 11, section 2): for every labelled face, its parts (`daemon.faces.quality`) against how
 far its embedding lies from its identity's clean faces (the other photos' clean copies), and batch clustering
 with low-quality faces kept out of the DBSCAN cores and attached at a stricter distance (`quality_rule`,
 bench-only, from daemon.clusters' functions), for a grid of thresholds.
 
-    .venv/bin/python bench/people_quality.py [--orders 3] [--sets clean mixed] [--json] [--out FILE]
+    .venv/bin/python bench/people_quality.py [--orders 3] [--sets clean mixed] [--distractors] [--json] [--out FILE]
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pictod_testdata import FACE_RECOGNITION, JOHNS, SKIMAGE  # noqa: E402
+from pictod_testdata import DLIB_FACES, FACE_RECOGNITION, JOHNS, SKIMAGE  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from people_suggest import Suggester, make_suggest  # noqa: E402
@@ -207,6 +212,33 @@ def _iou(a: Box, b: Box) -> float:
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def add_distractors(sets: dict[str, list[Photo]]) -> None:
+    """Add to every set dlib's 10 VOC and bald_guys photos (43+ faces of other people, none of the identities),
+    made into that set's variant: unlabelled faces a false merge would put into an identity's person."""
+    from daemon import config
+    from daemon.analysis import Analyzer
+
+    analyzer = Analyzer.from_config(config.load(ROOT / "config.toml", check_folders=False), workers=1)
+    paths = sorted(DLIB_FACES.glob("20*.jpg")) + [DLIB_FACES / "bald_guys.jpg"]
+    for set_name, items in sets.items():
+        for i, path in enumerate(paths):
+            variant = make_variant(_load(path), None, set_name, 1000 + i)
+            analysis = analyzer.analyze_bytes(encode(variant), f"{set_name}-{path.name}")
+            items.append(Photo(f"{set_name}/distractor/{path.name}", "", 1000 + i, variant.ops, analysis, None))
+
+
+def distractors_merged(items: Sequence[Photo], order: list[int], final: dict[int, object],
+                       truth: dict[int, str]) -> dict[str, int]:
+    """Distractor faces (other people) that ended in a person holding an identity's labelled faces."""
+    owners = {final[f] for f in truth if not _single(final[f])}
+    ids = sorted(final)
+    # face ids are given in feeding order, photo by photo: map them back to the photos
+    per_photo = [len(items[i].analysis.faces) for i in order]
+    photo_of: list[int] = [i for i, n in zip(order, per_photo, strict=True) for _ in range(n)]
+    faces = [f for f, i in zip(ids, photo_of, strict=True) if items[i].identity == ""]
+    return {"distractor_faces": len(faces), "in_identity_people": sum(final[f] in owners for f in faces)}
 
 
 def build_sets(names: Sequence[str]) -> tuple[dict[str, list[Photo]], float]:
@@ -501,7 +533,8 @@ def run_set(items: Sequence[Photo], orders: int, overrides: dict[str, float] | N
             runs.append({"streamed": scores(truth, streamed), "final": scores(truth, final),
                          "batch": scores(truth, {k: (v if not _single(v) else f"single{k}") for k, v in batch.items()}),
                          "actions": actions_to_truth(truth, final, make_suggest(vectors, cfg)),
-                         "actions_one_step": actions_one_step(truth, final, Suggester(vectors, cfg))})
+                         "actions_one_step": actions_one_step(truth, final, Suggester(vectors, cfg)),
+                         "distractors": distractors_merged(items, order, final, truth)})
         out[label] = {"config": {"eps": cfg.eps, "min_samples": cfg.min_samples,
                                  "recluster_every": cfg.recluster_every, "attach_eps": cfg.attach_eps,
                                  "attach_margin": cfg.attach_margin, "suggest_eps": cfg.suggest_eps},
@@ -514,7 +547,9 @@ def run_set(items: Sequence[Photo], orders: int, overrides: dict[str, float] | N
                       "actions_per_identity_by_name": runs[0]["actions"]["per_identity"],
                       "one_step_actions_per_identity": round(float(np.mean(
                           [r["actions_one_step"]["per_identity_mean"] for r in runs])), 3),
-                      "one_step_actions_by_kind": runs[0]["actions_one_step"]["by_kind"]}
+                      "one_step_actions_by_kind": runs[0]["actions_one_step"]["by_kind"],
+                      "distractors_in_identity_people": max(r["distractors"]["in_identity_people"] for r in runs),
+                      "distractor_faces": runs[0]["distractors"]["distractor_faces"]}
     return out
 
 
@@ -680,6 +715,8 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a clustering default for the 'defaults' run (e.g. attach_eps=0.4)")
     parser.add_argument("--no-quality", action="store_true", help="skip the quality figures and rule sweep")
+    parser.add_argument("--distractors", action="store_true",
+                        help="add dlib's VOC photos (other people) to every set and count false merges with them")
     args = parser.parse_args()
     import structlog
 
@@ -692,6 +729,8 @@ def main() -> int:
         sets, ms_per_photo = {k: v for k, v in pickle.loads(args.load.read_bytes()).items() if k in args.sets}, 0.0
     else:
         sets, ms_per_photo = build_sets(args.sets)
+    if args.distractors and not any(p.identity == "" for items in sets.values() for p in items):
+        add_distractors(sets)
     if args.pickle:
         import pickle
 
