@@ -221,7 +221,7 @@ def add_distractors(sets: dict[str, list[Photo]]) -> None:
     from daemon.analysis import Analyzer
 
     analyzer = Analyzer.from_config(config.load(ROOT / "config.toml", check_folders=False), workers=1)
-    paths = sorted(DLIB_FACES.glob("20*.jpg")) + [DLIB_FACES / "bald_guys.jpg"]
+    paths = [*sorted(DLIB_FACES.glob("20*.jpg")), DLIB_FACES / "bald_guys.jpg"]
     for set_name, items in sets.items():
         for i, path in enumerate(paths):
             variant = make_variant(_load(path), None, set_name, 1000 + i)
