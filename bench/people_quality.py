@@ -560,10 +560,13 @@ def _mean_scores(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def found_figures(items: Sequence[Photo]) -> dict[str, Any]:
-    """How many photos' identity face was found, and all faces found."""
-    return {"photos": len(items), "identity_face_found": sum(p.labelled is not None for p in items),
-            "faces": sum(len(p.analysis.faces) for p in items),
-            "turned_faces": sum(f.rotation != 0 for p in items for f in p.analysis.faces)}
+    """How many photos' identity face was found, and all faces found (distractor photos apart)."""
+    own = [p for p in items if p.identity]
+    return {"photos": len(own), "identity_face_found": sum(p.labelled is not None for p in own),
+            "faces": sum(len(p.analysis.faces) for p in own),
+            "turned_faces": sum(f.rotation != 0 for p in own for f in p.analysis.faces),
+            "distractor_photos": len(items) - len(own),
+            "distractor_faces": sum(len(p.analysis.faces) for p in items if not p.identity)}
 
 
 # -- quality -----------------------------------------------------------------------------------------------
