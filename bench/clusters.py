@@ -212,7 +212,10 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
         db = Path(tmp) / "library.db"
         _bulk_store(db, x_old, 1.5, 4)
         with Store.open(db) as store:
-            manager = PeopleManager(store, ClusteringConfig())
+            # PICTOD_BENCH_ATTACH_EPS: clustering.attach_eps for this run (0.3 = off), to measure it side by side.
+            attach = os.environ.get("PICTOD_BENCH_ATTACH_EPS")
+            cfg = ClusteringConfig() if attach is None else ClusteringConfig(attach_eps=float(attach))
+            manager = PeopleManager(store, cfg)
             t0 = time.perf_counter()
             manager.recluster(full=True)
             initial_s = time.perf_counter() - t0
@@ -256,7 +259,8 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
     vectors = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
     batch = clusters.dbscan(vectors, 0.3, 2)
     batch = np.where(batch >= 0, batch, -1 - np.arange(len(batch)))  # noise: singletons, as ours
-    return {"stored_faces": stored, "photos": photos, "new_faces": at, "initial_full_recluster_s": round(initial_s, 2),
+    return {"stored_faces": stored, "photos": photos, "new_faces": at, "attach_eps": cfg.attach_eps,
+            "assigned_faces": int((ours > 0).sum()), "initial_full_recluster_s": round(initial_s, 2),
             "import_s": round(total_s, 2), "store_s": round(store_s, 2), "clustering_s": round(clustering_s, 2),
             "clustering_fraction": round(clustering_s / total_s, 3), "reclusters": reclusters,
             "store_cpu_s": round(store_cpu, 2), "clustering_cpu_s": round(cluster_cpu, 2),

@@ -19,16 +19,21 @@ Figures, per set and per clustering configuration (the defaults and the seed's v
 identity's face found, per photo), pairwise precision and recall, BCubed F, people per identity (distinct
 people holding an identity's faces) and unassigned faces, for the streamed result (photos fed in random
 orders through `Store.record_analysis` + `PeopleManager.on_photo_added`, reclustering as the daemon does),
-after one final recluster, and for one batch DBSCAN; and "actions to the truth" (`actions_to_truth`: a
-scripted user who names each identity's largest person, accepts correct top suggestions and rejects wrong
-ones, then moves what is left one face at a time).
+after one final recluster, and for one batch DBSCAN; and "actions to the truth" for two scripted users:
+`actions_to_truth` (names each identity's largest person, accepts correct top suggestions and rejects wrong
+ones one face at a time, then moves what is left) and `actions_one_step` (the web app's and CLI's real
+one-action flows: `people merge`, `faces reject`, then `people accept PERSON` for all of a person's suggestions
+at once; see its docstring). `--distractors` adds dlib's VOC photos (faces of other people, made into each
+set's variant) and counts those that end in a person holding an identity's faces (false merges). `--set
+KEY=VALUE` overrides a clustering default; `--pickle` / `--load` keep the analysed sets to re-cluster them
+without analysing again.
 
 Face quality (issue 11, section 2): for every labelled face, its parts (`daemon.faces.quality`) against how
 far its embedding lies from its identity's clean faces (the other photos' clean copies), and batch clustering
 with low-quality faces kept out of the DBSCAN cores and attached at a stricter distance (`quality_rule`,
 bench-only, from daemon.clusters' functions), for a grid of thresholds.
 
-    .venv/bin/python bench/people_quality.py [--orders 3] [--sets clean mixed] [--json] [--out FILE]
+    .venv/bin/python bench/people_quality.py [--orders 3] [--sets clean mixed] [--distractors] [--json] [--out FILE]
 """
 
 from __future__ import annotations
@@ -57,7 +62,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pictod_testdata import FACE_RECOGNITION, JOHNS, SKIMAGE  # noqa: E402
+from pictod_testdata import DLIB_FACES, FACE_RECOGNITION, JOHNS, SKIMAGE  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from people_suggest import Suggester, make_suggest  # noqa: E402
 
 FR_PHOTOS = {"obama.jpg": "obama", "obama2.jpg": "obama", "obama3.jpg": "obama", "biden.jpg": "biden"}
 SEED = 20_261_111
@@ -204,6 +212,33 @@ def _iou(a: Box, b: Box) -> float:
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def add_distractors(sets: dict[str, list[Photo]]) -> None:
+    """Add to every set dlib's 10 VOC and bald_guys photos (43+ faces of other people, none of the identities),
+    made into that set's variant: unlabelled faces a false merge would put into an identity's person."""
+    from daemon import config
+    from daemon.analysis import Analyzer
+
+    analyzer = Analyzer.from_config(config.load(ROOT / "config.toml", check_folders=False), workers=1)
+    paths = [*sorted(DLIB_FACES.glob("20*.jpg")), DLIB_FACES / "bald_guys.jpg"]
+    for set_name, items in sets.items():
+        for i, path in enumerate(paths):
+            variant = make_variant(_load(path), None, set_name, 1000 + i)
+            analysis = analyzer.analyze_bytes(encode(variant), f"{set_name}-{path.name}")
+            items.append(Photo(f"{set_name}/distractor/{path.name}", "", 1000 + i, variant.ops, analysis, None))
+
+
+def distractors_merged(items: Sequence[Photo], order: list[int], final: dict[int, object],
+                       truth: dict[int, str]) -> dict[str, int]:
+    """Distractor faces (other people) that ended in a person holding an identity's labelled faces."""
+    owners = {final[f] for f in truth if not _single(final[f])}
+    ids = sorted(final)
+    # face ids are given in feeding order, photo by photo: map them back to the photos
+    per_photo = [len(items[i].analysis.faces) for i in order]
+    photo_of: list[int] = [i for i, n in zip(order, per_photo, strict=True) for _ in range(n)]
+    faces = [f for f, i in zip(ids, photo_of, strict=True) if items[i].identity == ""]
+    return {"distractor_faces": len(faces), "in_identity_people": sum(final[f] in owners for f in faces)}
 
 
 def build_sets(names: Sequence[str]) -> tuple[dict[str, list[Photo]], float]:
@@ -356,13 +391,86 @@ def actions_to_truth(truth: dict[int, str], pred: dict[int, object],
             "per_identity": per_identity, "by_kind": dict(sorted(kinds.items()))}
 
 
+def actions_one_step(truth: dict[int, str], pred: dict[int, object], suggester: Suggester) -> dict[str, Any]:
+    """Actions of a user of the real one-action flows (web app and CLI) to make the people true.
+
+    Per identity, largest first: name the person holding most of its faces (`people name`, 1 action; none:
+    `people new FACE` from one of its faces, 1 action); merge every other person that holds only faces of this
+    identity into it (`people merge`, 1 action each). Then, in passes over the identities until nothing
+    changes: for the identity's person P, the unassigned faces whose top suggestion is P (the web app's group
+    for P, `faces suggest --person`); each one that is not this identity's face is rejected (`faces reject FACE
+    P`, 1 action each; its top may then be another person, met in that person's turn; an unlabelled face counts
+    as wrong, none occur in these sets); then all that are left are accepted at once (`people accept P`,
+    1 action). Last, every labelled face still outside its identity's person is moved (`faces move`, 1 each).
+    Counted per identity (a rejection counts for the identity whose group showed it)."""
+    state = dict(pred)
+    faces_of: dict[str, list[int]] = defaultdict(list)
+    for face, who in truth.items():
+        faces_of[who].append(face)
+    order = sorted(faces_of, key=lambda w: (-len(faces_of[w]), w))
+    named: dict[str, object] = {}
+    counts: dict[str, Counter[str]] = {who: Counter() for who in faces_of}
+    holders: dict[object, set[str]] = defaultdict(set)  # person -> identities of its labelled faces
+    for face, person in pred.items():
+        if not _single(person):
+            holders[person].add(truth.get(face, "?"))
+    for who in order:
+        held = Counter(state[f] for f in faces_of[who] if not _single(state[f]) and state[f] not in named.values())
+        if held:
+            named[who] = max(sorted(held, key=str), key=lambda person: held[person])
+            counts[who]["name"] += 1
+        else:
+            first = min(faces_of[who])
+            named[who] = f"new-{who}"
+            state[first] = named[who]
+            counts[who]["new_person"] += 1
+        for person in sorted(held, key=str):
+            if person != named[who] and holders[person] == {who}:
+                for face, p in state.items():
+                    if p == person:
+                        state[face] = named[who]
+                counts[who]["merge"] += 1
+    progress = True
+    while progress:
+        progress = False
+        for who in order:
+            person = named[who]
+            while True:
+                group = [f for f in sorted(state) if _single(state[f])
+                         and (top := suggester.ranked(f, state)) and top[0][0] == person]
+                wrong = [f for f in group if truth.get(f) != who]
+                if not wrong:
+                    break
+                for f in wrong:
+                    suggester.reject(f, person)
+                    counts[who]["reject"] += 1
+                progress = True
+            if group:
+                for f in group:
+                    state[f] = person
+                counts[who]["accept_all"] += 1
+                progress = True
+    for who in faces_of:
+        for face in faces_of[who]:
+            if state[face] != named[who]:
+                state[face] = named[who]
+                counts[who]["move"] += 1
+    per_identity = {who: sum(c.values()) for who, c in sorted(counts.items())}
+    total = sum(per_identity.values())
+    kinds: Counter[str] = Counter()
+    for c in counts.values():
+        kinds.update(c)
+    return {"total": total, "per_identity_mean": round(total / max(1, len(per_identity)), 3),
+            "per_identity": per_identity, "by_kind": dict(sorted(kinds.items()))}
+
+
 # -- clustering runs ---------------------------------------------------------------------------------------
 
 
 CONFIGS: dict[str, dict[str, float | int]] = {
-    # The seed's values (eps 0.3 cosine, min_samples 2, recluster every 5 photos); the defaults are
-    # ClusteringConfig()'s, whatever they are when this runs (today the same values).
-    "seed": {"eps": 0.3, "min_samples": 2, "recluster_every": 5},
+    # The seed's values (eps 0.3 cosine, min_samples 2, recluster every 5 photos, no loose attachment); the
+    # defaults are ClusteringConfig()'s, whatever they are when this runs (with --set overrides).
+    "seed": {"eps": 0.3, "min_samples": 2, "recluster_every": 5, "attach_eps": 0.3},
 }
 
 
@@ -406,11 +514,12 @@ def batch_labels(x: np.ndarray, eps: float, min_samples: int) -> list[object]:
     return [int(lab) if lab >= 0 else f"single{i}" for i, lab in enumerate(labels)]
 
 
-def run_set(items: Sequence[Photo], orders: int) -> dict[str, Any]:
+def run_set(items: Sequence[Photo], orders: int, overrides: dict[str, float] | None = None) -> dict[str, Any]:
     """All clustering figures of one set, per configuration."""
     from daemon.config import ClusteringConfig
 
-    configs = {"defaults": ClusteringConfig()} | {k: ClusteringConfig(**v) for k, v in CONFIGS.items()}  # type: ignore[arg-type]
+    configs = {"defaults": ClusteringConfig(**(overrides or {}))} | {  # type: ignore[arg-type]
+        k: ClusteringConfig(**v) for k, v in CONFIGS.items()}  # type: ignore[arg-type]
     out: dict[str, Any] = {}
     for label, cfg in configs.items():
         runs = []
@@ -423,16 +532,24 @@ def run_set(items: Sequence[Photo], orders: int) -> dict[str, Any]:
                              strict=True)) if ids else {}
             runs.append({"streamed": scores(truth, streamed), "final": scores(truth, final),
                          "batch": scores(truth, {k: (v if not _single(v) else f"single{k}") for k, v in batch.items()}),
-                         "actions": actions_to_truth(truth, final)})
+                         "actions": actions_to_truth(truth, final, make_suggest(vectors, cfg)),
+                         "actions_one_step": actions_one_step(truth, final, Suggester(vectors, cfg)),
+                         "distractors": distractors_merged(items, order, final, truth)})
         out[label] = {"config": {"eps": cfg.eps, "min_samples": cfg.min_samples,
-                                 "recluster_every": cfg.recluster_every},
+                                 "recluster_every": cfg.recluster_every, "attach_eps": cfg.attach_eps,
+                                 "attach_margin": cfg.attach_margin, "suggest_eps": cfg.suggest_eps},
                       "streamed": _mean_scores([r["streamed"] for r in runs]),
                       "final": _mean_scores([r["final"] for r in runs]),
                       "batch": runs[0]["batch"],
                       "actions_per_identity": round(float(np.mean([r["actions"]["per_identity_mean"]
                                                                    for r in runs])), 3),
                       "actions_by_kind": runs[0]["actions"]["by_kind"],
-                      "actions_per_identity_by_name": runs[0]["actions"]["per_identity"]}
+                      "actions_per_identity_by_name": runs[0]["actions"]["per_identity"],
+                      "one_step_actions_per_identity": round(float(np.mean(
+                          [r["actions_one_step"]["per_identity_mean"] for r in runs])), 3),
+                      "one_step_actions_by_kind": runs[0]["actions_one_step"]["by_kind"],
+                      "distractors_in_identity_people": max(r["distractors"]["in_identity_people"] for r in runs),
+                      "distractor_faces": runs[0]["distractors"]["distractor_faces"]}
     return out
 
 
@@ -443,10 +560,13 @@ def _mean_scores(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def found_figures(items: Sequence[Photo]) -> dict[str, Any]:
-    """How many photos' identity face was found, and all faces found."""
-    return {"photos": len(items), "identity_face_found": sum(p.labelled is not None for p in items),
-            "faces": sum(len(p.analysis.faces) for p in items),
-            "turned_faces": sum(f.rotation != 0 for p in items for f in p.analysis.faces)}
+    """How many photos' identity face was found, and all faces found (distractor photos apart)."""
+    own = [p for p in items if p.identity]
+    return {"photos": len(own), "identity_face_found": sum(p.labelled is not None for p in own),
+            "faces": sum(len(p.analysis.faces) for p in own),
+            "turned_faces": sum(f.rotation != 0 for p in own for f in p.analysis.faces),
+            "distractor_photos": len(items) - len(own),
+            "distractor_faces": sum(len(p.analysis.faces) for p in items if not p.identity)}
 
 
 # -- quality -----------------------------------------------------------------------------------------------
@@ -594,22 +714,37 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the JSON report here")
     parser.add_argument("--pickle", type=Path, help="also pickle the analysed sets here (to study them offline)")
+    parser.add_argument("--load", type=Path, help="cluster the sets pickled by --pickle instead of analysing")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a clustering default for the 'defaults' run (e.g. attach_eps=0.4)")
+    parser.add_argument("--no-quality", action="store_true", help="skip the quality figures and rule sweep")
+    parser.add_argument("--distractors", action="store_true",
+                        help="add dlib's VOC photos (other people) to every set and count false merges with them")
     args = parser.parse_args()
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     t0 = time.perf_counter()
-    sets, ms_per_photo = build_sets(args.sets)
+    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if args.load:
+        import pickle
+
+        sets, ms_per_photo = {k: v for k, v in pickle.loads(args.load.read_bytes()).items() if k in args.sets}, 0.0
+    else:
+        sets, ms_per_photo = build_sets(args.sets)
+    if args.distractors and not any(p.identity == "" for items in sets.values() for p in items):
+        add_distractors(sets)
     if args.pickle:
         import pickle
 
         args.pickle.write_bytes(pickle.dumps(sets))
-    report: dict[str, Any] = {"analysis_ms_per_photo": round(ms_per_photo, 1), "sets": {}}
+    report: dict[str, Any] = {"analysis_ms_per_photo": round(ms_per_photo, 1), "overrides": overrides, "sets": {}}
     for name, items in sets.items():
-        report["sets"][name] = {"found": found_figures(items), **run_set(items, args.orders)}
+        report["sets"][name] = {"found": found_figures(items), **run_set(items, args.orders, overrides)}
         print(f"[people_quality] clustered set {name}", file=sys.stderr, flush=True)
-    report["quality"] = quality_figures(labelled_faces(sets))
-    report["quality_rule"] = quality_sweep(sets, args.sets)
+    if not args.no_quality:
+        report["quality"] = quality_figures(labelled_faces(sets))
+        report["quality_rule"] = quality_sweep(sets, args.sets)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(report, indent=2)
     if args.out:
@@ -625,7 +760,7 @@ def print_report(report: dict[str, Any]) -> None:
     """The figures as readable tables."""
     print(f"analysis {report['analysis_ms_per_photo']} ms/photo, whole run {report.get('seconds')} s")
     print(f"{'set':>7} {'config':>8} {'result':>8} {'found':>7} {'prec':>6} {'recall':>6} {'BCubF':>6} "
-          f"{'ppl/id':>6} {'unasg':>5} {'actions/id':>10}")
+          f"{'ppl/id':>6} {'unasg':>5} {'actions/id':>10} {'one-step/id':>11}")
     for name, figures in report["sets"].items():
         found = figures["found"]
         for config in ("defaults", "seed"):
@@ -633,9 +768,12 @@ def print_report(report: dict[str, Any]) -> None:
             for kind in ("streamed", "final", "batch"):
                 s = f[kind]
                 actions = f["actions_per_identity"] if kind == "final" else ""
+                one_step = f["one_step_actions_per_identity"] if kind == "final" else ""
                 print(f"{name:>7} {config:>8} {kind:>8} {found['identity_face_found']:>3}/{found['photos']:<3} "
                       f"{s['pairwise_precision']:>6} {s['pairwise_recall']:>6} {s['bcubed_f']:>6} "
-                      f"{s['people_per_identity']:>6} {s['unassigned']:>5} {actions!s:>10}")
+                      f"{s['people_per_identity']:>6} {s['unassigned']:>5} {actions!s:>10} {one_step!s:>11}")
+    if "quality" not in report:
+        return
     q = report["quality"]
     print(f"\nquality parts vs embedding drift from the clean copy (Spearman; negative = higher part, less "
           f"drift): {q['spearman_vs_drift']}")

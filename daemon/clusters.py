@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,11 @@ class DensityIndex:
     def alive(self) -> NDArray[np.bool_]:
         """False for removed points."""
         return self._alive[:self.n]
+
+    @property
+    def low(self) -> NDArray[np.bool_]:
+        """Low-quality flags."""
+        return self._low[:self.n]
 
     @property
     def core(self) -> NDArray[np.bool_]:
@@ -674,3 +679,78 @@ def assign_ranked(ranked: list[list[tuple[int, float]]], forbidden: list[set[int
         result[f] = o
         taken.add(o)
     return result
+
+
+def confident(options: list[tuple[int, float]], eps: float, attach_eps: float, margin: float,
+              twins: Callable[[int, int], bool] | None = None) -> list[tuple[int, float]]:
+    """A face's people nearest first, cut to those it may join: every one within `eps`; else the nearest alone
+    if it lies within the looser `attach_eps` and every other person is at least `margin` farther (issue 11: a
+    face DBSCAN leaves alone joins its clearly nearest person). `twins(a, b)`: people a and b are themselves
+    within attach_eps of each other (one person DBSCAN split), so b does not make a doubtful. `options` must
+    reach `attach_eps + margin`."""
+    within = [(o, d) for o, d in options if d <= eps]
+    if within or not options or options[0][1] > attach_eps:
+        return within
+    best, dist = options[0]
+    for other, d in options[1:]:
+        if d - dist < margin and not (twins is not None and twins(best, other)):
+            return []
+    return [options[0]]
+
+
+def twins_by_means(people: I64, means: F32, attach_eps: float) -> Callable[[int, int], bool]:
+    """`confident`'s twins test: the people's means (rows normalised, owned by `people`) within attach_eps."""
+    at = {int(p): i for i, p in enumerate(people.tolist())}
+
+    def twins(a: int, b: int) -> bool:
+        if a not in at or b not in at:
+            return False
+        return float(means[at[a]] @ means[at[b]]) >= 1.0 - attach_eps
+
+    return twins
+
+
+def attach_lonely(result: I64, vectors: F32, cons: Constraints, candidates: NDArray[np.bool_], *, eps: float,
+                  attach_eps: float, margin: float, k: int, limits: NDArray[np.floating] | None = None,
+                  members: NDArray[np.bool_] | None = None) -> I64:
+    """Faces left without a person (`candidates`, unpinned) attached to their clearly nearest person.
+
+    A candidate's distance to a person is `nearest_people`'s over `members` (default: the faces that have a
+    person in `result`; never the candidates themselves, so the outcome does not depend on their order); it
+    joins by `confident` (within `attach_eps` and `margin` closer than the next person), never a person it was
+    rejected from, never a person that already holds another face of its photo. `limits` caps the distance per
+    candidate (a low-quality face's stricter one). Cost: one candidates x members product. Returns a new
+    result; other faces are unchanged.
+    """
+    out = result.copy()
+    todo = np.flatnonzero(candidates & (result == 0) & (cons.pinned == 0))
+    points = np.flatnonzero((result != 0) if members is None else (members & (result != 0)))
+    if attach_eps <= eps or len(todo) == 0 or len(points) == 0:
+        return out
+    reach = attach_eps + margin
+    owners = result[points]
+    ranked = nearest_people(vectors[todo], vectors[points], owners, reach, k=k)
+    people, inverse = np.unique(owners, return_inverse=True)
+    sums = np.zeros((len(people), vectors.shape[1]), np.float32)
+    np.add.at(sums, inverse.reshape(-1), vectors[points])
+    twins = twins_by_means(people, normalise(sums), attach_eps)
+    by_photo: dict[int, list[int]] = {}
+    for row, pos in enumerate(todo.tolist()):
+        limit = attach_eps if limits is None else min(attach_eps, float(limits[row]))
+        options = confident(ranked[row], min(eps, limit), limit, margin, twins)
+        ranked[row] = options
+        if options:
+            by_photo.setdefault(int(cons.photo[pos]), []).append(row)
+    if not by_photo:
+        return out
+    held: dict[int, set[int]] = {}
+    photos = np.fromiter(by_photo, np.int64, len(by_photo))
+    for pos in np.flatnonzero((result != 0) & np.isin(cons.photo, photos)).tolist():
+        held.setdefault(int(cons.photo[pos]), set()).add(int(result[pos]))
+    for photo, rows in by_photo.items():
+        taken = held.get(photo, set())
+        forbidden = [taken | cons.rejected.get(int(todo[r]), set()) for r in rows]
+        for r, person in zip(rows, assign_ranked([ranked[r] for r in rows], forbidden), strict=True):
+            if person is not None:
+                out[todo[r]] = person
+    return out

@@ -87,6 +87,10 @@ class ClusteringConfig:
     # stricter setting costs recall on small faces (0.05: small-set recall 0.85 -> 0.78), so it is off by default.
     min_core_quality: float = 0.0
     low_quality_eps: float = 0.3
+    # A face DBSCAN leaves alone joins its nearest person (the nearest-faces distance of assign_k) within
+    # attach_eps when the next person is at least attach_margin farther (attach_eps <= eps: off).
+    attach_eps: float = 0.45
+    attach_margin: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,9 @@ def _check_ranges(config: Config) -> None:
         ("clustering.min_core_quality", 0.0 <= config.clustering.min_core_quality <= 1.0, "a number in [0, 1]"),
         ("clustering.low_quality_eps", 0.0 < config.clustering.low_quality_eps < 2.0,
          "a cosine distance in (0, 2) (one above clustering.eps acts as clustering.eps)"),
+        ("clustering.attach_eps", 0.0 < config.clustering.attach_eps < 2.0,
+         "a cosine distance in (0, 2) (one at or below clustering.eps turns attaching off)"),
+        ("clustering.attach_margin", 0.0 <= config.clustering.attach_margin < 2.0, "a cosine distance in [0, 2)"),
         ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),
         ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),
         ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),

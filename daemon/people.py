@@ -102,6 +102,8 @@ class PeopleManager:
         # Person per indexed face as last written, valid while PEOPLE_REV equals _person_rev (else re-read).
         self._person = np.zeros(0, np.int64)
         self._person_rev = -1
+        # Faces whose person came from `clusters.attach_lonely` (DBSCAN left them alone), aligned with _ids.
+        self._attached = np.zeros(0, bool)
         # Means cache for placing new faces.
         self._means_rev = -1
         self._mean_ids = np.zeros(0, np.int64)
@@ -157,9 +159,14 @@ class PeopleManager:
             vectors = np.stack([f.embedding for f in unplaced])
             low = [f.quality is not None and f.quality < self.cfg.min_core_quality for f in unplaced]
             limits = np.where(low, self._low_eps(), self.cfg.eps).astype(np.float32)
-            ranked = clusters.nearest_people(vectors, self._member_vecs, self._member_people, self.cfg.eps,
-                                             k=self.cfg.assign_k, means=self._means, mean_owners=self._mean_ids,
-                                             query_eps=limits)
+            cfg = self.cfg
+            reach = max(cfg.eps, cfg.attach_eps + cfg.attach_margin)
+            ranked = clusters.nearest_people(vectors, self._member_vecs, self._member_people, reach,
+                                             k=cfg.assign_k, means=self._means, mean_owners=self._mean_ids)
+            twins = clusters.twins_by_means(self._mean_ids, self._means, cfg.attach_eps)
+            ranked = [clusters.confident(options, min(cfg.eps, float(limit)), min(cfg.attach_eps, float(limit))
+                                         if low_face else cfg.attach_eps, cfg.attach_margin, twins)
+                      for options, limit, low_face in zip(ranked, limits, low, strict=True)]
             chosen = clusters.assign_ranked(ranked, [taken] * len(unplaced))
             moves: list[tuple[int, int]] = []
             for face, person in zip(unplaced, chosen, strict=True):
@@ -324,12 +331,58 @@ class PeopleManager:
         self._index, self._ids, self._photos = snap.index, snap.rows.ids, snap.rows.photos
         self._removed_rev, self._reported = snap.removed_rev, set()
         self._person = snap.rows.people.copy()
+        self._attached = np.zeros(len(snap.rows.ids), bool)
         self._person_rev = -1  # re-read below: people may have changed since the snapshot
         for person_id, name in snap.drifted:
             log.warning("people_sum_repaired", person=person_id, name=name,
                         hint="the stored embedding sum or counts of this person did not match its faces")
         if snap.drifted or snap.unknown:
             faces.refresh_people(conn, [p for p, _name in snap.drifted] + snap.unknown)
+
+    def _attach(self, result: np.ndarray, current: np.ndarray, cons: clusters.Constraints, alive: np.ndarray,
+                first_new: int) -> np.ndarray:
+        """Faces DBSCAN left alone joined to their clearly nearest person (`clusters.attach_lonely`).
+
+        The decision for a face depends only on the people of the faces within attach_eps + attach_margin of it,
+        so an incremental recluster decides again only the faces that may have changed: new faces, faces near
+        a face that is new or changed person, faces whose attached person is gone or now holds another face of
+        their photo; the others keep their attachment (or stay alone). A full recluster decides every one.
+        """
+        cfg, n = self.cfg, len(result)
+        assert self._index is not None
+        attached = np.zeros(n, bool)
+        if cfg.attach_eps <= cfg.eps or n == 0:
+            self._attached = attached
+            return result
+        vectors, reach = self._index.vectors, cfg.attach_eps + cfg.attach_margin
+        members = alive & (result != 0)  # what DBSCAN and the corrections decided: the only reference points
+        lonely = alive & (result == 0) & (cons.pinned == 0)
+        prev = np.zeros(n, bool)
+        prev[:min(first_new, len(self._attached))] = self._attached[:min(first_new, len(self._attached))]
+        new = np.zeros(n, bool)
+        new[first_new:] = True
+        keep = lonely & prev & (current != 0) & np.isin(current, result[members])
+        todo = lonely & (new | (prev & ~keep))
+        trigger = np.flatnonzero(alive & (new | ((result != current) & ~prev)))
+        rest = np.flatnonzero(lonely & ~todo)
+        if len(trigger) and len(rest):
+            _q, near = clusters.radius_pairs(vectors[trigger], vectors[rest], reach)
+            todo[rest[np.unique(near)]] = True
+        restored = keep & ~todo
+        out = result.copy()
+        if restored.any():
+            near_photo = members & np.isin(cons.photo, cons.photo[restored])
+            held = set(zip(cons.photo[near_photo].tolist(), result[near_photo].tolist(), strict=True))
+            for pos in np.flatnonzero(restored).tolist():
+                if (int(cons.photo[pos]), int(current[pos])) in held or int(current[pos]) in cons.rejected.get(pos, ()):
+                    restored[pos], todo[pos] = False, True
+            out[restored] = current[restored]
+        low = self._index.low
+        limits = np.where(low, self._low_eps(), cfg.attach_eps)[todo]
+        joined = clusters.attach_lonely(out, vectors, cons, todo, eps=cfg.eps, attach_eps=cfg.attach_eps,
+                                        margin=cfg.attach_margin, k=cfg.assign_k, limits=limits, members=members)
+        self._attached = restored | (todo & (joined != 0))
+        return joined
 
     def _apply(self, conn: sqlite3.Connection, *, snapshot: _Snapshot | None, t0: float) -> ReclusterResult:
         """Writer task: bring the index up to date (install, removals, new faces) and commit the mapping."""
@@ -341,6 +394,7 @@ class PeopleManager:
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         means_valid = self._means_rev == rev0
         rows = faces.faces_after(conn, int(self._ids[-1]) if len(self._ids) else 0)
+        first_new = len(self._ids) if snapshot is None else 0
         if len(rows.ids):
             self._index.add(rows.vectors, low=self._low(rows))
             self._ids = np.concatenate([self._ids, rows.ids])
@@ -373,6 +427,7 @@ class PeopleManager:
             neg = result < 0
             result[neg] = lookup(result[neg])
         result[~alive] = 0
+        result = self._attach(result, current, cons, alive, first_new)
         changed = np.flatnonzero((result != current) & alive)
         changed_ids = [int(f) for f in self._ids[changed]]
         meta_sql.mark_named_faces_dirty(conn, changed_ids)  # leaving a named person: its sidecar changes

@@ -274,3 +274,54 @@ def test_nearest_people_honours_a_stricter_distance_per_query() -> None:
     assert clusters.nearest_people(query, points, owners, 0.3, k=1, query_eps=np.array([0.25]))[0] == []
     assert [o for o, _d in clusters.nearest_people(query, points, owners, 0.3, k=1,
                                                    query_eps=np.array([0.29]))[0]] == [7]
+
+
+def test_confident_takes_the_clearly_nearest_person_only() -> None:
+    assert clusters.confident([(1, 0.2), (2, 0.28)], 0.3, 0.45, 0.15) == [(1, 0.2), (2, 0.28)]  # within eps
+    assert clusters.confident([(1, 0.4), (2, 0.6)], 0.3, 0.45, 0.15) == [(1, 0.4)]
+    assert clusters.confident([(1, 0.4), (2, 0.5)], 0.3, 0.45, 0.15) == []  # the next person too near
+    assert clusters.confident([(1, 0.5)], 0.3, 0.45, 0.15) == []  # beyond attach_eps
+    assert clusters.confident([], 0.3, 0.45, 0.15) == []
+    # The next person is one DBSCAN split from the first (their means near): it casts no doubt.
+    assert clusters.confident([(1, 0.4), (2, 0.42)], 0.3, 0.45, 0.15, lambda a, b: {a, b} == {1, 2}) == [(1, 0.4)]
+    assert clusters.confident([(1, 0.4), (2, 0.42), (3, 0.5)], 0.3, 0.45, 0.15,
+                              lambda a, b: {a, b} == {1, 2}) == []
+
+
+def _axis(*parts: tuple[int, float], dim: int = 16) -> np.ndarray:
+    v = np.zeros(dim, np.float32)
+    for axis, weight in parts:
+        v[axis] = weight
+    return v / np.linalg.norm(v)
+
+
+def test_attach_lonely_joins_lonely_faces_to_their_clearly_nearest_person() -> None:
+    # People 7 (axis 0) and 9 (axis 5); candidates: near 7 only, torn between both, far from all, two of one
+    # photo both nearest 7, one rejected from 7, one pinned elsewhere.
+    vectors = np.stack([_axis((0, 1.0)), _axis((0, 1.0), (1, 0.2)), _axis((5, 1.0)), _axis((5, 1.0), (6, 0.2)),
+                        _axis((0, 1.0), (2, 1.25)),  # 4: ~0.38 from 7
+                        _axis((0, 1.0), (5, 1.0), (6, 0.9)),  # 5: ~0.40 from both
+                        _axis((9, 1.0)),  # 6: far
+                        _axis((0, 1.0), (3, 1.25)), _axis((0, 1.0), (4, 1.1)),  # 7, 8: one photo, both near 7
+                        _axis((0, 1.0), (2, 1.2), (3, 0.1))])  # 9: near 7, rejected from it
+    result = np.array([7, 7, 9, 9, 0, 0, 0, 0, 0, 0], np.int64)
+    cons = _cons(result.tolist(), photo=[0, 1, 2, 3, 4, 5, 6, 7, 7, 9], rejected={9: {7}})
+    everyone = np.ones(len(result), bool)
+    out = clusters.attach_lonely(result, vectors, cons, everyone, eps=0.3, attach_eps=0.45, margin=0.15, k=3)
+    assert out[:4].tolist() == [7, 7, 9, 9]  # others unchanged
+    assert out[4] == 7 and out[5] == 0 and out[6] == 0 and out[9] == 0
+    assert sorted(out[7:9].tolist()) == [0, 7]  # one face per photo per person: the nearer one
+    assert out[8 if np.dot(vectors[8], vectors[0]) > np.dot(vectors[7], vectors[0]) else 7] == 7
+    # Only candidates move; attach_eps <= eps is off; a low-quality limit at eps keeps it out.
+    only = np.zeros(len(result), bool)
+    only[5] = only[6] = True
+    assert np.array_equal(clusters.attach_lonely(result, vectors, cons, only, eps=0.3, attach_eps=0.45,
+                                                 margin=0.15, k=3), result)
+    assert np.array_equal(clusters.attach_lonely(result, vectors, cons, everyone, eps=0.3, attach_eps=0.3,
+                                                 margin=0.15, k=3), result)
+    strict = np.full(6, 0.3)  # per candidate: faces 4-9
+    assert clusters.attach_lonely(result, vectors, cons, everyone, eps=0.3, attach_eps=0.45, margin=0.15, k=3,
+                                  limits=strict)[4] == 0
+    pinned = _cons(result.tolist(), pinned=[0, 0, 0, 0, 9, 0, 0, 0, 0, 0], photo=cons.photo.tolist())
+    assert clusters.attach_lonely(result, vectors, pinned, everyone, eps=0.3, attach_eps=0.45, margin=0.15,
+                                  k=3)[4] == 0  # a pinned face is the user's, left as it is

@@ -766,3 +766,105 @@ def test_low_quality_faces_join_a_person_only_within_the_stricter_distance(store
         assert now[far_low] is None, full
         assert now[near_low] == now[far_good] == now[far_unknown] == now[a] == owner, full
     check_invariants(store)
+
+
+def _mix(*parts: tuple[int, float], dim: int = 128) -> np.ndarray:
+    v = np.zeros(dim, np.float32)
+    for axis, weight in parts:
+        v[axis] = weight
+    return v / np.linalg.norm(v)
+
+
+def test_a_face_dbscan_leaves_alone_joins_its_clearly_nearest_person(store: Store) -> None:
+    """Issue 11: a face beyond eps but within attach_eps of one person, and not of another, joins that person
+    when it arrives and at every recluster (incremental and full agree); one equally near two people stays
+    alone; a rejection and attach_eps <= eps keep it out."""
+    cfg = ClusteringConfig(recluster_every=100, assign_k=1, attach_eps=0.45, attach_margin=0.15)
+    manager = PeopleManager(store, cfg)
+
+    def add(path: str, vector: np.ndarray) -> int:
+        result = store.record_analysis(path, 1, 1, content_hash(path), analysis([vector]))
+        manager.on_photo_added(result)
+        return result.face_ids[0]
+
+    a = [add("/a1.jpg", _unit(0.0, 1)), add("/a2.jpg", _unit(0.05, 1))]
+    c = [add("/c1.jpg", _mix((5, 1.0))), add("/c2.jpg", _mix((5, 1.0), (7, 0.3)))]  # 1.0 from A
+    manager.recluster()
+    people = _face_person(store)
+    person_a, person_c = people[a[0]], people[c[0]]
+    assert person_a is not None and person_c is not None and person_a != person_c
+    lonely = add("/lonely.jpg", _unit(0.38, 3))  # 0.38 from A (beyond eps 0.3), ~1.0 from C
+    torn = add("/torn.jpg", _mix((0, 1.0), (5, 1.0), (6, 0.9)))  # ~0.40 from both A and C
+    assert 1.0 - float(np.dot(_unit(0.38, 3), _unit(0.05, 1))) > cfg.eps  # its nearer face of A, too
+    placed = _face_person(store)
+    assert placed[lonely] == person_a and placed[torn] is None
+    for full in (False, True, False):
+        manager.recluster(full=full)
+        now = _face_person(store)
+        assert now[lonely] == person_a and now[torn] is None, full
+        add(f"/other-{full}.jpg", _mix((40, 1.0)))  # an unrelated photo: the next incremental run keeps it
+    check_invariants(store)
+    C.reject_suggestion(store, lonely, int(person_a))
+    manager.recluster()
+    assert _face_person(store)[lonely] is None  # never attached to a person the user rejected
+    check_invariants(store)
+
+
+def test_attaching_is_off_at_attach_eps_up_to_eps(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "lib.db") as store:
+        manager = PeopleManager(store, ClusteringConfig(recluster_every=100, assign_k=1, attach_eps=0.3))
+        ids = []
+        for path, vector in (("/a1.jpg", _unit(0.0, 1)), ("/a2.jpg", _unit(0.05, 1)), ("/l.jpg", _unit(0.38, 3))):
+            result = store.record_analysis(path, 1, 1, content_hash(path), analysis([vector]))
+            manager.on_photo_added(result)
+            ids.append(result.face_ids[0])
+        for full in (False, True):
+            manager.recluster(full=full)
+            assert _face_person(store)[ids[2]] is None
+
+
+def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None:
+    """Issue 11 on real photos: a johns crop saved at JPEG quality 20 lies 0.40 from its person's other crops
+    (beyond eps 0.3: DBSCAN leaves it alone) and 0.7+ from everyone else; it joins its person by attach_eps,
+    and not with attaching off. Nobody else's face joins it."""
+    import io
+
+    from pictod_testdata import REPO
+    from PIL import Image
+
+    from daemon import config
+    from daemon.analysis import Analyzer
+
+    analyzer = Analyzer.from_config(config.load(REPO / "config.toml", check_folders=False), workers=1)
+    target = JOHNS / "John_Schneider" / "000326_00926139.jpg"
+    out = io.BytesIO()
+    with Image.open(target) as im:
+        im.convert("RGB").save(out, "JPEG", quality=20)
+    photos = [(p.name, p.read_bytes(), "schneider") for p in sorted((JOHNS / "John_Schneider").glob("*.jpg"))
+              if p != target]
+    photos += [(p.name, p.read_bytes(), "salley") for p in sorted((JOHNS / "John_Salley").glob("*.jpg"))[:3]]
+    photos.append(("q20.jpg", out.getvalue(), "schneider"))
+    analysed = [(name, analyzer.analyze_bytes(data, name), who) for name, data, who in photos]
+    outcome = {}
+    for attach_eps in (0.3, ClusteringConfig().attach_eps):
+        with Store.open(tmp_path / f"lib-{attach_eps}.db") as store:
+            manager = PeopleManager(store, ClusteringConfig(recluster_every=5, attach_eps=attach_eps))
+            truth = {}
+            for name, result, who in analysed:
+                added = store.record_analysis(f"/{name}", 1, 1, content_hash(name), result)
+                truth[added.face_ids[0]] = (who, name)
+                manager.on_photo_added(added)
+                if manager.recluster_due():
+                    manager.recluster()
+            manager.recluster(full=True)
+            people = _face_person(store)
+            by_who = {w: {people[f] for f, (who, name) in truth.items() if who == w and name != "q20.jpg"}
+                      for w in ("schneider", "salley")}
+            assert all(len(v) == 1 and None not in v for v in by_who.values()), by_who
+            assert by_who["schneider"] != by_who["salley"]
+            q20 = next(f for f, (_w, name) in truth.items() if name == "q20.jpg")
+            outcome[attach_eps] = people[q20], next(iter(by_who["schneider"]))
+            check_invariants(store)
+    assert outcome[0.3][0] is None  # the case is real: DBSCAN alone leaves it out
+    joined, schneider = outcome[ClusteringConfig().attach_eps]
+    assert joined == schneider

@@ -46,7 +46,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     cv2.imwrite(str(photos / "pair.jpg"), pair)
     config = root / "config.toml"
     config.write_text('[library]\nfolders = ["photos"]\ndatabase = "lib.db"\n[log]\nformat = "json"\n'
-                      '[clustering]\neps = 0.05\nsuggest_eps = 0.5\n')
+                      '[clustering]\neps = 0.05\nsuggest_eps = 0.5\nattach_eps = 0.05\n')  # nothing attached
     loose = root / "loose.toml"  # the same library with an eps that would merge everyone
     loose.write_text(config.read_text().replace("eps = 0.05\nsuggest_eps = 0.5", "eps = 0.95\nsuggest_eps = 0.99"))
     done = pictod("scan", "--config", str(config), "--json")
