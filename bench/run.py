@@ -1257,6 +1257,13 @@ def _change_rows(res: dict[str, Any]) -> list[str]:
         "822-842 -> 680-709 MiB, median RSS after warm-up 599-644 -> 471-472 MiB, same CPU time |",
         "| detectors at the photo's own shape (640x480 for 4:3; issue 15) | bench/model_trials.py (section above) | "
         "shipped: ground truth not worse, objects/faces stages faster (see there); int8 not shipped (recall lower) |",
+        "| turned-face probe on the rows it fills plus one empty row (640x320 for one box, was 640x640) | "
+        "bench/turned_faces.py --photos 100, search on/off alternating | the search's cost +7.8% -> +3.9% CPU, same "
+        "faces, no false turn |",
+        "| border colour of the close-up pass and the probe by cv2.mean, once per photo | one 640x480 image | "
+        "8.2 -> 0.1 ms a call, same colour |",
+        "| `pictod web` registered without importing the web libraries | empty-folder `pictod scan`, 3 alternating "
+        "runs | start-up 1.01-1.33 -> 0.85-1.04 s user CPU |",
     ]
     return rows
 
