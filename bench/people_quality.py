@@ -377,6 +377,13 @@ def actions_to_truth(truth: dict[int, str], pred: dict[int, object],
                     counts[who]["accept"] += 1
                 else:
                     counts[who]["reject"] += 1
+    return _move_the_rest(faces_of, named, state, counts)
+
+
+def _move_the_rest(faces_of: dict[str, list[int]], named: dict[str, object], state: dict[int, object],
+                   counts: dict[str, Counter[str]]) -> dict[str, Any]:
+    """Both scripted users' last step: every labelled face still outside its identity's person is moved
+    (`faces move`, 1 action each); then the counts, per identity and by kind."""
     for who in faces_of:
         for face in faces_of[who]:
             if state[face] != named[who]:
@@ -450,18 +457,7 @@ def actions_one_step(truth: dict[int, str], pred: dict[int, object], suggester: 
                     state[f] = person
                 counts[who]["accept_all"] += 1
                 progress = True
-    for who in faces_of:
-        for face in faces_of[who]:
-            if state[face] != named[who]:
-                state[face] = named[who]
-                counts[who]["move"] += 1
-    per_identity = {who: sum(c.values()) for who, c in sorted(counts.items())}
-    total = sum(per_identity.values())
-    kinds: Counter[str] = Counter()
-    for c in counts.values():
-        kinds.update(c)
-    return {"total": total, "per_identity_mean": round(total / max(1, len(per_identity)), 3),
-            "per_identity": per_identity, "by_kind": dict(sorted(kinds.items()))}
+    return _move_the_rest(faces_of, named, state, counts)
 
 
 # -- clustering runs ---------------------------------------------------------------------------------------
