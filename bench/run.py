@@ -1332,8 +1332,14 @@ def merge_parts(res: dict[str, Any], earlier: dict[str, Any], ran: set[str]) -> 
                 res[key] = earlier[key]
     if taken:
         commit = (earlier.get("machine") or {}).get("git_commit", "?")
-        res["merged_parts"] = (f"{', '.join(taken)} from the {earlier.get('profile')} run of {earlier.get('started')} "
-                               f"UTC (pictod commit {commit})")
+        here = f"the {earlier.get('profile')} run of {earlier.get('started')} UTC (pictod commit {commit})"
+        inherited = earlier.get("part_sources") or {}  # parts that run had itself merged keep their source
+        sources = {part: inherited.get(part, here) for part in taken}
+        res["part_sources"] = sources
+        by_source: dict[str, list[str]] = {}
+        for part, source in sources.items():
+            by_source.setdefault(source, []).append(part)
+        res["merged_parts"] = "; ".join(f"{', '.join(parts)} from {source}" for source, parts in by_source.items())
 
 
 # --------------------------------------------------------------------------------------------- main
