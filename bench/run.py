@@ -1152,6 +1152,9 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
     lines += report_lines(res.get("trials") or {})
     lines += [
         "",
+        "People quality on hard photos (issue 11: clustering, suggestions, the scripted users) is reported in "
+        "`bench/people_quality.md`, from `bench/people_quality.py`.",
+        "",
         "## What each change bought",
         "",
         "Filled from the figures above; the lead adds the changes made in the code (e.g. an optimised model) "
