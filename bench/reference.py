@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import ground_truth  # bench/: the one greedy box matching
 import numpy as np
 from numpy.typing import NDArray
 
@@ -363,31 +364,13 @@ def margin_rule(pictod: dict[str, PhotoResult], sequential: dict[str, PhotoResul
     }
 
 
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _matched(
     ours: list[tuple[str, tuple[float, float, float, float]]],
     theirs: list[tuple[str, tuple[float, float, float, float]]],
     threshold: float = 0.8,
 ) -> int:
     """Greedy one-to-one matches of same-label boxes with IoU >= threshold (0.8: the box agreement figure; the
-    margin rule matches at 0.5, as the ground truth does)."""
-    pairs = sorted(
-        ((_iou(a[1], b[1]), i, j) for i, a in enumerate(ours) for j, b in enumerate(theirs) if a[0] == b[0]),
-        reverse=True,
-    )
-    used_i: set[int] = set()
-    used_j: set[int] = set()
-    for iou, i, j in pairs:
-        if iou < threshold:
-            break
-        if i not in used_i and j not in used_j:
-            used_i.add(i)
-            used_j.add(j)
-    return len(used_i)
+    margin rule matches at 0.5, as the ground truth does): `ground_truth.match` label by label."""
+    labels = {label for label, _box in ours} & {label for label, _box in theirs}
+    return sum(len(ground_truth.match([b for lab, b in ours if lab == label], [b for lab, b in theirs if lab == label],
+                                      threshold)[0]) for label in labels)
