@@ -6,14 +6,13 @@ import dataclasses
 import io
 import itertools
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from pictod_testdata import DLIB_FACES, FACE_RECOGNITION, JOHNS, LABELME, PILLOW_IMAGES, REPO, SKIMAGE
+from pictod_testdata import FACE_RECOGNITION, JOHNS, LABELME, PILLOW_IMAGES, REPO, SKIMAGE, dlib_voc_faces, matched
 from PIL import Image
 
 from daemon import config, imaging
@@ -37,39 +36,11 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def recall(truth: Sequence[Box], found: Sequence[Box], threshold: float = 0.5) -> int:
-    """Ground-truth boxes matched one-to-one (greedy by IoU) by a found box with IoU >= threshold."""
-    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
-    used_t: set[int] = set()
-    used_f: set[int] = set()
-    for value, i, j in pairs:
-        if value >= threshold and i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-    return len(used_t)
-
-
-def dlib_voc_faces() -> list[tuple[Path, list[Box]]]:
-    """dlib imglab XML: <image file=...><box top left width height [ignore='1']/>; ignored boxes skipped
-    (the two files have none)."""
-    out = []
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
-            boxes = [
-                (float(b.get("left", 0)), float(b.get("top", 0)),
-                 float(b.get("left", 0)) + float(b.get("width", 0)), float(b.get("top", 0)) + float(b.get("height", 0)))
-                for b in image.iter("box")
-                if b.get("ignore") != "1"
-            ]
-            out.append((DLIB_FACES / str(image.get("file")), boxes))
-    return out
-
-
 def face_recall(analyzer: Analyzer) -> tuple[int, int]:
     hits = total = 0
     for path, truth in dlib_voc_faces():
         result = analyzer.analyze_file(path)
-        hits += recall(truth, [f.box for f in result.faces])
+        hits += matched(truth, [f.box for f in result.faces])
         total += len(truth)
     return hits, total
 
@@ -167,7 +138,7 @@ def test_labelme_voc_people_and_vehicles(analyzer: Analyzer) -> None:
         result = analyzer.analyze_file(folder / path.with_suffix(".jpg").name)
         for label in ("person", "bus"):
             truth = [(*s["points"][0], *s["points"][1]) for s in shapes if s["label"] == label]
-            found += recall(truth, [o.box for o in result.objects if o.label == label])
+            found += matched(truth, [o.box for o in result.objects if o.label == label])
             total += len(truth)
     print(f"\nlabelme person+bus recall at IoU 0.5: {found}/{total}")
     assert found >= total - 2  # at conf 0.7 a small, half-hidden person may be missed

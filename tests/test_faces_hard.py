@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from pictod_testdata import DLIB_FACES, JOHNS, REPO, SKIMAGE
+from pictod_testdata import JOHNS, REPO, SKIMAGE, dlib_voc_faces, matched
 from PIL import Image
 
 from daemon import config, imaging
@@ -58,17 +57,6 @@ def turned_box(box: Box, degrees: int, width: int, height: int) -> Box:
     pts = facelib.unturn_points(np.array([[box[0], box[1]], [box[2], box[3]]], np.float32), 360 - degrees, tw, th)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
-
-
-def matched(truth: Sequence[Box], found: Sequence[Box]) -> int:
-    pairs = sorted(((facelib.iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
-    used_t: set[int] = set()
-    used_f: set[int] = set()
-    for value, i, j in pairs:
-        if value >= 0.5 and i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-    return len(used_t)
 
 
 # -- geometry ------------------------------------------------------------------------------------------------
@@ -143,21 +131,10 @@ def test_without_the_search_turned_faces_embed_as_strangers(
     assert not distances or min(distances) > 0.3
 
 
-def voc_photos() -> list[tuple[Path, list[Box]]]:
-    out = []
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
-            boxes = [(float(b.get("left", 0)), float(b.get("top", 0)),
-                      float(b.get("left", 0)) + float(b.get("width", 0)),
-                      float(b.get("top", 0)) + float(b.get("height", 0))) for b in image.iter("box")]
-            out.append((DLIB_FACES / str(image.get("file")), boxes))
-    return out
-
-
 def test_turned_voc_photos_keep_their_face_recall(analyzer: Analyzer) -> None:
     hits = dict.fromkeys((0, *TURNS), 0)
     total = 0
-    for path, truth in voc_photos():
+    for path, truth in dlib_voc_faces():
         rgb = rgb_of(path)
         height, width = rgb.shape[:2]
         total += len(truth)

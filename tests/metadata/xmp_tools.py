@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pictod_testdata import DLIB_FACES
+from pictod_testdata import DLIB_FACES, dlib_voc_faces
 from PIL import Image
 
 Box = tuple[float, float, float, float]
@@ -141,12 +140,9 @@ def make_rotated(source: Path, orientation: int, dest: Path) -> tuple[int, int]:
 
 def truth() -> list[Box]:
     """dlib's face boxes of PHOTO, left to right (x1, y1, x2, y2 in its displayed pixels)."""
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
-            if image.get("file") == PHOTO.name:
-                return sorted((float(b.get("left", 0)), float(b.get("top", 0)),
-                               float(b.get("left", 0)) + float(b.get("width", 0)),
-                               float(b.get("top", 0)) + float(b.get("height", 0))) for b in image.iter("box"))
+    for path, boxes in dlib_voc_faces():
+        if path.name == PHOTO.name:
+            return sorted(boxes)
     raise AssertionError(f"{PHOTO.name} not in dlib's annotations")
 
 

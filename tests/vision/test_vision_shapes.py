@@ -8,12 +8,11 @@ photo's pixels whatever the canvas, and recall and embeddings must stay what the
 from __future__ import annotations
 
 import dataclasses
-import xml.etree.ElementTree as ET
 
 import cv2
 import numpy as np
 import pytest
-from pictod_testdata import LABELME
+from pictod_testdata import LABELME, dlib_voc_faces, matched
 from vision_data import DLIB_FACES, JOHNS, REPO, SKIMAGE, iou, read_rgb, shipped_models
 
 from daemon import config
@@ -146,35 +145,10 @@ def chains(fitted: Models, square: Models) -> dict[str, dict[str, list]]:
     return out
 
 
-def dlib_voc_faces() -> list[tuple[str, list[tuple[float, float, float, float]]]]:
-    """dlib's imglab XML face boxes: (file name, boxes)."""
-    out = []
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
-            boxes = []
-            for b in image.iter("box"):
-                left, top = float(b.get("left", 0)), float(b.get("top", 0))
-                boxes.append((left, top, left + float(b.get("width", 0)), top + float(b.get("height", 0))))
-            out.append((str(image.get("file")), boxes))
-    return out
-
-
-def recall(truth: list[tuple[float, float, float, float]], found: list[tuple[float, ...]]) -> int:
-    """Truth boxes matched one to one (greedy by IoU) at IoU >= 0.5."""
-    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
-    used_t: set[int] = set()
-    used_f: set[int] = set()
-    for value, i, j in pairs:
-        if value >= 0.5 and i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-    return len(used_t)
-
-
 def test_face_recall_unchanged_on_dlib_voc_and_johns(chains: dict[str, dict[str, list]]) -> None:
     for name in ("fitted", "square"):
         faces = chains[name]
-        hits = sum(recall(truth, [f.box for f in faces[file]]) for file, truth in dlib_voc_faces())
+        hits = sum(matched(truth, [f.box for f in faces[path.name]]) for path, truth in dlib_voc_faces())
         johns = [n for n in faces if not n.startswith("20")]
         assert (hits, sum(bool(faces[n]) for n in johns), len(johns)) == (42, 55, 55), name  # issue 15's figures
 
