@@ -350,9 +350,8 @@ class PeopleManager:
         """
         cfg, n = self.cfg, len(result)
         assert self._index is not None
-        attached = np.zeros(n, bool)
         if cfg.attach_eps <= cfg.eps or n == 0:
-            self._attached = attached
+            self._attached = np.zeros(n, bool)
             return result
         vectors, reach = self._index.vectors, cfg.attach_eps + cfg.attach_margin
         members = alive & (result != 0)  # what DBSCAN and the corrections decided: the only reference points
