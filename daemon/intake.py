@@ -142,6 +142,8 @@ class Intake:
         # and when the queue drains (daemon/memory.py has the measurements).
         self.heap = memory.HeapTrimmer()
         self._hash_busy: dict[str, asyncio.Event] = {}
+        # Paths waiting in `settle`, each with the event a close-after-write sets (`file_closed`).
+        self._settling: dict[str, asyncio.Event] = {}
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
@@ -214,7 +216,7 @@ class Intake:
 
     async def settle(self, path: Path, *, closed: bool) -> os.stat_result:
         """The file's stat once size and mtime stay unchanged for settle_seconds (a closed file, or one older
-        than that, at once)."""
+        than that, at once; a close-after-write arriving while it waits ends the wait: `file_closed`)."""
         st = await self._stat(path)
         if st is None:
             raise _Vanished(forget=False)
@@ -222,15 +224,28 @@ class Intake:
             return st
         settle = self.cfg.daemon.settle_seconds
         deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
-        while time.time_ns() - st.st_mtime_ns < settle * 1e9 and time.monotonic() < deadline:
-            await asyncio.sleep(settle)
-            again = await self._stat(path)
-            if again is None:
-                raise _Vanished(forget=False)
-            if (again.st_size, again.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-                return again
-            st = again
-        return st
+        key = str(path)
+        closed_event = self._settling.setdefault(key, asyncio.Event())
+        try:
+            while time.time_ns() - st.st_mtime_ns < settle * 1e9 and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closed_event.wait(), settle)
+                again = await self._stat(path)
+                if again is None:
+                    raise _Vanished(forget=False)
+                if closed_event.is_set() or (again.st_size, again.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+                    return again
+                st = again
+            return st
+        finally:
+            if self._settling.get(key) is closed_event:
+                del self._settling[key]
+
+    def file_closed(self, path: Path) -> None:
+        """A close-after-write for `path` (the watcher's): a settle waiting on it ends now, the file complete."""
+        closed_event = self._settling.get(str(path))
+        if closed_event is not None:
+            closed_event.set()
 
     async def unchanged(self, path: Path, st: os.stat_result) -> bool:
         """Stored already with this size and mtime (done or failed, not marked by `pictod retry`): nothing to do."""

@@ -117,6 +117,9 @@ class Service:
         """Called on the loop by the watcher: queue, or on overflow drop it and schedule a rescan."""
         if self._stop.is_set():
             return
+        if event.closed and event.kind == "upsert":
+            # The file is complete: a handler already settling it need not wait out settle_seconds.
+            self.intake.file_closed(event.path)
         if event.kind == "delete" and event.source == "watch":
             # A move into a folder created a moment ago reaches inotify as a bare delete (the new folder was
             # not watched yet) and the new path is found by scanning that folder. Holding deletes back a

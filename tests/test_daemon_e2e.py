@@ -209,6 +209,27 @@ def test_slow_write_is_analysed_once_complete(lib: Lib, tmp_path: Path) -> None:
     assert lines[0]["faces"] == 1
 
 
+def test_close_after_write_ends_the_settle_wait(tmp_path: Path) -> None:
+    # settle_seconds far beyond the expect below: the photo can only be done in time if the close-after-write
+    # ends the wait its first event (the create, seen while half the bytes were written) started.
+    watched = tmp_path / "photos"
+    watched.mkdir()
+    d = Daemon(library(tmp_path, [watched], settle_seconds=300)).start(wait_ready=True)
+    try:
+        data = (FACE_RECOGNITION / "obama.jpg").read_bytes()
+        target = watched / "half.jpg"
+        with open(target, "wb") as f:
+            f.write(data[: len(data) // 2])
+            f.flush()
+            time.sleep(1.0)  # a slow writer: the create event reaches a worker, which starts waiting
+            f.write(data[len(data) // 2:])
+        expect(lambda: str(target) in done_paths(d.db), 60, 0.2, "closed file done long before settle_seconds")
+        assert query(d.db, "SELECT size FROM files WHERE path = ?", os.fsencode(str(target)))[0][0] == len(data)
+        assert [e["status"] for e in d.events("photo", path=str(target))] == ["analysed"]
+    finally:
+        d.teardown()
+
+
 def test_temp_names_are_ignored_until_renamed(lib: Lib) -> None:
     part = lib.watched / "download.jpg.part"
     shutil.copy(PHOTOS["chelsea.png"], part)  # png bytes under .jpg: content decides, not the name
