@@ -215,19 +215,29 @@ class Intake:
     # ---------------------------------------------------------------- the stages
 
     async def settle(self, path: Path, *, closed: bool) -> os.stat_result:
-        """The file's stat once size and mtime stay unchanged for settle_seconds (a closed file, or one older
-        than that, at once; a close-after-write arriving while it waits ends the wait: `file_closed`)."""
-        st = await self._stat(path)
-        if st is None:
-            raise _Vanished(forget=False)
+        """The file's stat once size and mtime stay unchanged for settle_seconds (at once for a closed file, one
+        older than that, or one stored in this state already; a close-after-write arriving while it waits ends
+        the wait: `file_closed`)."""
         if closed:
+            st = await self._stat(path)
+            if st is None:
+                raise _Vanished(forget=False)
             return st
-        settle = self.cfg.daemon.settle_seconds
-        deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
+        # Registered before the first stat: a close arriving while that stat runs must not be missed.
         key = str(path)
         closed_event = self._settling.setdefault(key, asyncio.Event())
         try:
-            while time.time_ns() - st.st_mtime_ns < settle * 1e9 and time.monotonic() < deadline:
+            st = await self._stat(path)
+            if st is None:
+                raise _Vanished(forget=False)
+            if await self._stored_as(path, st):
+                # Already stored in this very state (the late modify or close events of a photo just done):
+                # waiting would only hold a worker, and the events behind it on this path, for settle_seconds.
+                return st
+            settle = self.cfg.daemon.settle_seconds
+            deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
+            while (not closed_event.is_set() and time.time_ns() - st.st_mtime_ns < settle * 1e9
+                   and time.monotonic() < deadline):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(closed_event.wait(), settle)
                 again = await self._stat(path)
@@ -249,12 +259,15 @@ class Intake:
 
     async def unchanged(self, path: Path, st: os.stat_result) -> bool:
         """Stored already with this size and mtime (done or failed, not marked by `pictod retry`): nothing to do."""
-        row = await self._io(self.store.get_file, str(path))
-        if (row is not None and row.status in ("done", "failed") and not row.retry
-                and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns)):
+        if await self._stored_as(path, st):
             self.summary.unchanged += 1
             return True
         return False
+
+    async def _stored_as(self, path: Path, st: os.stat_result) -> bool:
+        row = await self._io(self.store.get_file, str(path))
+        return (row is not None and row.status in ("done", "failed") and not row.retry
+                and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns))
 
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
         """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
