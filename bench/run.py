@@ -634,11 +634,15 @@ def cycles(wl: workload.Workload, tmp: Path, *, photos: int, rounds: int) -> dic
     """Figure 3's trend over a long-running daemon: `pictod run` watching a folder into which the same
     `photos` photos are dropped (hard links, one folder per cycle), analysed, then the folder is deleted and
     the daemon prunes them; `rounds` times. A leak grows the daemon's RSS from cycle to cycle; the library
-    (and so what the daemon legitimately holds) is the same at the same point of every cycle."""
+    (and so what the daemon legitimately holds) is the same at the same point of every cycle. Two readings a
+    cycle: the median RSS while the photos are analysed (what the daemon keeps plus the burst's transient
+    buffers and the free heap not yet trimmed), and the RSS once it is idle again after the prune (what it
+    keeps: the status tick that sees the queue empty trims the heap, daemon/memory.py)."""
     watched = tmp / "watched"
     watched.mkdir()
     db = tmp / "cycles.db"
     cfg_path = write_config(tmp / "cycles.toml", [watched], db)
+    status_interval = config_mod.load(cfg_path).daemon.status_interval
     log_path = tmp / "daemon.log"
     items = wl.items[:photos]
     out: dict[str, Any] = {"photos": len(items), "rounds": rounds, "per_cycle": []}
@@ -679,17 +683,24 @@ def cycles(wl: workload.Workload, tmp: Path, *, photos: int, rounds: int) -> dic
                 shutil.rmtree(folder)
                 if not wait_for(f"cycle {c}: not pruned", lambda conn=conn: _count_files(conn) == 0, 600):
                     return out
-            out["per_cycle"].append({"seconds": round(time.monotonic() - start, 1),
+            seconds = time.monotonic() - start
+            time.sleep(2 * status_interval + 1)  # the idle tick's trim has run
+            idle_from = len(sampler.samples)
+            time.sleep(3.0)
+            idle = [m for _, m in sampler.samples[idle_from:]]
+            out["per_cycle"].append({"seconds": round(seconds, 1),
                                      "median_mib": round(statistics.median(busy), 1) if busy else None,
-                                     "peak_mib": round(max(busy), 1) if busy else None})
+                                     "peak_mib": round(max(busy), 1) if busy else None,
+                                     "idle_mib": round(statistics.median(idle), 1) if idle else None})
             log(f"  cycle {c}: {out['per_cycle'][-1]}")
     finally:
         out["daemon_exit_code"] = _stop_daemon(proc, sampler)
         out["memory"] = {k: v for k, v in memory_summary(sampler).items() if k != "series"}
-    medians = [c["median_mib"] for c in out["per_cycle"][1:] if c["median_mib"] is not None]
-    if len(medians) >= 3:  # cycle 0 is the warm-up
-        per_cycle = slope_per_min([(float(i), m) for i, m in enumerate(medians)])
-        out["slope_mib_per_cycle"] = _round(None if per_cycle is None else per_cycle / 60.0, 2)
+    for key, reading in (("slope_mib_per_cycle", "median_mib"), ("idle_slope_mib_per_cycle", "idle_mib")):
+        values = [c[reading] for c in out["per_cycle"][1:] if c.get(reading) is not None]
+        if len(values) >= 3:  # cycle 0 is the warm-up
+            per_cycle = slope_per_min([(float(i), m) for i, m in enumerate(values)])
+            out[key] = _round(None if per_cycle is None else per_cycle / 60.0, 2)
     return out
 
 
@@ -971,6 +982,10 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
             trend = (f"median RSS per add/delete cycle of {cyc['photos']} photos: {medians} MiB, slope after the "
                      f"first {cyc['slope_mib_per_cycle']:+.1f} MiB a cycle = {growth:+.1f} KiB a photo; "
                      f"the scan's own slope {_f(slope)} MiB/min")
+            if cyc.get("idle_slope_mib_per_cycle") is not None:
+                idle = ", ".join(f"{c['idle_mib']:.0f}" for c in cyc["per_cycle"] if c.get("idle_mib") is not None)
+                trend += (f"; idle after each prune: {idle} MiB, slope after the first "
+                          f"{cyc['idle_slope_mib_per_cycle'] * 1024 / cyc['photos']:+.1f} KiB a photo")
             target = f"<= 1024 MiB, no upward trend (<= {TARGETS['rss_growth_kib_per_photo']:.0f} KiB a photo)"
         else:
             flat = slope is None or slope <= TARGETS["rss_slope_mib_per_min"]
@@ -1114,8 +1129,9 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
         lines += ["", f"Add/delete cycles (`pictod run`, the daemon as a service runs): {cyc['rounds']} times, the "
                   f"same {cyc['photos']} photos hard-linked into a new folder, moved into the watched folder at "
                   "once, analysed, then the folder deleted and its photos pruned. RSS of the daemon per cycle:", "",
-                  "| cycle | seconds | median MiB | peak MiB |", "| --- | --- | --- | --- |",
-                  *[f"| {i} | {c['seconds']} | {c['median_mib']} | {c['peak_mib']} |"
+                  "| cycle | seconds | median MiB | peak MiB | idle after the prune MiB |",
+                  "| --- | --- | --- | --- | --- |",
+                  *[f"| {i} | {c['seconds']} | {c['median_mib']} | {c['peak_mib']} | {c.get('idle_mib', '-')} |"
                     for i, c in enumerate(cyc.get("per_cycle", []))], ""]
         if cyc.get("error"):
             lines.append(f"Stopped early: {cyc['error'][:300]}")
@@ -1125,6 +1141,10 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
                          f"({cyc['slope_mib_per_cycle'] * 1024 / cyc['photos']:+.1f} KiB per photo analysed); "
                          f"daemon peak over all cycles {cyc['memory']['peak_mib']:.0f} MiB, exit code "
                          f"{cyc.get('daemon_exit_code')}.")
+        if cyc.get("idle_slope_mib_per_cycle") is not None:
+            lines.append(f"Slope of the idle RSS after each prune (what the daemon keeps), after the first cycle: "
+                         f"{cyc['idle_slope_mib_per_cycle']:+.2f} MiB a cycle "
+                         f"({cyc['idle_slope_mib_per_cycle'] * 1024 / cyc['photos']:+.1f} KiB per photo).")
     lines += ["", "## 4. Restart cost", ""]
     if "scan_seconds" in rs:
         lines += [f"{rs['files']} unique 8x8 PNGs in folders of 1,000. The DB was filled through the store's own "
