@@ -22,7 +22,6 @@ import logging
 import statistics
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pictod_testdata import DLIB_FACES, JOHNS  # noqa: E402
+from pictod_testdata import JOHNS, dlib_voc_faces  # noqa: E402
 
 from daemon import config  # noqa: E402
 from daemon import faces as facelib  # noqa: E402
@@ -58,19 +57,6 @@ def png(rgb: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, "PNG")
     return out.getvalue()
-
-
-def voc_faces() -> list[tuple[Path, list[Box]]]:
-    """dlib imglab XML boxes of the VOC photos (training + testing, 43 faces)."""
-    out = []
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(DLIB_FACES / name).getroot().iter("image"):
-            boxes = [(float(b.get("left", 0)), float(b.get("top", 0)),
-                      float(b.get("left", 0)) + float(b.get("width", 0)),
-                      float(b.get("top", 0)) + float(b.get("height", 0)))
-                     for b in image.iter("box") if b.get("ignore") != "1"]
-            out.append((DLIB_FACES / str(image.get("file")), boxes))
-    return out
 
 
 def turn_boxes(boxes: Sequence[Box], degrees: int, width: int, height: int) -> list[Box]:
@@ -104,7 +90,7 @@ def recall(an: Analyzer) -> dict[str, Any]:
     """Part 1 with the analyzer as it is set (search on or off)."""
     voc_hits = dict.fromkeys(TURNS, 0)
     total = 0
-    for path, truth in voc_faces():
+    for path, truth in dlib_voc_faces():
         with Image.open(path) as im:
             rgb = np.asarray(im.convert("RGB"))
         height, width = rgb.shape[:2]
