@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from conftest import DLIB_FACES, FACE_RECOGNITION, LABELME, SKIMAGE  # noqa: E402
 
 from daemon import config  # noqa: E402
-from daemon.analysis import Analyzer  # noqa: E402
+from daemon.analysis.analyzer import Analyzer  # noqa: E402
 from daemon.errors import PhotoError  # noqa: E402
 from daemon.types import DetectedFace, PhotoAnalysis  # noqa: E402
 

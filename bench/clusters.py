@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 DIM = 128
 SPREAD = 0.045
 # CPU cost of the real analysis chain per photo, for putting clustering in proportion: 109 ms is the
-# analysis engineer's figure for a 12 MP phone JPEG with reduced decoding (daemon/analysis.py), 181 ms what
+# analysis engineer's figure for a 12 MP phone JPEG with reduced decoding (daemon/analysis/analyzer.py), 181 ms what
 # bench/people_quality.py measured per small crop on this machine with one worker.
 ANALYSIS_MS = (109, 181)
 
@@ -58,8 +58,7 @@ def _peak_mib() -> float:
 
 def job_full(n: int) -> dict[str, float]:
     """Full DBSCAN over n faces (the maths a full recluster runs)."""
-    from daemon import clusters
-
+    from daemon.people import clusters
     x, who = synthetic(n)
     base = _peak_mib()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -110,9 +109,8 @@ def _bulk_store(path: Path, x: np.ndarray, faces_per_photo: float, seed: int) ->
 def job_recluster(n: int) -> dict[str, float]:
     """The manager's full recluster over n stored faces: read, DBSCAN, map to people, write."""
     from daemon.config import ClusteringConfig
-    from daemon.people import PeopleManager
+    from daemon.people.manager import PeopleManager
     from daemon.store import Store
-
     x, _who = synthetic(n)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "library.db"
@@ -135,11 +133,9 @@ def job_assign(people: int) -> dict[str, float]:
     """Placing one face: the maths at `people` means, and the manager's whole on_photo_added."""
     from people_synth import analysis, content_hash
 
-    from daemon import clusters
     from daemon.config import ClusteringConfig
-    from daemon.people import PeopleManager
+    from daemon.people.manager import PeopleManager, clusters
     from daemon.store import Store
-
     x, who = synthetic(people * 10)
     # People straight from the identities (no DBSCAN needed to time placement): mean of each one's faces.
     present = np.unique(who)
@@ -199,11 +195,9 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
     from people_synth import analysis, content_hash
     from sklearn.metrics import adjusted_rand_score
 
-    from daemon import clusters
     from daemon.config import ClusteringConfig
-    from daemon.people import PeopleManager
+    from daemon.people.manager import PeopleManager, clusters
     from daemon.store import Store
-
     rng = np.random.default_rng(11)
     x_all, _who_all = synthetic(stored + int(photos * 2.5), seed=3)
     x_old = x_all[:stored]

@@ -37,9 +37,9 @@ from pictod_testdata import FACE_RECOGNITION  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from daemon import config  # noqa: E402
-from daemon.analysis import Analyzer  # noqa: E402
-from daemon.intake import Intake  # noqa: E402
+from daemon.analysis.analyzer import Analyzer  # noqa: E402
 from daemon.metadata import NamedFace, SidecarContent, read_metadata, write_sidecar  # noqa: E402
+from daemon.runtime.intake import Intake  # noqa: E402
 
 TARGET = 0.02
 KINDS = ("bare", "digikam", "press")

@@ -59,13 +59,13 @@ import ground_truth as gt  # noqa: E402
 import workload  # noqa: E402
 
 from daemon import config as config_mod  # noqa: E402
-from daemon import imaging  # noqa: E402
-from daemon.analysis import Analyzer  # noqa: E402
+from daemon.analysis import imaging  # noqa: E402
+from daemon.analysis.analyzer import Analyzer  # noqa: E402
+from daemon.analysis.vision import Models, transforms  # noqa: E402
+from daemon.analysis.vision.base import FaceDetector, FaceEmbedder, ObjectDetector  # noqa: E402
+from daemon.analysis.vision.registry import build_model, load_descriptor  # noqa: E402
 from daemon.config import ModelsConfig  # noqa: E402
 from daemon.errors import PhotoError  # noqa: E402
-from daemon.vision import Models, transforms  # noqa: E402
-from daemon.vision.base import FaceDetector, FaceEmbedder, ObjectDetector  # noqa: E402
-from daemon.vision.registry import build_model, load_descriptor  # noqa: E402
 
 OBJECTS = REPO / "models" / "yolov10n.toml"
 FACES = REPO / "models" / "yunet.toml"

@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO / "tests" / "vision"))
 
 from vision_data import FACE_RECOGNITION, SKIMAGE  # noqa: E402
 
+from daemon.analysis.vision import Models, load_models  # noqa: E402
 from daemon.config import ModelsConfig  # noqa: E402
-from daemon.vision import Models, load_models  # noqa: E402
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Trial (issue 11, idea 2; not shipped): mirror test-time augmentation for low-quality faces only, measured
-through bench/people_quality.py. The embedder is wrapped so that a face whose `daemon.faces.quality` score is
+through bench/people_quality.py. The embedder is wrapped so that a face whose `hard_faces.quality` score is
 below MIRROR_BELOW gets the normalised mean of its embedding and its mirrored aligned crop's (one more SFace run
 per such face); every other face keeps its embedding. Quality is scored at scale 1.0: exact on these sets
 (every photo is below the 1280 px reduced-decode side).
@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from daemon import faces as facelib  # noqa: E402
-from daemon.vision import base, transforms  # noqa: E402
-from daemon.vision.base import RawFace  # noqa: E402
+from daemon.analysis import hard_faces as facelib  # noqa: E402
+from daemon.analysis.vision import base, transforms  # noqa: E402
+from daemon.analysis.vision.base import RawFace  # noqa: E402
 
 BELOW = float(os.environ.get("MIRROR_BELOW", "0.5"))
 _real = base.FaceEmbedder.embed

@@ -11,7 +11,7 @@ RNG seeded by set and photo; libjpeg is deterministic):
   turned  pixels turned by 90, 180 or 270 degrees, no EXIF
   mixed   one photo per clean photo, with 1-3 of the above combined (a quarter stay clean): the same person
           through different years and cameras
-Every photo is stored as a JPEG without metadata and analysed once with `daemon.analysis.Analyzer` (real
+Every photo is stored as a JPEG without metadata and analysed once with `daemon.analysis.analyzer.Analyzer` (real
 ONNX models). The face of the identity is the found face overlapping (IoU >= 0.3) where the clean photo's
 largest face went; other faces are unlabelled and left out of the scores (they still take part in clustering).
 
@@ -28,10 +28,10 @@ set's variant) and counts those that end in a person holding an identity's faces
 KEY=VALUE` overrides a clustering default; `--pickle` / `--load` keep the analysed sets to re-cluster them
 without analysing again.
 
-Face quality (issue 11, section 2): for every labelled face, its parts (`daemon.faces.quality`) against how
+Face quality (issue 11, section 2): for every labelled face, its parts (`hard_faces.quality`) against how
 far its embedding lies from its identity's clean faces (the other photos' clean copies), and batch clustering
 with low-quality faces kept out of the DBSCAN cores and attached at a stricter distance (`quality_rule`,
-bench-only, from daemon.clusters' functions), for a grid of thresholds.
+bench-only, from daemon.people.clusters' functions), for a grid of thresholds.
 
     .venv/bin/python bench/people_quality.py [--orders 3] [--sets clean mixed] [--distractors] [--json] [--out FILE]
 """
@@ -145,8 +145,7 @@ def op_gray(v: Variant, rng: np.random.Generator) -> Variant:
 
 
 def op_turned(v: Variant, rng: np.random.Generator) -> Variant:
-    from daemon import faces as facelib
-
+    from daemon.analysis import hard_faces as facelib
     degrees = int(rng.choice([90, 180, 270]))
     h, w = v.rgb.shape[:2]
     face = None
@@ -218,7 +217,7 @@ def add_distractors(sets: dict[str, list[Photo]]) -> None:
     """Add to every set dlib's 10 VOC and bald_guys photos (43+ faces of other people, none of the identities),
     made into that set's variant: unlabelled faces a false merge would put into an identity's person."""
     from daemon import config
-    from daemon.analysis import Analyzer
+    from daemon.analysis.analyzer import Analyzer
 
     analyzer = Analyzer.from_config(config.load(ROOT / "config.toml", check_folders=False), workers=1)
     paths = [*sorted(DLIB_FACES.glob("20*.jpg")), DLIB_FACES / "bald_guys.jpg"]
@@ -244,7 +243,7 @@ def distractors_merged(items: Sequence[Photo], order: list[int], final: dict[int
 def build_sets(names: Sequence[str]) -> tuple[dict[str, list[Photo]], float]:
     """Analyse every photo of the named sets (clean always first: it places the faces); mean ms per photo."""
     from daemon import config
-    from daemon.analysis import Analyzer
+    from daemon.analysis.analyzer import Analyzer
 
     cfg = config.load(ROOT / "config.toml", check_folders=False)
     analyzer = Analyzer.from_config(cfg, workers=1)
@@ -474,9 +473,8 @@ def stream(items: Sequence[Photo], order: list[int], cfg: Any
            ) -> tuple[dict[int, object], dict[int, object], dict[int, str], dict[int, np.ndarray]]:
     """Feed photos in `order` through a real store and manager; return (streamed, final) people per face,
     the ground truth per face id and the embeddings."""
-    from daemon.people import PeopleManager
+    from daemon.people.manager import PeopleManager
     from daemon.store import Store
-
     truth: dict[int, str] = {}
     vectors: dict[int, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "library.db") as store:
@@ -503,9 +501,8 @@ def stream(items: Sequence[Photo], order: list[int], cfg: Any
 
 
 def batch_labels(x: np.ndarray, eps: float, min_samples: int) -> list[object]:
-    """One batch DBSCAN (daemon.clusters), noise as singletons."""
-    from daemon import clusters
-
+    """One batch DBSCAN (daemon.people.clusters), noise as singletons."""
+    from daemon.people import clusters
     labels = clusters.dbscan(x, eps, min_samples)
     return [int(lab) if lab >= 0 else f"single{i}" for i, lab in enumerate(labels)]
 
@@ -641,10 +638,9 @@ def quality_figures(lab: Labelled) -> dict[str, Any]:
 def quality_rule(x: np.ndarray, quality: np.ndarray, *, eps: float, min_samples: int, threshold: float,
                  eps_low: float) -> list[object]:
     """Batch clustering where faces with quality < threshold are never cores: DBSCAN over the good faces only
-    (daemon.clusters.DensityIndex), then each low-quality face joins the cluster of its nearest core within
+    (daemon.people.clusters.DensityIndex), then each low-quality face joins the cluster of its nearest core within
     eps_low (else stays alone). Bench-only: what the later phase's rule would give."""
-    from daemon import clusters
-
+    from daemon.people import clusters
     good = quality >= threshold
     labels: list[object] = [f"single{i}" for i in range(len(x))]
     if not good.any():

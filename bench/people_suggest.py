@@ -1,5 +1,5 @@
 """The suggestion step of bench/people_quality.py's scripted users ("actions to the truth", issue 11 section 4):
-the daemon's own suggestion maths (`daemon.clusters.nearest_people`, as `daemon.library.suggest_faces` calls it:
+the daemon's own suggestion maths (`clusters.nearest_people`, as `library.reads.suggest_faces` calls it:
 people within `clustering.suggest_eps`, by the smaller of the distance to their mean and one minus the mean of the
 face's `assign_k` best similarities to their faces) over the scripted user's current state.
 
@@ -26,8 +26,7 @@ class Suggester:
     """Ranked suggestions for one face over a state (face -> person or "single..."), minus rejected people."""
 
     def __init__(self, vectors: dict[int, np.ndarray], cfg: Any) -> None:
-        from daemon import clusters
-
+        from daemon.people import clusters
         self.cfg = cfg
         self.ids = sorted(vectors)
         self.x = clusters.normalise(np.stack([vectors[i] for i in self.ids])) if self.ids else \
@@ -39,8 +38,7 @@ class Suggester:
         self.rejected[face].add(person)
 
     def ranked(self, face: int, state: dict[int, object]) -> list[tuple[object, float]]:
-        from daemon import clusters
-
+        from daemon.people import clusters
         members = [f for f, v in state.items() if not _single(v) and f != face and f in self.row]
         if not members or face not in self.row:
             return []

@@ -2,7 +2,7 @@
 
 Owns:
 - the model-bound limit (`LimitInputs.prepare` + `run_limit`): the very ONNX sessions pictod builds
-  (`daemon.vision.load_models`), replaying back-to-back every `session.run` pictod's chain makes on the same
+  (`daemon.analysis.vision.load_models`), replaying back-to-back every `session.run` pictod's chain makes on the same
   photos (objects, both face passes, batched embeddings), with the tensors recorded beforehand, so only
   `session.run` is inside the clock; thread layouts
   (intra-op threads x concurrent workers) and YOLO batch sizes are tried and the best is kept;
@@ -36,11 +36,11 @@ import ground_truth  # bench/: the one greedy box matching
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.analysis import Analyzer
+from daemon.analysis.analyzer import Analyzer
+from daemon.analysis.imaging import DecodedImage
+from daemon.analysis.vision import FaceEmbedder, Models, RawFace, load_models
 from daemon.config import Config
-from daemon.imaging import DecodedImage
 from daemon.types import PhotoAnalysis, PhotoMeta
-from daemon.vision import FaceEmbedder, Models, RawFace, load_models
 
 Box = tuple[float, float, float, float]
 MARGIN = 0.05  # figure 1c: score distance from the threshold within which a difference is noise

@@ -192,7 +192,7 @@ def write_config(path: Path, folders: Sequence[Path], db: Path, overrides: dict[
 def pictod_cmd() -> list[str]:
     """The installed console script if there is one, else the module."""
     script = Path(sys.executable).parent / "pictod"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "daemon.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "daemon.cli.main"]
 
 
 # --------------------------------------------------------------------------------------------- processes
@@ -355,8 +355,8 @@ def cpu_budget(paths: Sequence[Path], models: Any, inputs: reference.LimitInputs
     thread, pictod's decode alone, its Analyzer (decode + pre/post + inference) in-process on one thread, and
     `pictod scan` (start-up's CPU, from the empty-folder scans, taken off). Process CPU time, not wall time:
     what the two cores have to share out, whatever the layout."""
-    from daemon import analysis, imaging
-
+    from daemon.analysis import analyzer as analysis
+    from daemon.analysis import imaging
     datas = [p.read_bytes() for p in paths]
     n = len(paths)
     c0 = time.process_time()
@@ -507,8 +507,9 @@ def throughput(profile: Profile, wl: workload.Workload, tmp: Path, seq_results: 
 
 def stage_costs(wl: workload.Workload, tmp: Path, k: int = 12, rounds: int = 3) -> dict[str, Any]:
     """Where a photo's time goes outside inference: full decode, pictod's decode, sha256 (ms per photo)."""
-    from daemon import analysis, imaging
-    from daemon.hashing import file_digest
+    from daemon.analysis import analyzer as analysis
+    from daemon.analysis import imaging
+    from daemon.analysis.hashing import file_digest
 
     paths = [wl.photos / i.name for i in wl.items[:k]]
     target = analysis.TARGET_LONG_SIDE
@@ -528,7 +529,7 @@ def stage_costs(wl: workload.Workload, tmp: Path, k: int = 12, rounds: int = 3) 
         costs["sha256_ms"].append((time.perf_counter() - t0) * 1000 / k)
     # pictod's own chain in this process, one photo at a time with the daemon's thread layout: where a
     # worker's time goes per photo (decode, objects, faces, embed as the Analyzer reports them).
-    from daemon.analysis import Analyzer
+    from daemon.analysis.analyzer import Analyzer
 
     cfg = config_mod.load(write_config(tmp / "costs.toml", [wl.photos], tmp / "costs.db"))
     analyzer = Analyzer.from_config(cfg, workers=cfg.daemon.workers)
@@ -637,7 +638,7 @@ def cycles(wl: workload.Workload, tmp: Path, *, photos: int, rounds: int) -> dic
     (and so what the daemon legitimately holds) is the same at the same point of every cycle. Two readings a
     cycle: the median RSS while the photos are analysed (what the daemon keeps plus the burst's transient
     buffers and the free heap not yet trimmed), and the RSS once it is idle again after the prune (what it
-    keeps: the status tick that sees the queue empty trims the heap, daemon/memory.py)."""
+    keeps: the status tick that sees the queue empty trims the heap, daemon/runtime/memory.py)."""
     watched = tmp / "watched"
     watched.mkdir()
     db = tmp / "cycles.db"
@@ -716,8 +717,8 @@ def read_only_wait(db: Path, limit: float = 60) -> Iterator[sqlite3.Connection]:
 
 def fill_store(db: Path, folder: Path) -> dict[str, Any]:
     """Put every file under `folder` in the DB as analysed (empty analysis), through the store's own API."""
-    from daemon.hashing import file_digest
-    from daemon.imaging import load as load_image
+    from daemon.analysis.hashing import file_digest
+    from daemon.analysis.imaging import load as load_image
     from daemon.store import Store
     from daemon.types import PhotoAnalysis
 
@@ -818,10 +819,10 @@ def model_trials(profile: Profile) -> dict[str, Any]:
 
 _CATEGORIES = (
     ("inference (onnxruntime session.run)", ("onnxruntime",)),
-    ("decode (daemon/imaging.py, Pillow, cv2 decode)", ("imaging.py", "PIL/", "pillow_heif")),
-    ("pre/post-processing (daemon/vision/transforms.py, model classes)", ("transforms.py", "yolo.py", "yunet.py",
+    ("decode (daemon/analysis/imaging.py, Pillow, cv2 decode)", ("imaging.py", "PIL/", "pillow_heif")),
+    ("pre/post-processing (analysis/vision/transforms.py, model classes)", ("transforms.py", "yolo.py", "yunet.py",
                                                                          "sface.py")),
-    ("hashing (daemon/hashing.py)", ("hashing.py",)),
+    ("hashing (daemon/analysis/hashing.py)", ("hashing.py",)),
     ("store (daemon/store, sqlite3)", ("daemon/store/", "sqlite3")),
     ("people / clustering", ("people.py", "clusters.py", "sklearn")),
     ("start-up imports and model loading", ("<module>", "_find_and_load", "session.py", "registry.py")),

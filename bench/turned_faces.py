@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pictod_testdata import JOHNS, dlib_voc_faces  # noqa: E402
 
 from daemon import config  # noqa: E402
-from daemon import faces as facelib  # noqa: E402
-from daemon.analysis import Analyzer  # noqa: E402
+from daemon.analysis import hard_faces as facelib  # noqa: E402
+from daemon.analysis.analyzer import Analyzer  # noqa: E402
 
 Box = tuple[float, float, float, float]
 TURNS = (0, 90, 180, 270)

@@ -49,9 +49,8 @@ BIG = 5000  # faces of the largest person
 def build_big(db: Path) -> dict[str, Any]:
     """The 1,000-people / 100k-faces library (skipped when `db` exists)."""
     from daemon.config import ClusteringConfig
-    from daemon.people import recluster_now
+    from daemon.people.manager import recluster_now
     from daemon.store import Store
-
     if db.exists():
         return {"reused": str(db)}
     rng = np.random.default_rng(7)
@@ -89,7 +88,7 @@ def page_times(db: Path, cache: Path, repeat: int) -> dict[str, Any]:
     from starlette.testclient import TestClient
 
     from daemon.config import Config, LibraryConfig
-    from daemon.library import list_people
+    from daemon.library.reads import list_people
     from daemon.store import Store
     from daemon.web.app import create_app
     from daemon.web.security import Served
@@ -199,7 +198,6 @@ def main() -> int:
     parser.add_argument("--cached", type=int, default=4000, help="requests for the cached run")
     args = parser.parse_args()
     from daemon import logs
-
     logs.setup(level="warning", fmt="json", stream=sys.stderr)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pictod-bench-web-"))
     work.mkdir(parents=True, exist_ok=True)

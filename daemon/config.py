@@ -82,7 +82,7 @@ class ClusteringConfig:
     recluster_every: int = 5
     assign_k: int = 3  # a new face's distance to a person: 1 - mean of its k best similarities to their faces
     suggest_eps: float = 0.45  # looser distance for suggesting people for unassigned faces
-    # Faces of lower quality (daemon/faces.py; NULL: good) are never DBSCAN cores and join a person only within
+    # Faces of lower quality (analysis/hard_faces.py; NULL: good) are never DBSCAN cores and join a person only within
     # low_quality_eps. bench/people_quality.py: precision is 1.0 with or without the rule on its sets, and every
     # stricter setting costs recall on small faces (0.05: small-set recall 0.85 -> 0.78), so it is off by default.
     min_core_quality: float = 0.0

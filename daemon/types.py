@@ -21,7 +21,7 @@ class DetectedObject:
 
 @dataclass(frozen=True)
 class FaceQuality:
-    """How far a face can be trusted for recognition (daemon/faces.py computes it): the combined score and
+    """How far a face can be trusted for recognition (daemon/analysis/hard_faces.py computes it): the combined score and
     the parts it is made of. The detector's own score is the face's `score`."""
 
     score: float  # 0 (useless for recognition) .. 1 (good), the product of the parts' ramps

@@ -22,8 +22,8 @@ CAPE = (28.5729, -80.6490)
 
 def pictod(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`python -m daemon.cli ARGS` as a subprocess, output captured."""
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], capture_output=True, text=True,
+    """`python -m daemon.cli.main ARGS` as a subprocess, output captured."""
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd or REPO, timeout=timeout, env=env)
 
 

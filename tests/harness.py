@@ -3,7 +3,7 @@ subprocess on real folders, and read-only probes of what it did.
 
 - `write_config` writes a library's config.toml (test defaults: short settle and status times, JSON logs to
   a file; or the repo's own config.toml as the benchmarks use) and returns its `Layout`.
-- `Daemon` starts `python -m daemon.cli run|scan` with stdout/stderr in files, stops or kills it, reads its
+- `Daemon` starts `python -m daemon.cli.main run|scan` with stdout/stderr in files, stops or kills it, reads its
   JSON log lines, samples its memory (`RssSampler`) and lists its sockets from /proc.
 - `expect(condition, timeout)` polls until a condition holds (`aexpect` inside a coroutine).
 - `LibraryDB` (and `query`) inspects the SQLite library without writing to it.
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
-READY_EVENT = "daemon_ready"  # daemon/service.py, once every folder is watched
-PHOTO_EVENT = "photo"  # daemon/intake.py: one line per photo, status analysed | linked | failed
+READY_EVENT = "daemon_ready"  # daemon/runtime/service.py, once every folder is watched
+PHOTO_EVENT = "photo"  # daemon/runtime/intake.py: one line per photo, status analysed | linked | failed
 T = TypeVar("T")
 
 
@@ -257,7 +257,7 @@ class Daemon:
 
     def argv(self) -> list[str]:
         """The command line started."""
-        argv = [sys.executable, "-m", "daemon.cli", self.command, "--config", str(self.layout.config), *self.args]
+        argv = [sys.executable, "-m", "daemon.cli.main", self.command, "--config", str(self.layout.config), *self.args]
         if self.user is not None:
             uid, gid = self.user
             argv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]

@@ -1,4 +1,4 @@
-"""daemon.analysis: the real models on real photos (skimage, dlib VOC faces and johns, face_recognition, labelme)."""
+"""The analyzer: the real models on real photos (skimage, dlib VOC faces and johns, face_recognition, labelme)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from pictod_testdata import FACE_RECOGNITION, JOHNS, LABELME, PILLOW_IMAGES, REPO, SKIMAGE, dlib_voc_faces, matched
 from PIL import Image
 
-from daemon import config, imaging
-from daemon.analysis import TARGET_LONG_SIDE, Analyzer
+from daemon import config
+from daemon.analysis.analyzer import TARGET_LONG_SIDE, Analyzer, imaging
 from daemon.errors import PhotoError
 from daemon.types import PhotoAnalysis
 

@@ -20,7 +20,7 @@ COMMANDS = [
 
 
 def pictod(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
 
 
@@ -124,7 +124,7 @@ def test_sigterm_while_the_models_load_is_an_orderly_stop(tmp_path: Path) -> Non
     config.write_text('[library]\nfolders = ["photos"]\ndatabase = "lib.db"\n[log]\nformat = "json"\n')
     log = tmp_path / "out.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli.main", "run", "--config", str(config)],
                                 stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while b"model_session_built" not in log.read_bytes() and time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import pytest
 import structlog
 from cli_library import build_photos, pictod, write_config
 
-from daemon import cli
+from daemon.cli import main as cli
 
 
 @pytest.fixture(autouse=True)

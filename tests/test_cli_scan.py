@@ -99,7 +99,7 @@ def _on_a_terminal(args: list[str], *, timeout: float = 300) -> tuple[int, str, 
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", *args], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli.main", *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=slave, cwd=Path(__file__).resolve().parents[1])
     os.close(slave)
     chunks: list[bytes] = []

@@ -8,8 +8,8 @@ from people_synth import face_vectors, identities
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
-from daemon import clusters
-from daemon.clusters import Constraints, DensityIndex
+from daemon.people import clusters
+from daemon.people.clusters import Constraints, DensityIndex
 
 
 def _data(seed: int, n: int = 1500, ids: int = 150, spread: float = 0.09, dim: int = 64) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The real daemon (`python -m daemon.cli run`) as a subprocess on real folders with the real models.
+"""The real daemon (`python -m daemon.cli.main run`) as a subprocess on real folders with the real models.
 
 One daemon (`lib`) is shared by the checks that can follow each other; crash, restart and missing-root
 checks start their own. Every wait is an `expect` poll on the log or the database, never a fixed sleep.
@@ -288,7 +288,7 @@ def test_daemon_holds_no_network_socket(lib: Lib) -> None:
 
 
 def test_second_daemon_on_the_same_db_exits(lib: Lib) -> None:
-    result = subprocess.run([sys.executable, "-m", "daemon.cli", "run", "--config", str(lib.config)],
+    result = subprocess.run([sys.executable, "-m", "daemon.cli.main", "run", "--config", str(lib.config)],
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert f"another pictod daemon (pid {lib.daemon.pid}) owns {lib.db}" in result.stderr
@@ -394,7 +394,7 @@ def test_missing_root_at_start_removes_nothing(tmp_path: Path) -> None:
 
 
 def cli(config: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args, "--config", str(config)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args, "--config", str(config)], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -1,4 +1,4 @@
-"""daemon.faces: faces in photos stored turned without an orientation tag, and face quality, on real photos."""
+"""Hard faces: faces in photos stored turned without an orientation tag, and face quality, on real photos."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from pictod_testdata import JOHNS, REPO, SKIMAGE, dlib_voc_faces, matched
 from PIL import Image
 
-from daemon import config, imaging
-from daemon import faces as facelib
-from daemon.analysis import Analyzer
+from daemon import config
+from daemon.analysis import hard_faces as facelib
+from daemon.analysis.analyzer import Analyzer, imaging
+from daemon.analysis.vision.base import RawFace
 from daemon.types import PhotoAnalysis
-from daemon.vision.base import RawFace
 
 Box = tuple[float, float, float, float]
 TURNS = (90, 180, 270)

@@ -1,4 +1,4 @@
-"""daemon.imaging on real files: Pillow's and pillow-heif's own test images, plus JPEGs written in tmp_path."""
+"""daemon.analysis.imaging on real files: Pillow's and pillow-heif's own test images, plus JPEGs written in tmp_path."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from pictod_testdata import HEIF_IMAGES, PILLOW_IMAGES, SKIMAGE
 from PIL import Image
 
-from daemon import imaging
+from daemon.analysis import imaging
 from daemon.errors import PhotoError
 
 MAX_PIXELS = 120_000_000

@@ -1,6 +1,6 @@
 """The service built in-process: a real Store in tmp_path, the real Analyzer and PeopleManager, scans run with
-asyncio on real test photos, and the database asserted afterwards (daemon/service.py, daemon/intake.py,
-daemon/roots.py without a subprocess)."""
+asyncio on real test photos, and the database asserted afterwards (daemon/runtime/service.py, daemon/runtime/intake.py,
+daemon/runtime/roots.py without a subprocess)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pictod_testdata import FACE_RECOGNITION, REPO, SKIMAGE
 from structlog.testing import capture_logs
 
 from daemon import config
-from daemon.analysis import Analyzer
+from daemon.analysis.analyzer import Analyzer
 from daemon.config import Config, FolderConfig
-from daemon.people import PeopleManager
-from daemon.service import ScanSummary, Service
+from daemon.people.manager import PeopleManager
+from daemon.runtime.service import ScanSummary, Service
 from daemon.store import Store
 
 
@@ -134,9 +134,8 @@ def test_face_quality_and_rotation_are_stored_and_read_back(tmp_path: Path, base
                                                            analyzer: Analyzer) -> None:
     """Issue 11: the analysis' quality score reaches faces.quality, and the readers (`pictod photos --json`, the
     web app) take it from there."""
-    from daemon.library import PhotoQuery, search_photos
+    from daemon.library.reads import PhotoQuery, search_photos
     from daemon.store import web_queries
-
     photos = tmp_path / "photos"
     photos.mkdir()
     shutil.copy(FACE_RECOGNITION / "obama.jpg", photos / "obama.jpg")
@@ -152,7 +151,7 @@ def test_face_quality_and_rotation_are_stored_and_read_back(tmp_path: Path, base
     finally:
         con.close()
     stored = {i: q for i, q, _r in rows}
-    # obama.jpg is a large, sharp, frontal face: a good score (the ramps of daemon/faces.py give it ~1).
+    # obama.jpg is a large, sharp, frontal face: a good score (the ramps of daemon/analysis/hard_faces.py give it ~1).
     assert max(stored.values()) > 0.5
     assert web == pytest.approx(stored)
     with Store.open(cfg.database_path) as store:

@@ -1,4 +1,4 @@
-"""daemon/memory.py: the arena limit and malloc_trim have their real effect on glibc; the trim cadence."""
+"""daemon/runtime/memory.py: the arena limit and malloc_trim have their real effect on glibc; the trim cadence."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import memory
+from daemon.runtime import memory
 
 glibc_only = pytest.mark.skipif(memory._MALLOPT is None or memory._MALLOC_TRIM is None,
                                 reason="glibc malloc only (macOS, musl: the functions are no-ops)")
@@ -28,7 +28,7 @@ def _run(code: str, env_extra: dict[str, str] | None = None) -> str:
 # Counts the arenas malloc_info reports after 8 threads have each allocated (and still hold) a block.
 _ARENAS = """
 import ctypes, re, sys, tempfile, threading
-from daemon import memory
+from daemon.runtime import memory
 if {limit}:
     assert memory.limit_arenas(2)
 libc = ctypes.CDLL(None)
@@ -69,7 +69,7 @@ def test_limit_arenas_caps_the_arenas_threads_get() -> None:
 
 @glibc_only
 def test_limit_arenas_leaves_an_explicit_environment_setting_alone() -> None:
-    out = _run("from daemon import memory; print(memory.limit_arenas(2))", {"MALLOC_ARENA_MAX": "4"})
+    out = _run("from daemon.runtime import memory; print(memory.limit_arenas(2))", {"MALLOC_ARENA_MAX": "4"})
     assert out == "False"
 
 
@@ -79,7 +79,7 @@ def test_trim_returns_free_heap_in_the_middle_of_an_arena() -> None:
     # last one, which pins the top of the heap: free() alone cannot shrink it, malloc_trim(0) can.
     out = _run("""
         import ctypes
-        from daemon import memory
+        from daemon.runtime import memory
         libc = ctypes.CDLL(None)
         libc.malloc.restype = ctypes.c_void_p
         libc.malloc.argtypes = [ctypes.c_size_t]

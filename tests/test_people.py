@@ -17,13 +17,12 @@ from people_synth import analysis, content_hash, face_vectors, identities
 from pictod_testdata import JOHNS
 from structlog.testing import capture_logs
 
-from daemon import clusters
-from daemon import corrections as C
-from daemon import library as L
-from daemon import people as P
 from daemon.config import ClusteringConfig
 from daemon.errors import NotFoundError
-from daemon.people import PeopleManager
+from daemon.library import corrections as C
+from daemon.library import reads as L
+from daemon.people import manager as P
+from daemon.people.manager import PeopleManager, clusters
 from daemon.store import Store
 from daemon.store import base as B
 from daemon.store import faces as F
@@ -833,7 +832,7 @@ def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None
     from PIL import Image
 
     from daemon import config
-    from daemon.analysis import Analyzer
+    from daemon.analysis.analyzer import Analyzer
 
     analyzer = Analyzer.from_config(config.load(REPO / "config.toml", check_folders=False), workers=1)
     target = JOHNS / "John_Schneider" / "000326_00926139.jpg"

@@ -16,8 +16,8 @@ from typing import TypeVar
 import pytest
 
 from daemon.config import DEFAULT_EXTENSIONS
-from daemon.reconcile import RootUnavailableError, check_root, plan, reconcile_folder, scan_disk
-from daemon.watch import PathFilter
+from daemon.runtime.reconcile import RootUnavailableError, check_root, plan, reconcile_folder, scan_disk
+from daemon.runtime.watch import PathFilter
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sdnotify import Notifier
+from daemon.runtime.notify import Notifier
 
 
 def receiver(address: str) -> socket.socket:

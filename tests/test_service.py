@@ -20,14 +20,14 @@ from pictod_testdata import SKIMAGE
 
 from daemon.config import Config, LibraryConfig
 from daemon.errors import AlreadyRunningError
-from daemon.flow import CoalescingQueue, PathOrder, PixelBudget
-from daemon.lock import DaemonLock, daemon_pid, lock_path
-from daemon.watch import PhotoEvent
+from daemon.runtime.flow import CoalescingQueue, PathOrder, PixelBudget
+from daemon.runtime.lock import DaemonLock, daemon_pid, lock_path
+from daemon.runtime.watch import PhotoEvent
 
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from daemon.lock import DaemonLock
+from daemon.runtime.lock import DaemonLock
 lock = DaemonLock(Path(sys.argv[1]))
 lock.acquire()
 print("locked", flush=True)
@@ -163,7 +163,7 @@ try:
 except OSError:
     pass
 from daemon import config
-from daemon.vision import load_models
+from daemon.analysis.vision import load_models
 cfg = config.load(sys.argv[1], check_folders=False)
 models = load_models(cfg.models, workers=1)
 img = cv2.cvtColor(cv2.imread(sys.argv[2]), cv2.COLOR_BGR2RGB)

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from pictod_testdata import JOHNS
 
-from daemon import library
+from daemon.library import reads as library
 from daemon.store import Store
 
 WHO = ("John_Salley", "John_Savage", "John_Schneider")  # SFace: 0.1-0.3 within each, 0.77+ between them
 
 
 def pictod(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args], capture_output=True, text=True, timeout=300)
 
 
 def run_json(*args: str) -> object:

@@ -14,7 +14,7 @@ from harness import aexpect
 from structlog.testing import capture_logs
 
 from daemon.config import DEFAULT_EXTENSIONS, FolderConfig, LibraryConfig
-from daemon.watch import PathFilter, PhotoEvent, Watcher
+from daemon.runtime.watch import PathFilter, PhotoEvent, Watcher
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 64  # bytes only; the watcher never decodes
 

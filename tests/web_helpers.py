@@ -21,9 +21,9 @@ import people_synth as synth
 from harness import REPO, expect
 from starlette.testclient import TestClient
 
-from daemon import imaging
+from daemon.analysis import imaging
 from daemon.config import ClusteringConfig, Config, FolderConfig, LibraryConfig, WebConfig
-from daemon.people import recluster_now
+from daemon.people.manager import recluster_now
 from daemon.store import Store
 from daemon.types import DetectedFace, DetectedObject, PhotoAnalysis, PhotoMeta
 from daemon.web.app import create_app
@@ -129,7 +129,7 @@ def post(test: TestClient, path: str, data: dict[str, Any] | list[tuple[str, Any
 
 def people(cfg: Config) -> list[dict[str, Any]]:
     """`pictod people --json` read in-process."""
-    from daemon.library import list_people
+    from daemon.library.reads import list_people
 
     store = Store.open(cfg.database_path)
     try:
@@ -148,7 +148,7 @@ def with_folders(cfg: Config, *folders: Path) -> Config:
 
 def pictod(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """The CLI as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, env=env)
 
 
@@ -173,7 +173,7 @@ def start_web(config: Path, tmp: Path, *extra: str, env: dict[str, str] | None =
     """`pictod web --port 0 --json` in a subprocess (cache under tmp); waits for its address."""
     err = tmp / "web.stderr"
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp / "cache"), **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "web", "--config", str(config), "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli.main", "web", "--config", str(config), "--port", "0",
                              "--json", *extra], stdout=subprocess.PIPE, stderr=err.open("w"), text=True, cwd=REPO,
                             env=env)
     assert proc.stdout is not None

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from daemon.metadata.containers import geometry_of
 from daemon.metadata.geometry import Geometry
-from daemon.metadata.read import read_metadata
-from daemon.metadata.records import (
+from daemon.metadata.model import (
     FaceRegion,
     Ignored,
     NamedFace,
@@ -25,6 +24,7 @@ from daemon.metadata.records import (
     WriteResult,
     clean_name,
 )
+from daemon.metadata.read import read_metadata
 from daemon.metadata.sidecars import find_sidecars, is_own_write, is_sidecar_name, sidecar_for_write
 from daemon.metadata.write import write_sidecar
 

@@ -6,7 +6,7 @@ and an offset; the GUID is the MD5 of the whole and is named by xmpNote:HasExten
 PNG iTXt (also after IDAT, where exiftool puts it and Pillow does not look without decoding), TIFF tag 700,
 WebP's XMP chunk, and HEIF/AVIF metadata items.
 
-The orientation is the one daemon.imaging applies (EXIF, else XMP tiff:Orientation, else 1), so regions land
+The orientation is the one daemon.analysis.imaging applies (EXIF, else XMP tiff:Orientation, else 1), so regions land
 where pictod's analysis sees faces. HEIF is the exception: libheif applies the file's rotation itself and
 pillow-heif reports the displayed size, keeping the EXIF value in `original_orientation`; regions still refer
 to the stored (coded) image, so that value maps them.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from daemon import imaging
+from daemon.analysis import imaging
 from daemon.errors import MetadataError
 from daemon.metadata.geometry import Geometry
 from daemon.metadata.xmpdoc import MAX_PACKET_BYTES
@@ -31,12 +31,12 @@ from daemon.metadata.xmpdoc import MAX_PACKET_BYTES
 XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"
 EXTENDED_SIGNATURE = b"http://ns.adobe.com/xmp/extension/\x00"
 _HAS_EXTENDED = re.compile(rb"HasExtendedXMP(?:\s*=\s*[\"']|[^<>]*>)\s*([0-9A-Fa-f]{32})")
-_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(?:="|>)([1-8])')  # the rule daemon.imaging applies
+_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(?:="|>)([1-8])')  # the rule daemon.analysis.imaging applies
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
 _MAX_PNG_CHUNKS = 10_000
 
-# Exceptions Pillow's header parsers raise for bad data (the same family daemon.imaging catches).
+# Exceptions Pillow's header parsers raise for bad data (the same family daemon.analysis.imaging catches).
 _HEADER_ERRORS: tuple[type[Exception], ...] = (
     OSError, ValueError, SyntaxError, struct.error, EOFError, ZeroDivisionError, IndexError, KeyError, TypeError,
     OverflowError, RuntimeError, MemoryError, AttributeError, Image.DecompressionBombError,
@@ -111,7 +111,7 @@ def _as_bytes(value: object) -> bytes | None:
 
 
 def _orientation(im: Image.Image, xmp: bytes | None) -> int:
-    """EXIF orientation (1-8), else an XMP tiff:Orientation, else 1: daemon.imaging's rule."""
+    """EXIF orientation (1-8), else an XMP tiff:Orientation, else 1: daemon.analysis.imaging's rule."""
     value: object = None
     try:
         value = im.getexif().get(0x0112)

@@ -23,7 +23,7 @@ from daemon.types import Box
 Norm = tuple[float, float, float, float]  # x1, y1, x2, y2, each 0..1
 
 # A point (x, y) of the stored image -> the same point once the EXIF orientation is applied (what
-# PIL.ImageOps.exif_transpose and daemon.imaging do to the pixels).
+# PIL.ImageOps.exif_transpose and daemon.analysis.imaging do to the pixels).
 _FORWARD = {
     1: lambda x, y: (x, y),
     2: lambda x, y: (1 - x, y),  # mirrored

@@ -24,7 +24,7 @@ from daemon.metadata import schema as S
 from daemon.metadata import sidecars as sc
 from daemon.metadata import xmpdoc
 from daemon.metadata.containers import read_photo
-from daemon.metadata.records import FaceRegion, Ignored, PhotoMetadata, SidecarInfo, clean_name
+from daemon.metadata.model import FaceRegion, Ignored, PhotoMetadata, SidecarInfo, clean_name
 from daemon.metadata.xmpdoc import Struct, Value, text, texts
 from daemon.metadata.xmpdoc import field as xfield
 

@@ -32,8 +32,8 @@ from daemon.metadata import schema as S
 from daemon.metadata import sidecars as sc
 from daemon.metadata import xmpdoc
 from daemon.metadata.containers import geometry_of
+from daemon.metadata.model import NamedFace, SidecarContent, WriteResult, clean_name
 from daemon.metadata.read import DUPLICATE_IOU, RawRegion, read_packets
-from daemon.metadata.records import NamedFace, SidecarContent, WriteResult, clean_name
 from daemon.metadata.xmpdoc import RDF, Document, qname
 
 TOOLKIT = f"pictod {__version__}"

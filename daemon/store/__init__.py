@@ -4,7 +4,7 @@ Owns connection set-up (`db.py`), versioned migrations (`migrations.py`), the si
 (`writer.py`), the records it hands out (`records.py`), the `Store` facade (`store.py`) and every SQL statement
 pictod runs: files, photos, objects, state and status in `queries.py`; faces, people and corrections with the
 people maths (sums, means, counts, pruning) in `faces.py`; shared primitives in `base.py`. Clustering maths lives
-in `daemon/clusters.py`, the people manager in `daemon/people.py`.
+in `daemon/people/clusters.py`, the people manager in `daemon/people/manager.py`.
 
 Model: content identity. A *photo* is one content (sha256 hex of the bytes) with its analysis (objects, faces);
 a *file* is a path on disk (path, size, mtime_ns, status) pointing at a photo. Copies, moves and renames of the
@@ -15,7 +15,7 @@ embeddings (`people.embedding_sum`), so a face joining or leaving costs O(1) que
 Paths are `str` in the API and stored as BLOBs of `os.fsencode(path)`, so any file name (newlines, quotes,
 non-UTF-8 bytes via surrogateescape) round-trips.
 
-API (final; all records are frozen dataclasses from `daemon.store.records`, re-exported here)::
+API (final; all records are frozen dataclasses from `daemon.store.rows`, re-exported here)::
 
     class Store:
         @classmethod
@@ -57,7 +57,7 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
              StatusCounts(files_done, files_pending, files_failed, photos, faces, faces_unassigned, people,
                           named_people, last_recluster, photos_since_recluster)
 
-    # daemon/people.py
+    # daemon/people/manager.py
     class PeopleManager:
         def __init__(self, store: Store, cfg: ClusteringConfig) -> None
         def on_photo_added(self, result: AddResult) -> list[tuple[int, int | None]]  # (face_id, person_id)
@@ -79,7 +79,7 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
     PersonSummary(id, name, faces, photos); PersonDetail(id, name, faces, photos, face_list: list[FaceInfo])
     FaceInfo(id, photo_id, path, box, score, pinned)
 
-    # the read side (daemon/library.py) and corrections (daemon/corrections.py): plain dataclasses / dicts for
+    # the read side (library/reads.py) and corrections (library/corrections.py): plain dataclasses / dicts for
     # --json; NotFoundError for unknown ids
     def list_people(store: Store) -> list[PersonSummary]          # id, name, faces, photos
     def person_detail(store: Store, person_id: int) -> PersonDetail   # + faces: FaceInfo(id, photo_id, path,
@@ -97,7 +97,7 @@ API (final; all records are frozen dataclasses from `daemon.store.records`, re-e
 
 from __future__ import annotations
 
-from daemon.store.records import AddResult, FileRecord, NewFace, RemoveResult, StatusCounts
+from daemon.store.rows import AddResult, FileRecord, NewFace, RemoveResult, StatusCounts
 from daemon.store.store import Store
 
 __all__ = ["AddResult", "FileRecord", "NewFace", "RemoveResult", "StatusCounts", "Store"]

@@ -24,7 +24,7 @@ PEOPLE_REV = "people_rev"  # bumped by every transaction that changes people or 
 FACES_REMOVED_REV = "faces_removed_rev"  # bumped whenever faces are deleted (the manager's index must drop them)
 LAST_RECLUSTER = "last_recluster"
 LAST_RECLUSTER_STATS = "last_recluster_stats"
-PHOTOS_SINCE_RECLUSTER = "photos_since_recluster"  # the one recluster counter (see daemon/people.py)
+PHOTOS_SINCE_RECLUSTER = "photos_since_recluster"  # the one recluster counter (see daemon/people/manager.py)
 
 
 def now() -> str:

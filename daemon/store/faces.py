@@ -5,8 +5,8 @@ face count and its photo count (distinct photos, on every path). A face joining 
 those in O(1) queries (`assign_faces`); `refresh_people` recomputes them from the faces (a bulk change, a sum not
 yet stored, or a repair); a person left with no face is pruned. Every function here runs on a connection: write
 functions inside the writer's transaction (`Store.write`), read functions on any connection (`Store.read`).
-The people manager (`daemon/people.py`), the corrections (`daemon/corrections.py`) and the read side
-(`daemon/library.py`) call these; none of them writes SQL of its own.
+The people manager (`daemon/people/manager.py`), the corrections (`daemon/library/corrections.py`) and the read side
+(`daemon/library/reads.py`) call these; none of them writes SQL of its own.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from daemon.store.base import (
     set_state,
     vec,
 )
-from daemon.store.records import RemoveResult
+from daemon.store.rows import RemoveResult
 
 PersonRow = tuple[int, str | None, int, int]  # id, name, faces, photos
 I64 = NDArray[np.int64]

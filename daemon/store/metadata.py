@@ -1,5 +1,5 @@
 """The SQL of XMP metadata (issue 13): imported faces and corrections, the sidecar seen per photo, the dirty flags
-of the batched sidecar writer. `daemon/corrections.py` (imports) and `daemon/sidecars.py` (writes) call these;
+of the batched sidecar writer. `library/corrections.py` (imports) and `runtime/sidecar_sync.py` (writes) call these;
 write functions run inside the writer's transaction, reads on any connection.
 """
 

@@ -161,7 +161,7 @@ def _v5_metadata(conn: sqlite3.Connection) -> None:
 
 
 def _v6_face_quality(conn: sqlite3.Connection) -> None:
-    # v6 (issue 11): each face's quality score (daemon/faces.py: 0 useless .. 1 good; NULL when unknown: faces
+    # v6 (issue 11): each face's quality score (analysis/hard_faces.py: 0 useless .. 1 good; NULL when unknown: faces
     # stored before v6 or imported from XMP, treated as good by clustering) and the clockwise turn (degrees)
     # of the photo under which the detector found it.
     conn.execute("ALTER TABLE faces ADD COLUMN quality REAL")

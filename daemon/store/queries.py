@@ -33,7 +33,7 @@ from daemon.store.base import (
     marks,
     now,
 )
-from daemon.store.records import AddResult, FileRecord, NewFace, RemoveResult, StatusCounts
+from daemon.store.rows import AddResult, FileRecord, NewFace, RemoveResult, StatusCounts
 from daemon.types import PhotoAnalysis
 
 
@@ -316,7 +316,7 @@ def status_counts(conn: sqlite3.Connection) -> StatusCounts:
 
 @dataclasses.dataclass(frozen=True)
 class PhotoFilter:
-    """The store's side of a photo search (built by `daemon.library.search_photos` from a `PhotoQuery`, and by the
+    """The store's side of a photo search (built by `daemon.library.reads.search_photos` from a `PhotoQuery`, and by the
     web app's `data.find_photos`).
 
     `person_groups`: one list of person ids per requested person; the photo needs a face in every group (AND),

@@ -17,7 +17,7 @@ import structlog
 
 from daemon.errors import StoreError
 from daemon.store import db, faces, migrations, queries
-from daemon.store.records import AddResult, FileRecord, RemoveResult, StatusCounts
+from daemon.store.rows import AddResult, FileRecord, RemoveResult, StatusCounts
 from daemon.store.writer import Writer
 from daemon.types import PhotoAnalysis
 

@@ -2,7 +2,7 @@
 (`photo`), face rows with their person and quality (`face`, `photo_faces`, `person_faces`, `unassigned_faces`,
 `face_quality_sql`), a photo's objects, each person's representative face (`best_faces`, `face_owners`) and
 the pinned faces of a page. The reads the CLI shares (people, the photo search and its count, failed files) are
-in `queries.py` and `faces.py`; the web app's corrections are `daemon/corrections.py`'s.
+in `queries.py` and `faces.py`; the web app's corrections are `daemon/library/corrections.py`'s.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `pictod web` subcommand: its arguments (registered by daemon/cli.py) and its handler.
+"""The `pictod web` subcommand: its arguments (registered by daemon/cli/main.py) and its handler.
 
 Importing this module imports no web library: the app is loaded only when the command runs.
 """

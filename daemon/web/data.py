@@ -1,8 +1,8 @@
 """Everything the web app reads from or writes to the library, in one module.
 
-The web app calls the library only through the functions here: the read side comes from `daemon/library.py`
+The web app calls the library only through the functions here: the read side comes from `daemon/library/reads.py`
 and the store's own queries (the photo search and its count, failed files: `daemon/store/queries.py`), the
-corrections from `daemon/corrections.py`, the daemon's pid from `daemon/lock.py`. The reads only the web app
+corrections from `daemon/library/corrections.py`, the daemon's pid from `runtime/lock.py`. The reads only the web app
 makes (a photo with its files, face rows with their quality, pages of faces, representative faces) are over
 `daemon/store/web_queries.py`. Suggestions (issue 11) are used when the library has them:
 `suggestions_available()` says so.
@@ -19,13 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Issue 10 moves these: PersonSummary, list_people, tag_counts -> daemon.library; merge_people, move_face,
-# name_person, reject_face -> daemon.corrections (same names and signatures).
-from daemon import corrections
-from daemon.corrections import merge_people, move_face, name_person, reject_face
 from daemon.errors import NotFoundError, PictodError
-from daemon.library import PersonSummary, date_bounds, list_people, personsummary_of, tag_counts
-from daemon.lock import daemon_pid
+from daemon.library import corrections
+from daemon.library.corrections import merge_people, move_face, name_person, reject_face
+from daemon.library.reads import PersonSummary, date_bounds, list_people, personsummary_of, tag_counts
+from daemon.runtime.lock import daemon_pid
 from daemon.store import StatusCounts, Store, queries
 from daemon.store import web_queries as wq
 from daemon.store.queries import FailedFile
@@ -247,9 +245,9 @@ def _optional(module: str, name: str) -> Callable[..., Any] | None:
 # Issue 11 adds these; the names are what the web app expects (see the report to the lead).
 # suggest_faces(store) -> items with face_id and suggestions (each with person_id, distance), or flat items with
 # face_id, person_id, distance; dataclasses or dicts.
-SUGGEST = ("daemon.library", "suggest_faces")
-ACCEPT = ("daemon.corrections", "accept_suggestion")  # (store, face_id, person_id=None)
-DISMISS = ("daemon.corrections", "reject_suggestion")  # (store, face_id, person_id)
+SUGGEST = ("daemon.library.reads", "suggest_faces")
+ACCEPT = ("daemon.library.corrections", "accept_suggestion")  # (store, face_id, person_id=None)
+DISMISS = ("daemon.library.corrections", "reject_suggestion")  # (store, face_id, person_id)
 
 
 def suggestions_available() -> bool:

@@ -1,6 +1,6 @@
 """Thumbnails and face crops made from the original files, cached on disk.
 
-Decoding goes through `daemon/imaging.py`, so HEIC, 16-bit, CMYK and EXIF orientation come out exactly as the
+Decoding goes through `daemon/analysis/imaging.py`, so HEIC, 16-bit, CMYK and EXIF orientation come out exactly as the
 analysis saw them (face boxes are in those oriented pixels). A rendition is made only from the bytes the
 library analysed: the file's size and mtime must match what the library recorded, and the bytes read must hash
 to the photo's content hash; anything else is reported (MISSING, CHANGED, UNREADABLE) for a placeholder.
@@ -29,9 +29,9 @@ from pathlib import Path
 import structlog
 from PIL import Image
 
-from daemon import imaging
+from daemon.analysis import imaging
 from daemon.errors import PhotoError
-from daemon.lock import private_dirs
+from daemon.runtime.lock import private_dirs
 
 log = structlog.get_logger()
 

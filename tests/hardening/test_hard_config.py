@@ -1,6 +1,6 @@
 """Every invalid config.toml stops `pictod run` at start: one stderr line naming the problem, a non-zero exit.
 
-Exit codes (daemon/cli.py): 78 configuration or model error, 74 database error. A bad config must never leave
+Exit codes (daemon/cli/main.py): 78 configuration or model error, 74 database error. A bad config must never leave
 a daemon running, a database created, or a half-started watcher behind; a database that is not pictod's (garbage,
 truncated, from a newer pictod) is refused and left byte-for-byte as it was.
 """

@@ -206,7 +206,7 @@ def test_daemon_harness_runs_a_process_and_reads_its_output(tmp_path: Path) -> N
     # `--version` exits at once: proves argv, env, cwd and output capture work without the service.
     layout = write_config(tmp_path / "lib")
     d = Daemon(layout, command="--version")
-    d.argv = lambda: [sys.executable, "-m", "daemon.cli", "--version"]  # type: ignore[method-assign]
+    d.argv = lambda: [sys.executable, "-m", "daemon.cli.main", "--version"]  # type: ignore[method-assign]
     d.start()
     assert d.wait(60) == 0
     assert "pictod" in d.stdout()

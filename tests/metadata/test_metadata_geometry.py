@@ -11,7 +11,7 @@ from pictod_testdata import FACE_RECOGNITION
 from PIL import Image
 from xmp_tools import exiftool
 
-from daemon import imaging
+from daemon.analysis import imaging
 from daemon.metadata import find_sidecars, sidecar_for_write, xmpdoc
 from daemon.metadata import geometry as geo
 from daemon.metadata.read import read_packets

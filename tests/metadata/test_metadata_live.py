@@ -33,7 +33,7 @@ from xmp_tools import (
     truth,
 )
 
-from daemon import corrections
+from daemon.library import corrections
 from daemon.store import Store
 
 ONE_KIND_EACH = {1: "embedded", 3: "sidecar", 6: "lightroom", 8: "mp"}  # one photo per orientation, each a kind
@@ -45,7 +45,7 @@ def _layout_for(base: Path, photos: Path, sections: dict[str, dict[str, object]]
 
 
 def pictod(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *map(str, args)], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *map(str, args)], cwd=REPO, capture_output=True,
                           text=True, timeout=600)
 
 
@@ -121,7 +121,6 @@ def test_a_user_correction_after_the_import_is_never_overridden(imported: tuple[
         # The sidecar changes (another tool touches it): the re-import leaves the rejected face alone.
         from daemon.metadata import read_metadata
         from daemon.store import metadata as meta_sql
-
         photo_id = store.read(lambda c: c.execute("SELECT photo_id FROM faces WHERE id = ?", (face_id,)).fetchone()[0])
         meta = read_metadata(photos / "sidecar_3.jpg")
         result = store.write(lambda c: corrections.import_metadata(c, photo_id, meta, {}, reimport=True))

@@ -27,8 +27,8 @@ from xmp_tools import (
     truth,
 )
 
-from daemon import config, imaging
-from daemon.analysis import Analyzer
+from daemon import config
+from daemon.analysis.analyzer import Analyzer, imaging
 from daemon.metadata import read_metadata
 
 ORIENTATIONS = (1, 3, 6, 8)
@@ -69,7 +69,7 @@ def test_regions_land_on_the_faces_in_the_oriented_frame(
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_oriented_frame_is_the_one_imaging_decodes(rotated: dict[tuple[str, int], Path], orientation: int) -> None:
-    """The frame regions are mapped to is the frame daemon.imaging hands the analysis: same size, same pixels
+    """The frame regions are mapped to is the frame daemon.analysis.imaging hands the analysis: same size, same pixels
     under each region as in the upright photo."""
     path = rotated[("embedded", orientation)]
     decoded = imaging.load(path, max_pixels=10**8, max_file_bytes=10**8)

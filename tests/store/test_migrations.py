@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from daemon.errors import StoreError
-from daemon.library import list_people
+from daemon.library.reads import list_people
 from daemon.store import Store, db, migrations
 from daemon.store import base as B
 
@@ -75,7 +75,6 @@ def test_v1_database_upgrades_in_place(tmp_path: Path) -> None:
 
 def test_v3_failed_files_keep_their_reason_and_can_be_retried_after_v4(tmp_path: Path) -> None:
     from daemon.store import db, queries
-
     path = tmp_path / "library.db"
     db.prepare_path(path)
     conn = db.connect(path)
@@ -129,7 +128,7 @@ def test_run_refusing_a_missing_folder_leaves_the_library_untouched(tmp_path: Pa
     before = path.read_bytes()
     config = tmp_path / "config.toml"
     config.write_text(f'[library]\nfolders = ["{tmp_path / "typo"}"]\ndatabase = "{path}"\n')
-    result = subprocess.run([sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+    result = subprocess.run([sys.executable, "-m", "daemon.cli.main", "run", "--config", str(config)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 78, result.stderr
     assert "is not a directory" in result.stderr

@@ -20,7 +20,7 @@ from test_migrations import _build_v1
 
 from daemon.config import ClusteringConfig
 from daemon.errors import StoreError
-from daemon.people import PeopleManager
+from daemon.people.manager import PeopleManager
 from daemon.store import Store, migrations
 
 SIDE = ("", "-wal", "-shm", "-journal")
@@ -151,7 +151,7 @@ def test_a_writer_starting_during_an_at_rest_read_makes_the_read_retry(tmp_path:
 
 
 def _pictod(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args, "--config", str(config)],
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args, "--config", str(config)],
                           capture_output=True, text=True, timeout=120)
 
 

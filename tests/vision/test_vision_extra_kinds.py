@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from vision_data import FACE_RECOGNITION, FACEGHOST_ONNX, FACENET_ONNX, JOHNS, REPO, SKIMAGE, read_rgb
 
+from daemon.analysis.vision import FaceDetector, FaceEmbedder, RawFace, build_model, load_descriptor
+from daemon.analysis.vision.transforms import box_iou
 from daemon.config import ModelsConfig
-from daemon.vision import FaceDetector, FaceEmbedder, RawFace, build_model, load_descriptor
-from daemon.vision.transforms import box_iou
 
 pytestmark = pytest.mark.skipif(
     not (FACEGHOST_ONNX.is_file() and FACENET_ONNX.is_file()),

@@ -10,17 +10,17 @@ VISION = REPO / "daemon" / "vision"
 
 
 def imports_within_vision() -> dict[str, set[str]]:
-    """Module name -> the daemon.vision modules it imports at module level or below (static, from the AST)."""
+    """Module name -> the daemon.analysis.vision modules it imports at module level or below (static, from the AST)."""
     names = {p.stem for p in VISION.glob("*.py") if p.stem != "__init__"}
     graph: dict[str, set[str]] = {}
     for path in VISION.glob("*.py"):
         deps: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("daemon.vision"):
-                sub = node.module.removeprefix("daemon.vision").lstrip(".")
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("daemon.analysis.vision"):
+                sub = node.module.removeprefix("daemon.analysis.vision").lstrip(".")
                 if sub:
                     deps.add(sub)
-                else:  # `from daemon.vision import transforms`: the submodule, or the package itself
+                else:  # `from daemon.analysis.vision import transforms`: the submodule, or the package itself
                     deps |= {a.name if a.name in names else "__init__" for a in node.names}
         graph[path.stem] = deps - {path.stem}
     return graph

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from vision_data import DLIB_FACES, FACE_RECOGNITION, JOHNS, REPO, SKIMAGE, iou, read_rgb, shipped_models
 
-from daemon.vision import Models, RawFace
+from daemon.analysis.vision import Models, RawFace
 
 YUNET_ONNX = REPO / "models" / "face_detection_yunet_2023mar.onnx"
 SFACE_ONNX = REPO / "models" / "face_recognition_sface_2021dec.onnx"

@@ -13,12 +13,12 @@ import pytest
 from structlog.testing import capture_logs
 from vision_data import REPO
 
+from daemon.analysis.vision import KINDS, build_model, load_descriptor, load_models
+from daemon.analysis.vision import session as session_mod
+from daemon.analysis.vision.session import build_session, thread_counts
+from daemon.analysis.vision.yunet import YuNetDetector
 from daemon.config import ModelsConfig
 from daemon.errors import ModelError
-from daemon.vision import KINDS, build_model, load_descriptor, load_models
-from daemon.vision import session as session_mod
-from daemon.vision.session import build_session, thread_counts
-from daemon.vision.yunet import YuNetDetector
 
 YUNET = REPO / "models" / "face_detection_yunet_2023mar.onnx"
 SFACE = REPO / "models" / "face_recognition_sface_2021dec.onnx"

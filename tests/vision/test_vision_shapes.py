@@ -16,8 +16,8 @@ from pictod_testdata import LABELME, dlib_voc_faces, matched
 from vision_data import DLIB_FACES, JOHNS, REPO, SKIMAGE, iou, read_rgb, shipped_models
 
 from daemon import config
-from daemon.analysis import Analyzer
-from daemon.vision import Models, yunet
+from daemon.analysis.analyzer import Analyzer
+from daemon.analysis.vision import Models, yunet
 
 BUS_PHOTO = LABELME / "bbox_detection" / "data_annotated" / "2011_000025.jpg"
 YUNET_ONNX = REPO / "models" / "face_detection_yunet_2023mar.onnx"

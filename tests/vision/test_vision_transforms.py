@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.vision import transforms
-from daemon.vision.transforms import ARCFACE_TEMPLATE
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.transforms import ARCFACE_TEMPLATE
 
 
 def gradient_image(width: int, height: int) -> np.ndarray:

@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from daemon.analysis.vision import Models, load_models
+from daemon.analysis.vision.transforms import box_iou
 from daemon.config import ModelsConfig
-from daemon.vision import Models, load_models
-from daemon.vision.transforms import box_iou
 
 _spec = importlib.util.spec_from_file_location(
     "pictod_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
@@ -34,7 +34,7 @@ FACENET_ONNX: Path = _root.FACENET_ONNX
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """A photo's pixels as RGB (cv2's decoder: independent of daemon.imaging)."""
+    """A photo's pixels as RGB (cv2's decoder: independent of daemon.analysis.imaging)."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert image is not None, path
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

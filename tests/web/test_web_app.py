@@ -295,9 +295,9 @@ def _suggest_by_mean(store: Store) -> list[dict[str, Any]]:
 def test_unknown_faces_grouped_by_suggestion_and_accepted(web: TestClient, cfg: Config, built: Built,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     ids = _ids(cfg)
-    library = types.ModuleType("daemon.library")
+    library = types.ModuleType("daemon.library.reads")
     library.suggest_faces = _suggest_by_mean  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "daemon.library", library)
+    monkeypatch.setitem(sys.modules, "daemon.library.reads", library)
     csrf = csrf_of(web)
     rejected = built.faces[0][0]
     post(web, f"/faces/{rejected}/reject", {}, csrf=csrf)  # now two faces on nobody: ~identity 0 and 2

@@ -1,4 +1,4 @@
-"""Thumbnails and face crops: decoded through daemon/imaging.py like the analysis (HEIC, 16-bit, CMYK, EXIF
+"""Thumbnails and face crops: decoded through daemon/analysis/imaging.py like the analysis (HEIC, 16-bit, CMYK, EXIF
 orientation), off the event loop, cached on disk by content hash and size with LRU eviction under a cap."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pictod_testdata import HEIF_IMAGES, PILLOW_IMAGES
 from PIL import Image
 from web_helpers import Shot, build_library, client
 
-from daemon import imaging
+from daemon.analysis import imaging
 from daemon.store import Store
 from daemon.web.thumbs import DiskCache, Renderer
 

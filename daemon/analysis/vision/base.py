@@ -15,10 +15,10 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.spec import ModelSpec
 from daemon.errors import ModelError
 from daemon.types import DetectedObject
-from daemon.vision import transforms
-from daemon.vision.spec import ModelSpec
 
 NO_LANDMARKS: NDArray[np.float32] = np.zeros((0, 2), dtype=np.float32)
 NO_LANDMARKS.setflags(write=False)  # shared by every landmark-less face

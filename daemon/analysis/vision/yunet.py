@@ -16,9 +16,9 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from daemon.vision import transforms
-from daemon.vision.base import FaceDetector, RawFace, check_images
-from daemon.vision.spec import ModelSpec
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.base import FaceDetector, RawFace, check_images
+from daemon.analysis.vision.spec import ModelSpec
 
 STRIDES = (8, 16, 32)
 

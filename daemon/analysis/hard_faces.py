@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.base import RawFace
 from daemon.types import Box, FaceQuality
-from daemon.vision import transforms
-from daemon.vision.base import RawFace
 
 Image = NDArray[np.uint8]
 FindFaces = Callable[[Image], list[RawFace]]

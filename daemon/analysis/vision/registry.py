@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.analysis.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, OnnxModel
+from daemon.analysis.vision.facenet import FaceNetEmbedder
+from daemon.analysis.vision.session import build_session
+from daemon.analysis.vision.sface import SFaceEmbedder
+from daemon.analysis.vision.spec import ModelSpec
+from daemon.analysis.vision.yolo import YoloDetector
+from daemon.analysis.vision.yolov8_face import YoloV8FaceDetector
+from daemon.analysis.vision.yunet import YuNetDetector
 from daemon.config import ModelsConfig
 from daemon.errors import ModelError
-from daemon.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, OnnxModel
-from daemon.vision.facenet import FaceNetEmbedder
-from daemon.vision.session import build_session
-from daemon.vision.sface import SFaceEmbedder
-from daemon.vision.spec import ModelSpec
-from daemon.vision.yolo import YoloDetector
-from daemon.vision.yolov8_face import YoloV8FaceDetector
-from daemon.vision.yunet import YuNetDetector
 
 KINDS: dict[str, type[OnnxModel]] = {
     "yolo": YoloDetector,

@@ -4,7 +4,7 @@ names imported from XMP metadata (issue 13), which become corrections of their o
 Each correction runs in one write transaction and is recorded in the `corrections` table, so every later
 recluster honours it (`clusters.map_clusters`: named/curated people anchored, pins kept, rejections never undone).
 Every correction also marks the photos whose sidecars it changes dirty, in the same transaction, whichever process
-makes it (daemon, CLI, web app): the daemon's sidecar writer (`daemon/sidecars.py`) flushes them in batches.
+makes it (daemon, CLI, web app): the daemon's sidecar writer (`daemon/runtime/sidecar_sync.py`) flushes them in batches.
 
 Imports (`import_metadata`, inside the writer transaction that stores the photo, or alone for a changed sidecar):
 regions match detected faces one to one, greedily by IoU (>= 0.5, both in oriented pixels); a matched face is
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from daemon.errors import UsageError
-from daemon.library import PersonSummary, suggest_faces, summary_of
+from daemon.library.reads import PersonSummary, suggest_faces, summary_of
 from daemon.metadata import FaceRegion, PhotoMetadata, SidecarInfo
 from daemon.metadata.geometry import iou
 from daemon.store import Store, faces

@@ -14,8 +14,8 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.vision import transforms
-from daemon.vision.base import FaceEmbedder, RawFace
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.base import FaceEmbedder, RawFace
 
 # A tight detector box around a face covers roughly the central 80% of an ArcFace crop.
 BOX_MARGIN = 0.25

@@ -18,11 +18,11 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.base import ObjectDetector, check_images
+from daemon.analysis.vision.spec import ModelSpec
 from daemon.errors import ModelError
 from daemon.types import DetectedObject
-from daemon.vision import transforms
-from daemon.vision.base import ObjectDetector, check_images
-from daemon.vision.spec import ModelSpec
 
 # Bound on images per run: memory for a batch of 640x640 float inputs and [84, 8400] outputs stays small.
 MAX_BATCH = 8
@@ -30,13 +30,13 @@ HEAD_STRIDE = 32  # YOLOv8/v10 detect at strides 8, 16, 32
 
 
 def load_labels(name: str, spec_dir: Path) -> tuple[str, ...]:
-    """Labels shipped with pictod (e.g. "coco80" -> daemon/vision/coco80.txt) or a text file beside the
+    """Labels shipped with pictod (e.g. "coco80" -> daemon/analysis/vision/coco80.txt) or a text file beside the
     descriptor, one name per line."""
     local = spec_dir / name
     if local.is_file():
         text = local.read_text(encoding="utf-8")
     else:
-        shipped = resources.files("daemon.vision") / f"{name}.txt"
+        shipped = resources.files("daemon.analysis.vision") / f"{name}.txt"
         if not shipped.is_file():
             raise ModelError(f"labels {name!r} not found: neither {local} nor a shipped {name}.txt")
         text = shipped.read_text(encoding="utf-8")

@@ -30,9 +30,9 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None], handle
 
 
 def _write(args: argparse.Namespace, store: Any, cfg: Any) -> int:
-    from daemon import cli, sidecars
+    from daemon.cli import main as cli
+    from daemon.runtime import sidecar_sync as sidecars
     from daemon.store import metadata as meta_sql
-
     if args.all:
         store.write(meta_sql.mark_all_dirty)
     else:

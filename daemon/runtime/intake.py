@@ -29,24 +29,25 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon import corrections, memory
+from daemon.analysis.hashing import FileChangedError, FileDigest, file_digest
+from daemon.analysis.imaging import Header
 from daemon.config import Config
-from daemon.corrections import ImportResult
 from daemon.errors import FileTooLargeError, PhotoError
-from daemon.flow import PixelBudget
-from daemon.hashing import FileChangedError, FileDigest, file_digest
-from daemon.imaging import Header
-from daemon.lock import LibraryFile
+from daemon.library import corrections
+from daemon.library.corrections import ImportResult
 from daemon.metadata import FaceRegion, PhotoMetadata, is_sidecar_name, read_metadata
-from daemon.roots import Roots
+from daemon.runtime import memory
+from daemon.runtime.flow import PixelBudget
+from daemon.runtime.lock import LibraryFile
+from daemon.runtime.roots import Roots
+from daemon.runtime.watch import PhotoEvent
 from daemon.store import metadata as meta_sql
 from daemon.store import queries
 from daemon.types import Box, DetectedFace
-from daemon.watch import PhotoEvent
 
 if TYPE_CHECKING:
-    from daemon.analysis import Analyzer
-    from daemon.people import PeopleManager
+    from daemon.analysis.analyzer import Analyzer
+    from daemon.people.manager import PeopleManager
     from daemon.store import AddResult, Store
     from daemon.types import PhotoAnalysis
 
@@ -139,7 +140,7 @@ class Intake:
         self.summary = ScanSummary()
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
         # Freed heap goes back to the OS every memory.TRIM_INTERVAL_SECONDS while busy, after a giant photo,
-        # and when the queue drains (daemon/memory.py has the measurements).
+        # and when the queue drains (daemon/runtime/memory.py has the measurements).
         self.heap = memory.HeapTrimmer()
         self._hash_busy: dict[str, asyncio.Event] = {}
         # Paths waiting in `settle`, each with the event a close-after-write sets (`file_closed`).

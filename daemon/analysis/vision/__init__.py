@@ -6,9 +6,9 @@ uses `load_models(cfg.models, workers=...)` and the three role interfaces re-exp
 
 from __future__ import annotations
 
-from daemon.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, RawFace
-from daemon.vision.registry import KINDS, Models, build_model, load_descriptor, load_models
-from daemon.vision.spec import ModelSpec
+from daemon.analysis.vision.base import FaceDetector, FaceEmbedder, ObjectDetector, RawFace
+from daemon.analysis.vision.registry import KINDS, Models, build_model, load_descriptor, load_models
+from daemon.analysis.vision.spec import ModelSpec
 
 __all__ = [
     "KINDS",

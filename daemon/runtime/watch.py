@@ -3,7 +3,7 @@
 the start-up reconciliation (temporary names, dot-files, extensions, symlinks leading out of the roots).
 
 The handler runs inside the observer's lock (watchdog `observers/api.py`), so it does no I/O beyond an
-`lstat` for symlinks and never blocks: settling, hashing and the database belong to `daemon/intake.py`.
+`lstat` for symlinks and never blocks: settling, hashing and the database belong to `daemon/runtime/intake.py`.
 """
 
 from __future__ import annotations

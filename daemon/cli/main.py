@@ -91,7 +91,6 @@ def _check_folders_for_run(cfg: config_mod.Config) -> None:
     if cfg.database_path.exists():
         # Read-only: the daemon lock is not held yet, so nothing may be written (or migrated) here.
         from daemon.store import Store
-
         with Store.open(cfg.database_path, read_only=True) as store:
             known = {path for path in missing if store.has_files(str(path))}
     for path in missing:
@@ -110,7 +109,7 @@ def _setup_daemon_logs(cfg: config_mod.Config, stream: Any, *, verbose: bool, js
     level = "info" if verbose and cfg.log.level in ("warning", "error") else cfg.log.level
     progress = None
     if not json_out and stream.isatty() and (cfg.log.file is not None or cfg.log.format != "json"):
-        from daemon.progress import ProgressLine
+        from daemon.runtime.progress import ProgressLine
 
         progress = ProgressLine(stream)
     quiet: frozenset[str] = frozenset()
@@ -122,8 +121,7 @@ def _setup_daemon_logs(cfg: config_mod.Config, stream: Any, *, verbose: bool, js
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from daemon import service
-
+    from daemon.runtime import service
     cfg = _load_config(args)
     _check_folders_for_run(cfg)
     progress = _setup_daemon_logs(cfg, sys.stdout, verbose=args.verbose)
@@ -131,8 +129,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from daemon import service
-
+    from daemon.runtime import service
     cfg = _load_config(args, check_folders=not args.paths)
     progress = _setup_daemon_logs(cfg, sys.stderr, verbose=args.verbose, json_out=args.json)
     summary = service.scan(cfg, [Path(p) for p in args.paths] or None, progress=progress)
@@ -147,9 +144,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from daemon import service
+    from daemon.runtime import service
     from daemon.store import Store
-
     cfg = _load_config(args)
     _setup_quiet_logs()
     pid = service.daemon_pid(cfg)
@@ -198,7 +194,7 @@ def _analysis_dict(path: str, analysis: Any) -> dict[str, Any]:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from daemon.analysis import Analyzer
+    from daemon.analysis.analyzer import Analyzer
 
     cfg = _load_config(args, optional=True)
     _setup_quiet_logs()
@@ -237,7 +233,6 @@ def _with_store(
 ) -> int:
     """Run an action on the library: readers open it read-only (never migrated, never written), writers in full."""
     from daemon.store import Store
-
     cfg = _load_config(args)
     _setup_quiet_logs()
     if not cfg.database_path.exists():
@@ -250,8 +245,7 @@ def _with_store(
 
 
 def _cmd_people(args: argparse.Namespace) -> int:
-    from daemon import library
-
+    from daemon.library import reads as library
     def action(store: Any, _cfg: config_mod.Config) -> int:
         rows = [_jsonable(r) for r in library.list_people(store)]
         if args.json:
@@ -267,8 +261,7 @@ def _cmd_people(args: argparse.Namespace) -> int:
 
 
 def _cmd_people_show(args: argparse.Namespace) -> int:
-    from daemon import library
-
+    from daemon.library import reads as library
     def action(store: Any, cfg: config_mod.Config) -> int:
         detail = _jsonable(library.person_detail(store, args.id))
         sheet_faces: list[Any] = []
@@ -339,8 +332,7 @@ def _positive(text: str) -> int:
 
 def _when(text: str) -> str:
     """argparse type of --since/--until: checked here so a typo is a usage error (exit 2)."""
-    from daemon import library
-
+    from daemon.library import reads as library
     try:
         library.date_bounds(text)
     except ValueError as exc:
@@ -349,8 +341,7 @@ def _when(text: str) -> str:
 
 
 def _cmd_faces_suggest(args: argparse.Namespace) -> int:
-    from daemon import library
-
+    from daemon.library import reads as library
     def action(store: Any, cfg: config_mod.Config) -> int:
         items = library.suggest_faces(store, person_id=args.person, eps=cfg.clustering.suggest_eps,
                                       k=cfg.clustering.assign_k)
@@ -427,8 +418,7 @@ def _cmd_people_new(args: argparse.Namespace) -> int:
 
 
 def _cmd_photos(args: argparse.Namespace) -> int:
-    from daemon import library
-
+    from daemon.library import reads as library
     query = library.PhotoQuery(
         tags=tuple(args.tag or ()), people=tuple(args.person or ()), any_person=args.any_person,
         no_people=args.no_people, since=args.since, until=args.until, camera=args.camera, near=args.near,
@@ -461,8 +451,7 @@ def _cmd_photos(args: argparse.Namespace) -> int:
 
 
 def _cmd_tags(args: argparse.Namespace) -> int:
-    from daemon import library
-
+    from daemon.library import reads as library
     def action(store: Any, _cfg: config_mod.Config) -> int:
         counts = library.tag_counts(store)
         if args.json:
@@ -476,8 +465,7 @@ def _cmd_tags(args: argparse.Namespace) -> int:
 
 
 def _cmd_recluster(args: argparse.Namespace) -> int:
-    from daemon import people
-
+    from daemon.people import manager as people
     def action(store: Any, cfg: config_mod.Config) -> int:
         result = people.recluster_now(store, cfg.clustering)
         if args.json:
@@ -626,19 +614,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     web_command.register(sub, _common)
 
-    from daemon import cli_photos  # failed, retry, completion (issue 14)
+    from daemon.cli import photos as cli_photos  # failed, retry, completion (issue 14)
 
     cli_photos.register(sub, _common)
 
-    from daemon import cli_metadata
-
+    from daemon.cli import metadata as cli_metadata
     cli_metadata.register(sub, _common, _with_store)
     return parser
 
 
 def _corrections() -> Any:
-    from daemon import corrections
-
+    from daemon.library import corrections
     return corrections
 
 
@@ -652,7 +638,6 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
 
 def _version() -> str:
     from daemon import __version__
-
     return __version__
 
 

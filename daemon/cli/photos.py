@@ -1,5 +1,5 @@
 """`pictod failed`, `pictod retry` and `pictod completion`: handlers and their parsers, registered by
-`daemon.cli.build_parser` (kept apart from cli.py, which other commands extend at the same time).
+`daemon.cli.main.build_parser` (kept apart from cli.py, which other commands extend at the same time).
 
 `retry` only marks rows (`files.retry`): a running daemon picks them up on its next status tick
 (`Service._pick_up_retries`, at most `daemon.status_interval` seconds later), otherwise the next scan or daemon
@@ -20,9 +20,8 @@ EXIT_USAGE = 2
 
 
 def _cmd_failed(args: argparse.Namespace) -> int:
-    from daemon import cli
+    from daemon.cli import main as cli
     from daemon.store import queries
-
     def action(store: Any, _cfg: config_mod.Config) -> int:
         rows = store.read(queries.failed_files)
         if args.json:
@@ -40,9 +39,9 @@ def _cmd_failed(args: argparse.Namespace) -> int:
 
 
 def _cmd_retry(args: argparse.Namespace) -> int:
-    from daemon import cli, service
+    from daemon.cli import main as cli
+    from daemon.runtime import service
     from daemon.store import queries
-
     if not args.all and not args.paths:
         print("pictod retry: give PATH... or --all", file=sys.stderr)
         return EXIT_USAGE

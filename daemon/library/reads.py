@@ -1,7 +1,7 @@
 """The read side of the library: people lists, a person's faces, photo search, tag counts, contact sheets.
 
 Everything here only reads (a read-only `Store` will do); the contact sheet decodes photos with `imaging` and
-draws with cv2. Corrections live in `daemon/corrections.py`, the cluster manager in `daemon/people.py`.
+draws with cv2. Corrections live in `daemon/library/corrections.py`, the cluster manager in `daemon/people/manager.py`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon import clusters
 from daemon.config import AnalysisConfig, ClusteringConfig
 from daemon.errors import NotFoundError, PictodError
+from daemon.people import clusters
 from daemon.store import Store, faces, queries
 
 
@@ -140,7 +140,6 @@ def suggest_faces(store: Store, *, person_id: int | None = None, face_ids: list[
 def q_vec(raw: bytes) -> NDArray[np.float32]:
     """A stored embedding BLOB as a vector."""
     from daemon.store import base
-
     return base.vec(raw)
 
 
@@ -367,7 +366,7 @@ def _label(tile: NDArray[np.uint8], text: str) -> None:
 
 def _read_rgb(path: Path, limits: AnalysisConfig) -> tuple[NDArray[np.uint8], float] | None:
     """Oriented RGB pixels and the factor from original to decoded coordinates; None if unreadable."""
-    from daemon import imaging
+    from daemon.analysis import imaging
     from daemon.errors import PhotoError
 
     try:

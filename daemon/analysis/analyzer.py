@@ -1,7 +1,7 @@
 """The analysis chain for one photo: objects -> person gate -> faces -> embeddings, in original pixels.
 
 Owns the order of the stages, their thresholds (from `AnalysisConfig`), the second face pass for close-ups,
-when daemon/faces.py's turned-face search and face quality run, the mapping from decoded (possibly
+when daemon/analysis/hard_faces.py's turned-face search and face quality run, the mapping from decoded (possibly
 DCT-reduced) pixels back to the original oriented photo, and the per-stage timings. Pure: no database, no
 files beyond the photo itself; safe to call from several executor threads at once (the models are, and an
 Analyzer keeps no mutable state).
@@ -18,13 +18,13 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon import faces as facelib
-from daemon import imaging
+from daemon.analysis import hard_faces as facelib
+from daemon.analysis import imaging
+from daemon.analysis.imaging import DecodedImage
+from daemon.analysis.vision import Models, RawFace, load_models, transforms
+from daemon.analysis.vision.base import NO_LANDMARKS
 from daemon.config import AnalysisConfig, Config
-from daemon.imaging import DecodedImage
 from daemon.types import Box, DetectedFace, DetectedObject, PhotoAnalysis
-from daemon.vision import Models, RawFace, load_models, transforms
-from daemon.vision.base import NO_LANDMARKS
 
 # Decoded long side the chain asks of reduced JPEG decoding. Both detectors shrink every photo to their
 # 640 px input anyway, so detection loses nothing; what the extra resolution buys is the 112 px face crop
@@ -56,7 +56,7 @@ class Analyzer:
         self.target_long_side: int | None = TARGET_LONG_SIDE if analysis.reduced_decode else None
         self._detector_side = max(*models.objects.input_size, *models.faces.input_size)
         # Look again, turned, at photos without an orientation tag whose upright pass may have seen them the
-        # wrong way up (daemon/faces.py). An attribute, not config, so the bench can measure both ways.
+        # wrong way up (daemon/analysis/hard_faces.py). An attribute, not config, so the bench can measure both ways.
         self.recover_turned = True
         self._face_conf = models.faces.default_conf if analysis.face_conf is None else analysis.face_conf
 

@@ -25,8 +25,8 @@ import structlog
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
+from daemon.analysis.hashing import FileChangedError, read_file
 from daemon.errors import PhotoError
-from daemon.hashing import FileChangedError, read_file
 from daemon.types import PhotoMeta
 
 log = structlog.get_logger()

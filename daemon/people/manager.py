@@ -1,9 +1,9 @@
 """The people manager: places new faces on people, reclusters, keeps people ids stable, prunes empty people.
 
-The maths is in `daemon/clusters.py`; this module owns the state around it: the in-memory density index
+The maths is in `daemon/people/clusters.py`; this module owns the state around it: the in-memory density index
 (exact incremental DBSCAN over all faces: insertions and deletions touch only the affected clusters), the cache
 of people means used for placing new faces, the recluster counter and coalescing, and persistence through the
-store's single writer. User corrections are in `daemon/corrections.py`, library reads in `daemon/library.py`.
+store's single writer. User corrections are in `library/corrections.py`, library reads in `library/reads.py`.
 
 Face -> person links change in three ways only: a new face is placed on the nearest person within eps, by the
 smaller of its distance to the person's mean and one minus the mean of its `assign_k` best similarities to the
@@ -12,7 +12,7 @@ of their faces);
 a face of low quality (below `min_core_quality`; unknown quality counts as good) is never a DBSCAN core and joins
 a person, placed or as a border point, only within the stricter `low_quality_eps`;
 a recluster maps DBSCAN clusters onto people (`clusters.map_clusters`: stable ids, curated people anchored,
-rejections and one face per photo enforced); the user corrects (`daemon/corrections.py`), recorded in the
+rejections and one face per photo enforced); the user corrects (`daemon/library/corrections.py`), recorded in the
 `corrections` table so every later recluster honours them.
 """
 
@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import structlog
 
-from daemon import clusters
 from daemon.config import ClusteringConfig
+from daemon.people import clusters
 from daemon.store import AddResult, RemoveResult, Store, faces
 from daemon.store import base as q
 from daemon.store import metadata as meta_sql

@@ -11,8 +11,8 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.vision import transforms
-from daemon.vision.base import NO_LANDMARKS, FaceDetector, RawFace, check_images
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.base import NO_LANDMARKS, FaceDetector, RawFace, check_images
 
 MAX_BATCH = 8
 

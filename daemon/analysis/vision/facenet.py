@@ -12,8 +12,8 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.vision import transforms
-from daemon.vision.base import FaceEmbedder, RawFace
+from daemon.analysis.vision import transforms
+from daemon.analysis.vision.base import FaceEmbedder, RawFace
 
 MARGIN = 44 / 160
 

@@ -2,9 +2,9 @@
 scheduler, the status line, systemd notification, signals and the ordered shutdown, and the entry points
 the CLI calls: `run(cfg) -> int` (watch until a signal) and `scan(cfg, paths) -> ScanSummary`.
 
-What happens to each event is in `daemon/intake.py` (one photo: settle -> hash -> link or analyse -> record
--> place faces; deletes and moves), the roots' guard and reconciliation in `daemon/roots.py`, the lock in
-`daemon/lock.py`, the generic queue, ordering and pixel budget in `daemon/flow.py`.
+What happens to each event is in `daemon/runtime/intake.py` (one photo: settle -> hash -> link or analyse -> record
+-> place faces; deletes and moves), the roots' guard and reconciliation in `daemon/runtime/roots.py`, the lock in
+`daemon/runtime/lock.py`, the generic queue, ordering and pixel budget in `daemon/runtime/flow.py`.
 The event loop never blocks: stat, hashing and every store call run in the I/O executor, decoding and
 inference in the analysis executor (one thread per worker), reclustering in its own single thread.
 """
@@ -27,22 +27,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon import memory, reconcile, sidecars
 from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError, StoreError
-from daemon.flow import CoalescingQueue, PathOrder
-from daemon.intake import Intake, ScanSummary
-from daemon.lock import DaemonLock, LibraryFile, daemon_pid
-from daemon.roots import Roots
-from daemon.sdnotify import Notifier
-from daemon.watch import PathFilter, PhotoEvent, Watcher
+from daemon.runtime import memory, reconcile
+from daemon.runtime import sidecar_sync as sidecars
+from daemon.runtime.flow import CoalescingQueue, PathOrder
+from daemon.runtime.intake import Intake, ScanSummary
+from daemon.runtime.lock import DaemonLock, LibraryFile, daemon_pid
+from daemon.runtime.notify import Notifier
+from daemon.runtime.roots import Roots
+from daemon.runtime.watch import PathFilter, PhotoEvent, Watcher
 
 if TYPE_CHECKING:
-    from daemon.analysis import Analyzer
-    from daemon.people import PeopleManager, ReclusterResult
-    from daemon.progress import ProgressLine
+    from daemon.analysis.analyzer import Analyzer
+    from daemon.people.manager import PeopleManager, ReclusterResult
+    from daemon.runtime.progress import ProgressLine
     from daemon.store import Store
-
 __all__ = ["ScanSummary", "Service", "daemon_pid", "run", "scan"]
 
 log = structlog.get_logger()
@@ -100,7 +100,7 @@ class Service:
         self._started = time.monotonic()
         self._busy_since: float | None = None
         self._done_at_busy = 0
-        self.progress = progress  # the live line on a terminal (daemon/progress.py), else None
+        self.progress = progress  # the live line on a terminal (daemon/runtime/progress.py), else None
         self._planned = 0  # photos the reconciliations queued: the progress line's total is known early
         self._handled = 0  # photo events handled
 
@@ -433,10 +433,9 @@ def _public(result: Any) -> dict[str, Any]:
 
 async def _open_and_serve(cfg: Config, *, watch: bool, paths: Sequence[Path] | None,
                           progress: ProgressLine | None = None) -> tuple[int, ScanSummary, PictodError | None]:
-    from daemon.analysis import Analyzer
-    from daemon.people import PeopleManager
+    from daemon.analysis.analyzer import Analyzer
+    from daemon.people.manager import PeopleManager
     from daemon.store import Store
-
     loop = asyncio.get_running_loop()
     notifier = Notifier() if watch else Notifier({})
     notifier.status("loading models")
@@ -460,7 +459,7 @@ async def _open_and_serve(cfg: Config, *, watch: bool, paths: Sequence[Path] | N
 def run(cfg: Config, *, progress: ProgressLine | None = None) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; the process exit code. `progress`: the live line
     on a terminal."""
-    memory.limit_arenas()  # before any pool thread or model session allocates (daemon/memory.py)
+    memory.limit_arenas()  # before any pool thread or model session allocates (daemon/runtime/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
     # `kill -USR1 <pid>` prints every thread's stack to stderr (the journal): how to report a stuck daemon.
@@ -492,7 +491,7 @@ def _stop_during_startup(_signum: int, _frame: object) -> None:
 
 def scan(cfg: Config, paths: Sequence[Path] | None = None, *, progress: ProgressLine | None = None) -> ScanSummary:
     """Reconcile the watched folders (or `paths`) with the DB, process everything, recluster, return counts."""
-    memory.limit_arenas()  # before any pool thread or model session allocates (daemon/memory.py)
+    memory.limit_arenas()  # before any pool thread or model session allocates (daemon/runtime/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
     t0 = time.monotonic()

@@ -3,7 +3,7 @@ away or unmounted is marked lost: nothing under it is removed, its watch stops, 
 back and reconciled), its monitor (device/inode of each root, since inotify may say nothing), and the
 scheduling of reconciliation (start-up, a queue overflow's rescan, a root coming back, a folder moved in).
 
-What a reconciliation finds (`daemon/reconcile.py`) goes into the service's queue as ordinary events.
+What a reconciliation finds (`daemon/runtime/reconcile.py`) goes into the service's queue as ordinary events.
 """
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon import reconcile
 from daemon.config import FolderConfig
-from daemon.flow import CoalescingQueue
-from daemon.sdnotify import Notifier
+from daemon.runtime import reconcile
+from daemon.runtime.flow import CoalescingQueue
+from daemon.runtime.notify import Notifier
+from daemon.runtime.watch import PathFilter, PhotoEvent, Watcher
 from daemon.store import metadata as meta_sql
-from daemon.watch import PathFilter, PhotoEvent, Watcher
 
 if TYPE_CHECKING:
     from daemon.store import Store
-
 log = structlog.get_logger()
 T = TypeVar("T")
 

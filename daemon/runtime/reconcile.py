@@ -18,7 +18,7 @@ from typing import Protocol
 import structlog
 
 from daemon.metadata import is_sidecar_name
-from daemon.watch import PathFilter, PhotoEvent
+from daemon.runtime.watch import PathFilter, PhotoEvent
 
 log = structlog.get_logger()
 

@@ -1,6 +1,6 @@
 """Generic flow control for the daemon's event loop, knowing nothing of photos: a bounded FIFO that coalesces
 repeated items for one key (`CoalescingQueue`), per-path ordering of handlers (`PathOrder`), and a budget
-bounding the pixels in flight (`PixelBudget`). The domain supplies the keys: `daemon/service.py` queues
+bounding the pixels in flight (`PixelBudget`). The domain supplies the keys: `daemon/runtime/service.py` queues
 `PhotoEvent`s by `PhotoEvent.queue_key`.
 """
 

@@ -1,0 +1,2 @@
+"""One photo's analysis: reading and hashing, decoding (imaging), the analyzer chain, the hard-face
+searches, the ONNX models (vision/)."""

@@ -1,0 +1,1 @@
+"""The `pictod` command line: one module per command group."""

@@ -1,0 +1,1 @@
+"""People: the cluster manager and the pure clustering maths."""
