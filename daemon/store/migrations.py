@@ -168,6 +168,23 @@ def _v6_face_quality(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE faces ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0")
 
 
+def _v7_review_answers(conn: sqlite3.Connection) -> None:
+    # v7 (issue 21): the answers of the "is this the same person?" review, one row each, newest last, so an
+    # answer can be undone exactly: what the face had before (`before_person`, `before_pinned`) and whether the
+    # answer itself added the 'reject' correction (`added_reject`: a rejection made earlier survives an undo).
+    conn.execute("""CREATE TABLE review_answers (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        answer TEXT NOT NULL CHECK (answer IN ('yes', 'no', 'skip')),
+        before_person INTEGER,
+        before_pinned INTEGER NOT NULL DEFAULT 0,
+        added_reject INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX review_answers_person ON review_answers(person_id, id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
@@ -175,6 +192,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "files.retry and files.error for pictod failed/retry", _v4_retry_and_error),
     Migration(5, "XMP metadata: imported faces and corrections, sidecar state and dirty flags", _v5_metadata),
     Migration(6, "faces.quality and faces.rotation", _v6_face_quality),
+    Migration(7, "review_answers for the same-person review", _v7_review_answers),
 )
 LATEST = MIGRATIONS[-1].version
 
