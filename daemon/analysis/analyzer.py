@@ -58,6 +58,7 @@ class Analyzer:
         # Look again, turned, at photos without an orientation tag whose upright pass may have seen them the
         # wrong way up (daemon/analysis/hard_faces.py). An attribute, not config, so the bench can measure both ways.
         self.recover_turned = True
+        self.faceless_turns = True  # issue 21: no face but a person -> the three turns' full passes
         self._face_conf = models.faces.default_conf if analysis.face_conf is None else analysis.face_conf
 
     @classmethod
@@ -181,7 +182,7 @@ class Analyzer:
                     small, [t.face for t in turned], [o.box for o in everything if o.label == "person"],
                     weak=[f for f in upright if f.score < self._face_conf], find=self._find_faces,
                     probe_detect=lambda im: self.models.faces.detect([im], conf=facelib.PROBE_CONF)[0],
-                    side=max(self.models.faces.input_size),
+                    side=max(self.models.faces.input_size), faceless_turns=self.faceless_turns,
                 )
             stretched = [(_stretch_face(t.face, fx, fy), t.rotation) for t in turned]
             kept = [(f, r) for f, r in stretched if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]

@@ -215,14 +215,16 @@ def recover(
     probe_detect: FindFaces,
     side: int,
     weak: Sequence[RawFace] = (),
+    faceless_turns: bool = True,
 ) -> tuple[list[FoundFace], str | None]:
     """The photo's faces, looked for again turned when the upright pass may have seen it the wrong way up.
 
     `image` is what the upright pass searched, `faces` what it found there, `people` person boxes (hints:
     any score >= PERSON_HINT_CONF), `weak` its detections below the face threshold (hints too), `find` the
     face search (plain pass, then the close-up pass), `probe_detect` the bare detector at PROBE_CONF, `side`
-    its canvas. Returns the faces in `image` pixels, each with the turn that found it, and why a turn was
-    looked for (None: it was not).
+    its canvas; `faceless_turns`: a photo with no face but a person gets the three turns' full passes even
+    when the probe shortlists none (off: the probe decides alone, as before issue 21). Returns the faces in
+    `image` pixels, each with the turn that found it, and why a turn was looked for (None: it was not).
 
     A probe (one detector run) shortlists turns: of the faces' (else the weak detections') surroundings,
     else of the faceless person boxes. Of upright and the shortlisted turns' full passes, the one that finds
@@ -242,6 +244,11 @@ def recover(
     if not shortlist and lonely:  # someone is there and no face of theirs was found upright
         scores = probe(probe_detect, image, lonely[:per_canvas], side, context=PERSON_CONTEXT, centred=False)
         shortlist = probe_turns(scores, hints_only=True)
+    if not shortlist and lonely and not faces and faceless_turns:
+        # Issue 21: someone is there, no face at all upright, and the probe saw none either: a person's box
+        # probed whole makes a small face smaller still (a full-length figure in a 160 px cell: 40 px faces
+        # end up ~10 px), so the three turns get their full passes (bench/turn_search.py: the cost).
+        shortlist = list(TURNS)
     if not shortlist:
         return upright, why
     height, width = image.shape[:2]

@@ -29,7 +29,7 @@ import numpy as np
 import structlog
 
 from daemon.config import ClusteringConfig
-from daemon.people import clusters
+from daemon.people import clusters, pairs
 from daemon.store import AddResult, RemoveResult, Store, faces
 from daemon.store import base as q
 from daemon.store import metadata as meta_sql
@@ -115,6 +115,9 @@ class PeopleManager:
         self._member_people = np.zeros(0, np.int64)
         self.clustering_seconds = 0.0  # time spent placing faces and reclustering (bench/clusters.py reads it)
         self.runs = 0  # reclusters actually run (coalesced calls do not count)
+        # Two lone faces that are each other's clear nearest become a person (pairs.py). An attribute, not
+        # config, so bench/review_sim.py can measure both ways.
+        self.pair_lonely = True
 
     # ------------------------------------------------------------------------------------------- placing
 
@@ -380,8 +383,28 @@ class PeopleManager:
         limits = np.where(low, self._low_eps(), cfg.attach_eps)[todo]
         joined = clusters.attach_lonely(out, vectors, cons, todo, eps=cfg.eps, attach_eps=cfg.attach_eps,
                                         margin=cfg.attach_margin, k=cfg.assign_k, limits=limits, members=members)
+        if self.pair_lonely:
+            joined = self._pair(joined, current, cons, alive, todo)
         self._attached = restored | (todo & (joined != 0))
         return joined
+
+    def _pair(self, result: np.ndarray, current: np.ndarray, cons: clusters.Constraints, alive: np.ndarray,
+              todo: np.ndarray) -> np.ndarray:
+        """Lone faces among `todo` paired into people (`pairs.pair_lonely`, issue 21): a pair keeps the person
+        its two faces share, else gets a new one (negative: `_apply` makes it)."""
+        assert self._index is not None
+        lonely = alive & (result == 0) & (cons.pinned == 0)
+        found = pairs.pair_lonely(lonely, todo, self._index.vectors, cons.photo, alive,
+                                  attach_eps=self.cfg.attach_eps, margin=self.cfg.attach_margin)
+        out, held, temp = result.copy(), set(np.unique(result).tolist()), min(int(result.min(initial=0)), 0)
+        for a, b in found:
+            person = int(current[a])
+            if person <= 0 or current[b] != person or person in held:
+                temp -= 1
+                person = temp
+            out[a] = out[b] = person
+            held.add(person)
+        return out
 
     def _apply(self, conn: sqlite3.Connection, *, snapshot: _Snapshot | None, t0: float) -> ReclusterResult:
         """Writer task: bring the index up to date (install, removals, new faces) and commit the mapping."""
@@ -417,6 +440,8 @@ class PeopleManager:
         cons = clusters.Constraints(current=current, pinned=pinned, curated=faces.curated_people(conn),
                                     photo=self._photos, rejected=rejected)
         result = clusters.settle(labels, self._index.vectors, cons)
+        result[~alive] = 0
+        result = self._attach(result, current, cons, alive, first_new)  # new people stay negative until here
         stamp = q.now()
         fresh: dict[int, int] = {}
         for temp in np.unique(result[result < 0]).tolist():
@@ -425,8 +450,6 @@ class PeopleManager:
             lookup = np.vectorize(lambda t: fresh.get(int(t), int(t)), otypes=[np.int64])
             neg = result < 0
             result[neg] = lookup(result[neg])
-        result[~alive] = 0
-        result = self._attach(result, current, cons, alive, first_new)
         changed = np.flatnonzero((result != current) & alive)
         changed_ids = [int(f) for f in self._ids[changed]]
         meta_sql.mark_named_faces_dirty(conn, changed_ids)  # leaving a named person: its sidecar changes
