@@ -77,8 +77,9 @@ def record_answer(conn: sqlite3.Connection, person_id: int, face_id: int, answer
 
 
 def undo_last(conn: sqlite3.Connection, person_id: int) -> tuple[int, str] | None:
-    """Undo the person's last answer (the face back where it was, the rejection it added dropped); (face id,
-    answer) undone, None if there is none."""
+    """Undo the person's last answer (the face back where it was, pinned again if it was; the rejection it
+    added dropped); (face id, answer) undone, None if there is none. A face whose old person was pruned
+    meanwhile (a "yes" took its last face) goes back to no one."""
     row = conn.execute("SELECT id, face_id, answer, before_person, before_pinned, added_reject FROM review_answers "
                        "WHERE person_id = ? ORDER BY id DESC LIMIT 1", (person_id,)).fetchone()
     if row is None:
