@@ -44,7 +44,7 @@ import natural_set  # noqa: E402
 from people_quality import SETS, Photo, add_distractors, build_sets, pairwise  # noqa: E402
 
 BUDGET = 30  # answers per identity
-RADII = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+RADII = (0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.75, 0.8)
 
 
 def analysed_sets(names: list[str], load: Path | None, keep: Path | None) -> dict[str, list[Photo]]:
@@ -188,8 +188,9 @@ def run_reviewer(items: list[Photo], folder: Path, *, include_assigned: bool) ->
 
 def percentiles(values: list[float]) -> dict[str, float]:
     a = np.array(values)
-    return {f"p{p}": round(float(np.percentile(a, p)), 3) for p in (1, 5, 10, 25, 50, 75, 90, 95, 99)} | {
-        "n": len(values)}
+    return {"min": round(float(a.min()), 3)} | {
+        f"p{p}": round(float(np.percentile(a, p)), 3) for p in (1, 5, 10, 25, 50, 75, 90, 95, 99)} | {
+        "max": round(float(a.max()), 3), "n": len(values)}
 
 
 def run(sets: dict[str, list[Photo]]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ exemplar growth, rejection memory (it survives a recluster) and undo, through `d
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,35 @@ def test_faces_on_other_people_only_when_asked(lib: tuple[Store, dict[int, str],
                                           (salley[1],)).fetchall()) == [("assign", other)]
     with pytest.raises(ValueError):
         review.answer(store, one, salley[2], "maybe")
+
+
+def test_the_review_commands(scanned: dict[str, object], tmp_path: Path) -> None:
+    # The real CLI on a copy of the scanned library: list (table and --json), answer, undo, exit codes.
+    root = tmp_path / "lib"
+    shutil.copytree(Path(str(scanned["root"])), root)
+    config = str(root / "config.toml")
+    for command in (["review", "list"], ["review", "answer"], ["review", "undo"]):
+        done = pictod(*command, "--help")
+        assert done.returncode == 0 and "--config" in done.stdout
+    with Store.open(root / "lib.db") as store:
+        seed = store.read(lambda c: c.execute("SELECT min(id) FROM faces").fetchone()[0])
+        person = corrections.new_person(store, [seed], name="Salley")
+    listed = pictod("review", "list", str(person), "--config", config, "--json", "--limit", "3")
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)
+    assert len(items) == 3 and [i["distance"] for i in items] == sorted(i["distance"] for i in items)
+    assert set(items[0]) == {"face_id", "photo_id", "distance", "rank", "person_id", "person_name", "skipped"}
+    table = pictod("review", "list", str(person), "--config", config)
+    assert table.returncode == 0 and "distance" in table.stdout and f"review answer {person}" in table.stdout
+    face = items[0]["face_id"]
+    done = pictod("review", "answer", str(person), str(face), "yes", "--config", config, "--json")
+    assert done.returncode == 0 and json.loads(done.stdout) == {"person_id": person, "face_id": face,
+                                                                "answer": "yes"}
+    after = json.loads(pictod("review", "list", str(person), "--config", config, "--json").stdout)
+    assert face not in [i["face_id"] for i in after]
+    undone = pictod("review", "undo", str(person), "--config", config, "--json")
+    assert undone.returncode == 0 and json.loads(undone.stdout)["face_id"] == face
+    assert pictod("review", "undo", str(person), "--config", config).returncode == 2  # nothing left
+    assert pictod("review", "list", "999", "--config", config).returncode == 2  # no such person
+    assert pictod("review", "answer", str(person), str(face), "maybe", "--config", config).returncode == 2
+    assert pictod("review", "list", str(person), "--max-distance", "3", "--config", config).returncode == 2

@@ -620,6 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from daemon.cli import metadata as cli_metadata
     cli_metadata.register(sub, _common, _with_store)
+    from daemon.cli import review as cli_review  # the same-person review (issue 21)
+    cli_review.register(sub, _common)
     return parser
 
 
