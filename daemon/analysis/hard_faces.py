@@ -244,10 +244,12 @@ def recover(
     if not shortlist and lonely:  # someone is there and no face of theirs was found upright
         scores = probe(probe_detect, image, lonely[:per_canvas], side, context=PERSON_CONTEXT, centred=False)
         shortlist = probe_turns(scores, hints_only=True)
-    if not shortlist and lonely and not faces and faceless_turns:
+    forced = not shortlist and bool(lonely) and not faces and faceless_turns
+    if forced:
         # Issue 21: someone is there, no face at all upright, and the probe saw none either: a person's box
         # probed whole makes a small face smaller still (a full-length figure in a 160 px cell: 40 px faces
-        # end up ~10 px), so the three turns get their full passes (bench/turn_search.py: the cost).
+        # end up ~10 px), so the three turns get their full passes, sideways first, stopping at the first turn
+        # with a confidently upright face (bench/turn_search.py: the cost).
         shortlist = list(TURNS)
     if not shortlist:
         return upright, why
@@ -261,6 +263,8 @@ def recover(
             total = sum(f.face.score for f in found)
             if total > best_total:
                 best, best_total = found, total
+            if forced and any(f.face.score >= CONFIDENT_UPRIGHT for f in found):
+                break
         if best is not upright:
             break
     return best, why

@@ -28,7 +28,7 @@ from daemon.store import Store
 from daemon.store import metadata as meta_sql
 from daemon.store import review as sql
 
-REVIEW_EPS = 0.7  # see the module docstring: bench/review_sim.py's distributions
+REVIEW_EPS = 0.6  # see the module docstring: bench/review_sim.py's distributions
 SKIPPED_PENALTY = 4.0  # added to a skipped face's rank: after every face not yet answered
 
 
@@ -110,3 +110,29 @@ def undo(store: Store, person_id: int) -> tuple[int, str] | None:
 def might_also_be(store: Store, person_id: int, *, max_distance: float | None = None) -> int:
     """How many faces the review would offer for this person now (the person page's "Might also be NAME (N)")."""
     return len(candidates(store, person_id, max_distance=max_distance))
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """A person one face may be: its distance to the person's nearest face."""
+
+    person_id: int
+    person_name: str | None
+    distance: float
+
+
+def who_is_this(store: Store, face_id: int, *, k: int = 3, max_distance: float | None = None) -> list[Nearest]:
+    """The `k` people nearest to one face (by their nearest face), within the review radius; never a person the
+    face was rejected from, nor one that holds another face of its photo, nor its own. NotFoundError for an
+    unknown face."""
+    radius = REVIEW_EPS if max_distance is None else float(max_distance)
+    rows = store.read(lambda conn: sql.who_rows(conn, face_id))
+    if not len(rows.people):
+        return []
+    sims = clusters.normalise(rows.others) @ clusters.normalise(rows.vector)[0]
+    best: dict[int, float] = {}
+    for person, sim in zip(rows.people.tolist(), sims.tolist(), strict=True):
+        if person not in rows.excluded:
+            best[person] = max(best.get(person, -2.0), float(sim))
+    ranked = sorted((1.0 - s, p) for p, s in best.items() if 1.0 - s <= radius)[:max(0, k)]
+    return [Nearest(person_id=p, person_name=rows.names.get(p), distance=round(d, 4)) for d, p in ranked]

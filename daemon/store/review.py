@@ -110,3 +110,28 @@ def answers(conn: sqlite3.Connection, person_id: int) -> list[tuple[int, str]]:
     """(face id, answer) of every recorded answer for this person, oldest first."""
     return [(int(f), str(a)) for f, a in conn.execute(
         "SELECT face_id, answer FROM review_answers WHERE person_id = ? ORDER BY id", (person_id,))]
+
+
+@dataclass(frozen=True)
+class WhoRows:
+    """One face and every assigned face, for `library.review.who_is_this`."""
+
+    vector: NDArray[np.float32]
+    others: NDArray[np.float32]  # every assigned face's embedding
+    people: NDArray[np.int64]  # their people
+    excluded: set[int]  # people the face may not be: rejected, holding its photo, its own
+    names: dict[int, str | None]
+
+
+def who_rows(conn: sqlite3.Connection, face_id: int) -> WhoRows:
+    """The face (NotFoundError if unknown), the assigned faces and the people it may not be."""
+    photo, own = faces.face_row(conn, face_id)
+    row = conn.execute("SELECT embedding FROM faces WHERE id = ?", (face_id,)).fetchone()
+    assigned = faces.assigned_faces(conn)
+    excluded = {int(p) for (p,) in conn.execute(
+        "SELECT person_id FROM corrections WHERE kind = 'reject' AND face_id = ? AND person_id IS NOT NULL "
+        "UNION SELECT person_id FROM faces WHERE photo_id = ? AND person_id IS NOT NULL", (face_id, photo))}
+    if own is not None:
+        excluded.add(own)
+    return WhoRows(vector=vec(row[0]), others=assigned.vectors, people=assigned.people, excluded=excluded,
+                   names=faces.person_names(conn))

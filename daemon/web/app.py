@@ -156,7 +156,10 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
             state.library.close()
 
     views = Views(state)
+    from daemon.web.review import ReviewViews  # the review pages (issue 21)
+
     routes = [
+        *ReviewViews(views).routes(),
         Route("/", views.home),
         Route("/people", views.people),
         Route("/people/{person_id:int}", views.person),
@@ -317,6 +320,8 @@ class Views:
 
     def person(self, request: Request) -> Response:
         """One person: faces best first, rename, merge, move and reject faces, the person's photos."""
+        from daemon.web import review as review_pages
+
         def build() -> Response:
             store = self._store()
             person_id = data.check_id(request.path_params["person_id"], "person")
@@ -330,7 +335,8 @@ class Views:
             return self._render(request, "person.html", title=summary.name or f"Person {person_id}",
                                 person=summary, faces=faces, pinned=pinned, page=page,
                                 pages=_pages(summary.faces, FACES_PER_PAGE), photo_ids=photo_ids,
-                                photo_total=photo_total, choices=data.search_people(store, "", limit=500))
+                                photo_total=photo_total, choices=data.search_people(store, "", limit=500),
+                                might_also=review_pages.might_also_be(store, person_id))
         return self._guarded(request, build)
 
     def unknown(self, request: Request) -> Response:
