@@ -119,8 +119,9 @@ def main() -> int:
         recall[name] = {"faces": len(truth)}
         for on in (False, True):
             an.faceless_turns = on
-            result = an.analyze_bytes(data)
+            runs, result = detector_runs(an, data)
             recall[name]["found_on" if on else "found_off"] = matched(truth, [f.box for f in result.faces])
+            recall[name]["detector_runs_on" if on else "detector_runs_off"] = runs
     false_turns = {}
     for on in (False, True):
         an.faceless_turns = on

@@ -28,21 +28,27 @@ def pictod(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
-@pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """5 crops of each of 3 people; eps so tight that nothing clusters or attaches: every face is alone."""
-    root = tmp_path_factory.mktemp("review")
+def scan_crops(root: Path, who: tuple[str, ...], per_person: int, extra: str = "") -> Path:
+    """`pictod scan` of the first crops of these johns (files named IDENTITY-NAME) with an eps so tight that
+    nothing clusters or attaches: every face is alone. The config's path."""
     photos = root / "photos"
     photos.mkdir()
-    for who in WHO:
-        for src in sorted((JOHNS / who).glob("*.jpg"))[:5]:
-            shutil.copy(src, photos / f"{who}-{src.name}")
+    for name in who:
+        for src in sorted((JOHNS / name).glob("*.jpg"))[:per_person]:
+            shutil.copy(src, photos / f"{name}-{src.name}")
     config = root / "config.toml"
     config.write_text('[library]\nfolders = ["photos"]\ndatabase = "lib.db"\n[log]\nformat = "json"\n'
-                      '[clustering]\neps = 0.05\nsuggest_eps = 0.05\nattach_eps = 0.05\n')
+                      '[clustering]\neps = 0.05\nsuggest_eps = 0.05\nattach_eps = 0.05\n' + extra)
     done = pictod("scan", "--config", str(config), "--json")
     assert done.returncode == 0, done.stderr
-    return {"root": root, "config": config}
+    return config
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """5 crops of each of 3 people, every face alone."""
+    root = tmp_path_factory.mktemp("review")
+    return {"root": root, "config": scan_crops(root, WHO, 5)}
 
 
 @pytest.fixture()

@@ -183,6 +183,7 @@ class Analyzer:
                     weak=[f for f in upright if f.score < self._face_conf], find=self._find_faces,
                     probe_detect=lambda im: self.models.faces.detect([im], conf=facelib.PROBE_CONF)[0],
                     side=max(self.models.faces.input_size), faceless_turns=self.faceless_turns,
+                    find_plain=lambda im: self.models.faces.detect([im], conf=self._face_conf)[0],
                 )
             stretched = [(_stretch_face(t.face, fx, fy), t.rotation) for t in turned]
             kept = [(f, r) for f, r in stretched if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]

@@ -216,6 +216,7 @@ def recover(
     side: int,
     weak: Sequence[RawFace] = (),
     faceless_turns: bool = True,
+    find_plain: FindFaces | None = None,
 ) -> tuple[list[FoundFace], str | None]:
     """The photo's faces, looked for again turned when the upright pass may have seen it the wrong way up.
 
@@ -223,7 +224,8 @@ def recover(
     any score >= PERSON_HINT_CONF), `weak` its detections below the face threshold (hints too), `find` the
     face search (plain pass, then the close-up pass), `probe_detect` the bare detector at PROBE_CONF, `side`
     its canvas; `faceless_turns`: a photo with no face but a person gets the three turns' full passes even
-    when the probe shortlists none (off: the probe decides alone, as before issue 21). Returns the faces in
+    when the probe shortlists none (off: the probe decides alone, as before issue 21), by `find_plain` (the
+    plain pass alone: a face filling the frame would have shown in the probe) if given. Returns the faces in
     `image` pixels, each with the turn that found it, and why a turn was looked for (None: it was not).
 
     A probe (one detector run) shortlists turns: of the faces' (else the weak detections') surroundings,
@@ -259,7 +261,8 @@ def recover(
     # each face small, out of its photo: it may point at upside down for sideways): at most three passes.
     for group in (shortlist, [d for d in TURNS if d not in shortlist]):
         for degrees in group:
-            found = [FoundFace(unturn_face(f, degrees, width, height), degrees) for f in find(turn(image, degrees))]
+            search = find_plain if forced and find_plain is not None else find
+            found = [FoundFace(unturn_face(f, degrees, width, height), degrees) for f in search(turn(image, degrees))]
             total = sum(f.face.score for f in found)
             if total > best_total:
                 best, best_total = found, total
