@@ -1171,10 +1171,13 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
     if res.get("trials_command"):
         lines += [f"From `{res['trials_command']}`.", ""]
     lines += report_lines(res.get("trials") or {})
+    from review_report import report_lines as review_lines  # issue 21's section, from its scripts' JSON
+
     lines += [
         "",
         "People quality on hard photos (issue 11: clustering, suggestions, the scripted users) is reported in "
         "`bench/people_quality.md`, from `bench/people_quality.py`.",
+        *review_lines(),
         "",
         "## What each change bought",
         "",
