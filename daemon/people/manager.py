@@ -12,7 +12,9 @@ of their faces);
 a face of low quality (below `min_core_quality`; unknown quality counts as good) is never a DBSCAN core and joins
 a person, placed or as a border point, only within the stricter `low_quality_eps`;
 a recluster maps DBSCAN clusters onto people (`clusters.map_clusters`: stable ids, curated people anchored,
-rejections and one face per photo enforced); the user corrects (`daemon/library/corrections.py`), recorded in the
+rejections and one face per photo enforced), joins faces left alone to their clearly nearest person
+(`clusters.attach_lonely`) and makes a person of two lone faces that are each other's clear nearest
+(`pairs.pair_lonely`, issue 21); the user corrects (`daemon/library/corrections.py`), recorded in the
 `corrections` table so every later recluster honours them.
 """
 
