@@ -111,6 +111,9 @@ def test_an_accepted_face_becomes_an_exemplar(lib: tuple[Store, dict[int, str], 
     assert b in after and after[b].distance == pytest.approx(dist(vectors, a, b), abs=1e-3)
     assert a not in after
     assert store.read(lambda c: c.execute("SELECT person_id FROM faces WHERE id = ?", (a,)).fetchone()) == (person,)
+    # A recluster (the daemon's, meanwhile) keeps the answer: a "yes" is a pin.
+    recluster_now(store, ClusteringConfig(eps=0.05, suggest_eps=0.05, attach_eps=0.05))
+    assert store.read(lambda c: c.execute("SELECT person_id FROM faces WHERE id = ?", (a,)).fetchone()) == (person,)
 
 
 def test_a_rejected_face_is_never_asked_again_and_weighs_down_its_neighbours(
