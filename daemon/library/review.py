@@ -18,15 +18,18 @@ identity; see there how it was picked.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from daemon.people import clusters
-from daemon.store import Store
+from daemon.store import Store, faces
 from daemon.store import metadata as meta_sql
 from daemon.store import review as sql
+from daemon.store.base import PEOPLE_REV, get_int
 
 REVIEW_EPS = 0.6  # see the module docstring: bench/review_sim.py's distributions
 SKIPPED_PENALTY = 4.0  # added to a skipped face's rank: after every face not yet answered
@@ -45,41 +48,137 @@ class Candidate:
     skipped: bool
 
 
-def rank(exemplars: NDArray[np.floating], faces: NDArray[np.floating], rejected: NDArray[np.floating]
-         ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Per face: (distance to the nearest exemplar, rank); pure. The rank is the distance raised by how much
-    nearer the face lies to a rejected face than to the person."""
-    if len(faces) == 0 or len(exemplars) == 0:
-        far = np.full(len(faces), 2.0, np.float32)
-        return far, far
-    q = clusters.normalise(faces)
-    distance = (1.0 - (q @ clusters.normalise(exemplars).T).max(axis=1)).astype(np.float32)
-    score = distance.copy()
-    if len(rejected):
-        near_rejected = 1.0 - (q @ clusters.normalise(rejected).T).max(axis=1)
-        score += np.maximum(0.0, distance - near_rejected).astype(np.float32)
-    return distance, score
+class _Faces:
+    """Every face of one library as arrays (ascending ids): vectors (normalised), photos, people; kept between
+    calls in one process (the web app answers a key press with one small read, not a read of every face).
+
+    Valid while the store's stamp (`store/review.stamp`) is the one it was read at: faces added are appended,
+    faces removed reload it all, people changed elsewhere (the daemon) reload the people column; this process's
+    own answers patch it (`_patched`). Per person, each face's best similarity to the person's faces and to its
+    rejected faces is kept too and updated by the faces added to either set (an undo recomputes it).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stamp: tuple[int, int, int] = (-1, -1, -1)
+        self.ids = np.zeros(0, np.int64)
+        self.photos = np.zeros(0, np.int64)
+        self.people = np.zeros(0, np.int64)
+        self.vectors = np.zeros((0, 128), np.float32)
+        self.near: dict[tuple[int, str], tuple[frozenset[int], NDArray[np.float32]]] = {}
+
+    def refresh(self, conn: sqlite3.Connection) -> None:
+        """Bring the arrays up to the store's state (inside a read)."""
+        now = sql.stamp(conn)
+        people_rev, removed_rev, top = now
+        last = int(self.ids[-1]) if len(self.ids) else 0
+        if removed_rev != self.stamp[1] or top < last:
+            rows = faces.faces_after(conn, 0)
+            self.ids, self.photos, self.vectors = rows.ids, rows.photos, clusters.normalise(rows.vectors)
+            self.people, self.near = rows.people, {}
+        else:
+            if top > last:  # faces added: only theirs are read
+                rows = faces.faces_after(conn, last)
+                self.ids = np.concatenate([self.ids, rows.ids])
+                self.photos = np.concatenate([self.photos, rows.photos])
+                self.vectors = np.concatenate([self.vectors.reshape(-1, rows.vectors.shape[1]),
+                                               clusters.normalise(rows.vectors)])
+                self.people = np.concatenate([self.people, rows.people])
+            if people_rev != self.stamp[0]:  # people changed elsewhere: the person column again
+                pairs = faces.face_people(conn)
+                self.people = np.zeros(len(self.ids), np.int64)
+                self.people[np.searchsorted(self.ids, pairs[:, 0])] = pairs[:, 1]
+        self.stamp = now
+
+    def best(self, key: tuple[int, str], members: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Per face, its highest similarity to the faces at `members` (positions): -2 with none."""
+        have = frozenset(self.ids[members].tolist())
+        cached = self.near.get(key)
+        n = len(self.ids)
+        if cached is not None and cached[0] <= have and len(cached[1]) <= n:
+            old, sims = cached
+            if len(sims) < n:  # faces added since: their rows against every member
+                sims = np.concatenate([sims, _max_sim(self.vectors[len(sims):], self.vectors[members])])
+            added = np.flatnonzero(np.isin(self.ids[members], list(have - old)))
+            if len(added):
+                sims = np.maximum(sims, _max_sim(self.vectors, self.vectors[members[added]]))
+        else:
+            sims = _max_sim(self.vectors, self.vectors[members])
+        self.near[key] = (have, sims)
+        return sims
+
+    def patch(self, rev0: int, rev1: int, rows: list[tuple[int, int]]) -> None:
+        """This process changed these faces' people in one write from people rev0 to rev1."""
+        with self.lock:
+            if self.stamp[0] != rev0 or not rows:
+                return
+            at = np.searchsorted(self.ids, [f for f, _p in rows])
+            if (at >= len(self.ids)).any() or not np.array_equal(self.ids[at], [f for f, _p in rows]):
+                return
+            self.people[at] = [p for _f, p in rows]
+            self.stamp = (rev1, *self.stamp[1:])
+
+
+def _max_sim(vectors: NDArray[np.float32], members: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Per row of `vectors`, its highest dot product with a row of `members` (-2 with none), in blocks."""
+    out = np.full(len(vectors), -2.0, np.float32)
+    if len(members) == 0 or len(vectors) == 0:
+        return out
+    rows = clusters.block_rows(len(members))
+    for start in range(0, len(vectors), rows):
+        out[start:start + rows] = (vectors[start:start + rows] @ members.T).max(axis=1)
+    return out
+
+
+_CACHES: weakref.WeakKeyDictionary[Store, _Faces] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _faces_of(store: Store) -> _Faces:
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = _Faces()
+        return cache
 
 
 def candidates(store: Store, person_id: int, *, limit: int | None = None, max_distance: float | None = None,
                include_assigned: bool = False) -> list[Candidate]:
     """The faces to ask about for this person, best first (NotFoundError for an unknown person)."""
     radius = REVIEW_EPS if max_distance is None else float(max_distance)
-    rows = store.read(lambda conn: sql.review_rows(conn, person_id, include_assigned=include_assigned))
-    others = rows.others
-    distance, score = rank(rows.exemplars, others.vectors, rows.rejected)
-    out: list[Candidate] = []
-    for at in np.flatnonzero(distance <= radius).tolist():
-        face_id, photo_id, owner = int(others.ids[at]), int(others.photos[at]), int(others.people[at])
-        if face_id in rows.never or photo_id in rows.taken_photos:
-            continue
-        skipped = face_id in rows.skipped
-        out.append(Candidate(face_id=face_id, photo_id=photo_id, distance=round(float(distance[at]), 4),
-                             rank=round(float(score[at]) + (SKIPPED_PENALTY if skipped else 0.0), 4),
-                             person_id=owner or None, person_name=rows.names.get(owner) if owner else None,
-                             skipped=skipped))
-    out.sort(key=lambda c: (c.rank, c.distance, c.face_id))
-    return out if limit is None else out[:max(0, limit)]
+    cache = _faces_of(store)
+    with cache.lock:
+        def read(conn: sqlite3.Connection) -> tuple[list[int], set[int], dict[int, str | None]]:
+            _person, rejected, skipped = sql.person_answers(conn, person_id)
+            cache.refresh(conn)
+            return rejected, skipped, faces.person_names(conn) if include_assigned else {}
+
+        rejected_ids, skipped, names = store.read(read)
+        mine = np.flatnonzero(cache.people == person_id)
+        never = np.searchsorted(cache.ids, rejected_ids)
+        never = never[(never < len(cache.ids))]
+        never = never[np.isin(cache.ids[never], rejected_ids)]
+        if len(mine) == 0:
+            return []
+        near = 1.0 - cache.best((person_id, "person"), mine)
+        near_rejected = 1.0 - cache.best((person_id, "rejected"), never)
+        open_ = cache.people != person_id if include_assigned else cache.people == 0
+        keep = open_ & (near <= radius) & ~np.isin(cache.photos, cache.photos[mine])
+        keep[never] = False
+        at = np.flatnonzero(keep)
+        ids, photos, owners = cache.ids[at], cache.photos[at], cache.people[at]
+        distance = near[at]
+        score = distance + np.maximum(0.0, distance - near_rejected[at])
+    score = score + np.where(np.isin(ids, list(skipped)), SKIPPED_PENALTY, 0.0).astype(np.float32)
+    order = np.lexsort((ids, distance, np.round(score, 4)))[:None if limit is None else max(0, limit)]
+    ids, photos, owners, distance, score = ids[order], photos[order], owners[order], distance[order], score[order]
+    out = [Candidate(face_id=int(f), photo_id=int(p), distance=round(float(d), 4),
+                     rank=round(float(r), 4),
+                     person_id=int(o) or None, person_name=names.get(int(o)) if o else None,
+                     skipped=int(f) in skipped)
+           for f, p, o, d, r in zip(ids.tolist(), photos.tolist(), owners.tolist(), distance.tolist(),
+                                    score.tolist(), strict=True)]
+    return out
 
 
 def answer(store: Store, person_id: int, face_id: int, verdict: str) -> None:
@@ -87,24 +186,29 @@ def answer(store: Store, person_id: int, face_id: int, verdict: str) -> None:
     it weighs down faces near it) or "skip" (offered again after the others); recorded, so `undo` can take it
     back. NotFoundError for an unknown face or person, ValueError for another verdict."""
 
-    def task(conn: sqlite3.Connection) -> None:
+    def task(conn: sqlite3.Connection) -> tuple[int, int, list[tuple[int, int]]]:
+        rev0 = get_int(conn, PEOPLE_REV)
         sql.record_answer(conn, person_id, face_id, verdict)
         if verdict != "skip":
             meta_sql.mark_face_dirty(conn, face_id)  # its sidecar names it now (or no longer)
+        return rev0, get_int(conn, PEOPLE_REV), sql.photo_faces_of(conn, face_id)
 
-    store.write(task)
+    _faces_of(store).patch(*store.write(task))
 
 
 def undo(store: Store, person_id: int) -> tuple[int, str] | None:
     """Take back the person's last answer; (face id, the answer undone), None if nothing is left to undo."""
 
-    def task(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    def task(conn: sqlite3.Connection) -> tuple[tuple[int, str] | None, int, int, list[tuple[int, int]]]:
+        rev0 = get_int(conn, PEOPLE_REV)
         done = sql.undo_last(conn, person_id)
         if done is not None and done[1] != "skip":
             meta_sql.mark_face_dirty(conn, done[0])
-        return done
+        return done, rev0, get_int(conn, PEOPLE_REV), sql.photo_faces_of(conn, done[0]) if done else []
 
-    return store.write(task)
+    done, rev0, rev1, rows = store.write(task)
+    _faces_of(store).patch(rev0, rev1, rows)
+    return done
 
 
 def might_also_be(store: Store, person_id: int, *, max_distance: float | None = None) -> int:
@@ -126,13 +230,22 @@ def who_is_this(store: Store, face_id: int, *, k: int = 3, max_distance: float |
     face was rejected from, nor one that holds another face of its photo, nor its own. NotFoundError for an
     unknown face."""
     radius = REVIEW_EPS if max_distance is None else float(max_distance)
-    rows = store.read(lambda conn: sql.who_rows(conn, face_id))
-    if not len(rows.people):
-        return []
-    sims = clusters.normalise(rows.others) @ clusters.normalise(rows.vector)[0]
-    best: dict[int, float] = {}
-    for person, sim in zip(rows.people.tolist(), sims.tolist(), strict=True):
-        if person not in rows.excluded:
-            best[person] = max(best.get(person, -2.0), float(sim))
-    ranked = sorted((1.0 - s, p) for p, s in best.items() if 1.0 - s <= radius)[:max(0, k)]
-    return [Nearest(person_id=p, person_name=rows.names.get(p), distance=round(d, 4)) for d, p in ranked]
+    cache = _faces_of(store)
+    with cache.lock:
+        def read(conn: sqlite3.Connection) -> tuple[set[int], dict[int, str | None]]:
+            excluded = sql.people_excluded(conn, face_id)
+            cache.refresh(conn)
+            return excluded, faces.person_names(conn)
+
+        excluded, names = store.read(read)
+        at = int(np.searchsorted(cache.ids, face_id))
+        if at >= len(cache.ids) or cache.ids[at] != face_id:
+            return []
+        sims = cache.vectors @ cache.vectors[at]
+        assigned = np.flatnonzero((cache.people != 0) & ~np.isin(cache.people, list(excluded)))
+        owners, best = cache.people[assigned], sims[assigned]
+    order = np.lexsort((owners, -best))
+    _people, first = np.unique(owners[order], return_index=True)
+    ranked = sorted((1.0 - float(best[order][i]), int(owners[order][i])) for i in first)
+    return [Nearest(person_id=p, person_name=names.get(p), distance=round(d, 4))
+            for d, p in ranked if d <= radius][:max(0, k)]

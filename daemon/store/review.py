@@ -7,53 +7,11 @@ be undone exactly. A "yes" is a pin (`faces.move_face`), a "no" a rejection (`fa
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-
-import numpy as np
-from numpy.typing import NDArray
 
 from daemon.store import faces
-from daemon.store.base import PEOPLE_REV, bump, now, vec
+from daemon.store.base import FACES_REMOVED_REV, PEOPLE_REV, bump, get_int, now
 
 ANSWERS = ("yes", "no", "skip")
-
-
-@dataclass(frozen=True)
-class ReviewRows:
-    """What one review question is computed from, read in one snapshot."""
-
-    person: faces.PersonRow
-    exemplars: NDArray[np.float32]  # the person's faces' embeddings
-    others: faces.FaceRows  # faces it may be offered: unassigned (people = 0), or on other people too
-    rejected: NDArray[np.float32]  # embeddings of faces the user said are not this person
-    never: set[int]  # face ids never to offer: rejected for this person
-    skipped: set[int]  # face ids skipped for this person (offered again only after the others)
-    taken_photos: set[int]  # photos already holding a face of this person
-    names: dict[int, str | None]
-
-
-def review_rows(conn: sqlite3.Connection, person_id: int, *, include_assigned: bool, dim: int = 128) -> ReviewRows:
-    """The person (NotFoundError if unknown), its faces, the candidate faces and the answers so far."""
-    person = faces.person_row(conn, person_id)
-    mine = faces.assigned_faces(conn, person_id, dim=dim)
-    loose = faces.unassigned_faces(conn, dim=dim)
-    if include_assigned:
-        assigned = faces.assigned_faces(conn, dim=dim)
-        keep = assigned.people != person_id
-        loose = faces.FaceRows(ids=np.concatenate([loose.ids, assigned.ids[keep]]),
-                               photos=np.concatenate([loose.photos, assigned.photos[keep]]),
-                               people=np.concatenate([loose.people, assigned.people[keep]]),
-                               vectors=np.concatenate([loose.vectors, assigned.vectors[keep]]))
-    never_rows = conn.execute(
-        "SELECT f.id, f.embedding FROM corrections c JOIN faces f ON f.id = c.face_id "
-        "WHERE c.kind = 'reject' AND c.person_id = ?", (person_id,)).fetchall()
-    skipped = {int(r[0]) for r in conn.execute(
-        "SELECT face_id FROM review_answers WHERE person_id = ? AND answer = 'skip'", (person_id,))}
-    return ReviewRows(
-        person=person, exemplars=mine.vectors, others=loose,
-        rejected=np.stack([vec(r[1]) for r in never_rows]) if never_rows else np.zeros((0, dim), np.float32),
-        never={int(r[0]) for r in never_rows}, skipped=skipped,
-        taken_photos={int(p) for p in mine.photos.tolist()}, names=faces.person_names(conn))
 
 
 def record_answer(conn: sqlite3.Connection, person_id: int, face_id: int, answer: str) -> None:
@@ -112,26 +70,35 @@ def answers(conn: sqlite3.Connection, person_id: int) -> list[tuple[int, str]]:
         "SELECT face_id, answer FROM review_answers WHERE person_id = ? ORDER BY id", (person_id,))]
 
 
-@dataclass(frozen=True)
-class WhoRows:
-    """One face and every assigned face, for `library.review.who_is_this`."""
-
-    vector: NDArray[np.float32]
-    others: NDArray[np.float32]  # every assigned face's embedding
-    people: NDArray[np.int64]  # their people
-    excluded: set[int]  # people the face may not be: rejected, holding its photo, its own
-    names: dict[int, str | None]
-
-
-def who_rows(conn: sqlite3.Connection, face_id: int) -> WhoRows:
-    """The face (NotFoundError if unknown), the assigned faces and the people it may not be."""
+def people_excluded(conn: sqlite3.Connection, face_id: int) -> set[int]:
+    """The people a face may not be (NotFoundError if unknown): rejected, holding its photo, its own."""
     photo, own = faces.face_row(conn, face_id)
-    row = conn.execute("SELECT embedding FROM faces WHERE id = ?", (face_id,)).fetchone()
-    assigned = faces.assigned_faces(conn)
     excluded = {int(p) for (p,) in conn.execute(
         "SELECT person_id FROM corrections WHERE kind = 'reject' AND face_id = ? AND person_id IS NOT NULL "
         "UNION SELECT person_id FROM faces WHERE photo_id = ? AND person_id IS NOT NULL", (face_id, photo))}
-    if own is not None:
-        excluded.add(own)
-    return WhoRows(vector=vec(row[0]), others=assigned.vectors, people=assigned.people, excluded=excluded,
-                   names=faces.person_names(conn))
+    return excluded | ({own} if own is not None else set())
+
+
+def stamp(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """(people rev, faces removed rev, highest face id): what a cache of the faces is valid for (face ids only
+    grow, every removal bumps the removed rev). Three index lookups, no scan."""
+    top = conn.execute("SELECT coalesce(max(id), 0) FROM faces").fetchone()[0]
+    return get_int(conn, PEOPLE_REV), get_int(conn, FACES_REMOVED_REV), int(top)
+
+
+def person_answers(conn: sqlite3.Connection, person_id: int) -> tuple[faces.PersonRow, list[int], set[int]]:
+    """The person (NotFoundError if unknown), the faces rejected for it, the faces skipped for it."""
+    person = faces.person_row(conn, person_id)
+    rejected = [int(r[0]) for r in conn.execute(
+        "SELECT face_id FROM corrections WHERE kind = 'reject' AND person_id = ? AND face_id IS NOT NULL",
+        (person_id,))]
+    skipped = {int(r[0]) for r in conn.execute(
+        "SELECT face_id FROM review_answers WHERE person_id = ? AND answer = 'skip'", (person_id,))}
+    return person, rejected, skipped
+
+
+def photo_faces_of(conn: sqlite3.Connection, face_id: int) -> list[tuple[int, int]]:
+    """(face id, person id or 0) of every face of this face's photo (what an answer may have changed)."""
+    return [(int(f), int(p)) for f, p in conn.execute(
+        "SELECT id, coalesce(person_id, 0) FROM faces WHERE photo_id = (SELECT photo_id FROM faces WHERE id = ?)",
+        (face_id,))]
