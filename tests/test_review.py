@@ -19,6 +19,7 @@ from daemon.library import corrections, review
 from daemon.people import clusters
 from daemon.people.manager import recluster_now
 from daemon.store import Store
+from daemon.store import faces as faces_sql
 
 WHO = ("John_Salley", "John_Savage", "John_Schneider")  # SFace: 0.1-0.4 within each, 0.77+ between them
 
@@ -219,3 +220,25 @@ def test_the_review_commands(scanned: dict[str, object], tmp_path: Path) -> None
     assert pictod("review", "list", "999", "--config", config).returncode == 2  # no such person
     assert pictod("review", "answer", str(person), str(face), "maybe", "--config", config).returncode == 2
     assert pictod("review", "list", str(person), "--max-distance", "3", "--config", config).returncode == 2
+
+
+def test_candidates_see_changes_made_elsewhere(lib: tuple[Store, dict[int, str], dict[int, np.ndarray]],
+                                               tmp_path: Path) -> None:
+    # The review keeps the faces in its process between questions: a change another process makes (the daemon,
+    # the CLI: here a second Store on the same file) is seen at the next question.
+    store, truth, _vectors = lib
+    salley = faces_of(truth, "John_Salley")
+    person = corrections.new_person(store, salley[:1])
+    offered = [c.face_id for c in review.candidates(store, person)]
+    assert salley[1] in offered
+    db = Path(store.read(lambda c: c.execute("PRAGMA database_list").fetchone()[2]))
+    with Store.open(db) as other:
+        corrections.new_person(other, [salley[1]], name="someone else")  # taken by another process
+        corrections.move_face(other, salley[2], person)  # and one more exemplar given there
+    again = [c.face_id for c in review.candidates(store, person)]
+    assert salley[1] not in again and salley[2] not in again
+    assert salley[1] in [c.face_id for c in review.candidates(store, person, include_assigned=True)]
+    with Store.open(db) as other:  # a photo removed elsewhere: its face is gone from the review
+        photo = other.read(lambda c: c.execute("SELECT photo_id FROM faces WHERE id = ?", (salley[3],)).fetchone()[0])
+        other.write(lambda c: faces_sql.drop_photos(c, [photo]))
+    assert salley[3] not in [c.face_id for c in review.candidates(store, person, max_distance=2.0)]
