@@ -17,8 +17,9 @@ from harness import expect
 sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
 from test_review import scan_crops
 from test_web_browser import browser  # noqa: F401  # the harness's browser, on this module's `web`
-from web_helpers import WebProcess, cli_json, start_web, stop
+from web_helpers import WebProcess, cli_json, client, csrf_of, post, start_web, stop
 
+from daemon import config as config_mod
 from daemon.library import corrections
 from daemon.store import Store
 
@@ -116,3 +117,32 @@ def test_who_is_this_offers_the_nearest_people(browser: WebDriver, web: WebProce
     assert [int(li.get_attribute("data-person") or 0) for li in offered][:1] == [person]
     offered[0].find_element(By.CSS_SELECTOR, "button").click()
     expect(lambda: loose[0] in person_faces(config, person), timeout=20, what="the face on Salley")
+
+
+def test_the_review_pages_work_without_javascript(library: tuple[Path, int, dict[int, str]], tmp_path: Path) -> None:
+    # The forms alone (no script): each answer redirects back to the next question; the JSON API and errors.
+    config, person, _truth = library
+    test = client(config_mod.load(config), tmp_path / "cache")
+    try:
+        page = test.get(f"/people/{person}/review")
+        assert page.status_code == 200 and 'id="review-face"' in page.text
+        first = int(page.text.split('data-current="')[1].split('"')[0])
+        api = test.get(f"/api/people/{person}/review").json()
+        assert api["ok"] and api["candidates"][0]["face_id"] == first
+        csrf = csrf_of(test, f"/people/{person}/review")
+        done = post(test, f"/people/{person}/review/answer", {"face": first, "verdict": "skip"}, csrf=csrf)
+        assert done.status_code == 303 and done.headers["location"] == f"/people/{person}/review"
+        after = test.get(f"/people/{person}/review").text
+        assert f'data-current="{first}"' not in after  # the skipped face comes last
+        bad = post(test, f"/people/{person}/review/answer", {"face": first, "verdict": "maybe"}, csrf=csrf,
+                   json_reply=True)
+        assert bad.status_code == 400 and not bad.json()["ok"]
+        undone = post(test, f"/people/{person}/review/undo", {}, csrf=csrf, json_reply=True)
+        assert undone.json() == {"ok": True, "message": f"undone: face {first} skip", "face": first, "answer": "skip"}
+        assert post(test, f"/people/{person}/review/undo", {}, csrf=csrf, json_reply=True).status_code == 400
+        assert post(test, f"/people/{person}/review/answer", {"face": first, "verdict": "yes"}, csrf=None,
+                    json_reply=True).status_code == 403  # no CSRF token
+        assert test.get("/people/999999/review").status_code == 404
+        assert test.get(f"/faces/{first}/who").status_code == 200
+    finally:
+        test.__exit__(None, None, None)
