@@ -133,7 +133,10 @@ def test_the_review_pages_work_without_javascript(library: tuple[Path, int, dict
         done = post(test, f"/people/{person}/review/answer", {"face": first, "verdict": "skip"}, csrf=csrf)
         assert done.status_code == 303 and done.headers["location"] == f"/people/{person}/review"
         after = test.get(f"/people/{person}/review").text
-        assert f'data-current="{first}"' not in after  # the skipped face comes last
+        if len(api["candidates"]) > 1:  # the skipped face comes last
+            assert f'data-current="{first}"' not in after
+        else:
+            assert "skipped before" in after
         bad = post(test, f"/people/{person}/review/answer", {"face": first, "verdict": "maybe"}, csrf=csrf,
                    json_reply=True)
         assert bad.status_code == 400 and not bad.json()["ok"]
