@@ -15,6 +15,7 @@ from pictod_testdata import JOHNS, REPO
 from daemon import config
 from daemon.analysis.analyzer import Analyzer
 from daemon.config import ClusteringConfig
+from daemon.library import corrections
 from daemon.people import clusters, pairs
 from daemon.people.manager import PeopleManager
 from daemon.store import Store
@@ -101,6 +102,12 @@ def test_two_lone_photos_of_one_person_become_a_person(crops: list[tuple[str, Pa
     # A fresh manager (the daemon restarted) decides the same.
     PeopleManager(store, CFG).recluster(full=True)
     assert people(store, ids) == got
+    # The user says one of them is not that person: the pair is never made again, under any id.
+    corrections.reject_face(store, ids[0])
+    for full in (True, False, True):
+        manager.recluster(full=full)
+        after = people(store, ids)
+        assert after[0] is None and (after[-1] is None or after[-1] != after[0])
 
 
 def test_a_third_face_within_the_margin_or_one_photo_stops_the_pair(

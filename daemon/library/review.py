@@ -54,7 +54,7 @@ class _Faces:
 
     Valid while the store's stamp (`store/review.stamp`) is the one it was read at: faces added are appended,
     faces removed reload it all, people changed elsewhere (the daemon) reload the people column; this process's
-    own answers patch it (`_patched`). Per person, each face's best similarity to the person's faces and to its
+    own answers patch it (`patch`). Per person, each face's best similarity to the person's faces and to its
     rejected faces is kept too and updated by the faces added to either set (an undo recomputes it).
     """
 

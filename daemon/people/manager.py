@@ -393,13 +393,25 @@ class PeopleManager:
     def _pair(self, result: np.ndarray, current: np.ndarray, cons: clusters.Constraints, alive: np.ndarray,
               todo: np.ndarray) -> np.ndarray:
         """Lone faces among `todo` paired into people (`pairs.pair_lonely`, issue 21): a pair keeps the person
-        its two faces share, else gets a new one (negative: `_apply` makes it)."""
+        its two faces share, else gets a new one (negative: `_apply` makes it); a pair one of whose faces the
+        user rejected from the other's person is not made, and the other keeps that person."""
         assert self._index is not None
         lonely = alive & (result == 0) & (cons.pinned == 0)
         found = pairs.pair_lonely(lonely, todo, self._index.vectors, cons.photo, alive,
                                   attach_eps=self.cfg.attach_eps, margin=self.cfg.attach_margin)
         out, held, temp = result.copy(), set(np.unique(result).tolist()), min(int(result.min(initial=0)), 0)
         for a, b in found:
+            split = False
+            for one, other in ((a, b), (b, a)):
+                if current[other] > 0 and current[other] in cons.rejected.get(one, ()):
+                    # The user took `one` off the pair's person: `other` keeps it alone (so the person and the
+                    # rejection stay, and the pair is never made again under another id).
+                    split = True
+                    if current[other] not in held:
+                        out[other] = current[other]
+                        held.add(int(current[other]))
+            if split:
+                continue
             person = int(current[a])
             if person <= 0 or current[b] != person or person in held:
                 temp -= 1
