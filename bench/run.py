@@ -824,7 +824,7 @@ _CATEGORIES = (
                                                                          "sface.py")),
     ("hashing (daemon/analysis/hashing.py)", ("hashing.py",)),
     ("store (daemon/store, sqlite3)", ("daemon/store/", "sqlite3")),
-    ("people / clustering", ("people.py", "clusters.py", "sklearn")),
+    ("people / clustering", ("people/manager.py", "clusters.py", "sklearn")),
     ("start-up imports and model loading", ("<module>", "_find_and_load", "session.py", "registry.py")),
 )
 
