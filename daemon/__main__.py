@@ -4,4 +4,5 @@ import sys
 
 from daemon.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # imported (tests/test_imports.py imports every module), it does nothing
+    sys.exit(main())
