@@ -16,7 +16,6 @@ import http.cookiejar
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 from harness import REPO, verify_unit
 from pictod_testdata import FACE_RECOGNITION, SKIMAGE
+from web_helpers import stop
 
 AUDIT_HOOK = '''
 import os, sys
@@ -238,12 +238,7 @@ def web_answers_on_loopback(installed: Installed) -> None:
         page = opener.open(url.split("/?")[0] + "/people", timeout=30).read().decode()
         assert "/people/" in page  # at least one person's link
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def assert_nothing_read_from_the_checkout(installed: Installed) -> None:

@@ -72,6 +72,10 @@ def test_init_writes_the_config_refuses_to_overwrite_and_says_what_next(tmp_path
         again.stdout)["error"]} and "--force" in again.stderr
     typo = run("init", "--force", tmp_path / "nope", env=env, cwd=tmp_path)
     assert typo.returncode == 2 and "not a directory" in typo.stderr and written.read_bytes() == before
+    undecodable = tmp_path / os.fsdecode(b"bad\xff")  # a real folder whose name TOML cannot hold
+    undecodable.mkdir()
+    refused = run("init", "--force", undecodable, env=env, cwd=tmp_path)
+    assert refused.returncode == 2 and "not valid UTF-8" in refused.stderr and written.read_bytes() == before
 
     forced = run("init", "--force", "--json", env=env, cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr

@@ -39,7 +39,15 @@ def render(folders: list[str]) -> str:
 
 def target(args: argparse.Namespace) -> Path:
     """Where to write: --config, else $PICTOD_CONFIG, else ~/.config/pictod/config.toml."""
-    return Path(os.path.expanduser(args.config)) if args.config else config_mod.default_config_path()
+    return Path(os.path.expanduser(args.config)).absolute() if args.config else config_mod.default_config_path()
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fail(args: argparse.Namespace, code: int, message: str, **extra: Any) -> int:
@@ -56,6 +64,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if not_dirs:
         return _fail(args, EXIT_USAGE, "not a directory: " + ", ".join(not_dirs) + " (create it first, or check "
                      "the spelling)", config=str(path))
+    unwritable = [f for f in given if not _utf8(f)]
+    if unwritable:  # undecodable bytes in a name: a TOML file holds only Unicode text
+        return _fail(args, EXIT_USAGE, "a folder name that is not valid UTF-8 cannot go into config.toml: "
+                     + ", ".join(f.encode("utf-8", "backslashreplace").decode() for f in unwritable)
+                     + " (rename it, or watch a folder above it)", config=str(path))
     if path.exists() and not args.force:
         return _fail(args, EXIT_CANTCREAT, f"{path} exists: keeping it (edit it, or pass --force to replace it "
                      "with a fresh one)", config=str(path))

@@ -620,10 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from daemon.cli import metadata as cli_metadata
     cli_metadata.register(sub, _common, _with_store)
-    from daemon.cli import init as cli_init  # pictod init, pictod service (issue 23)
-    from daemon.cli import service as cli_service
-    cli_init.register(sub, _common)
-    cli_service.register(sub, _common)
+    from daemon.cli import init, service  # pictod init, pictod service (issue 23)
+    init.register(sub, _common)
+    service.register(sub, _common)
     return parser
 
 
