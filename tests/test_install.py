@@ -72,9 +72,15 @@ class Installed:
 
 
 def checkout_files() -> list[str]:
-    """What a build of this checkout would see: tracked files and new ones not ignored (no .venv, no caches)."""
-    done = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                          capture_output=True, check=True, timeout=60)
+    """What a build of this checkout would see: tracked files and new ones not ignored (no .venv, no caches);
+    without git (an unpacked archive), every file but the virtualenv's, the caches and earlier builds."""
+    try:
+        done = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                              capture_output=True, check=True, timeout=60)
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".venv", ".git", "build", "dist", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+        return [str(p.relative_to(REPO)) for p in REPO.rglob("*")
+                if p.is_file() and not skip & set(p.relative_to(REPO).parts)]
     return [name for name in done.stdout.decode().split("\0") if name and (REPO / name).is_file()]
 
 
