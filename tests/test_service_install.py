@@ -138,6 +138,16 @@ def test_without_a_config_file_the_units_run_on_the_defaults(tmp_path: Path) -> 
     verify_unit(out / "pictod.service", tmp_path, broken=("WatchdogSec=60", "WatchdogSec=sixty"))
 
 
+def test_a_path_no_unit_can_name_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[log]\nfile = "/tmp/two\\nlines/p.log"\n')  # a newline would split the unit's line in two
+    done = run("service", "install", "--render-only", tmp_path / "out", "--config", cfg, env=user_env(home),
+               cwd=tmp_path)
+    assert done.returncode == 78 and "control character" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_python_m_daemon_is_what_the_unit_runs_without_a_script(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     assert service.executable() == (str(PICTOD),)  # this venv has the script beside its python

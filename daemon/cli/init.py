@@ -42,14 +42,6 @@ def target(args: argparse.Namespace) -> Path:
     return Path(os.path.expanduser(args.config)).absolute() if args.config else config_mod.default_config_path()
 
 
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _fail(args: argparse.Namespace, code: int, message: str, **extra: Any) -> int:
     if args.json:
         print(json.dumps({"written": False, "error": message, **extra}, ensure_ascii=False, indent=2))
@@ -64,7 +56,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if not_dirs:
         return _fail(args, EXIT_USAGE, "not a directory: " + ", ".join(not_dirs) + " (create it first, or check "
                      "the spelling)", config=str(path))
-    unwritable = [f for f in given if not _utf8(f)]
+    unwritable = [f for f in given if any(0xD800 <= ord(c) <= 0xDFFF for c in f)]
     if unwritable:  # undecodable bytes in a name: a TOML file holds only Unicode text
         return _fail(args, EXIT_USAGE, "a folder name that is not valid UTF-8 cannot go into config.toml: "
                      + ", ".join(f.encode("utf-8", "backslashreplace").decode() for f in unwritable)

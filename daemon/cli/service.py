@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import config as config_mod
+from daemon.errors import ConfigError
 from daemon.resources import shipped
 
 EXIT_OK = 0
@@ -63,7 +64,13 @@ def target(args: argparse.Namespace) -> Target:
     path = Path(args.config) if args.config else config_mod.default_config_path()
     config = path.absolute() if args.config or "PICTOD_CONFIG" in os.environ or path.exists() else None
     cfg = config_mod.load(config, check_folders=False)
-    return Target(command=executable(), config=config, cfg=cfg)
+    found = Target(command=executable(), config=config, cfg=cfg)
+    for name in [*found.command, str(config or ""), *map(str, writable_folders(found, web=True))]:
+        if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in name):
+            # A unit file is lines of UTF-8 text and a plist is XML: neither can name such a path faithfully.
+            raise ConfigError(f"cannot write a service for the path {name!r}: it holds a control character or "
+                               "bytes that are not UTF-8 (rename it, or choose another in the config)")
+    return found
 
 
 def _quote(word: str) -> str:
@@ -284,15 +291,16 @@ def _uses(t: Target) -> list[str]:
 
 
 def _cmd_install(args: argparse.Namespace) -> int:
-    t = target(args)
-    document: dict[str, Any] = {"command": list(t.command), "config": None if t.config is None else str(t.config)}
-    if args.render_only:
-        files = render_all(Path(args.render_only).absolute(), t)
-        document.update({"manager": None, "rendered_only": True, "files": [str(f) for f in files], "started": []})
-        _print(args, document, [f"wrote {len(files)} files into {args.render_only} (nothing installed):",
-                                *(f"  {f}" for f in files), *_uses(t)])
-        return EXIT_OK
     try:
+        t = target(args)
+        document: dict[str, Any] = {"command": list(t.command), "config": None if t.config is None else str(t.config)}
+        if args.render_only:
+            files = render_all(Path(args.render_only).absolute(), t)
+            document.update({"manager": None, "rendered_only": True, "files": [str(f) for f in files],
+                             "started": []})
+            _print(args, document, [f"wrote {len(files)} files into {args.render_only} (nothing installed):",
+                                    *(f"  {f}" for f in files), *_uses(t)])
+            return EXIT_OK
         kind = manager()
         document.update({"manager": kind, "rendered_only": False, **_install(t, kind)})
     except ServiceError as exc:
@@ -316,9 +324,8 @@ def _cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    t = target(args)
     try:
-        report = status(t, manager())
+        report = status(target(args), manager())
     except ServiceError as exc:
         return _fail(args, str(exc))
     lines = [] if report["reachable"] else ["the user's service manager does not answer here: state unknown"]
