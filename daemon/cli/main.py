@@ -483,7 +483,7 @@ def _cmd_recluster(args: argparse.Namespace) -> int:
 
 def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     parser.add_argument("--config", metavar="PATH",
-                        help="config file (default: $PICTOD_CONFIG, ~/.config/pictod/config.toml, ./config.toml)")
+                        help="config file (default: $PICTOD_CONFIG, ~/.config/pictod/config.toml, else built-in)")
     if json_flag:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -620,6 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from daemon.cli import metadata as cli_metadata
     cli_metadata.register(sub, _common, _with_store)
+    from daemon.cli import init, service  # pictod init, pictod service (issue 23)
+    init.register(sub, _common)
+    service.register(sub, _common)
     return parser
 
 
