@@ -843,7 +843,7 @@ def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None
               if p != target]
     photos += [(p.name, p.read_bytes(), "salley") for p in sorted((JOHNS / "John_Salley").glob("*.jpg"))[:3]]
     photos.append(("q20.jpg", out.getvalue(), "schneider"))
-    analysed = [(name, analyzer.analyze_bytes(data, name), who) for name, data, who in photos]
+    analysed = [(name, analyzer.analyze_header(analyzer.open_header(data, name)), who) for name, data, who in photos]
     outcome = {}
     for attach_eps in (0.3, ClusteringConfig().attach_eps):
         with Store.open(tmp_path / f"lib-{attach_eps}.db") as store:

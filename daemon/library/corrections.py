@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from daemon.errors import UsageError
 from daemon.library.reads import PersonSummary, suggest_faces, summary_of
 from daemon.metadata import FaceRegion, PhotoMetadata, SidecarInfo
-from daemon.metadata.geometry import iou
 from daemon.store import Store, faces
 from daemon.store import metadata as meta_sql
-from daemon.types import Box, DetectedFace
+from daemon.types import Box, DetectedFace, iou
 
 MATCH_IOU = 0.5
 

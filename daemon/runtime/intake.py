@@ -35,9 +35,10 @@ from daemon.config import Config
 from daemon.errors import FileTooLargeError, PhotoError
 from daemon.library import corrections
 from daemon.library.corrections import ImportResult
+from daemon.logs import ms_since
 from daemon.metadata import FaceRegion, PhotoMetadata, is_sidecar_name, read_metadata
 from daemon.runtime import memory
-from daemon.runtime.flow import PixelBudget
+from daemon.runtime.flow import InPool, PixelBudget
 from daemon.runtime.lock import LibraryFile
 from daemon.runtime.roots import Roots
 from daemon.runtime.watch import PhotoEvent
@@ -132,6 +133,7 @@ class Intake:
         self.people = people
         self.analyzer = analyzer
         self.io_pool = io_pool
+        self._io = InPool(self.io_pool)
         self.cpu_pool = cpu_pool
         self.roots = roots
         self.requeue = requeue  # put an event back without waiting for room
@@ -145,9 +147,6 @@ class Intake:
         self._hash_busy: dict[str, asyncio.Event] = {}
         # Paths waiting in `settle`, each with the event a close-after-write sets (`file_closed`).
         self._settling: dict[str, asyncio.Event] = {}
-
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """A store write, with the library file checked before it and after it (before anything is logged)."""
@@ -181,7 +180,7 @@ class Intake:
 
     async def photo(self, event: PhotoEvent) -> None:
         """Bring the DB in line with one photo file."""
-        t0 = time.monotonic()
+        t0 = time.perf_counter()
         self.summary.seen += 1
         try:
             await self._stages(event, t0)
@@ -202,7 +201,7 @@ class Intake:
                 await self.place_faces(linked)
                 self.summary.linked += 1
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
-                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=_ms(t0))
+                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=ms_since(t0))
                 return
             analysis, found = await self.analyse(path, digest)
             result, imported = await self.record(path, digest, analysis, found)
@@ -210,7 +209,7 @@ class Intake:
         self.summary.analysed += 1
         log.info("photo", path=str(path), status="analysed" if result.created else "linked",
                  photo_id=result.photo_id, objects=len(analysis.objects), faces=len(analysis.faces),
-                 people=sum(1 for _face, person in assigned if person is not None), ms=_ms(t0),
+                 people=sum(1 for _face, person in assigned if person is not None), ms=ms_since(t0),
                  **(imported.fields() if imported is not None else {}))
 
     # ---------------------------------------------------------------- the stages
@@ -392,11 +391,11 @@ class Intake:
 
     async def reimport(self, photo: tuple[Path, int]) -> None:
         """Read one photo's metadata again and apply it, unless its sidecars are pictod's own or already imported."""
-        t0 = time.monotonic()
+        t0 = time.perf_counter()
         path, photo_id = photo
         result = await self._io(self._reimport_job, path, photo_id)
         if result is not None:
-            log.info("photo", path=str(path), status="metadata", photo_id=photo_id, ms=_ms(t0), **result.fields())
+            log.info("photo", path=str(path), status="metadata", photo_id=photo_id, ms=ms_since(t0), **result.fields())
 
     def _reimport_job(self, path: Path, photo_id: int) -> ImportResult | None:
         meta = read_metadata_logged(path)
@@ -450,13 +449,13 @@ class Intake:
             self.summary.failed += 1
             if outcome.reason == "internal_error":
                 log.error("photo", path=str(path), status="failed", reason=outcome.reason, error=repr(exc),
-                          ms=_ms(t0), exc_info=exc)
+                          ms=ms_since(t0), exc_info=exc)
             else:
                 error = exc.message if isinstance(exc, PhotoError) else exc.strerror if isinstance(exc, OSError) \
                     else None
                 fields = {"error": error} if error is not None else {}
                 log.info("photo", path=str(path), status="failed", reason=outcome.reason, **fields,
-                         **outcome.fields, ms=_ms(t0))
+                         **outcome.fields, ms=ms_since(t0))
 
     async def _forget(self, path: Path) -> None:
         # Gone between stat and decode: forget the pending marker.
@@ -528,7 +527,3 @@ class Intake:
     def _people_add(self, result: AddResult) -> tuple[list[tuple[int, int | None]], bool]:
         assigned = self.people.on_photo_added(result)
         return assigned, self.people.recluster_due()
-
-
-def _ms(t0: float) -> int:
-    return round((time.monotonic() - t0) * 1000)

@@ -19,7 +19,7 @@ import structlog
 
 from daemon.config import FolderConfig
 from daemon.runtime import reconcile
-from daemon.runtime.flow import CoalescingQueue
+from daemon.runtime.flow import CoalescingQueue, InPool
 from daemon.runtime.notify import Notifier
 from daemon.runtime.watch import PathFilter, PhotoEvent, Watcher
 from daemon.store import metadata as meta_sql
@@ -45,6 +45,7 @@ class Roots:
         self.filter = filt
         self.store = store
         self.io_pool = io_pool
+        self._io = InPool(self.io_pool)
         self.queue = queue
         self.submit = submit
         self.notifier = notifier
@@ -57,9 +58,6 @@ class Roots:
         self._rescan_needed = False
         self._rescan_wakeup = asyncio.Event()
         self._awaited: dict[str, list[asyncio.Future[None]]] = {}  # upsert path -> deletions waiting for it
-
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
 
     def all(self) -> list[Path]:
         """Every configured root, absolute."""

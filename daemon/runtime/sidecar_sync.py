@@ -110,10 +110,6 @@ class SidecarFlusher:
         self.before_write = before_write
         self.wakeup = asyncio.Event()
 
-    def poke(self) -> None:
-        """Something may have become dirty: look now rather than at the next idle tick."""
-        self.wakeup.set()
-
     async def run(self) -> None:
         """Until the daemon stops."""
         loop = asyncio.get_running_loop()
