@@ -122,7 +122,6 @@ class Intake:
         self.people = people
         self.analyzer = analyzer
         self.io_pool = io_pool
-        self._io = InPool(self.io_pool)
         self.cpu_pool = cpu_pool
         self.roots = roots
         self.requeue = requeue  # put an event back without waiting for room
@@ -130,6 +129,7 @@ class Intake:
         self.library = library  # checked around every write: nothing is committed or logged into a lost file
         self.summary = ScanSummary()
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
+        self._io = InPool(io_pool)  # blocking calls (stat, hashing, every store call) off the event loop
         # Freed heap goes back to the OS every memory.TRIM_INTERVAL_SECONDS while busy, after a giant photo,
         # and when the queue drains (daemon/runtime/memory.py has the measurements).
         self.heap = memory.HeapTrimmer()

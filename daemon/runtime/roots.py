@@ -45,7 +45,6 @@ class Roots:
         self.filter = filt
         self.store = store
         self.io_pool = io_pool
-        self._io = InPool(self.io_pool)
         self.queue = queue
         self.submit = submit
         self.notifier = notifier
@@ -58,6 +57,7 @@ class Roots:
         self._rescan_needed = False
         self._rescan_wakeup = asyncio.Event()
         self._awaited: dict[str, list[asyncio.Future[None]]] = {}  # upsert path -> deletions waiting for it
+        self._io = InPool(io_pool)
 
     def all(self) -> list[Path]:
         """Every configured root, absolute."""

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import structlog
@@ -37,14 +37,14 @@ BUSY_QUEUE = 50  # intake queue length above which the writer waits (analysis fi
 
 @dataclass
 class FlushStats:
-    """What one or more batches did."""
+    """What one or more batches did: the dirty photos taken, and per sidecar what happened to it."""
 
+    files: list[dict[str, str]] = field(default_factory=list)  # per sidecar: path, status (for --json)
     photos: int = 0
     written: int = 0
     unchanged: int = 0
     removed: int = 0
-    skipped: int = 0
-    files: list[dict[str, str]] = field(default_factory=list)  # per sidecar: path, status (for --json)
+    skipped: int = 0  # failed: the photo stays dirty, retried later
 
 
 def flush_batch(store: Store, *, tags: bool, limit: int = BATCH, stats: FlushStats | None = None) -> FlushStats:
@@ -98,18 +98,19 @@ def flush_all(store: Store, *, tags: bool) -> FlushStats:
             return stats
 
 
+@dataclass
 class SidecarFlusher:
     """The daemon's background writer: drains dirty photos off the event loop, a batch at a time, yielding
-    between batches and waiting while the intake queue is long."""
+    between batches and waiting while the intake queue is long (`queue_length`); `before_write` checks the
+    library file before each batch."""
 
-    def __init__(self, store: Store, pool: Executor, *, tags: bool, queue_length: Callable[[], int],
-                 stopping: asyncio.Event, before_write: Callable[[], None] | None = None) -> None:
-        self.store = store
-        self.pool = pool
-        self.tags = tags
-        self.queue_length = queue_length
-        self.stopping = stopping
-        self.before_write = before_write
+    store: Store
+    pool: Executor
+    _: KW_ONLY
+    tags: bool
+    queue_length: Callable[[], int]
+    stopping: asyncio.Event
+    before_write: Callable[[], None] | None = None
 
     async def run(self) -> None:
         """Until the daemon stops: every IDLE_SECONDS, the dirty photos whose write is due, a batch at a time."""
