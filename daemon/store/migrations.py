@@ -174,7 +174,7 @@ def _v7_sidecar_retries(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE photo_metadata ADD COLUMN retry_at TEXT")
     conn.execute("ALTER TABLE photo_metadata ADD COLUMN last_error TEXT")
     # Sidecars an older pictod gave up on after 3 failures (dirty cleared, failures kept) are dirty again.
-    conn.execute("UPDATE photo_metadata SET dirty = 1, dirty_gen = dirty_gen + 1 "
+    conn.execute("UPDATE photo_metadata SET dirty = 1, dirty_gen = dirty_gen + 1, write_failures = 0 "
                  "WHERE dirty = 0 AND write_failures >= 3")
 
 
