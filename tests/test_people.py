@@ -26,8 +26,14 @@ from daemon.people.manager import PeopleManager, clusters
 from daemon.store import Store
 from daemon.store import base as B
 from daemon.store import faces as F
+from daemon.store import queries as q
 
 CFG = ClusteringConfig()
+
+
+def photo_of(store: Store, content: str) -> int | None:
+    """The analysed photo with these bytes (the store's one hash lookup, read directly)."""
+    return store.read(lambda c: q.photo_id_for_hash(c, content))
 
 
 @pytest.fixture
@@ -111,7 +117,7 @@ def test_invariants_hold_under_random_operations(store: Store, seed: int) -> Non
             sha = store.read(lambda c, p=photo: c.execute("SELECT content_hash FROM photos WHERE id = ?",
                                                           (p,)).fetchone()[0])
             dest = f"/lib/copies/{step}.jpg"
-            result = store.link_existing(dest, 1, 1, sha)
+            result = store.link_or_mark_pending(dest, 1, 1, sha)
             assert result is not None and not result.created
             assert manager.on_photo_added(result) == []
             files.append(dest)
@@ -201,8 +207,8 @@ def test_copy_and_rename_reuse_analysis_and_keep_people(store: Store) -> None:
     sha = content_hash(src)
     photos_before = store.status_counts().photos
     # Copy: the daemon looks the hash up first and links; no new photo, no new face.
-    assert store.photo_id_for_hash(sha) is not None
-    linked = store.link_existing("/elsewhere/copy.jpg", 1, 1, sha)
+    assert photo_of(store, sha) is not None
+    linked = store.link_or_mark_pending("/elsewhere/copy.jpg", 1, 1, sha)
     assert linked is not None and not linked.created and linked.new_faces == ()
     assert manager.on_photo_added(linked) == []
     assert store.status_counts().photos == photos_before
@@ -588,7 +594,7 @@ def test_the_recluster_counter_is_one_row_that_survives_a_restart(store: Store) 
         result = store.record_analysis(f"/c/{i}.jpg", 1, 1, content_hash(("c", i)),
                                        analysis(face_vectors(centres, np.array([i % 2]), rng)))
         manager.on_photo_added(result)
-    copy = store.link_existing("/c/copy.jpg", 1, 1, content_hash(("c", 0)))
+    copy = store.link_or_mark_pending("/c/copy.jpg", 1, 1, content_hash(("c", 0)))
     assert copy is not None
     manager.on_photo_added(copy)  # a copy is no new photo
     assert manager.added_since_recluster() == 3 == store.status_counts().photos_since_recluster
@@ -843,7 +849,7 @@ def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None
               if p != target]
     photos += [(p.name, p.read_bytes(), "salley") for p in sorted((JOHNS / "John_Salley").glob("*.jpg"))[:3]]
     photos.append(("q20.jpg", out.getvalue(), "schneider"))
-    analysed = [(name, analyzer.analyze_bytes(data, name), who) for name, data, who in photos]
+    analysed = [(name, analyzer.analyze_header(analyzer.open_header(data, name)), who) for name, data, who in photos]
     outcome = {}
     for attach_eps in (0.3, ClusteringConfig().attach_eps):
         with Store.open(tmp_path / f"lib-{attach_eps}.db") as store:

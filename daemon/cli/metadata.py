@@ -32,17 +32,10 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None], handle
 def _write(args: argparse.Namespace, store: Any, cfg: Any) -> int:
     from daemon.cli import main as cli
     from daemon.runtime import sidecar_sync as sidecars
-    from daemon.store import metadata as meta_sql
-    if args.all:
-        store.write(meta_sql.mark_all_dirty)
-    else:
-        paths = [os.path.abspath(p) for p in args.photos]
-        found = store.read(lambda c: meta_sql.photo_ids_for_paths(c, paths))
-        missing = [p for p, photo in found.items() if photo is None]
-        if missing:
-            raise NotFoundError(f"not in the library (or not analysed yet): {cli._safe(missing[0])}"
-                                + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
-        store.write(lambda c: meta_sql.mark_photos_dirty(c, sorted({p for p in found.values() if p is not None})))
+    missing = store.mark_sidecars_dirty(None if args.all else [os.path.abspath(p) for p in args.photos])
+    if missing:
+        raise NotFoundError(f"not in the library (or not analysed yet): {cli._safe(missing[0])}"
+                            + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
     stats = sidecars.flush_all(store, tags=cfg.metadata.write_tags)
     if args.json:
         cli._print_json({"photos": stats.photos, "written": stats.written, "unchanged": stats.unchanged,

@@ -41,14 +41,13 @@ def _cmd_failed(args: argparse.Namespace) -> int:
 def _cmd_retry(args: argparse.Namespace) -> int:
     from daemon.cli import main as cli
     from daemon.runtime import service
-    from daemon.store import queries
     if not args.all and not args.paths:
         print("pictod retry: give PATH... or --all", file=sys.stderr)
         return EXIT_USAGE
     paths = None if args.all else [os.path.abspath(p) for p in args.paths]
 
     def action(store: Any, cfg: config_mod.Config) -> int:
-        marked = store.write(lambda conn: queries.mark_retry(conn, paths))
+        marked = store.mark_retry(paths)
         pid = service.daemon_pid(cfg)
         unmatched = [] if paths is None else [p for p in paths
                                               if not any(m == p or m.startswith(p.rstrip("/") + "/") for m in marked)]

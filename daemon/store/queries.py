@@ -304,11 +304,19 @@ def status_counts(conn: sqlite3.Connection) -> StatusCounts:
     faces, unassigned = conn.execute(
         "SELECT count(*), coalesce(sum(person_id IS NULL), 0) FROM faces").fetchone()
     people, named = conn.execute("SELECT count(*), coalesce(sum(name IS NOT NULL), 0) FROM people").fetchone()
+    dirty, error = 0, None
+    if _has_column(conn, "photo_metadata", "dirty"):  # a read-only look at an older library has no such table
+        dirty = int(conn.execute("SELECT count(*) FROM photo_metadata WHERE dirty = 1").fetchone()[0])
+    if dirty and _has_column(conn, "photo_metadata", "last_error"):
+        row = conn.execute("SELECT last_error FROM photo_metadata WHERE dirty = 1 AND last_error IS NOT NULL "
+                           "ORDER BY retry_at DESC LIMIT 1").fetchone()
+        error = None if row is None else str(row[0])
     return StatusCounts(files_done=int(by_status.get("done", 0)), files_pending=int(by_status.get("pending", 0)),
                         files_failed=int(by_status.get("failed", 0)), photos=int(photos), faces=int(faces),
                         faces_unassigned=int(unassigned), people=int(people), named_people=int(named),
                         last_recluster=get_state(conn, LAST_RECLUSTER),
-                        photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER))
+                        photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER), sidecars_dirty=dirty,
+                        sidecar_error=error)
 
 
 # ----------------------------------------------------------------------------------------------- photo search
