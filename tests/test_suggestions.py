@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from pictod_testdata import JOHNS
 
-from daemon.library import reads as library
+from daemon.config import ClusteringConfig
+from daemon.library import suggestions
 from daemon.store import Store
 
 WHO = ("John_Salley", "John_Savage", "John_Schneider")  # SFace: 0.1-0.3 within each, 0.77+ between them
@@ -132,7 +133,7 @@ def test_the_whole_suggestion_workflow(lib: dict[str, object]) -> None:
 
     # The library functions the web app calls: the same answers as the CLI.
     with Store.open(Path(str(lib["db"])), read_only=True) as store:
-        items = library.suggest_faces(store, person_id=sid, eps=0.5)
+        items = suggestions.suggest_faces(store, ClusteringConfig(suggest_eps=0.5), person_id=sid)
     assert [(i.face_id, i.suggestions[0].person_id) for i in items] == [(salley[3], sid)]
 
     # Curated people are authoritative: a recluster at eps 0.95 (which would merge everyone) keeps both whole

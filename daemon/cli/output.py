@@ -7,15 +7,14 @@ Imports nothing heavy at module level: every command builds the whole parser, so
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
 from daemon import logs
+from daemon.library import plain as jsonable
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -37,23 +36,6 @@ def add_common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> No
                         help="config file (default: $PICTOD_CONFIG, ~/.config/pictod/config.toml, ./config.toml)")
     if json_flag:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def jsonable(value: Any) -> Any:
-    """Dataclasses, paths, tuples and numpy values as plain JSON values; floats rounded to 4 decimals."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, float):
-        return round(value, 4)
-    return value
 
 
 def print_json(value: Any) -> None:
