@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from daemon.errors import PictodError
 from daemon.library import corrections, reads, suggestions
-from daemon.store.web_queries import FaceRow
+from daemon.library.reads import FaceRow
 from daemon.web.pages import MAX_ID, Pages, check_id, form_id, pages, to_int
 
 FACES_PER_PAGE = 300
