@@ -18,8 +18,7 @@ def _write(args: argparse.Namespace, store: Store, cfg: config_mod.Config) -> in
     from daemon.library import upkeep
     stats = upkeep.write_sidecars(store, cfg.metadata, None if args.all else args.photos)
     if args.json:
-        print_json({"photos": stats.photos, "written": stats.written, "unchanged": stats.unchanged,
-                    "removed": stats.removed, "skipped": stats.skipped, "sidecars": stats.files})
+        print_json(upkeep.sidecar_report(stats))
     else:
         print(f"sidecars: {stats.written} written, {stats.unchanged} unchanged, {stats.removed} removed, "
               f"{stats.skipped} skipped ({stats.photos} photos)")

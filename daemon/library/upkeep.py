@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from daemon import logs
 from daemon.config import ClusteringConfig, MetadataConfig
@@ -22,7 +23,7 @@ from daemon.runtime.sidecar_sync import FlushStats, flush_all
 from daemon.store import Store, queries
 from daemon.store import metadata as meta_sql
 
-__all__ = ["FlushStats", "ReclusterResult", "Retry", "recluster", "retry", "write_sidecars"]
+__all__ = ["FlushStats", "ReclusterResult", "Retry", "recluster", "retry", "sidecar_report", "write_sidecars"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ def write_sidecars(store: Store, cfg: MetadataConfig, photos: Sequence[str] | No
                                 + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
         store.write(lambda c: meta_sql.mark_photos_dirty(c, sorted({p for p in found.values() if p is not None})))
     return flush_all(store, tags=cfg.write_tags)
+
+
+def sidecar_report(stats: FlushStats) -> dict[str, Any]:
+    """What `write_sidecars` did, as `pictod metadata write --json` prints it."""
+    return {"photos": stats.photos, "written": stats.written, "unchanged": stats.unchanged, "removed": stats.removed,
+            "skipped": stats.skipped, "sidecars": stats.files}
 
 
 def recluster(store: Store, cfg: ClusteringConfig) -> ReclusterResult:

@@ -77,6 +77,8 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
         Route("/photos", photos.photos),
         Route("/photos/{photo_id:int}", photos.photo),
         Route("/status", status.status),
+        Route("/status/retry", status.retry, methods=["POST"]),
+        Route("/status/write-sidecars", status.write_sidecars, methods=["POST"]),
         Route("/api/status", status.api_status),
         Route("/api/people", people.api_people),
         Route("/img/face/{face_id:int}.jpg", photos.face_image),

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from daemon.library import reads
+from daemon.library import reads, upkeep
 from daemon.runtime.lock import daemon_pid
 from daemon.store import Store
 from daemon.web.pages import Pages
@@ -45,6 +45,25 @@ class StatusPages(Pages):
     def _figures(self, store: Store) -> dict[str, Any]:
         pid = daemon_pid(self.s.cfg)
         return {"daemon_running": pid is not None, "daemon_pid": pid, **reads.status_counts(store).__dict__}
+
+    def retry(self, request: Request) -> Response:
+        """Analyse every failed file again (`pictod retry --all`)."""
+        def act(_form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
+            done = upkeep.retry(self._store(), None)
+            if daemon_pid(self.s.cfg) is not None:
+                how = "the running daemon queues them"
+            else:
+                how = "no daemon runs: the next scan or daemon start analyses them again"
+            return f"{len(done.marked)} file(s) marked for retry; {how}", {"marked": done.marked}
+        return self._change(request, act, "/status")
+
+    def write_sidecars(self, request: Request) -> Response:
+        """Write every photo's sidecar now (`pictod metadata write --all`)."""
+        def act(_form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
+            stats = upkeep.write_sidecars(self._store(), self.s.cfg.metadata, None)
+            return (f"sidecars: {stats.written} written, {stats.unchanged} unchanged, {stats.removed} removed, "
+                    f"{stats.skipped} skipped ({stats.photos} photos)"), upkeep.sidecar_report(stats)
+        return self._change(request, act, "/status")
 
     def api_status(self, request: Request) -> Response:
         """The status figures as JSON (the status page refreshes itself from here)."""
