@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, add_common, print_json, reader, table, writer
+from daemon.cli.output import EXIT_OK, add_common, answer, print_json, reader, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -15,11 +15,7 @@ if TYPE_CHECKING:
 def _move(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import corrections
     corrections.move_face(store, args.face, args.person)
-    if args.json:
-        print_json({"ok": True, "result": None})
-    else:
-        print(f"face {args.face} moved to person {args.person}")
-    return EXIT_OK
+    return answer(args, {"ok": True, "result": None}, f"face {args.face} moved to person {args.person}")
 
 
 def _reject(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
@@ -32,11 +28,7 @@ def _reject(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
         corrections.reject_suggestion(store, args.face, args.person)
         result = args.person
         message = f"face {args.face} is not person {args.person}: never suggested or put there again"
-    if args.json:
-        print_json({"ok": True, "face_id": args.face, "person_id": result})
-    else:
-        print(message)
-    return EXIT_OK
+    return answer(args, {"ok": True, "face_id": args.face, "person_id": result}, message)
 
 
 def _suggest(args: argparse.Namespace, store: Store, cfg: config_mod.Config) -> int:
@@ -57,36 +49,34 @@ def _suggest(args: argparse.Namespace, store: Store, cfg: config_mod.Config) -> 
 def _accept(args: argparse.Namespace, store: Store, cfg: config_mod.Config) -> int:
     from daemon.library import suggestions
     done = suggestions.accept(store, cfg.clustering, args.face, args.person)
-    if args.json:
-        print_json({"ok": True, "face_id": done.face_id, "person_id": done.person_id})
-    else:
-        print(f"face {done.face_id} is now on person {done.person_id} (kept across reclusters)")
-    return EXIT_OK
+    return answer(args, {"ok": True, "face_id": done.face_id, "person_id": done.person_id},
+                  f"face {done.face_id} is now on person {done.person_id} (kept across reclusters)")
 
 
 def register(sub: Any) -> None:
     """Add `faces` and its actions."""
     faces = sub.add_parser("faces", help="correct face assignments, see and take suggestions")
     fsub = faces.add_subparsers(dest="faces_command", required=True, metavar="ACTION")
-    p = fsub.add_parser("move", help="move a face to another person (kept across reclusters)")
-    add_common(p)
-    p.add_argument("face", type=int)
-    p.add_argument("person", type=int)
-    p.set_defaults(func=writer(_move))
-    p = fsub.add_parser("reject", help="this face is not its person, or not PERSON (a suggestion): kept across "
-                        "reclusters, never suggested again")
-    add_common(p)
-    p.add_argument("face", type=int)
-    p.add_argument("person", type=int, nargs="?", help="the person it is not (default: the one it is on)")
-    p.set_defaults(func=writer(_reject))
+    face_action(fsub, "move", "move a face to another person (kept across reclusters)", _move,
+                person_help="the person to move it to", person_needed=True)
+    face_action(fsub, "reject", "this face is not its person, or not PERSON (a suggestion): kept across "
+                "reclusters, never suggested again", _reject,
+                person_help="the person it is not (default: the one it is on)")
     p = fsub.add_parser("suggest", help="people each unassigned face may be, nearest first, with distances "
                         "(clustering.suggest_eps, clustering.assign_k)")
     add_common(p)
     p.add_argument("--person", type=int, metavar="P", help="only suggestions of this person")
     p.set_defaults(func=reader(_suggest))
-    p = fsub.add_parser("accept", help="put a face on its top suggestion, or on PERSON (kept across reclusters); "
-                        "a face already on PERSON is pinned there")
+    face_action(fsub, "accept", "put a face on its top suggestion, or on PERSON (kept across reclusters); a face "
+                "already on PERSON is pinned there", _accept,
+                person_help="the person to take (default: the top suggestion)")
+
+
+def face_action(fsub: Any, name: str, help_text: str, action: Any, *, person_help: str,
+                person_needed: bool = False) -> None:
+    """A `faces` action taking FACE [PERSON] that writes."""
+    p = fsub.add_parser(name, help=help_text)
     add_common(p)
     p.add_argument("face", type=int)
-    p.add_argument("person", type=int, nargs="?", help="the person to take (default: the top suggestion)")
-    p.set_defaults(func=writer(_accept))
+    p.add_argument("person", type=int, nargs=None if person_needed else "?", help=person_help)
+    p.set_defaults(func=writer(action))

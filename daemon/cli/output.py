@@ -43,6 +43,15 @@ def print_json(value: Any) -> None:
     print(json.dumps(jsonable(value), ensure_ascii=False, indent=2))
 
 
+def answer(args: argparse.Namespace, data: Any, text: str) -> int:
+    """Print a command's result: `data` as JSON with --json, else `text`; exit 0."""
+    if args.json:
+        print_json(data)
+    else:
+        print(text)
+    return EXIT_OK
+
+
 def safe(text: str) -> str:
     """A path or name made printable on one line (control characters and undecodable bytes escaped)."""
     return logs.escape(text)

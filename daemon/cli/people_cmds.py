@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, add_common, jsonable, print_json, reader, safe, table, writer
+from daemon.cli.output import EXIT_OK, add_common, answer, jsonable, print_json, reader, safe, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -54,43 +54,29 @@ def _show(args: argparse.Namespace, store: Store, cfg: config_mod.Config) -> int
 def _name(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import corrections
     done = corrections.name_person(store, args.id, args.name)
-    if args.json:
-        print_json({"ok": True, "result": done})
-    else:
-        print(f"person {done.id} is now {safe(done.name)}" if done.name else f"person {done.id} has no name")
-    return EXIT_OK
+    return answer(args, {"ok": True, "result": done},
+                  f"person {done.id} is now {safe(done.name)}" if done.name else f"person {done.id} has no name")
 
 
 def _merge(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import corrections
     done = corrections.merge_people(store, args.a, args.b)
-    if args.json:
-        print_json({"ok": True, "result": done})
-    else:
-        print(f"person {args.b} merged into {args.a}")
-    return EXIT_OK
+    return answer(args, {"ok": True, "result": done}, f"person {args.b} merged into {args.a}")
 
 
 def _accept(args: argparse.Namespace, store: Store, cfg: config_mod.Config) -> int:
     from daemon.library import suggestions
     done = suggestions.accept_all(store, cfg.clustering, args.id, max_distance=args.max_distance)
-    if args.json:
-        print_json({"ok": True, "person_id": done.person_id, "accepted": done.accepted,
-                    "passed_over": done.passed_over})
-    else:
-        print(done.message())
-    return EXIT_OK
+    return answer(args, {"ok": True, "person_id": done.person_id, "accepted": done.accepted,
+                         "passed_over": done.passed_over}, done.message())
 
 
 def _new(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import corrections
     person = corrections.new_person(store, args.faces, name=args.name)
-    if args.json:
-        print_json({"ok": True, "person_id": person, "face_ids": args.faces, "name": args.name})
-    else:
-        print(f"person {person} made from faces {', '.join(map(str, args.faces))}"
-              + (f", named {safe(args.name)}" if args.name else ""))
-    return EXIT_OK
+    return answer(args, {"ok": True, "person_id": person, "face_ids": args.faces, "name": args.name},
+                  f"person {person} made from faces {', '.join(map(str, args.faces))}"
+                  + (f", named {safe(args.name)}" if args.name else ""))
 
 
 def register(sub: Any) -> None:
