@@ -21,6 +21,8 @@ from daemon.config import ClusteringConfig
 from daemon.errors import NotFoundError
 from daemon.library import corrections as C
 from daemon.library import reads as L
+from daemon.library.photos import PhotoFilter, search_photos
+from daemon.library.sheet import write_contact_sheet
 from daemon.people import manager as P
 from daemon.people.manager import PeopleManager, clusters
 from daemon.store import Store
@@ -367,7 +369,7 @@ def test_cli_support_functions(store: Store) -> None:
     C.name_person(store, listed[0].id, "  Grace   Hopper ")
     assert L.person_detail(store, listed[0].id).name == "Grace Hopper"
     def paths(**query: Any) -> list[str]:
-        return [p for hit in L.search_photos(store, L.PhotoQuery(**query)) for p in hit.paths]
+        return [p for hit in search_photos(store, PhotoFilter(**query)) for p in hit.paths]
 
     assert paths(people=("Grace Hopper",)) == sorted(f.path for f in detail.face_list)
     assert len(paths(tags=("dog",))) == 8
@@ -405,14 +407,14 @@ def test_contact_sheet_from_real_face_crops(store: Store, tmp_path: Path) -> Non
     manager.recluster()
     person = L.list_people(store)[0].id
     out = tmp_path / "sheet.png"
-    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 5
+    assert len(write_contact_sheet(store, person, out, size=64, columns=4)) == 5
     sheet = cv2.imread(str(out))
     assert sheet.shape == (128, 256, 3)
     assert sheet[:64, :64].std() > 10  # a real crop, not a blank tile
     (tmp_path / "photos" / "0.jpg").unlink()
-    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 4
+    assert len(write_contact_sheet(store, person, out, size=64, columns=4)) == 4
     with pytest.raises(NotFoundError):
-        L.write_contact_sheet(store, 12345, out)
+        write_contact_sheet(store, 12345, out)
 
 
 def _people_state_vs_full_recompute(store: Store) -> None:

@@ -14,8 +14,10 @@ of that face and person, whether the face was on the person or not; a new person
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from daemon.errors import UsageError
-from daemon.library.reads import PersonSummary, suggest_faces, summary_of
+from daemon.library.reads import PersonSummary, summary_of
 from daemon.store import Store, faces
 
 
@@ -43,38 +45,19 @@ def reject_face(store: Store, face_id: int) -> int | None:
 # ----------------------------------------------------------------------------------------------- suggestions
 
 
-def accept_suggestion(store: Store, face_id: int, person_id: int | None = None, *,
-                      eps: float | None = None) -> int:
-    """Put an unassigned face on its top suggestion (or on `person_id`) as a pin; return the person.
+def accept_suggestion(store: Store, face_id: int, person_id: int) -> int:
+    """Put a face on a person as a pin (the person chosen by `daemon/library/suggestions.py`); return the person.
 
-    NotFoundError for an unknown face or person; UsageError if the face has no suggestion (and no person is
-    given) or is already on a person and none is given."""
-    _photo, current = store.read(lambda conn: faces.face_row(conn, face_id))
-    if person_id is None:
-        if current is not None:
-            raise UsageError(f"face {face_id} is already on person {current}: give a person to move it")
-        items = suggest_faces(store, face_ids=[face_id], eps=eps)
-        if not items:
-            raise UsageError(f"no suggestion for face {face_id}: give a person, or `pictod people new {face_id}`")
-        person_id = items[0].suggestions[0].person_id
+    NotFoundError for an unknown face or person."""
     store.move_face(face_id, person_id)
     return person_id
 
 
-def accept_person_suggestions(store: Store, person_id: int, *, max_distance: float | None = None) -> list[int]:
-    """Accept every suggestion whose top person is `person_id` within `max_distance` (default
-    `clustering.suggest_eps`), one face per photo (the nearest); return the faces accepted, ascending."""
+def accept_person_suggestions(store: Store, person_id: int, chosen: Sequence[int]) -> list[int]:
+    """Put the chosen faces (one per photo: `suggestions.one_face_per_photo`) on `person_id` as pins, in one write;
+    return the faces taken (those still unassigned when the write runs)."""
     store.read(lambda conn: faces.person_row(conn, person_id))
-    items = suggest_faces(store, eps=max_distance)
-    best: dict[int, tuple[float, int]] = {}
-    for item in items:
-        top = item.suggestions[0]
-        if top.person_id != person_id:
-            continue
-        if item.photo_id not in best or (top.distance, item.face_id) < best[item.photo_id]:
-            best[item.photo_id] = (top.distance, item.face_id)
-    chosen = sorted(face for _d, face in best.values())
-    return store.accept_faces(person_id, chosen) if chosen else []  # those still unassigned when the write runs
+    return store.accept_faces(person_id, list(chosen)) if chosen else []
 
 
 def reject_suggestion(store: Store, face_id: int, person_id: int) -> None:

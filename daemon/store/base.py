@@ -105,3 +105,8 @@ def mark_all_dirty(conn: sqlite3.Connection) -> None:
     """Every photo with a file needs its sidecar brought in step (`pictod metadata write --all`)."""
     conn.execute(_DIRTY.format(select="SELECT DISTINCT photo_id, 1, 1 FROM files WHERE photo_id IS NOT NULL "
                                       "AND status = 'done'"))
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether a table has a column (a read-only look at an older library may lack a newer one)."""
+    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
