@@ -8,13 +8,13 @@ answer back. The rules are in `daemon/library/review.py`; `print_candidates` is 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
+from daemon.cli.output import EXIT_OK, EXIT_USAGE, add_common, print_json, reader, table, writer
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+if TYPE_CHECKING:
+    from daemon.store import Store
 
 
 def _distance(text: str) -> float:
@@ -33,63 +33,48 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def print_candidates(store: Any, args: argparse.Namespace) -> int:
+def print_candidates(args: argparse.Namespace, store: Store, _cfg: config_mod.Config | None = None) -> int:
     """The ranked candidates of `args.person` (table or --json)."""
-    from daemon.cli import main as cli
     from daemon.library import review
 
     items = review.candidates(store, args.person, limit=args.limit, max_distance=args.max_distance,
                               include_assigned=args.include_assigned)
     if args.json:
-        cli._print_json(items)
+        print_json(items)
     elif not items:
         print(f"no faces to review for person {args.person}")
     else:
         rows = [[c.face_id, c.photo_id, f"{c.distance:.3f}", f"{c.rank:.3f}",
                  "" if c.person_id is None else f"{c.person_id} {c.person_name or ''}".strip(),
                  "skipped" if c.skipped else ""] for c in items]
-        print(cli._table(rows, ["face", "photo", "distance", "rank", "on person", ""]))
+        print(table(rows, ["face", "photo", "distance", "rank", "on person", ""]))
         print(f"{len(items)} face(s) to review; answer with `pictod review answer {args.person} FACE yes|no|skip`")
     return EXIT_OK
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
-    from daemon.cli import main as cli
-    return cli._with_store(args, lambda store, _cfg: print_candidates(store, args), read_only=True)
-
-
-def _cmd_answer(args: argparse.Namespace) -> int:
-    from daemon.cli import main as cli
+def _answer(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import review
 
-    def action(store: Any, _cfg: config_mod.Config) -> int:
-        review.answer(store, args.person, args.face, args.verdict)
-        if args.json:
-            cli._print_json({"person_id": args.person, "face_id": args.face, "answer": args.verdict})
-        else:
-            said = {"yes": "is", "no": "is not", "skip": "skipped for"}[args.verdict]
-            print(f"face {args.face} {said} person {args.person}; `pictod review undo {args.person}` takes it back")
-        return EXIT_OK
-
-    return cli._with_store(args, action)
+    review.answer(store, args.person, args.face, args.verdict)
+    if args.json:
+        print_json({"person_id": args.person, "face_id": args.face, "answer": args.verdict})
+    else:
+        said = {"yes": "is", "no": "is not", "skip": "skipped for"}[args.verdict]
+        print(f"face {args.face} {said} person {args.person}; `pictod review undo {args.person}` takes it back")
+    return EXIT_OK
 
 
-def _cmd_undo(args: argparse.Namespace) -> int:
-    from daemon.cli import main as cli
+def _undo(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import review
 
-    def action(store: Any, _cfg: config_mod.Config) -> int:
-        done = review.undo(store, args.person)
-        if args.json:
-            cli._print_json(None if done is None else {"person_id": args.person, "face_id": done[0],
-                                                       "answer": done[1]})
-        elif done is None:
-            print(f"nothing to undo for person {args.person}")
-        else:
-            print(f"undone: face {done[0]} {done[1]} for person {args.person}")
-        return EXIT_OK if done is not None else EXIT_USAGE
-
-    return cli._with_store(args, action)
+    done = review.undo(store, args.person)
+    if args.json:
+        print_json(None if done is None else {"person_id": args.person, "face_id": done[0], "answer": done[1]})
+    elif done is None:
+        print(f"nothing to undo for person {args.person}")
+    else:
+        print(f"undone: face {done[0]} {done[1]} for person {args.person}")
+    return EXIT_OK if done is not None else EXIT_USAGE
 
 
 def add_candidate_options(p: argparse.ArgumentParser) -> None:
@@ -102,22 +87,22 @@ def add_candidate_options(p: argparse.ArgumentParser) -> None:
                    help="faces on other people too (maybe two people are one)")
 
 
-def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: Any) -> None:
     """Add `pictod review` and its subcommands."""
     review = sub.add_parser("review", help="is this the same person? faces a person may also have, nearest first")
     rsub = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
     p = rsub.add_parser("list", help="the faces to ask about for PERSON, nearest first, with distances")
-    common(p)
+    add_common(p)
     p.add_argument("person", type=int, help="person id")
     add_candidate_options(p)
-    p.set_defaults(func=_cmd_list)
+    p.set_defaults(func=reader(print_candidates))
     p = rsub.add_parser("answer", help="answer one: FACE is (yes), is not (no) PERSON, or skip it")
-    common(p)
+    add_common(p)
     p.add_argument("person", type=int, help="person id")
     p.add_argument("face", type=int, help="face id")
     p.add_argument("verdict", choices=("yes", "no", "skip"))
-    p.set_defaults(func=_cmd_answer)
+    p.set_defaults(func=writer(_answer))
     p = rsub.add_parser("undo", help="take back the last answer for PERSON (exit 2 if there is none)")
-    common(p)
+    add_common(p)
     p.add_argument("person", type=int, help="person id")
-    p.set_defaults(func=_cmd_undo)
+    p.set_defaults(func=writer(_undo))

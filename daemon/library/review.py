@@ -17,7 +17,7 @@ identity; see there how it was picked.
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 import threading
 import weakref
 from dataclasses import dataclass
@@ -26,10 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daemon.people import clusters
-from daemon.store import Store, faces
-from daemon.store import metadata as meta_sql
+from daemon.store import Store
 from daemon.store import review as sql
-from daemon.store.base import PEOPLE_REV, get_int
 
 REVIEW_EPS = 0.6  # see the module docstring: bench/review_sim.py's distributions
 SKIPPED_PENALTY = 4.0  # added to a skipped face's rank: after every face not yet answered
@@ -52,7 +50,8 @@ class _Faces:
     """Every face of one library as arrays (ascending ids): vectors (normalised), photos, people; kept between
     calls in one process (the web app answers a key press with one small read, not a read of every face).
 
-    Valid while the store's stamp (`store/review.stamp`) is the one it was read at: faces added are appended,
+    Valid while the store's stamp (`store/review.stamp`) is the one it was read at (`store/review.snapshot`
+    reads only the change): faces added are appended,
     faces removed reload it all, people changed elsewhere (the daemon) reload the people column; this process's
     own answers patch it (`patch`). Per person, each face's best similarity to the person's faces and to its
     rejected faces is kept too and updated by the faces added to either set (an undo recomputes it).
@@ -67,28 +66,35 @@ class _Faces:
         self.vectors = np.zeros((0, 128), np.float32)
         self.near: dict[tuple[int, str], tuple[frozenset[int], NDArray[np.float32]]] = {}
 
-    def refresh(self, conn: sqlite3.Connection) -> None:
-        """Bring the arrays up to the store's state (inside a read)."""
-        now = sql.stamp(conn)
-        people_rev, removed_rev, top = now
-        last = int(self.ids[-1]) if len(self.ids) else 0
-        if removed_rev != self.stamp[1] or top < last:
-            rows = faces.faces_after(conn, 0)
+    @property
+    def last_id(self) -> int:
+        return int(self.ids[-1]) if len(self.ids) else 0
+
+    def apply(self, snap: sql.Snapshot) -> None:
+        """Bring the arrays up to a `store/review.snapshot` read against them."""
+        if snap.full is not None:
+            rows = snap.full
             self.ids, self.photos, self.vectors = rows.ids, rows.photos, clusters.normalise(rows.vectors)
             self.people, self.near = rows.people, {}
-        else:
-            if top > last:  # faces added: only theirs are read
-                rows = faces.faces_after(conn, last)
-                self.ids = np.concatenate([self.ids, rows.ids])
-                self.photos = np.concatenate([self.photos, rows.photos])
-                self.vectors = np.concatenate([self.vectors.reshape(-1, rows.vectors.shape[1]),
-                                               clusters.normalise(rows.vectors)])
-                self.people = np.concatenate([self.people, rows.people])
-            if people_rev != self.stamp[0]:  # people changed elsewhere: the person column again
-                pairs = faces.face_people(conn)
-                self.people = np.zeros(len(self.ids), np.int64)
-                self.people[np.searchsorted(self.ids, pairs[:, 0])] = pairs[:, 1]
-        self.stamp = now
+        if snap.added is not None and len(snap.added.ids):
+            rows = snap.added
+            self.ids = np.concatenate([self.ids, rows.ids])
+            self.photos = np.concatenate([self.photos, rows.photos])
+            self.vectors = np.concatenate([self.vectors.reshape(-1, rows.vectors.shape[1]),
+                                           clusters.normalise(rows.vectors)])
+            self.people = np.concatenate([self.people, rows.people])
+        if snap.people is not None:  # people changed elsewhere: the person column again
+            self.people = np.zeros(len(self.ids), np.int64)
+            self.people[np.searchsorted(self.ids, snap.people[:, 0])] = snap.people[:, 1]
+        self.stamp = snap.stamp
+
+    def read(self, store: Store, *, person_id: int | None = None, face_id: int | None = None,
+             names: bool = False) -> sql.Snapshot:
+        """One snapshot read (caller holds `lock`), applied."""
+        snap = store.read(functools.partial(sql.snapshot, known=self.stamp, last_id=self.last_id,
+                                            person_id=person_id, face_id=face_id, names=names))
+        self.apply(snap)
+        return snap
 
     def best(self, key: tuple[int, str], members: NDArray[np.int64]) -> NDArray[np.float32]:
         """Per face, its highest similarity to the faces at `members` (positions): -2 with none."""
@@ -107,8 +113,9 @@ class _Faces:
         self.near[key] = (have, sims)
         return sims
 
-    def patch(self, rev0: int, rev1: int, rows: list[tuple[int, int]]) -> None:
+    def patch(self, changed: sql.Changed) -> None:
         """This process changed these faces' people in one write from people rev0 to rev1."""
+        rev0, rev1, rows = changed
         with self.lock:
             if self.stamp[0] != rev0 or not rows:
                 return
@@ -148,12 +155,8 @@ def candidates(store: Store, person_id: int, *, limit: int | None = None, max_di
     radius = REVIEW_EPS if max_distance is None else float(max_distance)
     cache = _faces_of(store)
     with cache.lock:
-        def read(conn: sqlite3.Connection) -> tuple[list[int], set[int], dict[int, str | None]]:
-            _person, rejected, skipped = sql.person_answers(conn, person_id)
-            cache.refresh(conn)
-            return rejected, skipped, faces.person_names(conn) if include_assigned else {}
-
-        rejected_ids, skipped, names = store.read(read)
+        snap = cache.read(store, person_id=person_id, names=include_assigned)
+        rejected_ids, skipped, names = snap.rejected, snap.skipped, snap.names
         mine = np.flatnonzero(cache.people == person_id)
         never = np.searchsorted(cache.ids, rejected_ids)
         never = never[(never < len(cache.ids))]
@@ -186,28 +189,15 @@ def answer(store: Store, person_id: int, face_id: int, verdict: str) -> None:
     it weighs down faces near it) or "skip" (offered again after the others); recorded, so `undo` can take it
     back. NotFoundError for an unknown face or person, ValueError for another verdict."""
 
-    def task(conn: sqlite3.Connection) -> tuple[int, int, list[tuple[int, int]]]:
-        rev0 = get_int(conn, PEOPLE_REV)
-        sql.record_answer(conn, person_id, face_id, verdict)
-        if verdict != "skip":
-            meta_sql.mark_face_dirty(conn, face_id)  # its sidecar names it now (or no longer)
-        return rev0, get_int(conn, PEOPLE_REV), sql.photo_faces_of(conn, face_id)
-
-    _faces_of(store).patch(*store.write(task))
+    _faces_of(store).patch(store.write(functools.partial(sql.answer, person_id=person_id, face_id=face_id,
+                                                         verdict=verdict)))
 
 
 def undo(store: Store, person_id: int) -> tuple[int, str] | None:
     """Take back the person's last answer; (face id, the answer undone), None if nothing is left to undo."""
 
-    def task(conn: sqlite3.Connection) -> tuple[tuple[int, str] | None, int, int, list[tuple[int, int]]]:
-        rev0 = get_int(conn, PEOPLE_REV)
-        done = sql.undo_last(conn, person_id)
-        if done is not None and done[1] != "skip":
-            meta_sql.mark_face_dirty(conn, done[0])
-        return done, rev0, get_int(conn, PEOPLE_REV), sql.photo_faces_of(conn, done[0]) if done else []
-
-    done, rev0, rev1, rows = store.write(task)
-    _faces_of(store).patch(rev0, rev1, rows)
+    done, changed = store.write(functools.partial(sql.undo, person_id=person_id))
+    _faces_of(store).patch(changed)
     return done
 
 
@@ -232,12 +222,8 @@ def who_is_this(store: Store, face_id: int, *, k: int = 3, max_distance: float |
     radius = REVIEW_EPS if max_distance is None else float(max_distance)
     cache = _faces_of(store)
     with cache.lock:
-        def read(conn: sqlite3.Connection) -> tuple[set[int], dict[int, str | None]]:
-            excluded = sql.people_excluded(conn, face_id)
-            cache.refresh(conn)
-            return excluded, faces.person_names(conn)
-
-        excluded, names = store.read(read)
+        snap = cache.read(store, face_id=face_id, names=True)
+        excluded, names = snap.excluded, snap.names
         at = int(np.searchsorted(cache.ids, face_id))
         if at >= len(cache.ids) or cache.ids[at] != face_id:
             return []

@@ -34,7 +34,6 @@ from daemon.config import ClusteringConfig
 from daemon.people import clusters, pairs
 from daemon.store import AddResult, RemoveResult, Store, faces
 from daemon.store import base as q
-from daemon.store import metadata as meta_sql
 
 log = structlog.get_logger()
 
@@ -182,7 +181,6 @@ class PeopleManager:
             if moves:
                 # O(1) queries: the people's stored embedding sums move, their faces are not re-read.
                 self._patch_means(conn, *faces.assign_faces(conn, moves))
-                meta_sql.mark_named_faces_dirty(conn, [f for f, _p in moves])  # their sidecars name them
                 got = [i for i, p in enumerate(chosen) if p is not None]
                 self._member_vecs = np.concatenate([self._member_vecs.reshape(-1, vectors.shape[1]),
                                                     clusters.normalise(vectors[got])])
@@ -465,11 +463,8 @@ class PeopleManager:
             neg = result < 0
             result[neg] = lookup(result[neg])
         changed = np.flatnonzero((result != current) & alive)
-        changed_ids = [int(f) for f in self._ids[changed]]
-        meta_sql.mark_named_faces_dirty(conn, changed_ids)  # leaving a named person: its sidecar changes
         updated, pruned = faces.assign_faces(conn, [(int(f), int(p) if p else None) for p, f in zip(
             result[changed], self._ids[changed], strict=True)])
-        meta_sql.mark_named_faces_dirty(conn, changed_ids)  # joining one
         empty = sorted(set(fresh.values()) - set(updated))  # none expected: every new person got a face
         if empty:
             more, gone_people = faces.refresh_people(conn, empty)

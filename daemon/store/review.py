@@ -1,17 +1,83 @@
-"""The SQL of the same-person review (issue 21): the review's reads (a person's faces, the faces it may be
-offered, what was answered) and its answers, each recorded in `review_answers` (schema v7) so the last one can
-be undone exactly. A "yes" is a pin (`faces.move_face`), a "no" a rejection (`faces.reject_suggestion`), a
-"skip" only a row. Write functions run inside the writer's transaction, read functions on any connection.
+"""The SQL of the same-person review (issue 21): one read (`snapshot`: what changed in the faces since the
+caller's copy, and the answers about one person or one face) and two writes (`answer`, `undo`), each recorded
+in `review_answers` (schema v8) so the last answer can be undone exactly. A "yes" is a pin
+(`edits.move_face`), a "no" a rejection (`edits.reject_suggestion`), a "skip" only a row; the sidecar rule
+runs where the face changes person (`faces.assign_faces`). Writes run inside the writer's transaction
+(`Store.write`), the read on any connection (`Store.read`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
-from daemon.store import faces
+import numpy as np
+from numpy.typing import NDArray
+
+from daemon.store import edits, faces
 from daemon.store.base import FACES_REMOVED_REV, PEOPLE_REV, bump, get_int, now
 
 ANSWERS = ("yes", "no", "skip")
+Stamp = tuple[int, int, int]  # people rev, faces removed rev, highest face id
+Changed = tuple[int, int, list[tuple[int, int]]]  # people rev before and after, (face, person or 0) of its photo
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a copy of the faces made at `known` needs to match the store now, and the answers asked for."""
+
+    stamp: Stamp
+    full: faces.FaceRows | None  # every face again (faces were removed, or no copy yet)
+    added: faces.FaceRows | None  # only the faces after the copy's last id
+    people: NDArray[np.int64] | None  # (face id, person or 0) of every face: people changed since the copy
+    rejected: list[int]  # faces rejected for the person asked about
+    skipped: set[int]  # faces skipped for it
+    excluded: set[int]  # people the face asked about may not be
+    names: dict[int, str | None]
+
+
+def snapshot(conn: sqlite3.Connection, known: Stamp, last_id: int, *, person_id: int | None = None,
+             face_id: int | None = None, names: bool = False) -> Snapshot:
+    """One read for the review: the change since a copy at `known` (whose highest face id is `last_id`), the
+    person's rejected and skipped faces, or the people a face may not be (NotFoundError for an unknown person
+    or face), and the people's names if asked."""
+    rejected: list[int] = []
+    skipped: set[int] = set()
+    excluded: set[int] = set()
+    if person_id is not None:
+        faces.person_row(conn, person_id)
+        rejected = [int(r[0]) for r in conn.execute(
+            "SELECT face_id FROM corrections WHERE kind = 'reject' AND person_id = ? AND face_id IS NOT NULL",
+            (person_id,))]
+        skipped = {int(r[0]) for r in conn.execute(
+            "SELECT face_id FROM review_answers WHERE person_id = ? AND answer = 'skip'", (person_id,))}
+    if face_id is not None:
+        excluded = people_excluded(conn, face_id)
+    now_stamp = stamp(conn)
+    full = added = people = None
+    if now_stamp[1] != known[1] or now_stamp[2] < last_id:
+        full = faces.faces_after(conn, 0)
+    else:
+        if now_stamp[2] > last_id:
+            added = faces.faces_after(conn, last_id)
+        if now_stamp[0] != known[0]:
+            people = faces.face_people(conn)
+    return Snapshot(stamp=now_stamp, full=full, added=added, people=people, rejected=rejected, skipped=skipped,
+                    excluded=excluded, names=faces.person_names(conn) if names else {})
+
+
+def answer(conn: sqlite3.Connection, person_id: int, face_id: int, verdict: str) -> Changed:
+    """Writer task: apply one answer and record it; what changed (`Changed`)."""
+    rev0 = get_int(conn, PEOPLE_REV)
+    record_answer(conn, person_id, face_id, verdict)
+    return rev0, get_int(conn, PEOPLE_REV), photo_faces_of(conn, face_id)
+
+
+def undo(conn: sqlite3.Connection, person_id: int) -> tuple[tuple[int, str] | None, Changed]:
+    """Writer task: undo the person's last answer; (face id, answer) undone or None, and what changed."""
+    rev0 = get_int(conn, PEOPLE_REV)
+    done = undo_last(conn, person_id)
+    return done, (rev0, get_int(conn, PEOPLE_REV), photo_faces_of(conn, done[0]) if done else [])
 
 
 def record_answer(conn: sqlite3.Connection, person_id: int, face_id: int, answer: str) -> None:
@@ -24,11 +90,11 @@ def record_answer(conn: sqlite3.Connection, person_id: int, face_id: int, answer
                           (face_id, before)).fetchone() is not None
     added_reject = False
     if answer == "yes":
-        faces.move_face(conn, face_id, person_id)
+        edits.move_face(conn, face_id, person_id)
     elif answer == "no":
         added_reject = conn.execute("SELECT 1 FROM corrections WHERE kind = 'reject' AND face_id = ? AND "
                                     "person_id = ?", (face_id, person_id)).fetchone() is None
-        faces.reject_suggestion(conn, face_id, person_id)
+        edits.reject_suggestion(conn, face_id, person_id)
     conn.execute("INSERT INTO review_answers (person_id, face_id, answer, before_person, before_pinned, added_reject,"
                  " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                  (person_id, face_id, answer, before, int(pinned), int(added_reject), now()))
@@ -47,7 +113,7 @@ def undo_last(conn: sqlite3.Connection, person_id: int) -> tuple[int, str] | Non
         conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ? AND person_id = ?",
                      (face_id, person_id))
         if before is not None and before_pinned and _exists(conn, before):
-            faces.move_face(conn, face_id, before)
+            edits.move_face(conn, face_id, before)
         else:
             back = before if before is not None and _exists(conn, before) else None
             faces.assign_faces(conn, [(face_id, back)])
@@ -64,12 +130,6 @@ def _exists(conn: sqlite3.Connection, person_id: int) -> bool:
     return conn.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is not None
 
 
-def answers(conn: sqlite3.Connection, person_id: int) -> list[tuple[int, str]]:
-    """(face id, answer) of every recorded answer for this person, oldest first."""
-    return [(int(f), str(a)) for f, a in conn.execute(
-        "SELECT face_id, answer FROM review_answers WHERE person_id = ? ORDER BY id", (person_id,))]
-
-
 def people_excluded(conn: sqlite3.Connection, face_id: int) -> set[int]:
     """The people a face may not be (NotFoundError if unknown): rejected, holding its photo, its own."""
     photo, own = faces.face_row(conn, face_id)
@@ -79,22 +139,11 @@ def people_excluded(conn: sqlite3.Connection, face_id: int) -> set[int]:
     return excluded | ({own} if own is not None else set())
 
 
-def stamp(conn: sqlite3.Connection) -> tuple[int, int, int]:
+def stamp(conn: sqlite3.Connection) -> Stamp:
     """(people rev, faces removed rev, highest face id): what a cache of the faces is valid for (face ids only
     grow, every removal bumps the removed rev). Three index lookups, no scan."""
     top = conn.execute("SELECT coalesce(max(id), 0) FROM faces").fetchone()[0]
     return get_int(conn, PEOPLE_REV), get_int(conn, FACES_REMOVED_REV), int(top)
-
-
-def person_answers(conn: sqlite3.Connection, person_id: int) -> tuple[faces.PersonRow, list[int], set[int]]:
-    """The person (NotFoundError if unknown), the faces rejected for it, the faces skipped for it."""
-    person = faces.person_row(conn, person_id)
-    rejected = [int(r[0]) for r in conn.execute(
-        "SELECT face_id FROM corrections WHERE kind = 'reject' AND person_id = ? AND face_id IS NOT NULL",
-        (person_id,))]
-    skipped = {int(r[0]) for r in conn.execute(
-        "SELECT face_id FROM review_answers WHERE person_id = ? AND answer = 'skip'", (person_id,))}
-    return person, rejected, skipped
 
 
 def photo_faces_of(conn: sqlite3.Connection, face_id: int) -> list[tuple[int, int]]:

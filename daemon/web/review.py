@@ -15,33 +15,28 @@ this?" for one unknown face. The rules are `daemon/library/review.py`'s; this mo
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from daemon.errors import PictodError
-from daemon.library import review
-from daemon.web import data
-
-if TYPE_CHECKING:
-    from daemon.web.app import Views
+from daemon.library import reads, review
+from daemon.store import Store
+from daemon.web.pages import Pages, check_id, form_id
 
 PREFETCH = 10  # candidates per API read: the script refills when fewer than a third are left
 BEST_SHOWN = 6
 
 
-def might_also_be(store: data.Store, person_id: int) -> int:
+def might_also_be(store: Store, person_id: int) -> int:
     """How many faces the review would offer for this person."""
     return review.might_also_be(store, person_id)
 
 
-class ReviewViews:
-    """The review routes, sharing the app's plumbing (`Views`: store, render, guard, change)."""
-
-    def __init__(self, views: Views) -> None:
-        self.v = views
+class ReviewPages(Pages):
+    """The review routes (the shared plumbing of `pages.Pages`: store, render, guard, change)."""
 
     def routes(self) -> list[Route]:
         return [
@@ -55,68 +50,62 @@ class ReviewViews:
     def page(self, request: Request) -> Response:
         """One candidate, large, with its photo and the person's best faces."""
         def build() -> Response:
-            store = self.v._store()
-            person_id = data.check_id(request.path_params["person_id"], "person")
-            summary = data.person_summary(store, person_id)
+            store = self._store()
+            person_id = check_id(request.path_params["person_id"], "person")
+            summary = reads.person_summary(store, person_id)
             queue = review.candidates(store, person_id, limit=PREFETCH)
-            best = data.person_faces(store, person_id, limit=BEST_SHOWN, offset=0)
+            best = reads.person_faces(store, person_id, limit=BEST_SHOWN, offset=0)
             who = summary.name or f"person {person_id}"
-            return self.v._render(request, "review.html", title=f"Is this {who}?", person=summary,
+            return self._render(request, "review.html", title=f"Is this {who}?", person=summary,
                                   current=queue[0] if queue else None, best=best,
                                   left=review.might_also_be(store, person_id))
-        return self.v._guarded(request, build)
+        return self._guarded(request, build)
 
     def api(self, request: Request) -> Response:
         """The next candidates as JSON (the script's prefetch)."""
         def build() -> Response:
-            store = self.v._store()
-            person_id = data.check_id(request.path_params["person_id"], "person")
-            data.person_summary(store, person_id)  # NotFoundError for an unknown person
+            store = self._store()
+            person_id = check_id(request.path_params["person_id"], "person")
+            reads.person_summary(store, person_id)  # NotFoundError for an unknown person
             items = review.candidates(store, person_id, limit=PREFETCH)
             return JSONResponse({"ok": True, "candidates": [asdict(c) for c in items]})
-        return self.v._guarded(request, build)
+        return self._guarded(request, build)
 
     def answer(self, request: Request) -> Response:
         """Record yes / no / skip for one face."""
         person_id = request.path_params["person_id"]
 
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
-            store = self.v._store()
-            data.check_id(person_id, "person")
-            face_id = data.check_id(_number(form, "face"), "face")
+            store = self._store()
+            check_id(person_id, "person")
+            face_id = form_id(form, "face", "face")
             verdict = next(iter(form.get("verdict", [])), "")
             if verdict not in ("yes", "no", "skip"):
                 raise PictodError("the answer must be yes, no or skip")
             review.answer(store, person_id, face_id, verdict)
             said = {"yes": "is", "no": "is not", "skip": "skipped for"}[verdict]
             return f"face {face_id} {said} person {person_id}", {"face": face_id, "answer": verdict}
-        return self.v._change(request, act, f"/people/{person_id}/review")
+        return self._change(request, act, f"/people/{person_id}/review")
 
     def undo(self, request: Request) -> Response:
         """Take back the last answer."""
         person_id = request.path_params["person_id"]
 
         def act(_form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
-            store = self.v._store()
-            data.check_id(person_id, "person")
+            store = self._store()
+            check_id(person_id, "person")
             done = review.undo(store, person_id)
             if done is None:
                 raise PictodError("nothing to undo")
             return f"undone: face {done[0]} {done[1]}", {"face": done[0], "answer": done[1]}
-        return self.v._change(request, act, f"/people/{person_id}/review")
+        return self._change(request, act, f"/people/{person_id}/review")
 
     def who(self, request: Request) -> Response:
         """The three nearest people for one face, each to say yes to."""
         def build() -> Response:
-            store = self.v._store()
-            face = data.face(store, data.check_id(request.path_params["face_id"], "face"))
+            store = self._store()
+            face = reads.face(store, check_id(request.path_params["face_id"], "face"))
             nearest = review.who_is_this(store, face.id)
-            return self.v._render(request, "who.html", title="Who is this?", face=face, nearest=nearest)
-        return self.v._guarded(request, build)
+            return self._render(request, "who.html", title="Who is this?", face=face, nearest=nearest)
+        return self._guarded(request, build)
 
-
-def _number(form: dict[str, list[str]], key: str) -> int:
-    text = next(iter(form.get(key, [])), "")
-    if not text.isdigit():
-        raise PictodError(f"the form's {key} must be a number")
-    return int(text)
