@@ -159,7 +159,7 @@ def build(analyzer: object | None = None) -> list[Photo]:
     for index, (path, who, ops) in enumerate(sources()):
         rng = np.random.default_rng([SEED, index])
         rgb = _load(path)
-        clean = chain.analyze_bytes(encode(rgb), path.name)
+        clean = chain.analyze_header(chain.open_header(encode(rgb), path.name))
         if not clean.faces:
             items.append(Photo(f"natural/{who}/{path.name}", who, index, ops, clean, None))
             continue
@@ -174,12 +174,12 @@ def build(analyzer: object | None = None) -> list[Photo]:
                 rgb, box = three_quarter(rgb, box, rng)
             elif op == "group":
                 rgb, box = group(rgb, box, rng, strangers)
-        analysis = chain.analyze_bytes(encode(rgb), path.name) if ops else clean
+        analysis = chain.analyze_header(chain.open_header(encode(rgb), path.name)) if ops else clean
         overlaps = [_iou(f.box, box) for f in analysis.faces]
         labelled = int(np.argmax(overlaps)) if overlaps and max(overlaps) >= 0.3 else None
         items.append(Photo(f"natural/{who}/{path.name}", who, index, ops, analysis, labelled))
     for i, path in enumerate([*sorted(DLIB_FACES.glob("20*.jpg")), DLIB_FACES / "bald_guys.jpg"]):
-        analysis = chain.analyze_bytes(encode(_load(path)), path.name)
+        analysis = chain.analyze_header(chain.open_header(encode(_load(path)), path.name))
         items.append(Photo(f"natural/distractor/{path.name}", "", 1000 + i, (), analysis, None))
     return items
 

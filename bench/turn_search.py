@@ -56,7 +56,7 @@ def detector_runs(an: Analyzer, data: bytes) -> tuple[int, Any]:
 
     an.models.faces.detect = counting  # type: ignore[method-assign]
     try:
-        result = an.analyze_bytes(data)
+        result = an.analyze_header(an.open_header(data))
     finally:
         del an.models.faces.detect
     return runs[0], result
@@ -92,7 +92,7 @@ def cost(an: Analyzer, photos: list[tuple[str, bytes]], rounds: int) -> dict[str
             for on in ((True, False) if (i + r) % 2 == 0 else (False, True)):
                 an.faceless_turns = on
                 start = time.process_time()
-                an.analyze_bytes(data)
+                an.analyze_header(an.open_header(data))
                 cpu[on] += time.process_time() - start
     an.faceless_turns = True
     n = len(photos) * rounds
@@ -126,7 +126,7 @@ def main() -> int:
     for on in (False, True):
         an.faceless_turns = on
         false_turns["on" if on else "off"] = sum(
-            any(f.rotation for f in an.analyze_bytes(data).faces) for _name, data in ordinary)
+            any(f.rotation for f in an.analyze_header(an.open_header(data)).faces) for _name, data in ordinary)
     library = ordinary[:ORDINARY // SUCH] + [(n, d) for n, d, _t in such[:1]] + ordinary[ORDINARY // SUCH:] + [
         (n, d) for n, d, _t in such[1:]]
     report = {"library": {"photos": len(library), "such_photos": len(such), "rounds": args.rounds},

@@ -162,15 +162,15 @@ def test_a_faceless_sideways_group_gets_the_three_turns_searched(analyzer: Analy
     boxes = [turned_box(b, 90, width, height) for b in truth]
     try:
         analyzer.faceless_turns = False
-        before = analyzer.analyze_bytes(data)
+        before = analyzer.analyze_header(analyzer.open_header(data))
     finally:
         analyzer.faceless_turns = True
-    after = analyzer.analyze_bytes(data)
+    after = analyzer.analyze_header(analyzer.open_header(data))
     assert before.faces == ()  # measured: no face, the probe saw none
     assert matched(boxes, [f.box for f in after.faces]) >= 6  # measured: 7/7
     assert {f.rotation for f in after.faces} == {270}
     # The same photo upright is untouched: a confident face there, no turn is looked for.
-    upright = analyzer.analyze_bytes(stored(canvas))
+    upright = analyzer.analyze_header(analyzer.open_header(stored(canvas)))
     assert upright.faces and all(f.rotation == 0 for f in upright.faces)
 
 
