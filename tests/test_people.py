@@ -927,6 +927,8 @@ def test_corrections_made_by_another_connection_between_chunks_survive(store: St
             C.merge_people(other, c, d)  # identities 2 and 3 are one person
             C.move_face(other, pinned, a)  # a face of identity 1 pinned to Ada
             C.reject_suggestion(other, rejected, a)  # a face of identity 0 on nobody: "not Ada"
+        else:
+            check_invariants(store)  # after every chunk: no pin undone, no rejection broken, no person emptied
 
     result, restarted = _recluster_between(manager, other, user)
     assert len(calls) > 3 and result.changed_faces > 150

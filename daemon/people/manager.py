@@ -35,16 +35,18 @@ from daemon.people import clusters
 from daemon.store import AddResult, RemoveResult, Store, faces
 from daemon.store import base as q
 from daemon.store import metadata as meta_sql
+from daemon.store import recluster as mapping
 
 log = structlog.get_logger()
 
 # A recluster writes its mapping in chunks of about CHUNK_FACES faces, one writer transaction each (~25 ms at 100k
 # faces, bench/click_latency.py), and leaves the writer free CHUNK_PAUSE seconds between two: photo records queue
 # on the writer meanwhile, and another process's click (the CLI, the web app) gets in, its busy handler polling
-# every few ms at first. A correction or a deletion seen by a chunk makes the plan again, at most MAX_RESTARTS times.
+# every few ms at first. What a correction or a deletion seen by a chunk leaves undecided is planned again once
+# the chunks are written, at most MAX_RESTARTS times.
 CHUNK_FACES = 1000
 CHUNK_PAUSE = 0.05
-MAX_RESTARTS = 5
+MAX_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class _Plan:
     current: np.ndarray  # person per indexed face in the snapshot (0: none, or deleted)
     alive: np.ndarray
     clusters: int
-    mark: tuple[int, int]  # faces.corrections_mark in the snapshot
+    mark: tuple[int, int]  # mapping.corrections_mark in the snapshot
     removed_rev: int  # FACES_REMOVED_REV in the snapshot
     people_rev: int
     counter: int  # photos_since_recluster in the snapshot
@@ -346,6 +348,8 @@ class PeopleManager:
             plan = self._plan(first_new, attached, grow=True)
             run = _Run(counter=plan.counter, people_rev=plan.people_rev)
             while not (finished := self._write_plan(plan, run)) and run.restarts < MAX_RESTARTS:
+                # What the corrections or deletions made meanwhile left undecided is planned again, from the
+                # library as it is now: a small plan, the bulk is written.
                 run.restarts += 1
                 log.info("people_recluster_restarted", restarts=run.restarts, changed_faces=run.changed)
                 self._forget_pending()
@@ -449,7 +453,7 @@ class PeopleManager:
         def read(conn: sqlite3.Connection) -> tuple[Any, ...]:
             self._catch_up(conn)
             return (faces.faces_after(conn, last) if grow else None, faces.face_people(conn), faces.pins(conn),
-                    faces.rejections(conn), faces.curated_people(conn), faces.corrections_mark(conn),
+                    faces.rejections(conn), faces.curated_people(conn), mapping.corrections_mark(conn),
                     q.get_int(conn, q.PEOPLE_REV), q.get_int(conn, q.PHOTOS_SINCE_RECLUSTER))
 
         rows, people, pins, rejections, curated, mark, people_rev, counter = self.store.read(read)
@@ -491,12 +495,13 @@ class PeopleManager:
     def _write_plan(self, plan: _Plan, run: _Run) -> bool:
         """Write the plan's changes in chunks of about `chunk_faces` faces (a photo's faces in one chunk), one
         writer task each, the writer free for `chunk_pause` between two (another process's click gets in: its
-        busy handler polls). False when a chunk saw a correction or a deletion made since the plan's snapshot."""
+        busy handler polls). False when a chunk saw a correction or a deletion made since the plan's snapshot
+        (the plan is then made again once its chunks are written)."""
         changed = np.flatnonzero((plan.result != plan.current) & plan.alive)
         order = changed[np.argsort(self._photos[changed], kind="stable")]
         photos = self._photos[order]
         run.fresh = {}
-        start = 0
+        start, stale = 0, False
         while start < len(order):
             stop = min(start + max(1, self.chunk_faces), len(order))
             while stop < len(order) and photos[stop] == photos[stop - 1]:
@@ -508,21 +513,27 @@ class PeopleManager:
                 if self.between_chunks is not None:
                     self.between_chunks()
                 time.sleep(self.chunk_pause)
-            if not self.store.write(functools.partial(self._chunk, moves=moves, plan=plan, run=run)):
-                return False
+            stale |= not self.store.write(functools.partial(self._chunk, moves=moves, plan=plan, run=run))
             start = stop
-        return True
+        return not stale
 
     def _chunk(self, conn: sqlite3.Connection, *, moves: list[tuple[int, int, int]], plan: _Plan, run: _Run) -> bool:
-        """Writer task: one chunk of a plan, unless a correction or a deletion came in since its snapshot (then
-        nothing: the plan is made again). A move someone else's change made wrong is left out
-        (`faces.recluster_moves`); a person the plan makes is made by the first chunk that gives it a face."""
-        if faces.corrections_mark(conn) != plan.mark or q.get_int(conn, q.FACES_REMOVED_REV) != plan.removed_rev:
-            return False
+        """Writer task: one chunk of a plan; False if a correction or a deletion came in since its snapshot.
+
+        A move someone else's change made wrong is left out (`mapping.recluster_moves`: the face moved meanwhile,
+        its person gone, another face of its photo now there), and so is every move of a face a correction
+        made since names or out of a person one names (pinned, named, merged: never emptied behind the user's
+        back); the plan made again afterwards decides them. A person the plan makes is made by the first chunk
+        that gives it a face, so no person is ever left empty."""
+        total, fresh_plan = len(moves), mapping.corrections_mark(conn) == plan.mark
+        if not fresh_plan:
+            touched, curated = mapping.corrected_since(conn, plan.mark[0])
+            moves = [m for m in moves if m[0] not in touched and m[2] not in curated]
+        fresh_plan &= q.get_int(conn, q.FACES_REMOVED_REV) == plan.removed_rev
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         run.clean &= rev0 == run.people_rev
-        valid = faces.recluster_moves(conn, moves)
-        run.skipped += len(moves) - len(valid)
+        valid = mapping.recluster_moves(conn, moves)
+        run.skipped += total - len(valid)
         stamp = q.now()
         made = [temp for temp in sorted({to for _f, to in valid if to < 0}) if temp not in run.fresh]
         for temp in made:
@@ -545,7 +556,7 @@ class PeopleManager:
         run.changed += len(changes)
         run.created |= {run.fresh[t] for t in made}
         run.pruned |= set(pruned)
-        return True
+        return fresh_plan
 
     def _finish(self, conn: sqlite3.Connection, *, plan: _Plan, run: _Run, full: bool, finished: bool,
                 t0: float) -> ReclusterResult:
@@ -567,7 +578,7 @@ class PeopleManager:
             new_people=len(run.created - run.pruned), pruned_people=len(run.pruned - run.created),
             changed_faces=run.changed, full=full, ms=round((time.perf_counter() - t0) * 1000, 1))
         if finished:
-            faces.record_recluster(conn, q.now(), json.dumps(asdict(outcome)), run.counter)
+            mapping.record_recluster(conn, q.now(), json.dumps(asdict(outcome)), run.counter)
         return outcome
 
 
