@@ -129,6 +129,7 @@ def one_run(library: Path, tree: Path, work: Path, gap: float, seed: int) -> dic
     rng = np.random.default_rng(seed)
     marks: dict[str, float] = {}
     result: dict[str, Any] = {}
+    logged: list[str] = []
     with Store.open(db) as store:
         people = [int(r[0]) for r in store.read(faces.people_rows)]
         face_ids = store.read(lambda c: [int(r[0]) for r in c.execute("SELECT id FROM faces")])
@@ -140,10 +141,13 @@ def one_run(library: Path, tree: Path, work: Path, gap: float, seed: int) -> dic
         def follow() -> None:
             assert child.stdout is not None
             for line in child.stdout:
-                word, at, *rest = line.split(" ", 2)
-                marks[word] = float(at)
-                if rest:
-                    result.update(json.loads(rest[0]))
+                parts = line.split(" ", 2)
+                if parts[0] not in ("mapping", "done") or len(parts) < 2:
+                    logged.append(line.strip())  # a warning of the recluster's
+                    continue
+                marks[parts[0]] = float(parts[1])
+                if len(parts) == 3:
+                    result.update(json.loads(parts[2]))
 
         reader = threading.Thread(target=follow, daemon=True)
         reader.start()
@@ -164,7 +168,7 @@ def one_run(library: Path, tree: Path, work: Path, gap: float, seed: int) -> dic
     return {**result, "mapping_s": round(marks["done"] - marks["mapping"], 2),
             "idle_click_s": _stats(idle), "clicks": _stats([c[2] for c in during]),
             "clicks_in_mapping": _stats([c[2] for c in mapping]),
-            "slowest": sorted(([round(c[2], 3), c[1]] for c in during), reverse=True)[:5]}
+            "logged": logged, "slowest": sorted(([round(c[2], 3), c[1]] for c in during), reverse=True)[:5]}
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -495,8 +495,8 @@ class PeopleManager:
     def _write_plan(self, plan: _Plan, run: _Run) -> bool:
         """Write the plan's changes in chunks of about `chunk_faces` faces (a photo's faces in one chunk), one
         writer task each, the writer free for `chunk_pause` between two (another process's click gets in: its
-        busy handler polls). False when a chunk saw a correction or a deletion made since the plan's snapshot
-        (the plan is then made again once its chunks are written)."""
+        busy handler polls). False when a chunk saw a deletion made since the plan's snapshot or left a move to
+        a correction made since (the plan is then made again once its chunks are written)."""
         changed = np.flatnonzero((plan.result != plan.current) & plan.alive)
         order = changed[np.argsort(self._photos[changed], kind="stable")]
         photos = self._photos[order]
@@ -518,18 +518,19 @@ class PeopleManager:
         return not stale
 
     def _chunk(self, conn: sqlite3.Connection, *, moves: list[tuple[int, int, int]], plan: _Plan, run: _Run) -> bool:
-        """Writer task: one chunk of a plan; False if a correction or a deletion came in since its snapshot.
+        """Writer task: one chunk of a plan; False if a deletion came in since its snapshot, or a correction
+        made since names one of its moves.
 
         A move someone else's change made wrong is left out (`mapping.recluster_moves`: the face moved meanwhile,
         its person gone, another face of its photo now there), and so is every move of a face a correction
         made since names or out of a person one names (pinned, named, merged: never emptied behind the user's
         back); the plan made again afterwards decides them. A person the plan makes is made by the first chunk
         that gives it a face, so no person is ever left empty."""
-        total, fresh_plan = len(moves), mapping.corrections_mark(conn) == plan.mark
-        if not fresh_plan:
+        total = len(moves)
+        if mapping.corrections_mark(conn) != plan.mark:
             touched, curated = mapping.corrected_since(conn, plan.mark[0])
             moves = [m for m in moves if m[0] not in touched and m[2] not in curated]
-        fresh_plan &= q.get_int(conn, q.FACES_REMOVED_REV) == plan.removed_rev
+        fresh_plan = len(moves) == total and q.get_int(conn, q.FACES_REMOVED_REV) == plan.removed_rev
         rev0 = q.get_int(conn, q.PEOPLE_REV)
         run.clean &= rev0 == run.people_rev
         valid = mapping.recluster_moves(conn, moves)
