@@ -334,8 +334,8 @@ class PeopleManager:
             return result
 
     def _recluster(self, full: bool, t0: float) -> ReclusterResult:
-        """Plan off the writer, write the plan in chunks that give the writer back between them, re-plan when a
-        user's correction or a deletion came in between (at most MAX_RESTARTS times), then record the run."""
+        """Plan off the writer, write the plan in chunks that give the writer back between them, plan again what
+        a deletion or a user's correction made meanwhile left undecided (at most MAX_RESTARTS times), record."""
         snapshot = None
         if full or self._index is None:
             snapshot = self._snapshot()  # the full pass is one big product per block: all BLAS threads help there
@@ -348,8 +348,7 @@ class PeopleManager:
             plan = self._plan(first_new, attached, grow=True)
             run = _Run(counter=plan.counter, people_rev=plan.people_rev)
             while not (finished := self._write_plan(plan, run)) and run.restarts < MAX_RESTARTS:
-                # What the corrections or deletions made meanwhile left undecided is planned again, from the
-                # library as it is now: a small plan, the bulk is written.
+                # From the library as it is now: the bulk is written, what is left is small.
                 run.restarts += 1
                 log.info("people_recluster_restarted", restarts=run.restarts, changed_faces=run.changed)
                 self._forget_pending()
