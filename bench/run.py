@@ -369,7 +369,7 @@ def cpu_budget(paths: Sequence[Path], models: Any, inputs: reference.LimitInputs
     analyzer = analysis.Analyzer(cfg.analysis, models)
     c0 = time.process_time()
     for data in datas:
-        analyzer.analyze_bytes(data)
+        analyzer.analyze_header(analyzer.open_header(data))
     chain = (time.process_time() - c0) * 1000 / n
     scans = [(m.get("cpu_seconds") or 0) - (e.get("cpu_seconds") or 0)
              for m, e in zip(t.memory, t.startup_memory, strict=True)]
@@ -824,7 +824,7 @@ _CATEGORIES = (
                                                                          "sface.py")),
     ("hashing (daemon/analysis/hashing.py)", ("hashing.py",)),
     ("store (daemon/store, sqlite3)", ("daemon/store/", "sqlite3")),
-    ("people / clustering", ("people.py", "clusters.py", "sklearn")),
+    ("people / clustering", ("people/manager.py", "clusters.py", "sklearn")),
     ("start-up imports and model loading", ("<module>", "_find_and_load", "session.py", "registry.py")),
 )
 

@@ -25,13 +25,21 @@ from daemon.config import ClusteringConfig
 from daemon.errors import NotFoundError
 from daemon.library import corrections as C
 from daemon.library import reads as L
+from daemon.library.photos import PhotoFilter, search_photos
+from daemon.library.sheet import write_contact_sheet
 from daemon.people import manager as P
 from daemon.people.manager import PeopleManager, clusters
 from daemon.store import Store
 from daemon.store import base as B
 from daemon.store import faces as F
+from daemon.store import queries as q
 
 CFG = ClusteringConfig()
+
+
+def photo_of(store: Store, content: str) -> int | None:
+    """The analysed photo with these bytes (the store's one hash lookup, read directly)."""
+    return store.read(lambda c: q.photo_id_for_hash(c, content))
 
 
 @pytest.fixture
@@ -115,7 +123,7 @@ def test_invariants_hold_under_random_operations(store: Store, seed: int) -> Non
             sha = store.read(lambda c, p=photo: c.execute("SELECT content_hash FROM photos WHERE id = ?",
                                                           (p,)).fetchone()[0])
             dest = f"/lib/copies/{step}.jpg"
-            result = store.link_existing(dest, 1, 1, sha)
+            result = store.link_or_mark_pending(dest, 1, 1, sha)
             assert result is not None and not result.created
             assert manager.on_photo_added(result) == []
             files.append(dest)
@@ -205,8 +213,8 @@ def test_copy_and_rename_reuse_analysis_and_keep_people(store: Store) -> None:
     sha = content_hash(src)
     photos_before = store.status_counts().photos
     # Copy: the daemon looks the hash up first and links; no new photo, no new face.
-    assert store.photo_id_for_hash(sha) is not None
-    linked = store.link_existing("/elsewhere/copy.jpg", 1, 1, sha)
+    assert photo_of(store, sha) is not None
+    linked = store.link_or_mark_pending("/elsewhere/copy.jpg", 1, 1, sha)
     assert linked is not None and not linked.created and linked.new_faces == ()
     assert manager.on_photo_added(linked) == []
     assert store.status_counts().photos == photos_before
@@ -365,7 +373,7 @@ def test_cli_support_functions(store: Store) -> None:
     C.name_person(store, listed[0].id, "  Grace   Hopper ")
     assert L.person_detail(store, listed[0].id).name == "Grace Hopper"
     def paths(**query: Any) -> list[str]:
-        return [p for hit in L.search_photos(store, L.PhotoQuery(**query)) for p in hit.paths]
+        return [p for hit in search_photos(store, PhotoFilter(**query)) for p in hit.paths]
 
     assert paths(people=("Grace Hopper",)) == sorted(f.path for f in detail.face_list)
     assert len(paths(tags=("dog",))) == 8
@@ -403,14 +411,14 @@ def test_contact_sheet_from_real_face_crops(store: Store, tmp_path: Path) -> Non
     manager.recluster()
     person = L.list_people(store)[0].id
     out = tmp_path / "sheet.png"
-    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 5
+    assert len(write_contact_sheet(store, person, out, size=64, columns=4)) == 5
     sheet = cv2.imread(str(out))
     assert sheet.shape == (128, 256, 3)
     assert sheet[:64, :64].std() > 10  # a real crop, not a blank tile
     (tmp_path / "photos" / "0.jpg").unlink()
-    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 4
+    assert len(write_contact_sheet(store, person, out, size=64, columns=4)) == 4
     with pytest.raises(NotFoundError):
-        L.write_contact_sheet(store, 12345, out)
+        write_contact_sheet(store, 12345, out)
 
 
 def _people_state_vs_full_recompute(store: Store) -> None:
@@ -592,7 +600,7 @@ def test_the_recluster_counter_is_one_row_that_survives_a_restart(store: Store) 
         result = store.record_analysis(f"/c/{i}.jpg", 1, 1, content_hash(("c", i)),
                                        analysis(face_vectors(centres, np.array([i % 2]), rng)))
         manager.on_photo_added(result)
-    copy = store.link_existing("/c/copy.jpg", 1, 1, content_hash(("c", 0)))
+    copy = store.link_or_mark_pending("/c/copy.jpg", 1, 1, content_hash(("c", 0)))
     assert copy is not None
     manager.on_photo_added(copy)  # a copy is no new photo
     assert manager.added_since_recluster() == 3 == store.status_counts().photos_since_recluster
@@ -847,7 +855,7 @@ def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None
               if p != target]
     photos += [(p.name, p.read_bytes(), "salley") for p in sorted((JOHNS / "John_Salley").glob("*.jpg"))[:3]]
     photos.append(("q20.jpg", out.getvalue(), "schneider"))
-    analysed = [(name, analyzer.analyze_bytes(data, name), who) for name, data, who in photos]
+    analysed = [(name, analyzer.analyze_header(analyzer.open_header(data, name)), who) for name, data, who in photos]
     outcome = {}
     for attach_eps in (0.3, ClusteringConfig().attach_eps):
         with Store.open(tmp_path / f"lib-{attach_eps}.db") as store:

@@ -103,11 +103,6 @@ def roll(face: RawFace) -> float | None:
     return math.degrees(math.atan2(dy, dx))
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    return float(transforms.box_iou(np.asarray(a, np.float32), np.asarray([b], np.float32))[0])
-
-
 # -- rotation recovery ---------------------------------------------------------------------------------------
 
 

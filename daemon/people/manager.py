@@ -34,7 +34,6 @@ from daemon.config import ClusteringConfig
 from daemon.people import clusters
 from daemon.store import AddResult, RemoveResult, Store, faces
 from daemon.store import base as q
-from daemon.store import metadata as meta_sql
 from daemon.store import recluster as mapping
 
 log = structlog.get_logger()
@@ -219,7 +218,6 @@ class PeopleManager:
             if moves:
                 # O(1) queries: the people's stored embedding sums move, their faces are not re-read.
                 self._patch_means(conn, *faces.assign_faces(conn, moves))
-                meta_sql.mark_named_faces_dirty(conn, [f for f, _p in moves])  # their sidecars name them
                 got = [i for i, p in enumerate(chosen) if p is not None]
                 self._member_vecs = np.concatenate([self._member_vecs.reshape(-1, vectors.shape[1]),
                                                     clusters.normalise(vectors[got])])
@@ -539,10 +537,7 @@ class PeopleManager:
         for temp in made:
             run.fresh[temp] = faces.new_person(conn, stamp)
         changes = [(f, run.fresh[to] if to < 0 else (to or None)) for f, to in valid]
-        face_ids = [f for f, _p in changes]
-        meta_sql.mark_named_faces_dirty(conn, face_ids)  # leaving a named person: its sidecar changes
-        updated, pruned = faces.assign_faces(conn, changes)
-        meta_sql.mark_named_faces_dirty(conn, face_ids)  # joining one
+        updated, pruned = faces.assign_faces(conn, changes)  # it marks the sidecars whose names change
         empty = sorted({run.fresh[t] for t in made} - set(updated))  # none expected: every new person got a face
         if empty:
             more, gone = faces.refresh_people(conn, empty)

@@ -168,6 +168,16 @@ def _v6_face_quality(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE faces ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0")
 
 
+def _v7_sidecar_retries(conn: sqlite3.Connection) -> None:
+    # v7 (issue 22, item 5): a sidecar write that fails is retried with backoff for as long as the photo stays
+    # dirty, across restarts: when to try again (ISO 8601 UTC, NULL: now) and the last error, for `status`.
+    conn.execute("ALTER TABLE photo_metadata ADD COLUMN retry_at TEXT")
+    conn.execute("ALTER TABLE photo_metadata ADD COLUMN last_error TEXT")
+    # Sidecars an older pictod gave up on after 3 failures (dirty cleared, failures kept) are dirty again.
+    conn.execute("UPDATE photo_metadata SET dirty = 1, dirty_gen = dirty_gen + 1, write_failures = 0 "
+                 "WHERE dirty = 0 AND write_failures >= 3")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
@@ -175,6 +185,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "files.retry and files.error for pictod failed/retry", _v4_retry_and_error),
     Migration(5, "XMP metadata: imported faces and corrections, sidecar state and dirty flags", _v5_metadata),
     Migration(6, "faces.quality and faces.rotation", _v6_face_quality),
+    Migration(7, "sidecar write retries: photo_metadata.retry_at and last_error", _v7_sidecar_retries),
 )
 LATEST = MIGRATIONS[-1].version
 

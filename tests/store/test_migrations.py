@@ -178,3 +178,33 @@ def test_v5_database_gains_face_quality_and_rotation(tmp_path: Path) -> None:
         assert store.read(migrations.current_version) == migrations.LATEST >= 6
         assert store.read(lambda c: c.execute("SELECT quality, rotation FROM faces").fetchall()) == \
             [(None, 0), (None, 0)]
+
+
+def test_v6_database_gains_sidecar_retries_and_abandoned_sidecars_are_dirty_again(tmp_path: Path) -> None:
+    """v6 -> v7 (issue 22, item 5): a sidecar v6 gave up on (3 failures, dirty cleared) waits to be written again;
+    one written fine stays clean; status shows the dirty count."""
+    path = tmp_path / "library.db"
+    _build_v1(path)
+    conn = db.connect(path)
+    try:
+        assert migrations.migrate(conn, path, upto=6) == [2, 3, 4, 5, 6]
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO photos (id, content_hash, width, height, format, analysed_at) "
+                     "VALUES (2, 'h2', 10, 10, 'JPEG', 'then')")
+        conn.execute("INSERT INTO photo_metadata (photo_id, dirty, dirty_gen, write_failures) VALUES (1, 0, 4, 3)")
+        conn.execute("INSERT INTO photo_metadata (photo_id, dirty, dirty_gen, write_failures) VALUES (2, 0, 2, 0)")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    with Store.open(path, read_only=True) as old:  # a v6 library read as it is: no retry columns yet
+        assert old.status_counts().sidecars_dirty == 0 and old.status_counts().sidecar_error is None
+    with Store.open(path) as store:
+        assert store.read(migrations.current_version) == migrations.LATEST >= 7
+        assert store.read(lambda c: c.execute("SELECT photo_id, dirty, dirty_gen, retry_at, last_error FROM "
+                                              "photo_metadata ORDER BY photo_id").fetchall()) == \
+            [(1, 1, 5, None, None), (2, 0, 2, None, None)]
+        assert store.status_counts().sidecars_dirty == 1
+        delay = store.sidecar_failed(1, "x.jpg.xmp: read-only file system")
+        assert delay == 2.0 and store.sidecar_failed(1, "again") == 4.0
+        assert store.sidecar_jobs(10, tags=False) == []  # not due yet
+        assert store.status_counts().sidecar_error == "again"
