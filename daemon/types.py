@@ -17,6 +17,7 @@ def iou(a: Box, b: Box) -> float:
     union = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]) + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 
+
 @dataclass(frozen=True)
 class DetectedObject:
     """One COCO object."""

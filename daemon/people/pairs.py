@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.people.clusters import F32, I64, radius_pairs
+from daemon.people.clusters import F32, I64, Constraints, radius_pairs
 
 
 def _neighbours(queries: I64, vectors: F32, alive: NDArray[np.bool_], reach: float
@@ -64,3 +64,32 @@ def pair_lonely(lonely: NDArray[np.bool_], candidates: NDArray[np.bool_], vector
             continue
         pairs.add((min(a, b), max(a, b)))
     return sorted(pairs)
+
+
+def people_from_pairs(result: I64, current: I64, cons: Constraints, alive: NDArray[np.bool_],
+                      todo: NDArray[np.bool_], vectors: F32, *, attach_eps: float, margin: float) -> I64:
+    """Lone faces among `todo` paired into people (`pair_lonely`): a pair keeps the person its two faces share,
+    else gets a new one (negative: the recluster's chunk makes it); a pair one of whose faces the user rejected
+    from the other's person is not made, and the other keeps that person."""
+    lonely = alive & (result == 0) & (cons.pinned == 0)
+    found = pair_lonely(lonely, todo, vectors, cons.photo, alive, attach_eps=attach_eps, margin=margin)
+    out, held, temp = result.copy(), set(np.unique(result).tolist()), min(int(result.min(initial=0)), 0)
+    for a, b in found:
+        split = False
+        for one, other in ((a, b), (b, a)):
+            if current[other] > 0 and current[other] in cons.rejected.get(one, ()):
+                # The user took `one` off the pair's person: `other` keeps it alone (so the person and the
+                # rejection stay, and the pair is never made again under another id).
+                split = True
+                if current[other] not in held:
+                    out[other] = current[other]
+                    held.add(int(current[other]))
+        if split:
+            continue
+        person = int(current[a])
+        if person <= 0 or current[b] != person or person in held:
+            temp -= 1
+            person = temp
+        out[a] = out[b] = person
+        held.add(person)
+    return out

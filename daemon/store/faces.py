@@ -22,10 +22,7 @@ from numpy.typing import NDArray
 from daemon.errors import NotFoundError
 from daemon.store.base import (
     FACES_REMOVED_REV,
-    LAST_RECLUSTER,
-    LAST_RECLUSTER_STATS,
     PEOPLE_REV,
-    PHOTOS_SINCE_RECLUSTER,
     blob,
     bump,
     chunks,
@@ -33,7 +30,6 @@ from daemon.store.base import (
     mark_dirty,
     marks,
     now,
-    set_state,
     vec,
 )
 from daemon.store.rows import RemoveResult
@@ -436,13 +432,6 @@ def new_person(conn: sqlite3.Connection, stamp: str) -> int:
 def people_count(conn: sqlite3.Connection) -> int:
     """How many people there are."""
     return int(conn.execute("SELECT count(*) FROM people").fetchone()[0])
-
-
-def record_recluster(conn: sqlite3.Connection, stamp: str, stats_json: str) -> None:
-    """A recluster committed: its time and stats; every photo stored so far is clustered (counter to 0)."""
-    set_state(conn, LAST_RECLUSTER, stamp)
-    set_state(conn, LAST_RECLUSTER_STATS, stats_json)
-    set_state(conn, PHOTOS_SINCE_RECLUSTER, "0")
 
 
 # ----------------------------------------------------------------------------------------------- the read side
