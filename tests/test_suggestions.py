@@ -114,7 +114,11 @@ def test_the_whole_suggestion_workflow(lib: dict[str, object]) -> None:
         assert 0.0 < float(options[0]["distance"]) <= 0.5  # type: ignore[arg-type]
     human = pictod("faces", "suggest", "--config", cfg)
     assert human.returncode == 0 and "Salley" in human.stdout and "distance" in human.stdout
-    assert suggested(lib, "--person", str(sid)).keys() == got.keys()
+    # With --person: the review candidates (issue 21), out to the review radius, so every suggestion is among them.
+    ranked = run_json("faces", "suggest", "--person", str(sid), "--config", cfg)
+    assert {c["face_id"] for c in ranked} >= got.keys()  # type: ignore[index, union-attr]
+    assert [c["distance"] for c in ranked] == sorted(c["distance"] for c in ranked)  # type: ignore[index, union-attr]
+    assert pictod("faces", "suggest", "--limit", "2", "--config", cfg).returncode == 2  # --limit needs --person
 
     # Accept the top suggestion; reject another: neither comes back, both survive a recluster.
     accepted = run_json("faces", "accept", str(salley[1]), "--config", cfg)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, add_common, answer, print_json, reader, table, writer
+from daemon.cli import review
+from daemon.cli.output import EXIT_OK, EXIT_USAGE, add_common, answer, print_json, reader, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -33,7 +35,13 @@ def _reject(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
 
 def _suggest(args: argparse.Namespace, store: Store, cfg: config_mod.Config) -> int:
     from daemon.library import suggestions
-    items = suggestions.suggest_faces(store, cfg.clustering, person_id=args.person)
+    if args.person is not None:  # "is this P?": every face P may have, out to the review radius (issue 21)
+        return review.print_candidates(args, store)
+    if args.limit is not None or args.max_distance is not None or args.include_assigned:
+        print("pictod faces suggest: --limit, --max-distance and --include-assigned go with --person P",
+              file=sys.stderr)
+        return EXIT_USAGE
+    items = suggestions.suggest_faces(store, cfg.clustering)
     if args.json:
         print_json(items)
     elif not items:
@@ -65,7 +73,10 @@ def register(sub: Any) -> None:
     p = fsub.add_parser("suggest", help="people each unassigned face may be, nearest first, with distances "
                         "(clustering.suggest_eps, clustering.assign_k)")
     add_common(p)
-    p.add_argument("--person", type=int, metavar="P", help="only suggestions of this person")
+    p.add_argument("--person", type=int, metavar="P",
+                   help="the faces this person may also have, ranked by distance to its nearest faces, out to the "
+                   "review radius (as `pictod review list P`)")
+    review.add_candidate_options(p)
     p.set_defaults(func=reader(_suggest))
     face_action(fsub, "accept", "put a face on its top suggestion, or on PERSON (kept across reclusters); a face "
                 "already on PERSON is pinned there", _accept,
