@@ -43,6 +43,7 @@ from daemon.runtime.roots import Roots
 from daemon.runtime.watch import PhotoEvent
 from daemon.store import metadata as meta_sql
 from daemon.store import queries
+from daemon.store.base import clamp_ns
 from daemon.types import Box, DetectedFace
 
 if TYPE_CHECKING:
@@ -202,7 +203,8 @@ class Intake:
                 await self.place_faces(linked)
                 self.summary.linked += 1
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
-                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=_ms(t0))
+                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=_ms(t0),
+                         **({"restored": True} if linked.restored else {}))
                 return
             analysis, found = await self.analyse(path, digest)
             result, imported = await self.record(path, digest, analysis, found)
@@ -268,7 +270,7 @@ class Intake:
     async def _stored_as(self, path: Path, st: os.stat_result) -> bool:
         row = await self._io(self.store.get_file, str(path))
         return (row is not None and row.status in ("done", "failed") and not row.retry
-                and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns))
+                and (row.size, row.mtime_ns) == (st.st_size, clamp_ns(st.st_mtime_ns)))
 
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
         """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
@@ -469,7 +471,7 @@ class Intake:
     async def delete(self, event: PhotoEvent) -> None:
         """A file or folder is gone: forget it (and photos left without a file), unless its root is missing."""
         path = event.path
-        if await self._io(os.path.lexists, path):
+        if await self._io(self._still_there, path):
             # Deleted and recreated before we got here: the path's current content is the truth.
             if event.is_dir:
                 await self.roots.reconcile_subfolder(path)
@@ -483,8 +485,9 @@ class Intake:
             return
         await self._io(self.people.on_removed, result)
         self.summary.removed += result.files_removed
-        log.info("photo_removed", path=str(path), files=result.files_removed, photos=len(result.photo_ids),
-                 faces=result.faces_removed, people_pruned=len(result.people_pruned))
+        # The photos are missing, not deleted (issue 22): their faces and people wait for the bytes to return.
+        log.info("photo_removed", path=str(path), files=result.files_removed, photos_missing=len(result.photos_missing),
+                 keep_days=self.cfg.library.keep_missing_days)
 
     async def move(self, event: PhotoEvent) -> None:
         """A file or folder renamed inside the roots: its rows follow, then the destination is checked."""
@@ -503,7 +506,19 @@ class Intake:
 
     # ---------------------------------------------------------------- helpers
 
+    def _still_there(self, path: Path) -> bool:
+        """The path is there as something pictod reads: not gone, not a link leading out of the roots."""
+        return os.path.lexists(path) and not self._link_out(path)
+
+    def _link_out(self, path: Path) -> bool:
+        # A known photo replaced by a link out of the watched folders (issue 22) is never read through it,
+        # as a new link out is never picked up (`PathFilter.photo_path`).
+        return os.path.islink(path) and self.roots.filter.photo_path(path) is None
+
     async def _stat(self, path: Path) -> os.stat_result | None:
+        if await self._io(self._link_out, path):
+            log.warning("link_out_of_roots", path=str(path), action="not read; the path is treated as gone")
+            raise _Vanished(forget=True)
         try:
             st = await self._io(os.stat, path)
         except (FileNotFoundError, NotADirectoryError):

@@ -29,6 +29,7 @@ import structlog
 
 from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError, StoreError
+from daemon.library import purge
 from daemon.runtime import memory, reconcile
 from daemon.runtime import sidecar_sync as sidecars
 from daemon.runtime.flow import CoalescingQueue, PathOrder
@@ -49,6 +50,7 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 DELETE_GRACE_SECONDS = 1.0  # deletes wait this long (or settle_seconds) before they are queued
+EXPIRY_SECONDS = 24 * 3600.0  # missing photos past library.keep_missing_days are purged at start and this often
 PROGRESS_SECONDS = 0.25  # how often the live progress line is fed (it redraws at most every 0.5 s)
 
 
@@ -103,6 +105,7 @@ class Service:
         self.progress = progress  # the live line on a terminal (daemon/runtime/progress.py), else None
         self._planned = 0  # photos the reconciliations queued: the progress line's total is known early
         self._handled = 0  # photo events handled
+        self._expired_at: float | None = None  # when missing photos past their grace were last purged
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
@@ -230,6 +233,31 @@ class Service:
 
     # ---------------------------------------------------------------- status
 
+    async def expire_missing(self) -> None:
+        """Delete for good the photos missing longer than library.keep_missing_days (issue 22)."""
+        self._expired_at = time.monotonic()
+        keep = self.cfg.library.keep_missing_days
+        result = await self._write(purge.expire, self.store, keep)
+        if result.photo_ids:
+            await self._io(self.people.on_removed, result)
+            log.info("missing_purged", photos=len(result.photo_ids), faces=result.faces_removed,
+                     people_pruned=len(result.people_pruned), keep_days=keep)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        await self._io(self.library.check)  # never a write into a library replaced under the daemon
+        return await self._io(fn, *args)
+
+    def backlog(self) -> int:
+        """Photo events still to handle: those queued and those a reconciliation has yet to queue (the queue is
+        bounded, so it alone stops at its size and the ETA came out wrong)."""
+        return self.queue.unfinished + self.roots.waiting
+
+    async def _idle_tick(self) -> None:
+        """Idle: the write-ahead log back into the library and truncated (issue 22); the daily expiry."""
+        await self._io(self.store.checkpoint)
+        if self._expired_at is None or time.monotonic() - self._expired_at >= EXPIRY_SECONDS:
+            await self.expire_missing()
+
     async def _status_loop(self) -> None:
         interval = max(0.2, self.cfg.daemon.status_interval)
         while True:
@@ -239,9 +267,13 @@ class Service:
                 await self._pick_up_retries()
             busy = self.queue.unfinished > 0
             if self._busy_since is None:
+                if self.watcher is not None and self._expired_at is not None \
+                        and time.monotonic() - self._expired_at >= EXPIRY_SECONDS:
+                    await self.expire_missing()
                 continue
+            queued = self.backlog()
+            await self._io(self.roots.note_backlog, queued if busy else 0)
             counts = await self._io(self.store.status_counts)
-            queued = self.queue.unfinished
             done = self.summary.done() - self._done_at_busy
             elapsed = max(time.monotonic() - self._busy_since, 1e-6)
             rate = done / elapsed
@@ -257,6 +289,7 @@ class Service:
                 self._busy_since = None
                 await self._io(self.intake.heap.trim_now)  # idle: what the burst freed goes back to the OS
                 self.notifier.status(f"idle; watching {len(self.folders)} folder(s)")
+                await self._idle_tick()
 
     async def _pick_up_retries(self) -> None:
         """Queue the failed files `pictod retry` marked in the DB. Polled on the status tick rather than signalled:
@@ -273,7 +306,7 @@ class Service:
         while True:
             if time.monotonic() - read_at >= 2.0:
                 people, read_at = await self._io(self.store.people_count), time.monotonic()
-            total = max(self._planned, self._handled + self.queue.unfinished)
+            total = max(self._planned, self._handled + self.backlog())
             idle = self.watcher is not None and self.queue.unfinished == 0
             progress.update(done=self._handled, total=total or None, failed=self.summary.failed, people=people,
                             idle=idle)
@@ -329,6 +362,7 @@ class Service:
                 interval = self.notifier.watchdog_interval
                 if interval is not None:
                     self._watchdog_task = self._spawn(self._watchdog_loop(interval))
+                await self.expire_missing()
                 self._spawn(self.roots.reconcile_roots(roots))
                 if self.flusher is not None:
                     self._spawn(self.flusher.run())
@@ -351,6 +385,8 @@ class Service:
 
     async def _scan_once(self, paths: Sequence[Path] | None) -> None:
         roots = [Path(os.path.abspath(p)) for p in paths] if paths else self.roots.all()
+        if not paths:
+            await self.expire_missing()
         reconciling = self._spawn(self.roots.reconcile_roots(roots))
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait([reconciling, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -398,6 +434,8 @@ class Service:
         await self._wait_recluster(timeout=max(0.0, deadline - time.monotonic()))
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.cluster_pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(PictodError):
+            await self._io(self.roots.note_backlog, 0)  # nobody works on it now (resumed at the next start)
         s = self.summary
         log.info("daemon_stopped", analysed=s.analysed, linked=s.linked, failed=s.failed, removed=s.removed,
                  moved=s.moved, queued_left=self.queue.qsize(), seconds=round(time.monotonic() - self._started, 1))

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daemon.store import faces
-from daemon.store.base import FACES_REMOVED_REV, PEOPLE_REV, blob, bump, chunks, dec, enc, marks, now
+from daemon.store.base import FACES_REMOVED_REV, PEOPLE_REV, blob, bump, chunks, clamp_ns, dec, enc, marks, now
 
 Box = tuple[float, float, float, float]
 MAX_WRITE_FAILURES = 3  # a sidecar that cannot be written this many times in a row stops being retried
@@ -125,7 +125,7 @@ def record_sidecar(conn: sqlite3.Connection, photo_id: int, path: str | None, si
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (photo_id) DO UPDATE SET sidecar = excluded.sidecar, "
         "sidecar_size = excluded.sidecar_size, sidecar_mtime_ns = excluded.sidecar_mtime_ns, "
         "sidecar_digest = excluded.sidecar_digest",
-        (photo_id, None if path is None else enc(path), size, mtime_ns, digest))
+        (photo_id, None if path is None else enc(path), size, None if mtime_ns is None else clamp_ns(mtime_ns), digest))
 
 
 def sidecar_seen(conn: sqlite3.Connection, photo_id: int) -> tuple[str | None, str | None]:
@@ -228,7 +228,8 @@ def sidecar_written(conn: sqlite3.Connection, photo_id: int, gen: int, path: str
         "UPDATE photo_metadata SET dirty = CASE WHEN dirty_gen = ? THEN 0 ELSE dirty END, written_digest = ?, "
         "sidecar = ?, sidecar_size = ?, sidecar_mtime_ns = ?, sidecar_digest = ?, write_failures = 0 "
         "WHERE photo_id = ?",
-        (gen, digest, None if path is None else enc(path), size, mtime_ns, digest, photo_id))
+        (gen, digest, None if path is None else enc(path), size,
+         None if mtime_ns is None else clamp_ns(mtime_ns), digest, photo_id))
 
 
 def sidecar_failed(conn: sqlite3.Connection, photo_id: int, gen: int) -> bool:

@@ -30,6 +30,7 @@ class Migration:
     name: str
     apply: Callable[[sqlite3.Connection], None]
     data: bool = False
+    rebuild: bool = False  # rebuilds a table others reference: foreign keys off around it, checked before commit
 
 
 def _v1_base(conn: sqlite3.Connection) -> None:
@@ -168,6 +169,38 @@ def _v6_face_quality(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE faces ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0")
 
 
+def _v7_missing_and_ids(conn: sqlite3.Connection) -> None:
+    # v7 (issue 22): a photo whose files all vanished is *missing* (its time in missing_since), not deleted: its
+    # analysis, faces and people stay until library.keep_missing_days have passed or `pictod purge`; the same
+    # bytes coming back restore it. Photo ids are never reused (AUTOINCREMENT; faces and people had it since
+    # v1): the table is rebuilt keeping every id and row. files.inode and files.ctime_ns let a file replaced
+    # by other bytes of the same size and mtime be noticed (NULL: not seen since the upgrade).
+    conn.execute("""CREATE TABLE photos_v7 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        content_hash TEXT NOT NULL UNIQUE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        taken_at TEXT,
+        camera TEXT,
+        gps_lat REAL,
+        gps_lon REAL,
+        analysed_at TEXT NOT NULL,
+        missing_since TEXT
+    )""")
+    conn.execute("INSERT INTO photos_v7 (id, content_hash, width, height, format, taken_at, camera, gps_lat, "
+                 "gps_lon, analysed_at) SELECT id, content_hash, width, height, format, taken_at, camera, gps_lat, "
+                 "gps_lon, analysed_at FROM photos")
+    conn.execute("DROP TABLE photos")
+    conn.execute("ALTER TABLE photos_v7 RENAME TO photos")
+    conn.execute("CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL")
+    conn.execute("ALTER TABLE files ADD COLUMN inode INTEGER")
+    conn.execute("ALTER TABLE files ADD COLUMN ctime_ns INTEGER")
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise sqlite3.IntegrityError(f"{len(broken)} rows would lose the photo they name")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
@@ -175,6 +208,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "files.retry and files.error for pictod failed/retry", _v4_retry_and_error),
     Migration(5, "XMP metadata: imported faces and corrections, sidecar state and dirty flags", _v5_metadata),
     Migration(6, "faces.quality and faces.rotation", _v6_face_quality),
+    Migration(7, "missing photos, photo ids never reused, files.inode/ctime_ns", _v7_missing_and_ids,
+              data=True, rebuild=True),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -205,6 +240,8 @@ def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) 
             continue
         if migration.data and start > 0 and path is not None:  # a fresh DB has nothing to lose
             backup(conn, path, version)
+        if migration.rebuild:
+            conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before BEGIN
         try:
             conn.execute("BEGIN IMMEDIATE")
             # Re-read inside the lock: another process may have migrated meanwhile.
@@ -223,6 +260,9 @@ def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) 
             raise StoreError(f"migration {migration.version} ({migration.name}) failed on {path}: {exc}; "
                              "the database is unchanged at version "
                              f"{current_version(conn)}") from None
+        finally:
+            if migration.rebuild:
+                conn.execute("PRAGMA foreign_keys = ON")
         log.info("db_migrated", version=migration.version, migration=migration.name, path=str(path))
         version = migration.version
         applied.append(version)

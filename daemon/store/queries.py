@@ -18,7 +18,7 @@ from datetime import datetime
 
 import numpy as np
 
-from daemon.store import faces
+from daemon.store import faces, missing
 from daemon.store.base import (
     CHUNK,
     LAST_RECLUSTER,
@@ -26,6 +26,7 @@ from daemon.store.base import (
     blob,
     bump,
     chunks,
+    clamp_ns,
     dec,
     enc,
     get_int,
@@ -96,6 +97,7 @@ def _upsert_file(conn: sqlite3.Connection, path: bytes, size: int, mtime_ns: int
     """Write a file row (any retry mark is cleared: the file was just looked at); return the photo it pointed at
     before (None if new or none)."""
     row = conn.execute("SELECT id, photo_id FROM files WHERE path = ?", (path,)).fetchone()
+    mtime_ns = clamp_ns(mtime_ns)
     if row is None:
         conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, error, photo_id, updated_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, size, mtime_ns, status, reason, error, photo_id, now()))
@@ -117,7 +119,8 @@ def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int
     """Mark a file failed (a reason code and the one-line message); its previous photo is dropped if no other
     file shows it."""
     previous = _upsert_file(conn, enc(path), size, mtime_ns, "failed", reason, None, error=error)
-    return drop_orphans(conn, [previous] if previous is not None else [])
+    # The photo it showed is kept as missing (issue 22): a broken copy over a photo costs no names.
+    return missing.mark_missing(conn, [previous] if previous is not None else [])
 
 
 def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, content_hash: str,
@@ -173,22 +176,24 @@ def link_existing(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,
         return None
     previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id)
     removed = drop_orphans(conn, [previous]) if previous is not None and previous != photo_id else None
+    restored = missing.restore(conn, photo_id)  # a missing photo's bytes back: no analysis (issue 22)
     objects = conn.execute("SELECT count(*) FROM objects WHERE photo_id = ?", (photo_id,)).fetchone()[0]
     face_ids = tuple(int(r[0]) for r in conn.execute("SELECT id FROM faces WHERE photo_id = ? ORDER BY id",
                                                      (photo_id,)))
     return AddResult(path=path, photo_id=photo_id, created=False, objects=int(objects), face_ids=face_ids,
-                     removed=removed)
+                     removed=removed, restored=restored)
 
 
 def remove(conn: sqlite3.Connection, path: str) -> RemoveResult:
-    """Forget a file or every file below a directory; drop photos left without a file."""
+    """Forget a file or every file below a directory; photos left without a file become missing (kept for the
+    grace period, `store/missing.py`)."""
     key, base, upper = _prefix(path)
     rows = conn.execute("SELECT id, photo_id FROM files WHERE path = ? OR (path >= ? AND path < ?)",
                         (key, base, upper)).fetchall()
     if not rows:
         return RemoveResult()
     conn.executemany("DELETE FROM files WHERE id = ?", [(r[0],) for r in rows])
-    result = drop_orphans(conn, [r[1] for r in rows if r[1] is not None])
+    result = missing.mark_missing(conn, [r[1] for r in rows if r[1] is not None])
     return dataclasses.replace(result, files_removed=len(rows))
 
 
@@ -300,15 +305,24 @@ def tag_counts(conn: sqlite3.Connection) -> dict[str, int]:
 def status_counts(conn: sqlite3.Connection) -> StatusCounts:
     """Counts for `pictod status`."""
     by_status = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
-    photos = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+    # Missing photos (issue 22) and their faces are left out; people count when they show on a present photo.
+    visible = missing.visible(conn)
+    photos = conn.execute(f"SELECT count(*) FROM photos p WHERE {visible}").fetchone()[0]
     faces, unassigned = conn.execute(
-        "SELECT count(*), coalesce(sum(person_id IS NULL), 0) FROM faces").fetchone()
-    people, named = conn.execute("SELECT count(*), coalesce(sum(name IS NOT NULL), 0) FROM people").fetchone()
-    return StatusCounts(files_done=int(by_status.get("done", 0)), files_pending=int(by_status.get("pending", 0)),
+        "SELECT count(*), coalesce(sum(f.person_id IS NULL), 0) FROM faces f JOIN photos p ON p.id = f.photo_id "
+        f"WHERE {visible}").fetchone()
+    people, named = missing.visible_people(conn), missing.visible_people(conn, named=True)
+    gone = missing.missing_counts(conn)
+    # The running daemon's backlog counts too: its queue is bounded, so the rows marked pending are only the
+    # photos in hand (issue 22).
+    pending = max(int(by_status.get("pending", 0)), missing.backlog(conn))
+    return StatusCounts(files_done=int(by_status.get("done", 0)), files_pending=pending,
                         files_failed=int(by_status.get("failed", 0)), photos=int(photos), faces=int(faces),
                         faces_unassigned=int(unassigned), people=int(people), named_people=int(named),
                         last_recluster=get_state(conn, LAST_RECLUSTER),
-                        photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER))
+                        photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER),
+                        photos_missing=gone.photos_missing, people_missing=gone.people_missing,
+                        oldest_missing=gone.oldest_missing, roots_missing=missing.lost_roots(conn))
 
 
 # ----------------------------------------------------------------------------------------------- photo search

@@ -42,6 +42,7 @@ class RemoveResult:
     people_updated: tuple[int, ...] = ()  # people whose mean and counts were updated
     people_pruned: tuple[int, ...] = ()  # people deleted because they had no face left
     removed_rev: int = 0  # the faces_removed_rev this removal committed (0: no face removed)
+    photos_missing: tuple[int, ...] = ()  # photos that lost their last file: missing, kept (store/missing.py)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class AddResult:
     face_ids: tuple[int, ...]
     new_faces: tuple[NewFace, ...] = ()  # only when created
     removed: RemoveResult | None = None  # the path's previous content, if that photo lost its last file
+    restored: bool = False  # the photo was missing and its bytes came back (linked, nothing analysed)
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,7 @@ class StatusCounts:
     named_people: int
     last_recluster: str | None  # ISO 8601 UTC
     photos_since_recluster: int
+    photos_missing: int = 0  # photos whose files vanished, kept for library.keep_missing_days (not in `photos`)
+    people_missing: int = 0  # people all of whose photos are missing (not in `people`; they keep their names)
+    oldest_missing: str | None = None  # since when the oldest missing photo is missing (ISO 8601 UTC)
+    roots_missing: dict[str, str] = field(default_factory=dict)  # watched roots away: root -> since (ISO UTC)

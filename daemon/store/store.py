@@ -47,15 +47,22 @@ class Store:
             conn, _stamp = db.connect_readonly(path)
             try:
                 version = migrations.current_version(conn)
+                migrations.refuse_newer(version, path)
+                db.looks_foreign(conn, path, version)
             finally:
                 conn.close()
-            migrations.refuse_newer(version, path)
             log.debug("store_opened", path=str(path), read_only=True, schema_version=version)
             return cls(path, None, schema_version=version)
-        db.prepare_path(path)
+        created = db.prepare_path(path)
+        db.check_library_file(path, created=created)  # never a new library over a file that is something else
         conn = db.connect(path)
         try:
+            db.looks_foreign(conn, path, migrations.current_version(conn))
             migrations.migrate(conn, path)
+            db.checkpoint(conn)  # a log left by the last run: back into the file, truncated (issue 22)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot open the database {path}: {exc}"
+                             + (f"; {db.space_hint(path)}" if "full" in str(exc) else "")) from None
         finally:
             conn.close()
         store = cls(path, Writer(path))
@@ -131,6 +138,13 @@ class Store:
                 f"({migrations.LATEST}), and this command reads it without upgrading it: start the daemon, or "
                 "run any write command (e.g. `pictod recluster`), once to upgrade it")
         return StoreError(f"database read failed on {self.path}: {exc}")
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log back into the library and truncate it (the daemon's idle tick)."""
+        if self.read_only:
+            return
+        conn, _stamp = self._reader()
+        db.checkpoint(conn)
 
     def write(self, task: Callable[[sqlite3.Connection], T]) -> T:
         """Run a write task on the writer thread in BEGIN IMMEDIATE; block until committed."""
