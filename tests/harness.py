@@ -635,6 +635,9 @@ class LibraryDB:
         if fk:
             out.append(f"foreign_key_check: {fk[:10]}")
         checks = dict(CONSISTENCY_SQL)
+        if "missing_since" in self.columns("photos"):  # schema v7: a photo with no file is missing, kept
+            checks["photos without any file"] = checks["photos without any file"].replace(
+                "WHERE id NOT IN", "WHERE missing_since IS NULL AND id NOT IN", 1)
         if "people" in self.tables():
             checks.update(PEOPLE_SQL)
         for label, sql in checks.items():

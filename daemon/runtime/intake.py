@@ -41,8 +41,8 @@ from daemon.runtime.flow import PixelBudget
 from daemon.runtime.lock import LibraryFile
 from daemon.runtime.roots import Roots
 from daemon.runtime.watch import PhotoEvent
+from daemon.store import identity, queries
 from daemon.store import metadata as meta_sql
-from daemon.store import queries
 from daemon.store.base import clamp_ns
 from daemon.types import Box, DetectedFace
 
@@ -200,6 +200,7 @@ class Intake:
             linked = await self.link(path, digest)
             if linked is not None:
                 # Same bytes already analysed (a copy, or a move we saw as delete + create): no inference.
+                await self._note_identity(path, st)
                 await self.place_faces(linked)
                 self.summary.linked += 1
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
@@ -208,6 +209,7 @@ class Intake:
                 return
             analysis, found = await self.analyse(path, digest)
             result, imported = await self.record(path, digest, analysis, found)
+            await self._note_identity(path, st)
             assigned = await self.place_faces(result)
         self.summary.analysed += 1
         log.info("photo", path=str(path), status="analysed" if result.created else "linked",
@@ -270,7 +272,8 @@ class Intake:
     async def _stored_as(self, path: Path, st: os.stat_result) -> bool:
         row = await self._io(self.store.get_file, str(path))
         return (row is not None and row.status in ("done", "failed") and not row.retry
-                and (row.size, row.mtime_ns) == (st.st_size, clamp_ns(st.st_mtime_ns)))
+                and (row.size, row.mtime_ns) == (st.st_size, clamp_ns(st.st_mtime_ns))
+                and identity.same_file((row.inode, row.ctime_ns), st.st_ino, st.st_ctime_ns))
 
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
         """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
@@ -505,6 +508,9 @@ class Intake:
             await self.photo(PhotoEvent("upsert", dest, closed=True, source=event.source))
 
     # ---------------------------------------------------------------- helpers
+
+    async def _note_identity(self, path: Path, st: os.stat_result) -> None:
+        await self._write(self.store.write, lambda c: identity.note(c, str(path), st.st_ino, st.st_ctime_ns))
 
     def _still_there(self, path: Path) -> bool:
         """The path is there as something pictod reads: not gone, not a link leading out of the roots."""

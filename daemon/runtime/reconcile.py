@@ -20,6 +20,7 @@ import structlog
 
 from daemon.metadata import is_sidecar_name
 from daemon.runtime.watch import PathFilter, PhotoEvent
+from daemon.store import identity
 from daemon.store.base import clamp_ns
 
 log = structlog.get_logger()
@@ -56,6 +57,8 @@ class DiskFile:
     path: str
     size: int
     mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
 
 
 @dataclass
@@ -154,7 +157,8 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
             except OSError:
                 continue  # vanished between listing and stat, a dangling link or a link loop
             if stat.S_ISREG(est.st_mode):
-                result.files[str(known)] = DiskFile(str(known), est.st_size, clamp_ns(est.st_mtime_ns))
+                result.files[str(known)] = DiskFile(str(known), est.st_size, clamp_ns(est.st_mtime_ns), est.st_ino,
+                                                est.st_ctime_ns)
     return result
 
 
@@ -181,7 +185,9 @@ def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter,
             result.resumed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
             result.sizes[path] = disk.size
-        elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns) or row.retry:  # retry: `pictod retry`
+        elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns) or row.retry or not identity.same_file(
+                (getattr(row, "inode", None), getattr(row, "ctime_ns", None)), disk.inode, disk.ctime_ns):
+            # retry: `pictod retry`; another inode or ctime: other bytes of the same size and mtime (issue 22)
             result.changed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
             result.sizes[path] = disk.size

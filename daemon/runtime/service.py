@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from daemon.config import Config, FolderConfig
-from daemon.errors import PictodError, StoreError
+from daemon.errors import PictodError, StoreError, UsageError
 from daemon.library import purge
 from daemon.runtime import memory, reconcile
 from daemon.runtime import sidecar_sync as sidecars
@@ -384,9 +384,13 @@ class Service:
         return self._exit_code
 
     async def _scan_once(self, paths: Sequence[Path] | None) -> None:
-        roots = [Path(os.path.abspath(p)) for p in paths] if paths else self.roots.all()
+        given = [Path(os.path.abspath(p)) for p in paths or ()]
+        files = [p for p in given if not os.path.isdir(p)]  # photos named one by one (checked by `scan`)
+        roots = [p for p in given if p not in files] if paths else self.roots.all()
         if not paths:
             await self.expire_missing()
+        for photo in files:
+            await self.queue.put(PhotoEvent("upsert", photo, closed=True, source="scan"))
         reconciling = self._spawn(self.roots.reconcile_roots(roots))
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait([reconciling, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -469,8 +473,32 @@ def _public(result: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- entry points
 
 
+def scan_folders(cfg: Config, paths: Sequence[Path]) -> list[FolderConfig]:
+    """The folders a scan of `paths` watches over: each folder given, and for a photo given the watched
+    folder holding it; UsageError for a path that is not there or a file outside every watched folder."""
+    roots = [Path(os.path.abspath(f.path)) for f in cfg.library.folders]
+    folders: list[Path] = []
+    for given in paths:
+        path = Path(os.path.abspath(given))
+        if os.path.isdir(path):
+            folders.append(path)
+        elif not os.path.lexists(path):
+            raise UsageError(f"scan: {given}: no such file or folder")
+        elif not os.path.isfile(path):
+            raise UsageError(f"scan: {given}: not a photo file or a folder")
+        else:
+            holder = max((r for r in roots if path.is_relative_to(r)), key=lambda r: len(r.parts), default=None)
+            if holder is None:
+                raise UsageError(f"scan: {given} is a file outside the watched folders "
+                                 f"({', '.join(map(str, roots)) or 'none configured'}): scan the folder holding "
+                                 "it, or add that folder to library.folders")
+            folders.append(holder)
+    return [FolderConfig(path=p) for p in dict.fromkeys(folders)]
+
+
 async def _open_and_serve(cfg: Config, *, watch: bool, paths: Sequence[Path] | None,
-                          progress: ProgressLine | None = None) -> tuple[int, ScanSummary, PictodError | None]:
+                          progress: ProgressLine | None = None, folders: list[FolderConfig] | None = None
+                          ) -> tuple[int, ScanSummary, PictodError | None]:
     from daemon.analysis.analyzer import Analyzer
     from daemon.people.manager import PeopleManager
     from daemon.store import Store
@@ -481,9 +509,6 @@ async def _open_and_serve(cfg: Config, *, watch: bool, paths: Sequence[Path] | N
     store = await loop.run_in_executor(None, Store.open, cfg.database_path)
     try:
         people = PeopleManager(store, cfg.clustering)
-        folders = None
-        if paths:
-            folders = [FolderConfig(path=Path(os.path.abspath(p))) for p in paths]
         service = Service(cfg, store, people, analyzer, folders=folders, notifier=notifier, progress=progress)
         code = await service.serve(watch=watch, paths=paths)
         # Off the loop, which must keep serving the jobs it waits for.
@@ -528,13 +553,17 @@ def _stop_during_startup(_signum: int, _frame: object) -> None:
 
 
 def scan(cfg: Config, paths: Sequence[Path] | None = None, *, progress: ProgressLine | None = None) -> ScanSummary:
-    """Reconcile the watched folders (or `paths`) with the DB, process everything, recluster, return counts."""
+    """Reconcile the watched folders (or `paths`: folders, or photos inside the watched folders) with the DB,
+    process everything, recluster, return counts. A path that is missing, or a file outside the watched folders,
+    is a UsageError (exit 2) before anything starts (issue 22: these exited 0 with the error only in the log)."""
+    folders = scan_folders(cfg, paths) if paths else None
     memory.limit_arenas()  # before any pool thread or model session allocates (daemon/runtime/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
     t0 = time.monotonic()
     try:
-        _code, summary, fatal = asyncio.run(_open_and_serve(cfg, watch=False, paths=paths, progress=progress))
+        _code, summary, fatal = asyncio.run(_open_and_serve(cfg, watch=False, paths=paths, progress=progress,
+                                                            folders=folders))
     finally:
         lock.release()
     summary.seconds = round(time.monotonic() - t0, 2)

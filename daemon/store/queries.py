@@ -50,12 +50,12 @@ def _prefix(path: str) -> tuple[bytes, bytes, bytes]:
 # ----------------------------------------------------------------------------------------------- files
 
 
-_FILE_COLUMNS = "path, size, mtime_ns, status, reason, photo_id, retry"
+_FILE_COLUMNS = "path, size, mtime_ns, status, reason, photo_id, retry, inode, ctime_ns"
 
 
-def _file(row: tuple[bytes, int, int, str, str | None, int | None, int]) -> FileRecord:
+def _file(row: tuple[bytes, int, int, str, str | None, int | None, int, int | None, int | None]) -> FileRecord:
     return FileRecord(path=dec(row[0]), size=row[1], mtime_ns=row[2], status=row[3], reason=row[4],
-                      photo_id=row[5], retry=bool(row[6]))
+                      photo_id=row[5], retry=bool(row[6]), inode=row[7], ctime_ns=row[8])
 
 
 def get_file(conn: sqlite3.Connection, path: str) -> FileRecord | None:

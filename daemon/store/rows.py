@@ -19,6 +19,8 @@ class FileRecord:
     reason: str | None
     photo_id: int | None
     retry: bool = False  # marked by `pictod retry`: analysed again even though size and mtime are unchanged
+    inode: int | None = None  # of the file last handled at this path (schema v7; None: not recorded)
+    ctime_ns: int | None = None
 
 
 @dataclass(frozen=True)
