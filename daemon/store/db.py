@@ -60,7 +60,8 @@ def check_library_file(path: Path, *, created: bool = False) -> None:
     `created`: this process just made the empty file itself (`prepare_path`)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(len(SQLITE_HEADER))
+            header = f.read(100)
+            head = header[:len(SQLITE_HEADER)]
     except FileNotFoundError:
         return
     except OSError as exc:
@@ -72,6 +73,15 @@ def check_library_file(path: Path, *, created: bool = False) -> None:
     if head and head != SQLITE_HEADER:
         raise StoreError(f"database {path} is not an SQLite file (its header is {head[:16]!r}): point "
                          "library.database at the library, or move this file away to start a new library")
+    if head and header[18:19] == b"\x01":
+        # Not in WAL mode, which every pictod library is: look before anything switches it (a write).
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            looks_foreign(probe, path, int(probe.execute("PRAGMA user_version").fetchone()[0]))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the database {path}: {exc} (is it a pictod library?)") from None
+        finally:
+            probe.close()
 
 
 def looks_foreign(conn: sqlite3.Connection, path: Path, version: int) -> None:

@@ -57,7 +57,6 @@ class Store:
         db.check_library_file(path, created=created)  # never a new library over a file that is something else
         conn = db.connect(path)
         try:
-            db.looks_foreign(conn, path, migrations.current_version(conn))
             migrations.migrate(conn, path)
             db.checkpoint(conn)  # a log left by the last run: back into the file, truncated (issue 22)
         except sqlite3.OperationalError as exc:
