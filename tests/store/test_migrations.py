@@ -215,8 +215,8 @@ def test_v6_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
                          "VALUES (?, ?, 10, 10, 'JPEG', 't')", (i, content_hash(i)))
             conn.execute("INSERT INTO files (path, size, mtime_ns, status, photo_id, updated_at) "
                          "VALUES (?, 1, 1, 'done', ?, 't')", (f"/p/{i}.jpg".encode(), i))
-            conn.execute("INSERT INTO objects (photo_id, label, score, x1, y1, x2, y2) VALUES (?, 'cat', 1, 0, 0, 1, 1)",
-                         (i,))
+            conn.execute("INSERT INTO objects (photo_id, label, score, x1, y1, x2, y2) "
+                         "VALUES (?, 'cat', 1, 0, 0, 1, 1)", (i,))
             emb = face_vectors(centres, np.array([i % 2]), rng)[0]
             conn.execute("INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding) "
                          "VALUES (?, 0, 0, 1, 1, 0.9, '[]', ?)", (i, B.blob(emb)))
@@ -229,8 +229,8 @@ def test_v6_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
         assert store.read(migrations.current_version) == migrations.LATEST == 7
         after = {t: store.read(lambda c, t=t: c.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall())
                  for t in before}
-        assert [r + (None,) for r in before["photos"]] == after["photos"]  # missing_since NULL: present
-        assert [r + (None, None) for r in before["files"]] == after["files"]  # inode, ctime_ns unknown
+        assert [(*r, None) for r in before["photos"]] == after["photos"]  # missing_since NULL: present
+        assert [(*r, None, None) for r in before["files"]] == after["files"]  # inode, ctime_ns unknown
         for table in ("objects", "faces", "photo_metadata"):
             assert before[table] == after[table], table
         assert store.read(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
