@@ -175,19 +175,10 @@ def _v7_missing_and_ids(conn: sqlite3.Connection) -> None:
     # bytes coming back restore it. Photo ids are never reused (AUTOINCREMENT; faces and people had it since
     # v1): the table is rebuilt keeping every id and row. files.inode and files.ctime_ns let a file replaced
     # by other bytes of the same size and mtime be noticed (NULL: not seen since the upgrade).
-    conn.execute("""CREATE TABLE photos_v7 (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        content_hash TEXT NOT NULL UNIQUE,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        format TEXT NOT NULL,
-        taken_at TEXT,
-        camera TEXT,
-        gps_lat REAL,
-        gps_lon REAL,
-        analysed_at TEXT NOT NULL,
-        missing_since TEXT
-    )""")
+    # The photos table as v1 made it (unchanged up to v6), its key now AUTOINCREMENT.
+    conn.execute(V1_SQL[0].replace("CREATE TABLE photos (", "CREATE TABLE photos_v7 (", 1)
+                 .replace("id INTEGER PRIMARY KEY,", "id INTEGER PRIMARY KEY AUTOINCREMENT,", 1))
+    conn.execute("ALTER TABLE photos_v7 ADD COLUMN missing_since TEXT")
     conn.execute("INSERT INTO photos_v7 (id, content_hash, width, height, format, taken_at, camera, gps_lat, "
                  "gps_lon, analysed_at) SELECT id, content_hash, width, height, format, taken_at, camera, gps_lat, "
                  "gps_lon, analysed_at FROM photos")
