@@ -192,7 +192,9 @@ class Intake:
     async def _stages(self, event: PhotoEvent, t0: float) -> None:
         path = event.path
         st = await self.settle(path, closed=event.closed)
-        if await self.unchanged(path, st):
+        # A watch event comes with the change itself: size, mtime and inode tell. Found by a walk (after a stop),
+        # a ctime newer than the row's also means other bytes (issue 22); a chmod seen live must not.
+        if await self.unchanged(path, st, strict=event.source != "watch"):
             return
         digest = await self.read(path, st)
         # Two paths with the same bytes arriving together are analysed once: the second waits, then links.
@@ -262,18 +264,19 @@ class Intake:
         if closed_event is not None:
             closed_event.set()
 
-    async def unchanged(self, path: Path, st: os.stat_result) -> bool:
+    async def unchanged(self, path: Path, st: os.stat_result, *, strict: bool = True) -> bool:
         """Stored already with this size and mtime (done or failed, not marked by `pictod retry`): nothing to do."""
-        if await self._stored_as(path, st):
+        if await self._stored_as(path, st, strict=strict):
             self.summary.unchanged += 1
             return True
         return False
 
-    async def _stored_as(self, path: Path, st: os.stat_result) -> bool:
+    async def _stored_as(self, path: Path, st: os.stat_result, *, strict: bool = False) -> bool:
         row = await self._io(self.store.get_file, str(path))
         return (row is not None and row.status in ("done", "failed") and not row.retry
                 and (row.size, row.mtime_ns) == (st.st_size, clamp_ns(st.st_mtime_ns))
-                and identity.same_file((row.inode, row.ctime_ns), st.st_ino, st.st_ctime_ns))
+                and identity.same_file((row.inode, row.ctime_ns if strict else None), st.st_ino,
+                                       st.st_ctime_ns if strict else None))
 
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
         """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,

@@ -18,6 +18,11 @@ def note(conn: sqlite3.Connection, path: str, inode: int, ctime_ns: int) -> None
                  (clamp_ns(inode), clamp_ns(ctime_ns), enc(path)))
 
 
-def same_file(stored: tuple[int | None, int | None], inode: int, ctime_ns: int) -> bool:
-    """Whether a row's (inode, ctime_ns) still names this file (True when the row never recorded them)."""
-    return stored[0] is None or stored == (clamp_ns(inode), clamp_ns(ctime_ns))
+def same_file(stored: tuple[int | None, int | None], inode: int, ctime_ns: int | None) -> bool:
+    """Whether a row's (inode, ctime_ns) still names this file (True when the row never recorded them);
+    `ctime_ns` None: the inode alone (a chmod changes the ctime too)."""
+    if stored[0] is None:
+        return True
+    if ctime_ns is None:
+        return stored[0] == clamp_ns(inode)
+    return stored == (clamp_ns(inode), clamp_ns(ctime_ns))

@@ -222,7 +222,7 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
     conn.executemany("UPDATE files SET path = ? WHERE id = ?", [(b"\0tmp" + str(i).encode(), i) for i, _ in moves])
     stamp = now()
     conn.executemany("UPDATE files SET path = ?, updated_at = ? WHERE id = ?", [(p, stamp, i) for i, p in moves])
-    drop_orphans(conn, orphans)
+    missing.mark_missing(conn, orphans)  # a photo moved over: missing, not gone (issue 22)
     return len(moves)
 
 

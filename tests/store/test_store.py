@@ -111,9 +111,9 @@ def test_move_directory_and_file_over_existing(store: Store) -> None:
     store.record_analysis("/out/b.jpg", 1, 1, content_hash("old"), analysis([c[1]]))
     assert store.move("/in", "/moved") == 2
     assert sorted(r.path for r in store.iter_files("/moved")) == ["/moved/a.jpg", "/moved/deep/b.jpg"]
-    # A file moved onto an existing row replaces it; the replaced photo (no file left) is deleted.
+    # A file moved onto an existing row replaces it; the replaced photo (no file left) is missing (issue 22).
     assert store.move("/moved/deep/b.jpg", "/out/b.jpg") == 1
-    assert store.photo_id_for_hash(content_hash("old")) is None
+    assert store.status_counts().photos_missing == 1
     assert store.get_file("/out/b.jpg").photo_id == store.photo_id_for_hash(content_hash("b"))
     assert store.status_counts().photos == 2
 
@@ -253,9 +253,8 @@ def test_directory_move_and_remove_are_batched(store: Store) -> None:
     assert store.move("/src", "/dst") == n
     moved_selects = len(seen)
     seen.clear()
-    # The replaced rows' photos had no other file: dropped with their faces.
-    assert store.status_counts().photos == n
-    assert all(store.photo_id_for_hash(content_hash(("dst", i))) is None for i in range(0, n, 10))
+    # The replaced rows' photos had no other file: missing (issue 22), out of the counts.
+    assert store.status_counts().photos == n and store.status_counts().photos_missing == n // 10
     assert store.get_file("/dst/10.jpg").photo_id == store.photo_id_for_hash(content_hash(("src", 10)))
     missed = store.remove("/dst")
     result = store.write(lambda c: missing.purge(c, missed.photos_missing))  # issue 22: missing, then purged
