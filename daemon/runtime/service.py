@@ -281,6 +281,7 @@ class Service:
                 "queued": queued, "done": self.summary.done(), "failed": self.summary.failed,
                 "photos_per_s": round(rate, 2), "eta_s": round(queued / rate, 1) if rate > 0 else None,
                 "people": counts.people, "last_recluster": counts.last_recluster,
+                **({"roots_missing": sorted(map(str, self.roots.lost))} if self.roots.lost else {}),
             }
             log.info("status", **line)
             self.notifier.status(f"{queued} queued, {self.summary.done()} done, {self.summary.failed} failed, "
@@ -288,7 +289,8 @@ class Service:
             if not busy:
                 self._busy_since = None
                 await self._io(self.intake.heap.trim_now)  # idle: what the burst freed goes back to the OS
-                self.notifier.status(f"idle; watching {len(self.folders)} folder(s)")
+                away = f", {len(self.roots.lost)} missing" if self.roots.lost else ""
+                self.notifier.status(f"idle; watching {len(self.folders)} folder(s){away}")
                 await self._idle_tick()
 
     async def _pick_up_retries(self) -> None:
