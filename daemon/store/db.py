@@ -84,6 +84,17 @@ def check_library_file(path: Path, *, created: bool = False) -> None:
             probe.close()
 
 
+def discard_new(path: Path) -> None:
+    """Remove a library file this process just created and could not set up (still empty), with its side
+    files, so the next start creates it again instead of refusing an empty file."""
+    try:
+        if path.stat().st_size == 0:
+            for side in (path, _side(path, "-wal"), _side(path, "-shm")):
+                side.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def looks_foreign(conn: sqlite3.Connection, path: Path, version: int) -> None:
     """A schema version of 0 with tables in it: an SQLite file of another program, not an empty library."""
     if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name "
@@ -140,8 +151,8 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open the database {path}: {exc} (is it a pictod database, and writable?)") \
-            from None
+        hint = space_hint(path) if "full" in str(exc) else "is it a pictod database, and writable?"
+        raise StoreError(f"cannot open the database {path}: {exc} ({hint})") from None
     return conn
 
 

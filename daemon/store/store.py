@@ -55,11 +55,19 @@ class Store:
             return cls(path, None, schema_version=version)
         created = db.prepare_path(path)
         db.check_library_file(path, created=created)  # never a new library over a file that is something else
-        conn = db.connect(path)
+        try:
+            conn = db.connect(path)
+        except StoreError:
+            if created:
+                db.discard_new(path)  # left empty, it would be refused as a truncated library at the next start
+            raise
         try:
             migrations.migrate(conn, path)
             db.checkpoint(conn)  # a log left by the last run: back into the file, truncated (issue 22)
         except sqlite3.OperationalError as exc:
+            if created:
+                conn.close()
+                db.discard_new(path)
             raise StoreError(f"cannot open the database {path}: {exc}"
                              + (f"; {db.space_hint(path)}" if "full" in str(exc) else "")) from None
         finally:
