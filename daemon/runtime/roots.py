@@ -95,7 +95,7 @@ class Roots:
             return
         self.lost.add(root)
         self.lost_since[root] = utc_now()
-        self.spawn(self._io(self._record_lost))
+        self.spawn(self._io(self.record_lost))
         log.error("watched_root_missing", root=str(root), reason=reason,
                   action="nothing under it is removed; waiting for it to come back (remount or restore it)")
         self.notifier.status(f"waiting for missing folder {root}")
@@ -153,7 +153,8 @@ class Roots:
             await self._check_mounts()
             await self._check_unreadable()
 
-    def _record_lost(self) -> None:
+    def record_lost(self) -> None:
+        """Record the missing roots and since when, for `status` (another process)."""
         self.store.write(lambda c: missing_sql.set_lost_roots(c, {str(r): t for r, t in self.lost_since.items()}))
 
     def note_backlog(self, count: int) -> None:
@@ -244,7 +245,7 @@ class Roots:
         log.info("watched_root_back", root=str(root))
         self.lost.discard(root)
         self.lost_since.pop(root, None)
-        await self._io(self._record_lost)
+        await self._io(self.record_lost)
         folder = self.folder(root)
         if self.watcher is not None and folder is not None:
             await self._io(self.watcher.start_folder, folder)

@@ -354,6 +354,9 @@ class Service:
                 missing = await self._io(self.watcher.start)
                 for root in missing:
                     self.roots.gone(root)
+                # What `status` reads from the last run (missing roots, backlog) is this run's from now on.
+                await self._io(self.roots.record_lost)
+                await self._io(self.roots.note_backlog, 0)
                 for root in self.roots.present_roots():
                     await self.roots.remember(root)
                 self._spawn(self.roots.monitor())

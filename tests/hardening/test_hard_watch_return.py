@@ -68,6 +68,13 @@ def test_status_names_a_missing_root_and_since_when(daemons: Callable[..., Daemo
     (tmp_path / "second-away").rename(second)
     expect(lambda: d.events("watched_root_back", root=str(second)), 30, what="root back", alive=d)
     expect(lambda: status(layout)["roots_missing"] == {}, 30, what="status: no root missing")
+    # Killed while a root is away, started again with it back: status does not keep the old news.
+    second.rename(tmp_path / "second-away")
+    expect(lambda: status(layout)["roots_missing"], 30, what="status names the root again")
+    d.kill()
+    (tmp_path / "second-away").rename(second)
+    d.start().wait_ready()
+    expect(lambda: status(layout)["roots_missing"] == {}, 30, what="a fresh start forgets the stale root")
     d.stop_clean()
 
 
