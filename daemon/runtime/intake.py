@@ -202,22 +202,22 @@ class Intake:
             linked = await self.link(path, digest)
             if linked is not None:
                 # Same bytes already analysed (a copy, or a move we saw as delete + create): no inference.
-                await self._note_identity(path, st)
                 await self.place_faces(linked)
                 self.summary.linked += 1
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
                          objects=linked.objects, faces=len(linked.face_ids), people=0, ms=_ms(t0),
                          **({"restored": True} if linked.restored else {}))
+                await self._note_identity(path, st)  # after the line: the row is done, the line says so first
                 return
             analysis, found = await self.analyse(path, digest)
             result, imported = await self.record(path, digest, analysis, found)
-            await self._note_identity(path, st)
             assigned = await self.place_faces(result)
         self.summary.analysed += 1
         log.info("photo", path=str(path), status="analysed" if result.created else "linked",
                  photo_id=result.photo_id, objects=len(analysis.objects), faces=len(analysis.faces),
                  people=sum(1 for _face, person in assigned if person is not None), ms=_ms(t0),
                  **(imported.fields() if imported is not None else {}))
+        await self._note_identity(path, st)
 
     # ---------------------------------------------------------------- the stages
 
