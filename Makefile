@@ -1,11 +1,12 @@
-# pictod: `make run` starts the daemon, `make test` runs the whole test suite. Both set up .venv first.
+# pictod: `make run` starts the daemon, `make test` runs the whole test suite. Both set up .venv first; `make test`
+# also the system packages its tests use (tools/ci_prereqs.sh: apt as root, else it prints the command and stops).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 CONFIG ?= config.toml
 
-.PHONY: run test test-full lint testdata models bench bench-quick install-service clean
+.PHONY: run test test-full prereqs lint testdata models bench bench-quick install-service clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,10 +33,13 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check daemon tests tools bench
 	$(VENV)/bin/mypy
 
-test: testdata lint
+prereqs:
+	bash tools/ci_prereqs.sh
+
+test: prereqs testdata lint
 	$(VENV)/bin/pytest -m "not slow" -q
 
-test-full: testdata lint
+test-full: prereqs testdata lint
 	$(VENV)/bin/pytest -q
 
 models:
@@ -47,7 +51,7 @@ bench: testdata $(VENV)/.installed-bench
 bench-quick: testdata $(VENV)/.installed-bench
 	$(PY) bench/run.py --quick
 
-install-service: $(VENV)/.installed
+install-service: $(VENV)/.installed  # pictod service install, of .venv
 	tools/install_service.sh
 
 clean:

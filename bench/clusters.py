@@ -62,7 +62,7 @@ def job_full(n: int) -> dict[str, float]:
     x, who = synthetic(n)
     base = _peak_mib()
     t0, c0 = time.perf_counter(), time.process_time()
-    labels = clusters.dbscan(x, 0.3, 2)
+    labels = clusters.DensityIndex.build(x, 0.3, 2).labels()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     from sklearn.metrics import adjusted_rand_score
 
@@ -148,7 +148,8 @@ def job_assign(people: int) -> dict[str, float]:
     unit = clusters.normalise(means)  # the manager keeps its means cache normalised
     t0 = time.perf_counter()
     for p in probes:
-        clusters.assign_nearest(p[None, :], unit, 0.3, means_normalised=True)
+        dist = 1.0 - unit @ clusters.normalise(p[None, :])[0]  # the nearest mean within eps, as numpy does it
+        _nearest = int(np.argmin(dist)) if float(dist.min()) <= 0.3 else None
     maths_ms = (time.perf_counter() - t0) / len(probes) * 1000
     # Issue 11: the nearest faces of each person as well as its mean (what _place runs): one 1 x n product.
     faces_unit = clusters.normalise(x)
@@ -251,7 +252,7 @@ def job_import(stored: int, photos: int) -> dict[str, float]:
                                                   "ORDER BY id").fetchall())
     ours = np.array([r[1] for r in rows])
     vectors = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
-    batch = clusters.dbscan(vectors, 0.3, 2)
+    batch = clusters.DensityIndex.build(vectors, 0.3, 2).labels()
     batch = np.where(batch >= 0, batch, -1 - np.arange(len(batch)))  # noise: singletons, as ours
     return {"stored_faces": stored, "photos": photos, "new_faces": at, "attach_eps": cfg.attach_eps,
             "assigned_faces": int((ours > 0).sum()), "initial_full_recluster_s": round(initial_s, 2),

@@ -224,7 +224,7 @@ def add_distractors(sets: dict[str, list[Photo]]) -> None:
     for set_name, items in sets.items():
         for i, path in enumerate(paths):
             variant = make_variant(_load(path), None, set_name, 1000 + i)
-            analysis = analyzer.analyze_bytes(encode(variant), f"{set_name}-{path.name}")
+            analysis = analyzer.analyze_header(analyzer.open_header(encode(variant), f"{set_name}-{path.name}"))
             items.append(Photo(f"{set_name}/distractor/{path.name}", "", 1000 + i, variant.ops, analysis, None))
 
 
@@ -260,7 +260,7 @@ def build_sets(names: Sequence[str]) -> tuple[dict[str, list[Photo]], float]:
             if set_name == "clean":
                 analysis = analyzer.analyze_file(path)
             else:
-                analysis = analyzer.analyze_bytes(encode(variant), f"{set_name}-{path.name}")
+                analysis = analyzer.analyze_header(analyzer.open_header(encode(variant), f"{set_name}-{path.name}"))
             count += 1
             if set_name == "clean":
                 if analysis.faces:
@@ -503,7 +503,7 @@ def stream(items: Sequence[Photo], order: list[int], cfg: Any
 def batch_labels(x: np.ndarray, eps: float, min_samples: int) -> list[object]:
     """One batch DBSCAN (daemon.people.clusters), noise as singletons."""
     from daemon.people import clusters
-    labels = clusters.dbscan(x, eps, min_samples)
+    labels = clusters.DensityIndex.build(x, eps, min_samples).labels()
     return [int(lab) if lab >= 0 else f"single{i}" for i, lab in enumerate(labels)]
 
 

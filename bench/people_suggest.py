@@ -1,5 +1,5 @@
 """The suggestion step of bench/people_quality.py's scripted users ("actions to the truth", issue 11 section 4):
-the daemon's own suggestion maths (`clusters.nearest_people`, as `library.reads.suggest_faces` calls it:
+the daemon's own suggestion maths (`clusters.nearest_people`, as `library.suggestions.suggest_faces` calls it:
 people within `clustering.suggest_eps`, by the smaller of the distance to their mean and one minus the mean of the
 face's `assign_k` best similarities to their faces) over the scripted user's current state.
 

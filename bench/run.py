@@ -369,7 +369,7 @@ def cpu_budget(paths: Sequence[Path], models: Any, inputs: reference.LimitInputs
     analyzer = analysis.Analyzer(cfg.analysis, models)
     c0 = time.process_time()
     for data in datas:
-        analyzer.analyze_bytes(data)
+        analyzer.analyze_header(analyzer.open_header(data))
     chain = (time.process_time() - c0) * 1000 / n
     scans = [(m.get("cpu_seconds") or 0) - (e.get("cpu_seconds") or 0)
              for m, e in zip(t.memory, t.startup_memory, strict=True)]
@@ -824,7 +824,7 @@ _CATEGORIES = (
                                                                          "sface.py")),
     ("hashing (daemon/analysis/hashing.py)", ("hashing.py",)),
     ("store (daemon/store, sqlite3)", ("daemon/store/", "sqlite3")),
-    ("people / clustering", ("people.py", "clusters.py", "sklearn")),
+    ("people / clustering", ("people/manager.py", "clusters.py", "sklearn")),
     ("start-up imports and model loading", ("<module>", "_find_and_load", "session.py", "registry.py")),
 )
 
@@ -1171,10 +1171,13 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
     if res.get("trials_command"):
         lines += [f"From `{res['trials_command']}`.", ""]
     lines += report_lines(res.get("trials") or {})
+    from review_report import report_lines as review_lines  # issue 21's section, from its scripts' JSON
+
     lines += [
         "",
         "People quality on hard photos (issue 11: clustering, suggestions, the scripted users) is reported in "
         "`bench/people_quality.md`, from `bench/people_quality.py`.",
+        *review_lines(),
         "",
         "## What each change bought",
         "",

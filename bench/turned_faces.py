@@ -40,6 +40,7 @@ from pictod_testdata import JOHNS, dlib_voc_faces  # noqa: E402
 from daemon import config  # noqa: E402
 from daemon.analysis import hard_faces as facelib  # noqa: E402
 from daemon.analysis.analyzer import Analyzer  # noqa: E402
+from daemon.types import iou  # noqa: E402
 
 Box = tuple[float, float, float, float]
 TURNS = (0, 90, 180, 270)
@@ -75,7 +76,7 @@ def turn_boxes(boxes: Sequence[Box], degrees: int, width: int, height: int) -> l
 
 def matched(truth: Sequence[Box], found: Sequence[Box], threshold: float = 0.5) -> int:
     """Truth boxes matched one-to-one (greedy by IoU) by a found box with IoU >= threshold."""
-    pairs = sorted(((facelib.iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
+    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
                    reverse=True)
     used_t: set[int] = set()
     used_f: set[int] = set()
@@ -96,7 +97,7 @@ def recall(an: Analyzer) -> dict[str, Any]:
         height, width = rgb.shape[:2]
         total += len(truth)
         for degrees in TURNS:
-            result = an.analyze_bytes(png(facelib.turn(rgb, degrees)))
+            result = an.analyze_header(an.open_header(png(facelib.turn(rgb, degrees))))
             voc_hits[degrees] += matched(turn_boxes(truth, degrees, width, height), [f.box for f in result.faces])
     crops = sorted(JOHNS.glob("*/*.jpg"))
     with_face = dict.fromkeys(TURNS, 0)
@@ -106,7 +107,7 @@ def recall(an: Analyzer) -> dict[str, Any]:
             rgb = np.asarray(im.convert("RGB"))
         vectors = {}
         for degrees in TURNS:
-            faces = an.analyze_bytes(png(facelib.turn(rgb, degrees))).faces
+            faces = an.analyze_header(an.open_header(png(facelib.turn(rgb, degrees)))).faces
             if faces:
                 with_face[degrees] += 1
                 vectors[degrees] = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).embedding
@@ -173,7 +174,7 @@ def cost(an: Analyzer, photos: Sequence[Path], rounds: int) -> dict[str, Any]:
                 for on in order:
                     an.recover_turned = mode[0] = on
                     start = time.process_time()
-                    result = an.analyze_bytes(data, path.name)
+                    result = an.analyze_header(an.open_header(data, path.name))
                     cpu[on] += time.process_time() - start
                     if r == 0:
                         faces[on] += len(result.faces)

@@ -1,7 +1,9 @@
-"""`config.toml` -> frozen dataclasses: defaults, path resolution and validation errors naming the key.
+"""`config.toml` -> frozen dataclasses: defaults, search order, path resolution and errors naming the key.
 
 The config is read once at start-up and passed in; no module reads the environment on import.
 Relative paths in the file are resolved against the directory holding the file, `~` is expanded.
+Every key has a built-in default (documented in daemon/defaults.toml, what `pictod init` writes), so no file is
+needed: without one the library lives in $XDG_DATA_HOME/pictod and ~/Pictures is watched.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
+from daemon.resources import shipped
 
 DEFAULT_EXTENSIONS = (
     ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".hif", ".avif",
@@ -44,9 +47,9 @@ class LibraryConfig:
                                      # (0: at the next check; `pictod purge` purges at once)
 
 
-# The models shipped beside the package (models/ at the top of the checkout); a config that names no model
-# uses these, wherever the config file itself lives.
-SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+# The models shipped with the package (daemon/models in a wheel, models/ at the top of a checkout); a config that
+# names no model uses these, wherever the config file itself lives.
+SHIPPED_MODELS = shipped("models")
 
 
 @dataclass(frozen=True)
@@ -159,16 +162,21 @@ def xdg_data_home() -> Path:
     return Path(value) if value else Path.home() / ".local" / "share"
 
 
-def default_config_path() -> Path:
-    """$PICTOD_CONFIG, then $XDG_CONFIG_HOME/pictod/config.toml if it exists, then ./config.toml."""
-    env = os.environ.get("PICTOD_CONFIG")
-    if env:
-        return Path(env)
+def user_config_path() -> Path:
+    """$XDG_CONFIG_HOME/pictod/config.toml (~/.config/pictod/config.toml): where `pictod init` writes."""
     xdg = os.environ.get("XDG_CONFIG_HOME")
-    user = (Path(xdg) if xdg else Path.home() / ".config") / "pictod" / "config.toml"
-    if user.is_file():
-        return user
-    return Path("config.toml")
+    return (Path(xdg) if xdg else Path.home() / ".config") / "pictod" / "config.toml"
+
+
+def default_config_path() -> Path:
+    """The config used without --config: $PICTOD_CONFIG, else the user's file (which may not exist)."""
+    env = os.environ.get("PICTOD_CONFIG")
+    return Path(env) if env else user_config_path()
+
+
+def default_folders() -> tuple[FolderConfig, ...]:
+    """What is watched when no config says: ~/Pictures."""
+    return (FolderConfig(path=Path.home() / "Pictures"),)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -189,12 +197,18 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 
 def load(path: Path | str | None = None, *, check_folders: bool = True) -> Config:
-    """Read and validate a config file; raise ConfigError naming the key and the fix."""
+    """Read and validate a config file; raise ConfigError naming the key and the fix.
+
+    `path` None: $PICTOD_CONFIG (which must exist), else ~/.config/pictod/config.toml if it exists, else the
+    built-in defaults. A file that names no folders watches ~/Pictures."""
+    if path is None and "PICTOD_CONFIG" not in os.environ and not user_config_path().exists():
+        return _check(Config(library=LibraryConfig(folders=default_folders())), check_folders)
     path = Path(path) if path is not None else default_config_path()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path} (pass --config PATH or set PICTOD_CONFIG)") from None
+        raise ConfigError(f"config file not found: {path} (pass --config PATH or set PICTOD_CONFIG; "
+                          "without either pictod uses ~/.config/pictod/config.toml or its defaults)") from None
     except OSError as exc:
         raise ConfigError(f"config file not readable: {path}: {exc.strerror}") from None
     try:
@@ -202,13 +216,19 @@ def load(path: Path | str | None = None, *, check_folders: bool = True) -> Confi
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file is not valid TOML: {path}: {exc}") from None
     config = from_dict(data, base=path.resolve().parent, source=path)
+    library = data.get("library", {})
+    if "folders" not in library:
+        config = dataclasses.replace(config, library=dataclasses.replace(config.library, folders=default_folders()))
+    return _check(config, check_folders)
+
+
+def _check(config: Config, check_folders: bool) -> Config:
     if check_folders:
+        hint = "create it, mount it, or remove it from the config" if config.source is not None else \
+            "create it, or write a config watching other folders with `pictod init FOLDER...`"
         for folder in config.library.folders:
             if not folder.path.is_dir():
-                raise ConfigError(
-                    f"library.folders: {folder.path} is not a directory "
-                    "(create it, mount it, or remove it from the config)"
-                )
+                raise ConfigError(f"library.folders: {folder.path} is not a directory ({hint})")
     return config
 
 

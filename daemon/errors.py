@@ -49,39 +49,33 @@ class UsageError(PictodError):
     exit_code = 2
 
 
-class PhotoError(PictodError):
+class ReasonedError(PictodError):
+    """An error with a short machine-friendly `reason` code and a one-line human message (exit 65)."""
+
+    exit_code = 65  # EX_DATAERR
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = " ".join(message.split())
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+class PhotoError(ReasonedError):
     """One photo cannot be analysed: empty, truncated, not an image, unsupported or too large.
 
     `reason` is a short machine-friendly code, the message a single human-readable line.
     """
 
-    exit_code = 65  # EX_DATAERR
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = " ".join(message.split())
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.message}"
-
-
-class MetadataError(PictodError):
+class MetadataError(ReasonedError):
     """XMP metadata of one photo or sidecar cannot be used: malformed, hostile, too large or unreadable.
 
     Never fatal: the caller logs the one-line message and goes on without that metadata. `reason` is a short
     machine-friendly code (malformed, forbidden, too_large, unreadable, not_a_file, ...).
     """
-
-    exit_code = 65  # EX_DATAERR
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = " ".join(message.split())
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.message}"
 
 
 class FileTooLargeError(PhotoError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +18,12 @@ import structlog
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _CONTROL = {c: f"\\x{c:02x}" for c in range(0x20)} | {0x7F: "\\x7f"}
 
+
+
+def ms_since(start: float, digits: int | None = None) -> float:
+    """Milliseconds since a `time.perf_counter()` reading: whole ones for log lines, or to `digits` decimals."""
+    elapsed = (time.perf_counter() - start) * 1000.0
+    return round(elapsed) if digits is None else round(elapsed, digits)
 
 def escape(text: str) -> str:
     """Make a path safe for one log line: control characters (newlines too) and lone surrogates escaped."""

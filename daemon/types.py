@@ -10,6 +10,14 @@ from numpy.typing import NDArray
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in the original (oriented) image's pixels
 
 
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two x1, y1, x2, y2 boxes in the same frame (0 when both are empty)."""
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]) + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class DetectedObject:
     """One COCO object."""

@@ -223,7 +223,7 @@ def test_extreme_close_up_needs_and_gets_the_padded_pass(analyzer: Analyzer) -> 
         missed_alone += not analyzer.models.faces.detect([crop])[0]
         buffer = io.BytesIO()
         Image.fromarray(crop).save(buffer, "PNG")
-        faces = analyzer.analyze_bytes(buffer.getvalue(), name=path.name).faces
+        faces = analyzer.analyze_header(analyzer.open_header(buffer.getvalue(), name=path.name)).faces
         assert len(faces) >= 1, path.name
         fx1, fy1, fx2, fy2 = faces[0].box
         assert 0 <= fx1 < fx2 <= 1000 and 0 <= fy1 < fy2 <= 1000
@@ -271,5 +271,5 @@ def test_broken_files_raise_photo_error(analyzer: Analyzer, tmp_path: Path) -> N
             analyzer.analyze_file(path)
         assert info.value.reason == reason
     with pytest.raises(PhotoError) as info:
-        analyzer.analyze_bytes(b"", name="empty.jpg")
+        analyzer.analyze_header(analyzer.open_header(b"", name="empty.jpg"))
     assert info.value.reason == "empty"

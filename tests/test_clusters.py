@@ -95,22 +95,6 @@ def test_removal_equals_a_rebuild_without_the_points(min_samples: int) -> None:
         assert _same_partition(fresh.labels(), labels[keep], fresh.core)
 
 
-def test_assign_nearest_one_face_per_person_within_eps() -> None:
-    c = identities(3)
-    means = c.copy()
-    # Two faces of one photo both closest to person 0: only the closer one gets it; the other takes its
-    # next person within eps if any.
-    f0 = c[0]
-    f1 = 0.9 * c[0] + 0.45 * c[1]
-    result = clusters.assign_nearest(np.stack([f1, f0]), means, 0.3)
-    assert result[1] == 0
-    assert result[0] in (None, 1)
-    far = identities(1, seed=99)
-    assert clusters.assign_nearest(far, means, 0.3) == [None]
-    assert clusters.assign_nearest(np.stack([f0]), means, 0.3, forbidden=[{0}]) == [None]
-    assert clusters.assign_nearest(np.stack([f0]), np.zeros((0, 128), np.float32), 0.3) == [None]
-
-
 def _cons(current: list[int], *, pinned: list[int] | None = None, curated: list[int] = (),
           photo: list[int] | None = None, rejected: dict[int, set[int]] | None = None) -> Constraints:
     n = len(current)

@@ -1,6 +1,7 @@
-"""No import cycles in daemon/: the module-level import graph read from the source with ast (imports inside
-functions are lazy and left out) must be acyclic, both as it runs and with the `if TYPE_CHECKING:` imports
-counted (a type-only cycle still ties the modules together); and every module imports in a fresh interpreter."""
+"""The import graph of daemon/, read from the source with ast: no cycles (as it runs at import time, with the
+`if TYPE_CHECKING:` imports counted, and with every lazy import inside a function counted too: a lazy cycle still
+ties the modules together); the layers of ARCHITECTURE.md (no module imports a layer above it, lazy and type-only
+imports included); every module imports in a fresh interpreter; the command line loads no web library."""
 
 from __future__ import annotations
 
@@ -41,12 +42,19 @@ def _imports(body: list[ast.stmt], typing: bool) -> list[ast.Import | ast.Import
     return found
 
 
-def graph(*, typing: bool) -> dict[str, set[str]]:
-    """module -> the daemon modules it imports at import time (and under TYPE_CHECKING with `typing`)."""
+def _every_import(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement anywhere in the module: module level, TYPE_CHECKING blocks, inside functions."""
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+
+
+def graph(*, typing: bool, lazy: bool = False) -> dict[str, set[str]]:
+    """module -> the daemon modules it imports at import time (and under TYPE_CHECKING with `typing`; and every
+    import inside a function too with `lazy`)."""
     edges: dict[str, set[str]] = {}
     for name, path in MODULES.items():
         targets: set[str] = set()
-        for node in _imports(ast.parse(path.read_text()).body, typing):
+        tree = ast.parse(path.read_text())
+        for node in _every_import(tree) if lazy else _imports(tree.body, typing):
             if isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names if a.name in MODULES}
             elif node.module is not None and node.level == 0 and node.module in MODULES:
@@ -110,6 +118,69 @@ def test_no_import_cycles_with_type_imports_outside_vision() -> None:
 def test_no_import_cycles_in_vision() -> None:
     # ModelSpec lives in vision/spec.py, below the model classes (it was in registry.py, imported back by them).
     assert cycles(graph(typing=True)) == []
+
+
+def test_no_import_cycles_with_lazy_imports_counted() -> None:
+    # The cli/photos.py and cli/metadata.py <-> cli/main.py cycle went through lazy imports of main's helpers.
+    assert cycles(graph(typing=True, lazy=True)) == []
+
+
+# The layers of ARCHITECTURE.md, top to bottom: the front ends; the use cases (library/) with the running daemon
+# (runtime/) beside them, since the daemon drives the analysis and the people; the domain packages; the store;
+# the base modules every layer may use. An import only ever points to its own layer or one below.
+LAYERS: dict[str, int] = {
+    "daemon.__main__": 5,  # `python -m daemon`: the entry point above the front ends
+    "daemon.cli": 4, "daemon.web": 4,
+    "daemon.library": 3, "daemon.runtime": 3,
+    "daemon.people": 2, "daemon.analysis": 2, "daemon.metadata": 2,
+    "daemon.store": 1,
+    "daemon": 0, "daemon.config": 0, "daemon.errors": 0, "daemon.logs": 0, "daemon.types": 0,
+}
+
+
+def layer_of(module: str) -> int:
+    """The layer of a daemon module: its longest listed package prefix (KeyError for a module in no layer)."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in LAYERS:
+            return LAYERS[prefix]
+    raise KeyError(module)
+
+
+def upward(edges: dict[str, set[str]]) -> list[str]:
+    """Every import that points to a higher layer, as 'importer -> imported'."""
+    return [f"{a} -> {b}" for a, targets in sorted(edges.items()) for b in sorted(targets)
+            if layer_of(b) > layer_of(a)]
+
+
+def test_the_layer_check_finds_an_upward_import() -> None:
+    assert upward({"daemon.store.faces": {"daemon.library.reads"}, "daemon.cli.main": {"daemon.store"}}) == [
+        "daemon.store.faces -> daemon.library.reads"]
+    assert layer_of("daemon.analysis.vision.yolo") == 2 and layer_of("daemon.web.app") == 4
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for module in MODULES:
+        layer_of(module)
+
+
+def test_no_module_imports_a_layer_above_it() -> None:
+    assert upward(graph(typing=True, lazy=True)) == []
+
+
+def test_the_front_ends_reach_the_store_only_through_the_use_cases() -> None:
+    # cli/ and web/ call daemon/library/ and nothing else of the library's data: no store query module, no
+    # people manager, no sidecar writer. Allowed: `Store` (types), the daemon's lock (is one running?), the
+    # daemon itself and its progress line (`run`, `scan`), the analysis chain (`analyze`, no library) and the
+    # decoder behind the web app's thumbnails.
+    allowed = {"daemon.store", "daemon.store.store", "daemon.runtime.lock", "daemon.runtime.service",
+               "daemon.runtime.progress", "daemon.analysis.analyzer", "daemon.analysis.imaging"}
+    found = [f"{a} -> {b}" for a, targets in sorted(graph(typing=True, lazy=True).items())
+             if a.startswith(("daemon.cli", "daemon.web")) for b in sorted(targets)
+             if b.startswith(("daemon.store", "daemon.people", "daemon.runtime", "daemon.analysis", "daemon.metadata"))
+             and b not in allowed]
+    assert found == [], found
 
 
 def test_every_module_imports_in_a_fresh_interpreter() -> None:

@@ -135,7 +135,7 @@ def test_face_quality_and_rotation_are_stored_and_read_back(tmp_path: Path, base
                                                            analyzer: Analyzer) -> None:
     """Issue 11: the analysis' quality score reaches faces.quality, and the readers (`pictod photos --json`, the
     web app) take it from there."""
-    from daemon.library.reads import PhotoQuery, search_photos
+    from daemon.library.photos import PhotoFilter, search_photos
     from daemon.store import web_queries
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -156,5 +156,5 @@ def test_face_quality_and_rotation_are_stored_and_read_back(tmp_path: Path, base
     assert max(stored.values()) > 0.5
     assert web == pytest.approx(stored)
     with Store.open(cfg.database_path) as store:
-        hits = search_photos(store, PhotoQuery())
+        hits = search_photos(store, PhotoFilter())
     assert {f.id: f.quality for h in hits for f in h.faces} == pytest.approx(stored)

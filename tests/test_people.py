@@ -3,8 +3,12 @@ corrections that survive reclusters, content identity, coalescing, the CLI suppo
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,14 +25,22 @@ from daemon.config import ClusteringConfig
 from daemon.errors import NotFoundError
 from daemon.library import corrections as C
 from daemon.library import reads as L
+from daemon.library.photos import PhotoFilter, search_photos
+from daemon.library.sheet import write_contact_sheet
 from daemon.people import manager as P
 from daemon.people.manager import PeopleManager, clusters
 from daemon.store import Store, missing
 from daemon.store import base as B
 from daemon.store import faces as F
+from daemon.store import queries as q
 from daemon.store.rows import RemoveResult
 
 CFG = ClusteringConfig()
+
+
+def photo_of(store: Store, content: str) -> int | None:
+    """The analysed photo with these bytes (the store's one hash lookup, read directly)."""
+    return store.read(lambda c: q.photo_id_for_hash(c, content))
 
 
 @pytest.fixture
@@ -122,7 +134,7 @@ def test_invariants_hold_under_random_operations(store: Store, seed: int) -> Non
             sha = store.read(lambda c, p=photo: c.execute("SELECT content_hash FROM photos WHERE id = ?",
                                                           (p,)).fetchone()[0])
             dest = f"/lib/copies/{step}.jpg"
-            result = store.link_existing(dest, 1, 1, sha)
+            result = store.link_or_mark_pending(dest, 1, 1, sha)
             assert result is not None and not result.created
             assert manager.on_photo_added(result) == []
             files.append(dest)
@@ -213,8 +225,8 @@ def test_copy_and_rename_reuse_analysis_and_keep_people(store: Store) -> None:
     sha = content_hash(src)
     photos_before = store.status_counts().photos
     # Copy: the daemon looks the hash up first and links; no new photo, no new face.
-    assert store.photo_id_for_hash(sha) is not None
-    linked = store.link_existing("/elsewhere/copy.jpg", 1, 1, sha)
+    assert photo_of(store, sha) is not None
+    linked = store.link_or_mark_pending("/elsewhere/copy.jpg", 1, 1, sha)
     assert linked is not None and not linked.created and linked.new_faces == ()
     assert manager.on_photo_added(linked) == []
     assert store.status_counts().photos == photos_before
@@ -376,7 +388,7 @@ def test_cli_support_functions(store: Store) -> None:
     C.name_person(store, listed[0].id, "  Grace   Hopper ")
     assert L.person_detail(store, listed[0].id).name == "Grace Hopper"
     def paths(**query: Any) -> list[str]:
-        return [p for hit in L.search_photos(store, L.PhotoQuery(**query)) for p in hit.paths]
+        return [p for hit in search_photos(store, PhotoFilter(**query)) for p in hit.paths]
 
     assert paths(people=("Grace Hopper",)) == sorted(f.path for f in detail.face_list)
     assert len(paths(tags=("dog",))) == 8
@@ -414,14 +426,14 @@ def test_contact_sheet_from_real_face_crops(store: Store, tmp_path: Path) -> Non
     manager.recluster()
     person = L.list_people(store)[0].id
     out = tmp_path / "sheet.png"
-    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 5
+    assert len(write_contact_sheet(store, person, out, size=64, columns=4)) == 5
     sheet = cv2.imread(str(out))
     assert sheet.shape == (128, 256, 3)
     assert sheet[:64, :64].std() > 10  # a real crop, not a blank tile
     (tmp_path / "photos" / "0.jpg").unlink()
-    assert len(L.write_contact_sheet(store, person, out, size=64, columns=4)) == 4
+    assert len(write_contact_sheet(store, person, out, size=64, columns=4)) == 4
     with pytest.raises(NotFoundError):
-        L.write_contact_sheet(store, 12345, out)
+        write_contact_sheet(store, 12345, out)
 
 
 def _people_state_vs_full_recompute(store: Store) -> None:
@@ -604,7 +616,7 @@ def test_the_recluster_counter_is_one_row_that_survives_a_restart(store: Store) 
         result = store.record_analysis(f"/c/{i}.jpg", 1, 1, content_hash(("c", i)),
                                        analysis(face_vectors(centres, np.array([i % 2]), rng)))
         manager.on_photo_added(result)
-    copy = store.link_existing("/c/copy.jpg", 1, 1, content_hash(("c", 0)))
+    copy = store.link_or_mark_pending("/c/copy.jpg", 1, 1, content_hash(("c", 0)))
     assert copy is not None
     manager.on_photo_added(copy)  # a copy is no new photo
     assert manager.added_since_recluster() == 3 == store.status_counts().photos_since_recluster
@@ -859,7 +871,7 @@ def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None
               if p != target]
     photos += [(p.name, p.read_bytes(), "salley") for p in sorted((JOHNS / "John_Salley").glob("*.jpg"))[:3]]
     photos.append(("q20.jpg", out.getvalue(), "schneider"))
-    analysed = [(name, analyzer.analyze_bytes(data, name), who) for name, data, who in photos]
+    analysed = [(name, analyzer.analyze_header(analyzer.open_header(data, name)), who) for name, data, who in photos]
     outcome = {}
     for attach_eps in (0.3, ClusteringConfig().attach_eps):
         with Store.open(tmp_path / f"lib-{attach_eps}.db") as store:
@@ -883,3 +895,216 @@ def test_a_heavily_compressed_real_face_joins_its_person(tmp_path: Path) -> None
     assert outcome[0.3][0] is None  # the case is real: DBSCAN alone leaves it out
     joined, schneider = outcome[ClusteringConfig().attach_eps]
     assert joined == schneider
+
+
+# ------------------------------------------------------------------------------------------- chunked reclusters
+
+
+def _library_for_chunks(store: Store, manager: PeopleManager, seed: int) -> dict[int, list[int]]:
+    """4 identities: 40 photos placed and reclustered (people a, b, c, d), then 200 photos recorded and not
+    placed (their faces on nobody), so the next full recluster moves ~200 faces: many chunks of 20."""
+    centres = identities(4, seed=seed)
+    rng = np.random.default_rng(seed)
+    by_id: dict[int, list[int]] = {i: [] for i in range(4)}
+    for i in range(40):
+        by_id[i % 4] += _add(store, manager, f"/k/{i}.jpg", face_vectors(centres, np.array([i % 4]), rng))
+    manager.recluster(full=True)
+    for i in range(40, 240):
+        result = store.record_analysis(f"/k/{i}.jpg", 1, 1, content_hash(("k", seed, i)),
+                                       analysis(face_vectors(centres, np.array([i % 4]), rng)))
+        by_id[i % 4] += list(result.face_ids)
+    manager.chunk_faces, manager.chunk_pause = 20, 0.0
+    return by_id
+
+
+def _recluster_between(manager: PeopleManager, other: Store,
+                       between: Any) -> tuple[P.ReclusterResult, bool]:
+    """A full recluster with `between` called between its chunks; (its result, whether it made its plan again).
+    Closes `other`, the second connection `between` writes on."""
+    manager.between_chunks = between
+    try:
+        with capture_logs() as logs:
+            result = manager.recluster(full=True)
+    finally:
+        other.close()
+        manager.between_chunks = None
+    return result, any(e["event"] == "people_recluster_restarted" for e in logs)
+
+
+def test_corrections_made_by_another_connection_between_chunks_survive(store: Store) -> None:
+    """Issue 20: a recluster written in chunks gives the writer back between them; a user's name, merge, pin
+    and "not this person" made then on another connection (as the CLI or the web app do) are neither lost nor
+    undone: the chunk after them sees the correction and the mapping is made again from the library as it is."""
+    manager = PeopleManager(store, CFG)
+    by_id = _library_for_chunks(store, manager, seed=31)
+    faces = _face_person(store)
+    a, _b, c, d = (faces[by_id[i][0]] for i in range(4))
+    pinned, rejected = by_id[1][-1], by_id[0][-1]  # unplaced faces of the last photos: the last chunk's
+    other = Store.open(store.path)
+    calls: list[int] = []
+
+    def user() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            assert _face_person(store)[rejected] is None  # the first chunk is in, the last not yet
+            C.name_person(other, a, "Ada")
+            C.merge_people(other, c, d)  # identities 2 and 3 are one person
+            C.move_face(other, pinned, a)  # a face of identity 1 pinned to Ada
+            C.reject_suggestion(other, rejected, a)  # a face of identity 0 on nobody: "not Ada"
+        else:
+            check_invariants(store)  # after every chunk: no pin undone, no rejection broken, no person emptied
+
+    result, restarted = _recluster_between(manager, other, user)
+    assert len(calls) > 3 and result.changed_faces > 150
+    assert restarted
+    faces = _face_person(store)
+    assert L.person_detail(store, a).name == "Ada"
+    assert faces[pinned] == a
+    assert faces[rejected] != a
+    assert {faces[f] for f in by_id[2] + by_id[3]} == {c}, "the merge was undone"
+    assert {faces[f] for f in by_id[0] if f != rejected} == {a}
+    assert len({faces[f] for f in by_id[1]}) == 1  # the pin's own cluster follows it: settle's rule, not ours
+    check_invariants(store)
+    assert manager.added_since_recluster() == 0
+    assert manager.recluster(full=True).changed_faces == 0
+    assert P.recluster_now(store, CFG).changed_faces == 0
+
+
+def test_photos_deleted_by_another_connection_between_chunks(store: Store) -> None:
+    """Issue 20: photos deleted between two chunks (by another process: nobody tells the manager) leave the
+    index and the people consistent: a face the run already moved, one it had yet to move, a placed one."""
+    manager = PeopleManager(store, CFG)
+    by_id = _library_for_chunks(store, manager, seed=32)
+    other = Store.open(store.path)
+    gone: list[int] = []
+
+    def delete() -> None:
+        if gone:
+            return
+        faces = _face_person(store)
+        moved = next(p for p in range(40, 240) if faces[by_id[p % 4][p // 4]] is not None)
+        for photo in (moved, 239, 5):  # moved by the first chunk, in the last chunk, placed before the run
+            removed = other.remove(f"/k/{photo}.jpg")
+            gone.extend(removed.face_ids)
+
+    _result, restarted = _recluster_between(manager, other, delete)
+    assert len(gone) == 3 and restarted
+    faces = _face_person(store)
+    assert not set(gone) & set(faces)
+    assert _indexed_alive(manager) == set(faces), "the index kept faces deleted during the run"
+    for w in range(4):
+        assert len({faces[f] for f in by_id[w] if f in faces}) == 1
+    check_invariants(store)
+    assert manager.added_since_recluster() == 0
+    assert manager.recluster(full=True).changed_faces == 0
+
+
+def test_photos_recorded_between_chunks_stay_counted(store: Store) -> None:
+    """The counter is taken down only by the photos the run clustered: one recorded between two chunks is
+    placed, and left for the next recluster."""
+    manager = PeopleManager(store, CFG)
+    by_id = _library_for_chunks(store, manager, seed=33)
+    centres = identities(4, seed=33)
+    added: list[tuple[int, int | None]] = []
+
+    def record() -> None:
+        if not added:
+            result = store.record_analysis("/k/new.jpg", 1, 1, content_hash("k-new"),
+                                           analysis(face_vectors(centres, np.array([0]), np.random.default_rng(1))))
+            added.extend(manager.on_photo_added(result))
+
+    manager.between_chunks = record
+    manager.recluster(full=True)
+    assert added and added[0][1] == _face_person(store)[by_id[0][0]]  # placed on identity 0's person
+    assert manager.added_since_recluster() == 1
+    check_invariants(store)
+
+
+def test_a_recluster_by_another_process_between_chunks_is_not_undone(store: Store) -> None:
+    """`pictod recluster` (its own manager and connection, a config.toml edited since the daemon started: a far
+    tighter eps) runs between two chunks of the daemon's recluster and empties the people the daemon's plan
+    moves faces to. The later chunks leave those faces where the other run put them (no move to a person that
+    is gone: a foreign-key failure would stop the daemon), the library stays consistent, and the next
+    recluster puts the people right."""
+    manager = PeopleManager(store, CFG)
+    by_id = _library_for_chunks(store, manager, seed=35)
+    other = Store.open(store.path)
+    done: list[P.ReclusterResult] = []
+
+    def recluster_elsewhere() -> None:
+        if not done:
+            done.append(P.recluster_now(other, ClusteringConfig(eps=0.05, attach_eps=0.05)))
+
+    result, restarted = _recluster_between(manager, other, recluster_elsewhere)
+    assert done and done[0].pruned_people >= 4 and not restarted
+    assert result.changed_faces < 40  # the first chunk only: the others' people were gone
+    check_invariants(store)
+    manager.recluster(full=True)
+    faces = _face_person(store)
+    for w in range(4):
+        assert len({faces[f] for f in by_id[w]}) == 1
+    check_invariants(store)
+    assert manager.recluster(full=True).changed_faces == 0
+
+
+_KILL_AFTER_CHUNKS = """
+import os, signal, sys
+from pathlib import Path
+from daemon.config import ClusteringConfig
+from daemon.people.manager import PeopleManager
+from daemon.store import Store
+
+store = Store.open(Path(sys.argv[1]))
+manager = PeopleManager(store, ClusteringConfig())
+manager.chunk_faces, manager.chunk_pause = 20, 0.0
+calls = []
+
+def between():
+    calls.append(1)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+manager.between_chunks = between
+manager.recluster(full=True)
+"""
+
+
+def _partition(store: Store) -> set[frozenset[int]]:
+    people: dict[int, set[int]] = {}
+    for face, person in _face_person(store).items():
+        if person is not None:
+            people.setdefault(person, set()).add(face)
+    return {frozenset(f) for f in people.values()}
+
+
+def test_a_recluster_killed_between_chunks_is_completed_by_the_next(tmp_path: Path) -> None:
+    """Issue 20: a daemon killed (SIGKILL, a real process) between two chunks leaves a consistent library, its
+    counter untouched; the next recluster completes it to the same people as a run never interrupted."""
+    centres = identities(5, seed=34)
+    rng = np.random.default_rng(34)
+    path = tmp_path / "library.db"
+    with Store.open(path) as store:
+        for i in range(150):
+            who = np.array([i % 5, (i + 2) % 5]) if i % 6 == 0 else np.array([i % 5])
+            store.record_analysis(f"/kill/{i}.jpg", 1, 1, content_hash(("kill", i)),
+                                  analysis(face_vectors(centres, who, rng)))
+    shutil.copy(path, tmp_path / "copy.db")
+    root = Path(__file__).resolve().parents[1]
+    child = subprocess.run([sys.executable, "-c", _KILL_AFTER_CHUNKS, str(path)], cwd=root, capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    with Store.open(path) as store:
+        state = store.read(lambda c: (B.get_int(c, B.PHOTOS_SINCE_RECLUSTER), B.get_state(c, B.LAST_RECLUSTER)))
+        assert state == (150, None)  # not recorded as done
+        check_invariants(store)
+        partial = _face_person(store)
+        assert 0 < sum(p is not None for p in partial.values()) < len(partial) // 2
+        P.recluster_now(store, CFG)
+        check_invariants(store)
+        completed = _partition(store)
+        assert store.read(lambda c: B.get_int(c, B.PHOTOS_SINCE_RECLUSTER)) == 0
+    with Store.open(tmp_path / "copy.db") as store:
+        P.recluster_now(store, CFG)
+        uninterrupted = _partition(store)
+    assert len(uninterrupted) >= 4  # 5 identities; two may touch
+    assert completed == uninterrupted

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from pictod_testdata import JOHNS
 
-from daemon.library import reads as library
+from daemon.config import ClusteringConfig
+from daemon.errors import UsageError
+from daemon.library import suggestions
 from daemon.store import Store
 
 WHO = ("John_Salley", "John_Savage", "John_Schneider")  # SFace: 0.1-0.3 within each, 0.77+ between them
@@ -112,7 +114,11 @@ def test_the_whole_suggestion_workflow(lib: dict[str, object]) -> None:
         assert 0.0 < float(options[0]["distance"]) <= 0.5  # type: ignore[arg-type]
     human = pictod("faces", "suggest", "--config", cfg)
     assert human.returncode == 0 and "Salley" in human.stdout and "distance" in human.stdout
-    assert suggested(lib, "--person", str(sid)).keys() == got.keys()
+    # With --person: the review candidates (issue 21), out to the review radius, so every suggestion is among them.
+    ranked = run_json("faces", "suggest", "--person", str(sid), "--config", cfg)
+    assert {c["face_id"] for c in ranked} >= got.keys()  # type: ignore[index, union-attr]
+    assert [c["distance"] for c in ranked] == sorted(c["distance"] for c in ranked)  # type: ignore[index, union-attr]
+    assert pictod("faces", "suggest", "--limit", "2", "--config", cfg).returncode == 2  # --limit needs --person
 
     # Accept the top suggestion; reject another: neither comes back, both survive a recluster.
     accepted = run_json("faces", "accept", str(salley[1]), "--config", cfg)
@@ -132,7 +138,7 @@ def test_the_whole_suggestion_workflow(lib: dict[str, object]) -> None:
 
     # The library functions the web app calls: the same answers as the CLI.
     with Store.open(Path(str(lib["db"])), read_only=True) as store:
-        items = library.suggest_faces(store, person_id=sid, eps=0.5)
+        items = suggestions.suggest_faces(store, ClusteringConfig(suggest_eps=0.5), person_id=sid)
     assert [(i.face_id, i.suggestions[0].person_id) for i in items] == [(salley[3], sid)]
 
     # Curated people are authoritative: a recluster at eps 0.95 (which would merge everyone) keeps both whole
@@ -151,3 +157,41 @@ def test_unknown_ids_and_nothing_to_accept_exit_2(lib: dict[str, object]) -> Non
         done = pictod(*args, "--config", cfg)
         assert done.returncode == 2, (args, done.stderr)
         assert "99999" in done.stderr and "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------------------------- the rules, once each
+
+
+def test_rule_a_rejected_suggestion_never_returns() -> None:
+    """`suggestions.offered`: the one place suggest_faces asks (the CLI and the web app both go through it)."""
+    rejected = {(7, 2)}
+    taken = {(30, 3)}
+    assert suggestions.offered(7, 30, 1, rejected, taken)  # another person for the rejected face: fine
+    assert not suggestions.offered(7, 30, 2, rejected, taken)  # the person the user rejected for it: never
+    assert not suggestions.offered(8, 30, 3, rejected, taken)  # a person already holding a face of its photo
+    assert suggestions.offered(8, 31, 3, rejected, taken)
+
+
+def test_rule_one_face_per_photo_in_accept_all_keeps_the_nearer() -> None:
+    def item(face: int, photo: int, person: int, distance: float) -> suggestions.FaceSuggestions:
+        return suggestions.FaceSuggestions(face_id=face, photo_id=photo, suggestions=[
+            suggestions.Suggestion(person_id=person, person_name=None, distance=distance)])
+
+    items = [item(12, 5, 8, 0.20), item(11, 5, 8, 0.30), item(13, 6, 8, 0.25), item(14, 5, 9, 0.10),
+             item(15, 7, 8, 0.40), item(16, 7, 8, 0.40)]
+    chosen, passed = suggestions.one_face_per_photo(items, 8)
+    # Photo 5: face 12 (nearer than 11; 14's top is another person). Photo 7: a tie, the lower id.
+    assert chosen == [12, 13, 15]
+    assert [(p.face_id, p.photo_id, p.kept_face_id) for p in passed] == [(11, 5, 12), (16, 7, 15)]
+    done = suggestions.AcceptedAll(person_id=8, accepted=chosen, passed_over=passed)
+    assert "face 11 left on nobody: face 12 of the same photo is nearer" in done.message()
+
+
+def test_rule_pinned_faces_stay() -> None:
+    suggestions.check_accept(1, None, 8, None, False)  # an unassigned face, nobody of its photo on 8
+    suggestions.check_accept(1, 8, 8, None, False)  # confirming a face on its own person
+    suggestions.check_accept(1, None, 8, 2, False)  # 8's face of that photo was only clustered: it makes way
+    with pytest.raises(UsageError, match="is on person 9, not 8"):
+        suggestions.check_accept(1, 9, 8, None, False)  # a face on another person is moved, not accepted
+    with pytest.raises(UsageError, match="pinned there"):
+        suggestions.check_accept(1, None, 8, 2, True)  # the face the user pinned to 8 stays

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# System packages the daemon tests need, installed only when missing (Debian/Ubuntu, run as root in CI):
-#   systemd  -> systemd-analyze, for `systemd-analyze verify` of the rendered user unit (tests/test_service.py)
+# The system packages the tests need (Debian/Ubuntu names), the first step of `make test`: installed with apt when
+# run as root, otherwise the one command to install them is printed and this exits 1 (make stops there).
+#   systemd  -> systemd-analyze, for `systemd-analyze verify` of the rendered user units (tests/test_service.py,
+#               tests/test_service_install.py, tests/web/test_web_service.py)
 #   libimage-exiftool-perl, exiv2 -> exiftool and exiv2, the third-party XMP writers and readers the metadata
 #              interop tests run against (tests/metadata/)
 #   chromium, chromium-driver -> the real-browser tests of `pictod web` (tests/web/test_web_browser.py: selenium
@@ -13,12 +15,17 @@ command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
 command -v exiv2 >/dev/null 2>&1 || missing+=(exiv2)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-if ((${#missing[@]})); then
-    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "ci_prereqs: missing ${missing[*]} (install with: sudo apt-get install ${missing[*]})" >&2
-        exit 0
+((${#missing[@]})) || exit 0
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "ci_prereqs: the tests need system packages that are missing: ${missing[*]}" >&2
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "ci_prereqs: install them, then run make test again:" >&2
+        echo "    sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    else
+        echo "ci_prereqs: no apt-get here: install the equivalents with your system's package manager" >&2
     fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    exit 1
 fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -24,7 +24,8 @@ from daemon.analysis.imaging import DecodedImage
 from daemon.analysis.vision import Models, RawFace, load_models, transforms
 from daemon.analysis.vision.base import NO_LANDMARKS
 from daemon.config import AnalysisConfig, Config
-from daemon.types import Box, DetectedFace, DetectedObject, PhotoAnalysis
+from daemon.logs import ms_since
+from daemon.types import Box, DetectedFace, DetectedObject, PhotoAnalysis, iou
 
 # Decoded long side the chain asks of reduced JPEG decoding. Both detectors shrink every photo to their
 # 640 px input anyway, so detection loses nothing; what the extra resolution buys is the 112 px face crop
@@ -58,6 +59,7 @@ class Analyzer:
         # Look again, turned, at photos without an orientation tag whose upright pass may have seen them the
         # wrong way up (daemon/analysis/hard_faces.py). An attribute, not config, so the bench can measure both ways.
         self.recover_turned = True
+        self.faceless_turns = True  # issue 21: no face but a person -> the three turns' full passes
         self._face_conf = models.faces.default_conf if analysis.face_conf is None else analysis.face_conf
 
     @classmethod
@@ -74,12 +76,7 @@ class Analyzer:
             max_file_bytes=self.config.max_file_bytes,
             target_long_side=self.target_long_side,
         )
-        return self._timed(image, _ms(start))
-
-    def analyze_bytes(self, data: bytes, name: str = "") -> PhotoAnalysis:
-        """Decode image bytes (read within max_file_bytes: `hashing.read_file`) and analyse them; PhotoError on
-        bad input."""
-        return self.analyze_header(self.open_header(data, name))
+        return self._timed(image, ms_since(start, 3))
 
     def open_header(self, data: bytes, name: str = "") -> imaging.Header:
         """Read and check the header with this chain's limits and reduced decode (`imaging.open_header`)."""
@@ -89,7 +86,7 @@ class Analyzer:
     def analyze_header(self, header: imaging.Header) -> PhotoAnalysis:
         """Decode a photo opened by `open_header` and analyse it; PhotoError on bad input."""
         start = time.perf_counter()
-        return self._timed(imaging.decode_header(header), _ms(start))
+        return self._timed(imaging.decode_header(header), ms_since(start, 3))
 
     def analyze_header_regions(self, header: imaging.Header, regions: Callable[[PhotoAnalysis], Sequence[Box]]
                                ) -> tuple[PhotoAnalysis, tuple[DetectedFace, ...]]:
@@ -97,7 +94,7 @@ class Analyzer:
         metadata regions): their crops are embedded from the same decode (`embed_regions`)."""
         start = time.perf_counter()
         image = imaging.decode_header(header)
-        analysis = self._timed(image, _ms(start))
+        analysis = self._timed(image, ms_since(start, 3))
         boxes = regions(analysis)
         return analysis, self.embed_regions(image, boxes) if boxes else ()
 
@@ -138,7 +135,7 @@ class Analyzer:
         best, best_iou = None, 0.3
         for face in found:
             shifted = (face.box[0] + left, face.box[1] + top, face.box[2] + left, face.box[3] + top)
-            overlap = _iou(shifted, box)
+            overlap = iou(shifted, box)
             if overlap > best_iou:
                 best, best_iou = face, overlap
         if best is None or best.landmarks.shape[0] != 5:
@@ -162,7 +159,7 @@ class Analyzer:
             [small], conf=min(cfg.object_conf, facelib.PERSON_HINT_CONF), iou=cfg.object_iou
         )[0]
         found = [o for o in everything if o.score >= cfg.object_conf]
-        timings["objects"] = _ms(start)
+        timings["objects"] = ms_since(start, 3)
         objects = tuple(
             DetectedObject(label=o.label, score=o.score, box=_scale_box(_stretch(o.box, fx, fy), scale, image))
             for o in found
@@ -181,12 +178,13 @@ class Analyzer:
                     small, [t.face for t in turned], [o.box for o in everything if o.label == "person"],
                     weak=[f for f in upright if f.score < self._face_conf], find=self._find_faces,
                     probe_detect=lambda im: self.models.faces.detect([im], conf=facelib.PROBE_CONF)[0],
-                    side=max(self.models.faces.input_size),
+                    side=max(self.models.faces.input_size), faceless_turns=self.faceless_turns,
+                    find_plain=lambda im: self.models.faces.detect([im], conf=self._face_conf)[0],
                 )
             stretched = [(_stretch_face(t.face, fx, fy), t.rotation) for t in turned]
             kept = [(f, r) for f, r in stretched if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]
             raw = [face for face, _rotation in kept]
-            timings["faces"] = _ms(start)
+            timings["faces"] = ms_since(start, 3)
             if raw:
                 start = time.perf_counter()
                 vectors = self.models.embeddings.embed(rgb, raw)
@@ -201,7 +199,7 @@ class Analyzer:
                     )
                     for (face, rotation), vector in zip(kept, vectors, strict=True)
                 )
-                timings["embed"] = _ms(start)
+                timings["embed"] = ms_since(start, 3)
         return PhotoAnalysis(meta=image.meta, objects=objects, faces=faces, timings_ms=timings)
 
     def _find_faces(self, rgb: NDArray[np.uint8], floor: float | None = None) -> list[RawFace]:
@@ -271,13 +269,3 @@ def _scale_box(
         min(max(box[2] * scale, 0.0), width),
         min(max(box[3] * scale, 0.0), height),
     )
-
-
-def _iou(a: Box, b: Box) -> float:
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000.0, 3)

@@ -103,11 +103,6 @@ def roll(face: RawFace) -> float | None:
     return math.degrees(math.atan2(dy, dx))
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    return float(transforms.box_iou(np.asarray(a, np.float32), np.asarray([b], np.float32))[0])
-
-
 # -- rotation recovery ---------------------------------------------------------------------------------------
 
 
@@ -215,14 +210,18 @@ def recover(
     probe_detect: FindFaces,
     side: int,
     weak: Sequence[RawFace] = (),
+    faceless_turns: bool = True,
+    find_plain: FindFaces | None = None,
 ) -> tuple[list[FoundFace], str | None]:
     """The photo's faces, looked for again turned when the upright pass may have seen it the wrong way up.
 
     `image` is what the upright pass searched, `faces` what it found there, `people` person boxes (hints:
     any score >= PERSON_HINT_CONF), `weak` its detections below the face threshold (hints too), `find` the
     face search (plain pass, then the close-up pass), `probe_detect` the bare detector at PROBE_CONF, `side`
-    its canvas. Returns the faces in `image` pixels, each with the turn that found it, and why a turn was
-    looked for (None: it was not).
+    its canvas; `faceless_turns`: a photo with no face but a person gets the three turns' full passes even
+    when the probe shortlists none (off: the probe decides alone, as before issue 21), by `find_plain` (the
+    plain pass alone: a face filling the frame would have shown in the probe) if given. Returns the faces in
+    `image` pixels, each with the turn that found it, and why a turn was looked for (None: it was not).
 
     A probe (one detector run) shortlists turns: of the faces' (else the weak detections') surroundings,
     else of the faceless person boxes. Of upright and the shortlisted turns' full passes, the one that finds
@@ -242,6 +241,13 @@ def recover(
     if not shortlist and lonely:  # someone is there and no face of theirs was found upright
         scores = probe(probe_detect, image, lonely[:per_canvas], side, context=PERSON_CONTEXT, centred=False)
         shortlist = probe_turns(scores, hints_only=True)
+    forced = not shortlist and bool(lonely) and not faces and faceless_turns
+    if forced:
+        # Issue 21: someone is there, no face at all upright, and the probe saw none either: a person's box
+        # probed whole makes a small face smaller still (a full-length figure in a 160 px cell: 40 px faces
+        # end up ~10 px), so the three turns get their full passes, sideways first, stopping at the first turn
+        # with a confidently upright face (bench/turn_search.py: the cost).
+        shortlist = list(TURNS)
     if not shortlist:
         return upright, why
     height, width = image.shape[:2]
@@ -250,10 +256,13 @@ def recover(
     # each face small, out of its photo: it may point at upside down for sideways): at most three passes.
     for group in (shortlist, [d for d in TURNS if d not in shortlist]):
         for degrees in group:
-            found = [FoundFace(unturn_face(f, degrees, width, height), degrees) for f in find(turn(image, degrees))]
+            search = find_plain if forced and find_plain is not None else find
+            found = [FoundFace(unturn_face(f, degrees, width, height), degrees) for f in search(turn(image, degrees))]
             total = sum(f.face.score for f in found)
             if total > best_total:
                 best, best_total = found, total
+            if forced and any(f.face.score >= CONFIDENT_UPRIGHT for f in found):
+                break
         if best is not upright:
             break
     return best, why

@@ -110,10 +110,3 @@ def clip(box: Norm) -> Norm:
 def area(box: Norm | Box) -> float:
     """Area of an x1, y1, x2, y2 box (0 for an empty or inverted one)."""
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-def iou(a: Norm | Box, b: Norm | Box) -> float:
-    """Intersection over union of two boxes in the same frame."""
-    inter = area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-    union = area(a) + area(b) - inter
-    return inter / union if union > 0 else 0.0

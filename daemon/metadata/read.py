@@ -27,6 +27,7 @@ from daemon.metadata.containers import read_photo
 from daemon.metadata.model import FaceRegion, Ignored, PhotoMetadata, SidecarInfo, clean_name
 from daemon.metadata.xmpdoc import Struct, Value, text, texts
 from daemon.metadata.xmpdoc import field as xfield
+from daemon.types import iou
 
 MAX_REGIONS = 100
 MAX_KEYWORDS = 500
@@ -301,7 +302,7 @@ def _place(
         box = raw.box if oriented else geo.stored_to_oriented(raw.box, geometry.orientation)
         region = FaceRegion(raw.name, geo.to_pixels(box, geometry), source, is_sidecar,
                             "mwg" if raw.schema == "mwg" else "mp", raw.key)
-        clash = next((kept for kept in regions if geo.iou(kept.box, region.box) >= DUPLICATE_IOU), None)
+        clash = next((kept for kept in regions if iou(kept.box, region.box) >= DUPLICATE_IOU), None)
         if clash is not None:
             if clash.name.casefold() != region.name.casefold():
                 ignored.append(Ignored(source, f"conflict: {source}: region {region.name!r} covers the face "

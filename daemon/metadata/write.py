@@ -35,6 +35,7 @@ from daemon.metadata.containers import geometry_of
 from daemon.metadata.model import NamedFace, SidecarContent, WriteResult, clean_name
 from daemon.metadata.read import DUPLICATE_IOU, RawRegion, read_packets
 from daemon.metadata.xmpdoc import RDF, Document, qname
+from daemon.types import iou
 
 TOOLKIT = f"pictod {__version__}"
 ATTEMPTS = 3  # re-read and retry when another program writes the sidecar while pictod does
@@ -330,7 +331,7 @@ def _apply_regions(
             dropped.append(f"bad_region: {what}: face {face.key} of {face.name!r} lies outside the photo")
             continue
         written = box if oriented else geo.oriented_to_stored(box, geometry.orientation)
-        if any(r.name.casefold() == face.name.casefold() and geo.iou(r.box, written) >= DUPLICATE_IOU
+        if any(r.name.casefold() == face.name.casefold() and iou(r.box, written) >= DUPLICATE_IOU
                for r in foreign):
             continue  # another tool already marks this face with this name
         container.append(_region_item(face.name, written, face.key))

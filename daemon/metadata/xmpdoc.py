@@ -310,18 +310,6 @@ def add_text(parent: ET.Element, tag: str, value: str) -> ET.Element:
     return child
 
 
-def li_struct(li: ET.Element) -> ET.Element | None:
-    """The element holding the fields of a struct-valued rdf:li (any RDF form), without rewriting it."""
-    if li.get(_PARSE_TYPE) == "Resource":
-        return li
-    children = list(li)
-    if len(children) == 1 and children[0].tag == _DESCRIPTION:
-        return children[0]
-    if not children and any(split(name)[0] not in (RDF, XML, "") for name in li.attrib):
-        return li
-    return None
-
-
 # --- serialising ------------------------------------------------------------------------------------------------
 
 

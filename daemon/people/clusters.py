@@ -418,33 +418,6 @@ class DensityIndex:
         return root
 
 
-def dbscan(embeddings: NDArray[np.floating], eps: float, min_samples: int, *,
-           block_bytes: int = BLOCK_BYTES) -> I64:
-    """DBSCAN labels (cosine distance, scikit-learn semantics) without an n x n matrix."""
-    return DensityIndex.build(embeddings, eps, min_samples, block_bytes=block_bytes).labels()
-
-
-def assign_nearest(faces: NDArray[np.floating], means: NDArray[np.floating], eps: float,
-                   forbidden: list[set[int]] | None = None, *, means_normalised: bool = False) -> list[int | None]:
-    """For faces of ONE photo: the row of the nearest mean within eps, never one row for two faces."""
-    if len(faces) == 0:
-        return []
-    if len(means) == 0:
-        return [None] * len(faces)
-    unit = means if means_normalised else normalise(means)
-    dist = 1.0 - (unit @ normalise(faces).T).T
-    fi, mi = np.nonzero(dist <= eps)
-    order = np.argsort(dist[fi, mi], kind="stable")
-    result: list[int | None] = [None] * len(faces)
-    taken: set[int] = set()
-    for f, m in zip(fi[order].tolist(), mi[order].tolist(), strict=True):
-        if result[f] is not None or m in taken or (forbidden is not None and m in forbidden[f]):
-            continue
-        result[f] = m
-        taken.add(m)
-    return result
-
-
 @dataclass(frozen=True)
 class Constraints:
     """What the user said and what must be kept, per face position (0 = none)."""

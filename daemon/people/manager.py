@@ -12,7 +12,9 @@ of their faces);
 a face of low quality (below `min_core_quality`; unknown quality counts as good) is never a DBSCAN core and joins
 a person, placed or as a border point, only within the stricter `low_quality_eps`;
 a recluster maps DBSCAN clusters onto people (`clusters.map_clusters`: stable ids, curated people anchored,
-rejections and one face per photo enforced); the user corrects (`daemon/library/corrections.py`), recorded in the
+rejections and one face per photo enforced), joins faces left alone to their clearly nearest person
+(`clusters.attach_lonely`) and makes a person of two lone faces that are each other's clear nearest
+(`pairs.pair_lonely`, issue 21); the user corrects (`daemon/library/corrections.py`), recorded in the
 `corrections` table so every later recluster honours them.
 """
 
@@ -23,18 +25,29 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import structlog
 
 from daemon.config import ClusteringConfig
-from daemon.people import clusters
+from daemon.people import clusters, pairs
 from daemon.store import AddResult, RemoveResult, Store, faces
 from daemon.store import base as q
-from daemon.store import metadata as meta_sql
+from daemon.store import recluster as mapping
 
 log = structlog.get_logger()
+
+# A recluster writes its mapping in chunks of about CHUNK_FACES faces, one writer transaction each (~25 ms at 100k
+# faces, bench/click_latency.py), and leaves the writer free CHUNK_PAUSE seconds between two: photo records queue
+# on the writer meanwhile, and another process's click (the CLI, the web app) gets in, its busy handler polling
+# every few ms at first. What a correction or a deletion seen by a chunk leaves undecided is planned again once
+# the chunks are written, at most MAX_RESTARTS times.
+CHUNK_FACES = 1000
+CHUNK_PAUSE = 0.05
+MAX_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -55,13 +68,42 @@ class ReclusterResult:
 
 @dataclass
 class _Snapshot:
-    """A density index built off the writer from one read snapshot, waiting to be installed by `_apply`."""
+    """A density index built off the writer from one read snapshot, waiting to be installed by `_install`."""
 
     rows: faces.FaceRows
     removed_rev: int
     index: clusters.DensityIndex
     drifted: list[tuple[int, str | None]]
     unknown: list[int]
+
+
+@dataclass
+class _Plan:
+    """A recluster's mapping, computed off the writer from one read snapshot, written by `_chunk`s."""
+
+    result: np.ndarray  # person per indexed face: 0 none, negative a person to make (one per number)
+    current: np.ndarray  # person per indexed face in the snapshot (0: none, or deleted)
+    alive: np.ndarray
+    clusters: int
+    mark: tuple[int, int]  # mapping.corrections_mark in the snapshot
+    removed_rev: int  # FACES_REMOVED_REV in the snapshot
+    people_rev: int
+    counter: int  # photos_since_recluster in the snapshot
+
+
+@dataclass
+class _Run:
+    """What the chunks of one recluster did so far, across its plans."""
+
+    counter: int  # photos_since_recluster as the first plan read it: the photos whose faces this run clusters
+    people_rev: int  # PEOPLE_REV as this run's last chunk left it
+    clean: bool = True  # nobody else changed people since the first plan
+    restarts: int = 0
+    changed: int = 0
+    skipped: int = 0  # moves left out because someone else's change made them wrong
+    fresh: dict[int, int] = field(default_factory=dict)  # the current plan's people to make -> the ones made
+    created: set[int] = field(default_factory=set)
+    pruned: set[int] = field(default_factory=set)
 
 
 class PeopleManager:
@@ -78,8 +120,10 @@ class PeopleManager:
     - `_recluster_lock`: one recluster at a time; its holder owns the density index (`_index`, `_ids`,
       `_photos`, `_removed_rev`, `_reported`), on its own thread or inside a writer task it submitted
       (`on_removed` forgets faces at once when the lock is free, else leaves them to the running recluster);
-    - the store's single writer thread runs `_place` and `_apply` one at a time, so the means cache and the
-      person cache need no lock: they are only touched inside writer tasks. `_ids` is replaced only there too.
+    - the store's single writer thread runs `_place` and a recluster's `_chunk`s one at a time, so the means
+      and members caches need no lock: they are only touched inside writer tasks.
+    A recluster plans off the writer (`_plan`, from one read snapshot) and writes its plan in chunks that give
+    the writer back between them (`_write_plan`); a chunk re-validates against what changed since the snapshot.
     """
 
     def __init__(self, store: Store, cfg: ClusteringConfig) -> None:
@@ -99,9 +143,6 @@ class PeopleManager:
         self._photos = np.zeros(0, np.int64)
         self._removed_rev = -1
         self._reported: set[int] = set()
-        # Person per indexed face as last written, valid while PEOPLE_REV equals _person_rev (else re-read).
-        self._person = np.zeros(0, np.int64)
-        self._person_rev = -1
         # Faces whose person came from `clusters.attach_lonely` (DBSCAN left them alone), aligned with _ids.
         self._attached = np.zeros(0, bool)
         # Means cache for placing new faces.
@@ -115,6 +156,11 @@ class PeopleManager:
         self._member_people = np.zeros(0, np.int64)
         self.clustering_seconds = 0.0  # time spent placing faces and reclustering (bench/clusters.py reads it)
         self.runs = 0  # reclusters actually run (coalesced calls do not count)
+        # Two lone faces that are each other's clear nearest become a person (pairs.py). An attribute, not
+        # config, so bench/review_sim.py can measure both ways.
+        self.pair_lonely = True
+        self.chunk_faces, self.chunk_pause = CHUNK_FACES, CHUNK_PAUSE
+        self.between_chunks: Callable[[], None] | None = None  # called on the recluster's thread, writer free
 
     # ------------------------------------------------------------------------------------------- placing
 
@@ -177,7 +223,6 @@ class PeopleManager:
             if moves:
                 # O(1) queries: the people's stored embedding sums move, their faces are not re-read.
                 self._patch_means(conn, *faces.assign_faces(conn, moves))
-                meta_sql.mark_named_faces_dirty(conn, [f for f, _p in moves])  # their sidecars name them
                 got = [i for i, p in enumerate(chosen) if p is not None]
                 self._member_vecs = np.concatenate([self._member_vecs.reshape(-1, vectors.shape[1]),
                                                     clusters.normalise(vectors[got])])
@@ -187,13 +232,6 @@ class PeopleManager:
         if self._members_rev == rev0:
             self._members_rev = rev1
         self._means_rev = rev1
-        if self._person_rev == rev0:
-            # Keep the recluster's person cache in step with placements of faces it already indexed.
-            for face_id, placed_on in placed.items():
-                at = int(np.searchsorted(self._ids, face_id))
-                if placed_on is not None and at < len(self._ids) and self._ids[at] == face_id:
-                    self._person[at] = placed_on
-            self._person_rev = rev1
         return list(placed.items())
 
     def _patch_means(self, conn: sqlite3.Connection, updated: list[int], pruned: list[int]) -> None:
@@ -252,7 +290,7 @@ class PeopleManager:
         self._index.remove(at)
 
     def _catch_up(self, conn: sqlite3.Connection) -> None:
-        """Writer task part: removals nobody reported (a file failed or was moved over another, another process)
+        """Read part of a plan: removals nobody reported (a file failed or was moved over another, another process)
         are found by comparing face ids, once; reported ones cost nothing here."""
         assert self._index is not None
         rev = q.get_int(conn, q.FACES_REMOVED_REV)
@@ -299,13 +337,31 @@ class PeopleManager:
             return result
 
     def _recluster(self, full: bool, t0: float) -> ReclusterResult:
+        """Plan off the writer, write the plan in chunks that give the writer back between them, plan again what
+        a deletion or a user's correction made meanwhile left undecided (at most MAX_RESTARTS times), record."""
         snapshot = None
         if full or self._index is None:
             snapshot = self._snapshot()  # the full pass is one big product per block: all BLAS threads help there
         with clusters.one_blas_thread():
-            if snapshot is None:
-                self._forget_pending()  # off the writer: the writer task below only sees what came meanwhile
-            return self.store.write(functools.partial(self._apply, snapshot=snapshot, t0=t0))
+            if snapshot is not None:
+                self._install(snapshot)
+            self._forget_pending()
+            first_new = len(self._ids) if snapshot is None else 0
+            attached = self._attached
+            plan = self._plan(first_new, attached, grow=True)
+            run = _Run(counter=plan.counter, people_rev=plan.people_rev)
+            while not (finished := self._write_plan(plan, run)) and run.restarts < MAX_RESTARTS:
+                # From the library as it is now: the bulk is written, what is left is small.
+                run.restarts += 1
+                log.info("people_recluster_restarted", restarts=run.restarts, changed_faces=run.changed)
+                self._forget_pending()
+                plan = self._plan(first_new, attached, grow=False)
+                run.clean &= plan.people_rev == run.people_rev
+            if not finished:
+                log.warning("people_recluster_unfinished", restarts=run.restarts, changed_faces=run.changed,
+                            hint="corrections or deletions kept coming in; the next recluster finishes the mapping")
+            return self.store.write(functools.partial(self._finish, plan=plan, run=run, full=snapshot is not None,
+                                                      finished=finished, t0=t0))
 
     def _snapshot(self) -> _Snapshot:
         """Read every face and every person's stored sums in one snapshot; build the index off the writer."""
@@ -326,18 +382,24 @@ class PeopleManager:
             return np.zeros(len(rows.ids), bool)
         return np.nan_to_num(rows.quality, nan=1.0) < self.cfg.min_core_quality
 
-    def _install(self, conn: sqlite3.Connection, snap: _Snapshot) -> None:
-        """Writer task part: the snapshot's index replaces the old one; drifted people sums are repaired."""
+    def _install(self, snap: _Snapshot) -> None:
+        """The snapshot's index replaces the old one (holder of _recluster_lock); drifted people sums are repaired
+        from their faces as they are then, a bounded number of people per writer task."""
         self._index, self._ids, self._photos = snap.index, snap.rows.ids, snap.rows.photos
         self._removed_rev, self._reported = snap.removed_rev, set()
-        self._person = snap.rows.people.copy()
         self._attached = np.zeros(len(snap.rows.ids), bool)
-        self._person_rev = -1  # re-read below: people may have changed since the snapshot
         for person_id, name in snap.drifted:
             log.warning("people_sum_repaired", person=person_id, name=name,
                         hint="the stored embedding sum or counts of this person did not match its faces")
-        if snap.drifted or snap.unknown:
-            faces.refresh_people(conn, [p for p, _name in snap.drifted] + snap.unknown)
+        repair = [p for p, _name in snap.drifted] + snap.unknown
+        for part in q.chunks(repair, self.chunk_faces // 10 or 1):
+            self.store.write(functools.partial(self._repair, people=list(part)))
+
+    def _repair(self, conn: sqlite3.Connection, *, people: list[int]) -> None:
+        """Writer task: recompute these people from their faces; the caches that hold them are read again."""
+        faces.refresh_people(conn, people)
+        self._means_rev = self._members_rev = -1
+
 
     def _attach(self, result: np.ndarray, current: np.ndarray, cons: clusters.Constraints, alive: np.ndarray,
                 first_new: int) -> np.ndarray:
@@ -380,79 +442,146 @@ class PeopleManager:
         limits = np.where(low, self._low_eps(), cfg.attach_eps)[todo]
         joined = clusters.attach_lonely(out, vectors, cons, todo, eps=cfg.eps, attach_eps=cfg.attach_eps,
                                         margin=cfg.attach_margin, k=cfg.assign_k, limits=limits, members=members)
+        if self.pair_lonely:
+            joined = pairs.people_from_pairs(joined, current, cons, alive, todo, self._index.vectors,
+                                             attach_eps=self.cfg.attach_eps, margin=self.cfg.attach_margin)
         self._attached = restored | (todo & (joined != 0))
         return joined
 
-    def _apply(self, conn: sqlite3.Connection, *, snapshot: _Snapshot | None, t0: float) -> ReclusterResult:
-        """Writer task: bring the index up to date (install, removals, new faces) and commit the mapping."""
-        if snapshot is not None:
-            self._install(conn, snapshot)
+    def _plan(self, first_new: int, attached: np.ndarray, *, grow: bool) -> _Plan:
+        """The mapping, computed off the writer from one read snapshot of the faces' people and the corrections
+        (with `grow`, the faces added since the index was built join it first): settle, then attach the faces
+        left alone. People to make are negative numbers until a chunk makes them."""
         assert self._index is not None
-        self._forget_pending()
-        self._catch_up(conn)
-        rev0 = q.get_int(conn, q.PEOPLE_REV)
-        means_valid = self._means_rev == rev0
-        rows = faces.faces_after(conn, int(self._ids[-1]) if len(self._ids) else 0)
-        first_new = len(self._ids) if snapshot is None else 0
-        if len(rows.ids):
+        last = int(self._ids[-1]) if len(self._ids) else 0
+
+        def read(conn: sqlite3.Connection) -> tuple[Any, ...]:
+            self._catch_up(conn)
+            return (faces.faces_after(conn, last) if grow else None, faces.face_people(conn), faces.pins(conn),
+                    faces.rejections(conn), faces.curated_people(conn), mapping.corrections_mark(conn),
+                    q.get_int(conn, q.PEOPLE_REV), q.get_int(conn, q.PHOTOS_SINCE_RECLUSTER))
+
+        rows, people, pins, rejections, curated, mark, people_rev, counter = self.store.read(read)
+        if rows is not None and len(rows.ids):
             self._index.add(rows.vectors, low=self._low(rows))
             self._ids = np.concatenate([self._ids, rows.ids])
             self._photos = np.concatenate([self._photos, rows.photos])
-            self._person = np.concatenate([self._person, rows.people])
         n = len(self._ids)
-        if self._person_rev != rev0 or len(self._person) != n:
-            # Someone else (a CLI correction, a removal) changed people: read every face's person again.
-            face_rows = faces.face_people(conn)
-            self._person = np.zeros(n, np.int64)
-            self._person[np.searchsorted(self._ids, face_rows[:, 0])] = face_rows[:, 1]
         alive = self._index.alive
-        current = np.where(alive, self._person, 0)
-        labels = self._index.roots()  # sparse ids are fine for the mapping and skip a sort; -1 for dead faces
+        current = np.zeros(n, np.int64)
+        at = np.searchsorted(self._ids, people[:, 0])
+        indexed = at < n  # faces added since the index grew last are placed, not clustered, by this run
+        current[at[indexed]] = people[indexed, 1]
+        current[~alive] = 0
         pinned = np.zeros(n, np.int64)
-        for face_id, person_id in faces.pins(conn):
-            pinned[int(np.searchsorted(self._ids, face_id))] = person_id
+        for face_id, person_id in pins:  # oldest first: a later pin wins
+            if (pos := self._position(face_id)) is not None:
+                pinned[pos] = person_id
         rejected: dict[int, set[int]] = {}
-        for face_id, person_id in faces.rejections(conn):
-            rejected.setdefault(int(np.searchsorted(self._ids, face_id)), set()).add(int(person_id))
-        cons = clusters.Constraints(current=current, pinned=pinned, curated=faces.curated_people(conn),
-                                    photo=self._photos, rejected=rejected)
+        for face_id, person_id in rejections:
+            if (pos := self._position(face_id)) is not None:
+                rejected.setdefault(pos, set()).add(int(person_id))
+        cons = clusters.Constraints(current=current, pinned=pinned, curated=curated, photo=self._photos,
+                                    rejected=rejected)
+        labels = self._index.roots()  # sparse ids are fine for the mapping and skip a sort; -1 for dead faces
         result = clusters.settle(labels, self._index.vectors, cons)
-        stamp = q.now()
-        fresh: dict[int, int] = {}
-        for temp in np.unique(result[result < 0]).tolist():
-            fresh[temp] = faces.new_person(conn, stamp)
-        if fresh:
-            lookup = np.vectorize(lambda t: fresh.get(int(t), int(t)), otypes=[np.int64])
-            neg = result < 0
-            result[neg] = lookup(result[neg])
         result[~alive] = 0
+        self._attached = attached
         result = self._attach(result, current, cons, alive, first_new)
-        changed = np.flatnonzero((result != current) & alive)
-        changed_ids = [int(f) for f in self._ids[changed]]
-        meta_sql.mark_named_faces_dirty(conn, changed_ids)  # leaving a named person: its sidecar changes
-        updated, pruned = faces.assign_faces(conn, [(int(f), int(p) if p else None) for p, f in zip(
-            result[changed], self._ids[changed], strict=True)])
-        meta_sql.mark_named_faces_dirty(conn, changed_ids)  # joining one
-        empty = sorted(set(fresh.values()) - set(updated))  # none expected: every new person got a face
+        return _Plan(result=result, current=current, alive=alive,
+                     clusters=int(np.count_nonzero(labels == np.arange(n))), mark=mark,
+                     removed_rev=self._removed_rev, people_rev=people_rev, counter=counter)
+
+    def _position(self, face_id: int) -> int | None:
+        """Where this face is in the index (None: not in it)."""
+        at = int(np.searchsorted(self._ids, face_id))
+        return at if at < len(self._ids) and self._ids[at] == face_id else None
+
+    def _write_plan(self, plan: _Plan, run: _Run) -> bool:
+        """Write the plan's changes in chunks of about `chunk_faces` faces (a photo's faces in one chunk), one
+        writer task each, the writer free for `chunk_pause` between two (another process's click gets in: its
+        busy handler polls). False when a chunk saw a deletion made since the plan's snapshot or left a move to
+        a correction made since (the plan is then made again once its chunks are written)."""
+        changed = np.flatnonzero((plan.result != plan.current) & plan.alive)
+        order = changed[np.argsort(self._photos[changed], kind="stable")]
+        photos = self._photos[order]
+        run.fresh = {}
+        start, stale = 0, False
+        while start < len(order):
+            stop = min(start + max(1, self.chunk_faces), len(order))
+            while stop < len(order) and photos[stop] == photos[stop - 1]:
+                stop += 1
+            part = order[start:stop]
+            moves = list(zip(self._ids[part].tolist(), plan.result[part].tolist(), plan.current[part].tolist(),
+                             strict=True))
+            if start:
+                if self.between_chunks is not None:
+                    self.between_chunks()
+                time.sleep(self.chunk_pause)
+            stale |= not self.store.write(functools.partial(self._chunk, moves=moves, plan=plan, run=run))
+            start = stop
+        return not stale
+
+    def _chunk(self, conn: sqlite3.Connection, *, moves: list[tuple[int, int, int]], plan: _Plan, run: _Run) -> bool:
+        """Writer task: one chunk of a plan; False if a deletion came in since its snapshot, or a correction
+        made since names one of its moves.
+
+        A move someone else's change made wrong is left out (`mapping.recluster_moves`: the face moved meanwhile,
+        its person gone, another face of its photo now there), and so is every move of a face a correction
+        made since names or out of a person one names (pinned, named, merged: never emptied behind the user's
+        back); the plan made again afterwards decides them. A person the plan makes is made by the first chunk
+        that gives it a face, so no person is ever left empty."""
+        total = len(moves)
+        if mapping.corrections_mark(conn) != plan.mark:
+            touched, curated = mapping.corrected_since(conn, plan.mark[0])
+            moves = [m for m in moves if m[0] not in touched and m[2] not in curated]
+        fresh_plan = len(moves) == total and q.get_int(conn, q.FACES_REMOVED_REV) == plan.removed_rev
+        rev0 = q.get_int(conn, q.PEOPLE_REV)
+        run.clean &= rev0 == run.people_rev
+        valid = mapping.recluster_moves(conn, moves)
+        run.skipped += total - len(valid)
+        stamp = q.now()
+        made = [temp for temp in sorted({to for _f, to in valid if to < 0}) if temp not in run.fresh]
+        for temp in made:
+            run.fresh[temp] = faces.new_person(conn, stamp)
+        changes = [(f, run.fresh[to] if to < 0 else (to or None)) for f, to in valid]
+        updated, pruned = faces.assign_faces(conn, changes)  # it marks the sidecars whose names change
+        empty = sorted({run.fresh[t] for t in made} - set(updated))  # none expected: every new person got a face
         if empty:
-            more, gone_people = faces.refresh_people(conn, empty)
-            updated, pruned = sorted(set(updated) | set(more)), sorted(set(pruned) | set(gone_people))
+            more, gone = faces.refresh_people(conn, empty)
+            updated, pruned = sorted(set(updated) | set(more)), sorted(set(pruned) | set(gone))
         rev1 = q.get_int(conn, q.PEOPLE_REV)
-        self._person = result
-        self._person_rev = rev1
-        if means_valid:
+        if self._means_rev == rev0:
             self._patch_means(conn, updated, pruned)
             self._means_rev = rev1
-        keep = alive & (result != 0)
-        self._member_vecs, self._member_people = self._index.vectors[keep], result[keep].copy()
-        self._members_rev = rev1
+        self._members_rev = -1  # set again by _finish when the run's result is what the library holds
+        run.people_rev = rev1
+        run.changed += len(changes)
+        run.created |= {run.fresh[t] for t in made}
+        run.pruned |= set(pruned)
+        return fresh_plan
+
+    def _finish(self, conn: sqlite3.Connection, *, plan: _Plan, run: _Run, full: bool, finished: bool,
+                t0: float) -> ReclusterResult:
+        """Writer task: the run's outcome. A finished run takes the photos it clustered off the counter, and when
+        nobody else changed people meanwhile its result becomes the members cache (no reload on the next place)."""
+        assert self._index is not None
+        alive = plan.alive
+        rev = q.get_int(conn, q.PEOPLE_REV)
+        if finished and run.clean and not run.skipped and rev == run.people_rev:
+            final = plan.result.copy()
+            fresh = final < 0
+            final[fresh] = [run.fresh[int(t)] for t in final[fresh]]
+            keep = alive & (final != 0)
+            self._member_vecs, self._member_people = self._index.vectors[keep], final[keep]
+            self._members_rev = rev
         outcome = ReclusterResult(
-            faces=int(alive.sum()), clusters=int(np.count_nonzero(labels == np.arange(n))),
-            people=faces.people_count(conn), assigned=int(((result != 0) & alive).sum()),
-            unassigned=int(((result == 0) & alive).sum()), new_people=len(set(fresh.values()) - set(pruned)),
-            pruned_people=len(set(pruned) - set(fresh.values())), changed_faces=len(changed),
-            full=snapshot is not None, ms=round((time.perf_counter() - t0) * 1000, 1))
-        faces.record_recluster(conn, stamp, json.dumps(asdict(outcome)))
+            faces=int(alive.sum()), clusters=plan.clusters, people=faces.people_count(conn),
+            assigned=int(((plan.result != 0) & alive).sum()), unassigned=int(((plan.result == 0) & alive).sum()),
+            new_people=len(run.created - run.pruned), pruned_people=len(run.pruned - run.created),
+            changed_faces=run.changed, full=full, ms=round((time.perf_counter() - t0) * 1000, 1))
+        if finished:
+            mapping.record_recluster(conn, q.now(), json.dumps(asdict(outcome)), run.counter)
         return outcome
 
 

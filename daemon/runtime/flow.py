@@ -1,7 +1,7 @@
 """Generic flow control for the daemon's event loop, knowing nothing of photos: a bounded FIFO that coalesces
-repeated items for one key (`CoalescingQueue`), per-path ordering of handlers (`PathOrder`), and a budget
-bounding the pixels in flight (`PixelBudget`). The domain supplies the keys: `daemon/runtime/service.py` queues
-`PhotoEvent`s by `PhotoEvent.queue_key`.
+repeated items for one key (`CoalescingQueue`), per-path ordering of handlers (`PathOrder`), a budget bounding
+the pixels in flight (`PixelBudget`), and blocking calls awaited on an executor (`InPool`). The domain supplies
+the keys: `daemon/runtime/service.py` queues `PhotoEvent`s by `PhotoEvent.queue_key`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,21 @@ import contextlib
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Generic, TypeVar
+from concurrent.futures import Executor
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+
+class InPool:
+    """Blocking calls run on one executor and awaited from the event loop: `await io(fn, *args)`."""
+
+    def __init__(self, pool: Executor) -> None:
+        self.pool = pool
+
+    async def __call__(self, fn: Callable[..., R], *args: Any) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
 
 class CoalescingQueue(Generic[T]):

@@ -18,12 +18,11 @@ import asyncio
 import contextlib
 import functools
 import os
-import sqlite3
 import stat as stat_mod
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,17 +32,17 @@ from daemon.analysis.hashing import FileChangedError, FileDigest, file_digest
 from daemon.analysis.imaging import Header
 from daemon.config import Config
 from daemon.errors import FileTooLargeError, PhotoError
-from daemon.library import corrections
-from daemon.library.corrections import ImportResult
+from daemon.logs import ms_since
 from daemon.metadata import FaceRegion, PhotoMetadata, is_sidecar_name, read_metadata
+from daemon.people import xmp_import
 from daemon.runtime import memory
-from daemon.runtime.flow import PixelBudget
+from daemon.runtime.flow import InPool, PixelBudget
 from daemon.runtime.lock import LibraryFile
 from daemon.runtime.roots import Roots
 from daemon.runtime.watch import PhotoEvent
-from daemon.store import identity, queries
-from daemon.store import metadata as meta_sql
+from daemon.store import identity
 from daemon.store.base import clamp_ns
+from daemon.store.rows import ImportPlan, ImportResult
 from daemon.types import Box, DetectedFace
 
 if TYPE_CHECKING:
@@ -57,14 +56,6 @@ T = TypeVar("T")
 
 SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway: nothing waits forever
 HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
-
-
-@dataclass(frozen=True)
-class FoundMetadata:
-    """A photo's metadata read beside its analysis, with the crops of named regions no detected face covers."""
-
-    meta: PhotoMetadata
-    embedded: dict[FaceRegion, DetectedFace]
 
 
 def read_metadata_logged(path: Path) -> PhotoMetadata:
@@ -140,15 +131,13 @@ class Intake:
         self.library = library  # checked around every write: nothing is committed or logged into a lost file
         self.summary = ScanSummary()
         self.pixels = PixelBudget(cfg.analysis.max_pixels)
+        self._io = InPool(io_pool)  # blocking calls (stat, hashing, every store call) off the event loop
         # Freed heap goes back to the OS every memory.TRIM_INTERVAL_SECONDS while busy, after a giant photo,
         # and when the queue drains (daemon/runtime/memory.py has the measurements).
         self.heap = memory.HeapTrimmer()
         self._hash_busy: dict[str, asyncio.Event] = {}
         # Paths waiting in `settle`, each with the event a close-after-write sets (`file_closed`).
         self._settling: dict[str, asyncio.Event] = {}
-
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """A store write, with the library file checked before it and after it (before anything is logged)."""
@@ -182,7 +171,7 @@ class Intake:
 
     async def photo(self, event: PhotoEvent) -> None:
         """Bring the DB in line with one photo file."""
-        t0 = time.monotonic()
+        t0 = time.perf_counter()
         self.summary.seen += 1
         try:
             await self._stages(event, t0)
@@ -205,18 +194,18 @@ class Intake:
                 await self.place_faces(linked)
                 self.summary.linked += 1
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
-                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=_ms(t0),
+                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=ms_since(t0),
                          **({"restored": True} if linked.restored else {}))
                 await self._note_identity(path, st)  # after the line: the row is done, the line says so first
                 return
-            analysis, found = await self.analyse(path, digest)
-            result, imported = await self.record(path, digest, analysis, found)
+            analysis, imports = await self.analyse(path, digest)
+            result = await self.record(path, digest, analysis, imports)
             assigned = await self.place_faces(result)
         self.summary.analysed += 1
         log.info("photo", path=str(path), status="analysed" if result.created else "linked",
                  photo_id=result.photo_id, objects=len(analysis.objects), faces=len(analysis.faces),
-                 people=sum(1 for _face, person in assigned if person is not None), ms=_ms(t0),
-                 **(imported.fields() if imported is not None else {}))
+                 people=sum(1 for _face, person in assigned if person is not None), ms=ms_since(t0),
+                 **(result.imported.fields() if result.imported is not None else {}))
         await self._note_identity(path, st)
 
     # ---------------------------------------------------------------- the stages
@@ -306,9 +295,10 @@ class Intake:
         return await self._write(self.store.link_or_mark_pending, str(path), digest.size, digest.mtime_ns,
                                  digest.sha256)
 
-    async def analyse(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, FoundMetadata | None]:
+    async def analyse(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, ImportPlan | None]:
         """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget; read the
-        photo's metadata in the same job ([metadata] read), embedding the named regions no face covers."""
+        photo's metadata in the same job ([metadata] read), embedding the named regions no face covers, and plan
+        what its names do."""
         try:
             # The one header read: it checks the pixel limit and gives the decode's size for the budget (the
             # reduced size of a JPEG), and the decode goes on from it.
@@ -334,37 +324,31 @@ class Intake:
             # as failed (not retried until the file changes) and log the traceback for a bug report.
             raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
 
-    def _analyse_job(self, header: Header, path: Path) -> tuple[PhotoAnalysis, FoundMetadata | None]:
-        """Executor job: the analysis, and the metadata read beside it (never on the event loop)."""
+    def _analyse_job(self, header: Header, path: Path) -> tuple[PhotoAnalysis, ImportPlan | None]:
+        """Executor job: the analysis, and the metadata read and planned beside it (never on the event loop)."""
         if not self.cfg.metadata.read:
             return self.analyzer.analyze_header(header), None
         meta = read_metadata_logged(path)
         todo: list[FaceRegion] = []
 
         def regions(analysis: PhotoAnalysis) -> list[Box]:
-            todo.extend(corrections.unmatched_regions(meta, [f.box for f in analysis.faces]))
+            todo.extend(xmp_import.unmatched_regions(meta, [f.box for f in analysis.faces]))
             return [r.box for r in todo]
 
         analysis, crops = self.analyzer.analyze_header_regions(header, regions)
-        return analysis, FoundMetadata(meta, dict(zip(todo, crops, strict=True)))
+        plan = xmp_import.plan_import(meta, xmp_import.new_photo_faces([f.box for f in analysis.faces]),
+                                      dict(zip(todo, crops, strict=True)))
+        # pictod's part of the sidecar follows the people as they are now (a photo replaced in place).
+        resync = self.cfg.metadata.write_sidecars and bool(plan.regions or any(s.pictod_unchanged
+                                                                                for s in meta.sidecars))
+        return analysis, replace(plan, resync=resync)
 
     async def record(self, path: Path, digest: FileDigest, analysis: PhotoAnalysis,
-                     found: FoundMetadata | None = None) -> tuple[AddResult, ImportResult | None]:
+                     imports: ImportPlan | None = None) -> AddResult:
         """Store the photo, its objects and faces and the file row, and the names its metadata gives, in one
-        transaction."""
-        write_sidecars = self.cfg.metadata.write_sidecars
-
-        def task(conn: sqlite3.Connection) -> tuple[AddResult, ImportResult | None]:
-            result = queries.record_analysis(conn, str(path), digest.size, digest.mtime_ns, digest.sha256, analysis)
-            if found is None or not result.created:
-                return result, None
-            imported = corrections.import_metadata(conn, result.photo_id, found.meta, found.embedded)
-            if write_sidecars and (imported.regions or any(s.pictod_unchanged for s in found.meta.sidecars)):
-                # pictod's part of the sidecar follows the people as they are now (a photo replaced in place).
-                meta_sql.mark_photos_dirty(conn, [result.photo_id])
-            return result, imported
-
-        return await self._write(self.store.write, task)
+        transaction (`Store.record_analysis`)."""
+        return await self._write(functools.partial(self.store.record_analysis, imports=imports), str(path),
+                                 digest.size, digest.mtime_ns, digest.sha256, analysis)
 
     # ---------------------------------------------------------------- a sidecar changed
 
@@ -400,19 +384,19 @@ class Intake:
 
     async def reimport(self, photo: tuple[Path, int]) -> None:
         """Read one photo's metadata again and apply it, unless its sidecars are pictod's own or already imported."""
-        t0 = time.monotonic()
+        t0 = time.perf_counter()
         path, photo_id = photo
         result = await self._io(self._reimport_job, path, photo_id)
         if result is not None:
-            log.info("photo", path=str(path), status="metadata", photo_id=photo_id, ms=_ms(t0), **result.fields())
+            log.info("photo", path=str(path), status="metadata", photo_id=photo_id, ms=ms_since(t0), **result.fields())
 
     def _reimport_job(self, path: Path, photo_id: int) -> ImportResult | None:
         meta = read_metadata_logged(path)
-        seen, written = self.store.read(lambda c: meta_sql.sidecar_seen(c, photo_id))
+        seen, written = self.store.sidecar_seen(photo_id)
         if all(s.digest in (seen, written) for s in meta.sidecars):
             return None  # pictod's own write, or the very bytes already imported
-        boxes = [f.box for f in self.store.read(lambda c: meta_sql.photo_faces(c, photo_id))]
-        todo = corrections.unmatched_regions(meta, boxes, written)
+        current = self.store.photo_faces(photo_id)
+        todo = xmp_import.unmatched_regions(meta, [f.box for f in current], written)
         embedded: dict[FaceRegion, DetectedFace] = {}
         if todo:
             try:
@@ -421,14 +405,9 @@ class Intake:
                 log.info("metadata_ignored", path=str(path), source=path.name, reason=f"undecodable: {exc}")
             else:
                 embedded = dict(zip(todo, self.analyzer.embed_regions(image, [r.box for r in todo]), strict=True))
-
-        def task(conn: sqlite3.Connection) -> ImportResult:
-            imported = corrections.import_metadata(conn, photo_id, meta, embedded, reimport=True)
-            if self.cfg.metadata.write_sidecars:
-                meta_sql.mark_photos_dirty(conn, [photo_id])
-            return imported
-
-        return self._checked(self.store.write, task)
+        plan = xmp_import.plan_import(meta, current, embedded, written_digest=written, reimport=True,
+                                      resync=self.cfg.metadata.write_sidecars)
+        return self._checked(self.store.import_metadata, photo_id, plan)
 
     async def place_faces(self, result: AddResult) -> list[tuple[int, int | None]]:
         """Put the new faces on people (nearest person means; the manager counts the photo towards the next
@@ -458,13 +437,13 @@ class Intake:
             self.summary.failed += 1
             if outcome.reason == "internal_error":
                 log.error("photo", path=str(path), status="failed", reason=outcome.reason, error=repr(exc),
-                          ms=_ms(t0), exc_info=exc)
+                          ms=ms_since(t0), exc_info=exc)
             else:
                 error = exc.message if isinstance(exc, PhotoError) else exc.strerror if isinstance(exc, OSError) \
                     else None
                 fields = {"error": error} if error is not None else {}
                 log.info("photo", path=str(path), status="failed", reason=outcome.reason, **fields,
-                         **outcome.fields, ms=_ms(t0))
+                         **outcome.fields, ms=ms_since(t0))
 
     async def _forget(self, path: Path) -> None:
         # Gone between stat and decode: forget the pending marker.
@@ -513,7 +492,7 @@ class Intake:
     # ---------------------------------------------------------------- helpers
 
     async def _note_identity(self, path: Path, st: os.stat_result) -> None:
-        await self._write(self.store.write, lambda c: identity.note(c, str(path), st.st_ino, st.st_ctime_ns))
+        await self._write(self.store.note_identity, str(path), st.st_ino, st.st_ctime_ns)
 
     def _still_there(self, path: Path) -> bool:
         """The path is there as something pictod reads: not gone, not a link leading out of the roots."""
@@ -552,7 +531,3 @@ class Intake:
     def _people_add(self, result: AddResult) -> tuple[list[tuple[int, int | None]], bool]:
         assigned = self.people.on_photo_added(result)
         return assigned, self.people.recluster_due()
-
-
-def _ms(t0: float) -> int:
-    return round((time.monotonic() - t0) * 1000)

@@ -19,7 +19,7 @@ import structlog
 
 from daemon.config import FolderConfig
 from daemon.runtime import reconcile
-from daemon.runtime.flow import CoalescingQueue
+from daemon.runtime.flow import CoalescingQueue, InPool
 from daemon.runtime.notify import Notifier
 from daemon.runtime.watch import PathFilter, PhotoEvent, Watcher
 from daemon.store import metadata as meta_sql
@@ -68,9 +68,7 @@ class Roots:
         self._rescan_needed = False
         self._rescan_wakeup = asyncio.Event()
         self._awaited: dict[str, list[asyncio.Future[None]]] = {}  # upsert path -> deletions waiting for it
-
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
+        self._io = InPool(io_pool)
 
     def all(self) -> list[Path]:
         """Every configured root, absolute."""

@@ -30,9 +30,10 @@ import structlog
 from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError, StoreError, UsageError
 from daemon.library import purge
+from daemon.logs import ms_since
 from daemon.runtime import memory, reconcile
 from daemon.runtime import sidecar_sync as sidecars
-from daemon.runtime.flow import CoalescingQueue, PathOrder
+from daemon.runtime.flow import CoalescingQueue, InPool, PathOrder
 from daemon.runtime.intake import Intake, ScanSummary
 from daemon.runtime.lock import DaemonLock, LibraryFile, daemon_pid
 from daemon.runtime.notify import Notifier
@@ -69,6 +70,7 @@ class Service:
         self.notifier = notifier or Notifier({})
         workers = cfg.daemon.workers
         self.io_pool = ThreadPoolExecutor(max_workers=workers * 2 + 2, thread_name_prefix="pictod-io")
+        self._io = InPool(self.io_pool)
         self.cpu_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pictod-analysis")
         self.cluster_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictod-recluster")
         self.queue: CoalescingQueue[PhotoEvent] = CoalescingQueue(cfg.daemon.queue_size, key=PhotoEvent.queue_key,
@@ -91,7 +93,7 @@ class Service:
                                                before_write=self.library.check) \
             if cfg.metadata.write_sidecars else None
         # The last recluster handed to the cluster thread (the manager coalesces the calls queued there).
-        self._recluster_future: asyncio.Future[tuple[ReclusterResult, int]] | None = None
+        self._recluster_future: asyncio.Future[tuple[ReclusterResult, float]] | None = None
         self._last_recluster: ReclusterResult | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -106,9 +108,6 @@ class Service:
         self._planned = 0  # photos the reconciliations queued: the progress line's total is known early
         self._handled = 0  # photo events handled
         self._expired_at: float | None = None  # when missing photos past their grace were last purged
-
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.io_pool, fn, *args)
 
     def _on_plan(self, plan: reconcile.Plan) -> None:
         self.summary.unchanged += plan.unchanged
@@ -204,11 +203,11 @@ class Service:
         future.add_done_callback(self._recluster_done)
         self._recluster_future = future
 
-    def _run_recluster(self) -> tuple[ReclusterResult, int]:
-        t0 = time.monotonic()
-        return self.people.recluster(), _ms(t0)
+    def _run_recluster(self) -> tuple[ReclusterResult, float]:
+        t0 = time.perf_counter()
+        return self.people.recluster(), ms_since(t0)
 
-    def _recluster_done(self, future: asyncio.Future[tuple[ReclusterResult, int]]) -> None:
+    def _recluster_done(self, future: asyncio.Future[tuple[ReclusterResult, float]]) -> None:
         if future.cancelled():
             return
         exc = future.exception()
@@ -462,9 +461,6 @@ class Service:
 def _exit_now(signum: int, _frame: object) -> None:
     os._exit(128 + signum)
 
-
-def _ms(t0: float) -> int:
-    return round((time.monotonic() - t0) * 1000)
 
 
 def _public(result: Any) -> dict[str, Any]:

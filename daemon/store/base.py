@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -94,3 +94,28 @@ def bump(conn: sqlite3.Connection, key: str, by: int = 1) -> int:
 def get_int(conn: sqlite3.Connection, key: str) -> int:
     """An integer state value (0 if unset)."""
     return int(get_state(conn, key, "0") or 0)
+
+
+# A photo's sidecar must be written again: `dirty` set, its generation bumped (a write that read an older one leaves
+# it dirty), failures forgotten (a change deserves a prompt try).
+_DIRTY = ("INSERT INTO photo_metadata (photo_id, dirty, dirty_gen) {select} ON CONFLICT (photo_id) DO UPDATE SET "
+          "dirty = 1, dirty_gen = dirty_gen + 1, write_failures = 0, retry_at = NULL")
+
+
+def mark_dirty(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> None:
+    """These photos need their sidecars rewritten (`store/metadata.py` drains them)."""
+    wanted = sorted(set(photo_ids))
+    for chunk in chunks(wanted):
+        conn.execute(_DIRTY.format(select=f"SELECT id, 1, 1 FROM photos WHERE id IN ({marks(len(chunk))}) AND true"),
+                     chunk)
+
+
+def mark_all_dirty(conn: sqlite3.Connection) -> None:
+    """Every photo with a file needs its sidecar brought in step (`pictod metadata write --all`)."""
+    conn.execute(_DIRTY.format(select="SELECT DISTINCT photo_id, 1, 1 FROM files WHERE photo_id IS NOT NULL "
+                                      "AND status = 'done'"))
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether a table has a column (a read-only look at an older library may lack a newer one)."""
+    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))

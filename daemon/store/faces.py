@@ -5,8 +5,9 @@ face count and its photo count (distinct photos, on every path). A face joining 
 those in O(1) queries (`assign_faces`); `refresh_people` recomputes them from the faces (a bulk change, a sum not
 yet stored, or a repair); a person left with no face is pruned. Every function here runs on a connection: write
 functions inside the writer's transaction (`Store.write`), read functions on any connection (`Store.read`).
-The people manager (`daemon/people/manager.py`), the corrections (`daemon/library/corrections.py`) and the read side
-(`daemon/library/reads.py`) call these; none of them writes SQL of its own.
+The people manager (`daemon/people/manager.py`), the `Store`'s named writes (`store.py`) and the read side
+(`daemon/library/reads.py`) call these; none of them writes SQL of its own. A face changing name here (joining,
+leaving or swapping a named person, its person renamed or merged) marks its photo's sidecar dirty, for every caller.
 """
 
 from __future__ import annotations
@@ -21,17 +22,14 @@ from numpy.typing import NDArray
 from daemon.errors import NotFoundError
 from daemon.store.base import (
     FACES_REMOVED_REV,
-    LAST_RECLUSTER,
-    LAST_RECLUSTER_STATS,
     PEOPLE_REV,
-    PHOTOS_SINCE_RECLUSTER,
     blob,
     bump,
     chunks,
     dec,
+    mark_dirty,
     marks,
     now,
-    set_state,
     vec,
 )
 from daemon.store.rows import RemoveResult
@@ -148,6 +146,25 @@ def _photo_people(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> set[tup
     return pairs
 
 
+def _names(conn: sqlite3.Connection, person_ids: Iterable[int]) -> dict[int | None, str | None]:
+    """person id -> name (None for an unnamed person; the key None, no person, has no name either)."""
+    out: dict[int | None, str | None] = {}
+    for chunk in chunks(sorted(person_ids)):
+        out.update((int(r[0]), r[1]) for r in conn.execute(
+            f"SELECT id, name FROM people WHERE id IN ({marks(len(chunk))})", chunk))
+    return out
+
+
+def face_names(conn: sqlite3.Connection, face_ids: Sequence[int]) -> dict[int, tuple[int, str | None]]:
+    """face id -> (photo id, the name it shows: its person's, or None)."""
+    out: dict[int, tuple[int, str | None]] = {}
+    for chunk in chunks(sorted(face_ids)):
+        out.update((int(r[0]), (int(r[1]), r[2])) for r in conn.execute(
+            f"SELECT f.id, f.photo_id, p.name FROM faces f LEFT JOIN people p ON p.id = f.person_id "
+            f"WHERE f.id IN ({marks(len(chunk))})", chunk))
+    return out
+
+
 def assign_faces(conn: sqlite3.Connection, changes: Iterable[tuple[int, int | None]]) -> tuple[list[int], list[int]]:
     """Put faces on people (None: on nobody) and update the touched people's sums, means and counts in place;
     delete people left with no face. Costs O(changed faces), whatever the size of the people involved.
@@ -156,6 +173,7 @@ def assign_faces(conn: sqlite3.Connection, changes: Iterable[tuple[int, int | No
     ids = sorted(wanted)
     moves: list[tuple[int | None, int]] = []
     photos: set[int] = set()
+    ends: list[tuple[int, int | None, int | None]] = []  # photo, person before, person after
     deltas = _Deltas()
     for chunk in chunks(ids):
         for face_id, photo_id, before, embedding in conn.execute(
@@ -165,6 +183,7 @@ def assign_faces(conn: sqlite3.Connection, changes: Iterable[tuple[int, int | No
                 continue
             moves.append((after, int(face_id)))
             photos.add(int(photo_id))
+            ends.append((int(photo_id), before, after))
             vector = vec(embedding)
             if before is not None:
                 deltas.add(int(before), vector, -1)
@@ -172,6 +191,10 @@ def assign_faces(conn: sqlite3.Connection, changes: Iterable[tuple[int, int | No
                 deltas.add(int(after), vector, +1)
     if not moves:
         return [], []
+    names = _names(conn, {p for _ph, b, a in ends for p in (b, a) if p is not None})
+    # The sidecar rule, once for every caller: a photo whose face changes name (joins, leaves or swaps a named
+    # person) has its sidecar written again.
+    mark_dirty(conn, {ph for ph, b, a in ends if names.get(b) != names.get(a)})
     touched = sorted(photos)
     pairs_before = _photo_people(conn, touched)
     conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", moves)
@@ -411,13 +434,6 @@ def people_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM people").fetchone()[0])
 
 
-def record_recluster(conn: sqlite3.Connection, stamp: str, stats_json: str) -> None:
-    """A recluster committed: its time and stats; every photo stored so far is clustered (counter to 0)."""
-    set_state(conn, LAST_RECLUSTER, stamp)
-    set_state(conn, LAST_RECLUSTER_STATS, stats_json)
-    set_state(conn, PHOTOS_SINCE_RECLUSTER, "0")
-
-
 # ----------------------------------------------------------------------------------------------- the read side
 
 
@@ -463,110 +479,3 @@ def person_faces(conn: sqlite3.Connection, person_id: int) -> list[tuple[int, in
                 "SELECT f.id, f.photo_id, f.x1, f.y1, f.x2, f.y2, f.score, "
                 "(SELECT path FROM files WHERE photo_id = f.photo_id ORDER BY path LIMIT 1) "
                 "FROM faces f WHERE f.person_id = ? ORDER BY f.id", (person_id,))]
-
-
-# ----------------------------------------------------------------------------------------------- corrections
-
-
-def name_person(conn: sqlite3.Connection, person_id: int, name: str | None) -> PersonRow:
-    """Name (None: unname) a person, mark it curated and record the correction."""
-    person_row(conn, person_id)
-    conn.execute("UPDATE people SET name = ?, curated = 1, updated_at = ? WHERE id = ?", (name, now(), person_id))
-    conn.execute("INSERT INTO corrections (kind, person_id, name, created_at) VALUES ('name', ?, ?, ?)",
-                 (person_id, name, now()))
-    bump(conn, PEOPLE_REV)
-    return person_row(conn, person_id)
-
-
-def merge_people(conn: sqlite3.Connection, keep: int, other: int) -> PersonRow:
-    """Move every face of `other` to `keep`, carry its corrections over, delete it; record the merge."""
-    kept, gone = person_row(conn, keep), person_row(conn, other)
-    if keep == other:
-        return kept
-    # One face per photo: where both have a face of one photo, the kept person's face stays.
-    clash = [r[0] for r in conn.execute(
-        "SELECT id FROM faces WHERE person_id = ? AND photo_id IN (SELECT photo_id FROM faces WHERE person_id = ?)",
-        (other, keep))]
-    for face_id in clash:
-        conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
-        conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
-    conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (keep, other))
-    conn.execute("UPDATE corrections SET person_id = ? WHERE person_id = ? AND kind IN ('assign', 'reject')",
-                 (keep, other))
-    # "Not other" now means "not keep"; a pin to either wins over a rejection of the same face.
-    conn.execute("DELETE FROM corrections WHERE kind = 'reject' AND person_id = ? AND face_id IN "
-                 "(SELECT face_id FROM corrections WHERE kind = 'assign' AND person_id = ?)", (keep, keep))
-    conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ? AND id IN "
-                 "(SELECT face_id FROM corrections WHERE kind = 'reject' AND person_id = ?)", (keep, keep))
-    name = kept[1] if kept[1] is not None else gone[1]
-    conn.execute("UPDATE people SET name = ?, curated = 1 WHERE id = ?", (name, keep))
-    conn.execute("INSERT INTO corrections (kind, person_id, other_person_id, name, created_at) "
-                 "VALUES ('merge', ?, ?, ?, ?)", (keep, other, gone[1], now()))
-    conn.execute("DELETE FROM people WHERE id = ?", (other,))
-    refresh_people(conn, [keep])
-    bump(conn, PEOPLE_REV)
-    return person_row(conn, keep)
-
-
-def move_face(conn: sqlite3.Connection, face_id: int, person_id: int) -> None:
-    """Pin a face to a person (a face of the same photo already there is unassigned); record the pin."""
-    photo_id, _before = face_row(conn, face_id)
-    person_row(conn, person_id)
-    clash = [r[0] for r in conn.execute(
-        "SELECT id FROM faces WHERE photo_id = ? AND person_id = ? AND id != ?", (photo_id, person_id, face_id))]
-    for other in clash:
-        conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (other,))
-    conn.execute("DELETE FROM corrections WHERE face_id = ? AND (kind = 'assign' OR "
-                 "(kind = 'reject' AND person_id = ?))", (face_id, person_id))
-    conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('assign', ?, ?, ?)",
-                 (face_id, person_id, now()))
-    conn.execute("UPDATE people SET curated = 1 WHERE id = ?", (person_id,))
-    assign_faces(conn, [(other, None) for other in clash] + [(face_id, person_id)])
-    bump(conn, PEOPLE_REV)
-
-
-def reject_face(conn: sqlite3.Connection, face_id: int) -> int | None:
-    """Take a face off its person for good and record it; the person it had (None: it had none)."""
-    _photo, person = face_row(conn, face_id)
-    if person is None:
-        return None
-    conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ?", (face_id,))
-    conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('reject', ?, ?, ?)",
-                 (face_id, person, now()))
-    assign_faces(conn, [(face_id, None)])
-    bump(conn, PEOPLE_REV)
-    return person
-
-
-def reject_suggestion(conn: sqlite3.Connection, face_id: int, person_id: int) -> None:
-    """"This face is not this person", for any face (assigned or not): recorded once, so the person is never
-    suggested for it again and no recluster puts it there; a face on that person is taken off."""
-    _photo, person = face_row(conn, face_id)
-    person_row(conn, person_id)
-    if conn.execute("SELECT 1 FROM corrections WHERE kind = 'reject' AND face_id = ? AND person_id = ?",
-                    (face_id, person_id)).fetchone() is None:
-        conn.execute("DELETE FROM corrections WHERE kind = 'assign' AND face_id = ? AND person_id = ?",
-                     (face_id, person_id))
-        conn.execute("INSERT INTO corrections (kind, face_id, person_id, created_at) VALUES ('reject', ?, ?, ?)",
-                     (face_id, person_id, now()))
-    if person == person_id:
-        assign_faces(conn, [(face_id, None)])
-    bump(conn, PEOPLE_REV)
-
-
-def new_curated_person(conn: sqlite3.Connection, face_ids: Sequence[int], name: str | None) -> int:
-    """A person made by the user from these faces (each pinned to it; at most one face per photo, else
-    ValueError): curated, named if a name is given, recorded as corrections. Its id."""
-    photos = [face_row(conn, f)[0] for f in face_ids]
-    if len(set(photos)) != len(photos):
-        raise ValueError("two of these faces are in the same photo: a person has at most one face per photo")
-    stamp = now()
-    person_id = new_person(conn, stamp)
-    conn.execute("UPDATE people SET name = ?, curated = 1 WHERE id = ?", (name, person_id))
-    if name is not None:
-        conn.execute("INSERT INTO corrections (kind, person_id, name, created_at) VALUES ('name', ?, ?, ?)",
-                     (person_id, name, stamp))
-    # No sum and no face yet: assign_faces (through move_face) starts the sum from the faces it receives.
-    for face_id in face_ids:
-        move_face(conn, face_id, person_id)
-    return person_id

@@ -1,23 +1,42 @@
-"""The SQL of XMP metadata (issue 13): imported faces and corrections, the sidecar seen per photo, the dirty flags
-of the batched sidecar writer. `library/corrections.py` (imports) and `runtime/sidecar_sync.py` (writes) call these;
-write functions run inside the writer's transaction, reads on any connection.
+"""The SQL of XMP metadata (issue 13): imported faces and corrections (`apply_import`, the store's side of an
+import planned by `daemon/people/xmp_import.py`), the sidecar seen per photo, the dirty flags of the batched
+sidecar writer (`runtime/sidecar_sync.py`) with its retries. A face changing person marks its photo dirty in
+`faces.assign_faces`, for every caller; write functions run inside the writer's transaction, reads on any connection.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
 
 from daemon.store import faces
-from daemon.store.base import FACES_REMOVED_REV, PEOPLE_REV, blob, bump, chunks, clamp_ns, dec, enc, marks, now
+from daemon.store.base import (
+    FACES_REMOVED_REV,
+    PEOPLE_REV,
+    blob,
+    bump,
+    chunks,
+    clamp_ns,
+    dec,
+    enc,
+    mark_all_dirty,
+    mark_dirty,
+    marks,
+    now,
+)
+from daemon.store.rows import ImportPlan, ImportResult, SidecarSeen
 
 Box = tuple[float, float, float, float]
-MAX_WRITE_FAILURES = 3  # a sidecar that cannot be written this many times in a row stops being retried
+# A sidecar that cannot be written is tried again after RETRY_FIRST_SECONDS, doubling up to RETRY_MAX_SECONDS, for
+# as long as its photo stays dirty (a full disk or a read-only folder comes back; issue 22, item 5).
+RETRY_FIRST_SECONDS = 2.0
+RETRY_MAX_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,41 @@ def drop_imported_faces(conn: sqlite3.Connection, face_ids: Sequence[int]) -> No
     bump(conn, FACES_REMOVED_REV)
 
 
+def apply_import(conn: sqlite3.Connection, photo_id: int, plan: ImportPlan,
+                 recorded: Sequence[int] = ()) -> ImportResult:
+    """One photo's planned import, in the caller's write transaction: earlier imports replaced (a re-import),
+    new imported faces added, faces pinned to the people of their names (created curated if new; a face of the
+    photo already on one of those people leaves it), imported faces whose region went dropped, the sidecar seen
+    recorded. `recorded`: the ids of the faces this transaction stored (the plan's positions when it has no ids).
+    A face a user correction protects by now (or one gone) is never touched."""
+    current = {f.id: f for f in photo_faces(conn, photo_id)}
+    ids = plan.face_ids if plan.face_ids is not None else tuple(recorded)
+    if plan.reimport:
+        drop_imports(conn, photo_id)
+    pins = [(ids[at], name) for at, name in plan.pins
+            if at < len(ids) and ids[at] in current and not current[ids[at]].protected]
+    skipped = plan.skipped + len(plan.pins) - len(pins)
+    for region in plan.new_faces:
+        pins.append((add_imported_face(conn, photo_id, region.box, region.landmarks, region.embedding), region.name))
+    drop_imported_faces(conn, [f for f in plan.drop_faces if f in current and not current[f].protected])
+    if pins:
+        resolved = [(face_id, person_named(conn, name) or new_named_person(conn, name)) for face_id, name in pins]
+        # One face per person per photo: a face of this photo already on a person another face is pinned to leaves.
+        taken = {p for _f, p in resolved}
+        pinned = {f for f, _p in resolved}
+        clash = [(f.id, None) for f in current.values()
+                 if f.person_id in taken and f.id not in pinned and not f.protected]
+        if clash:
+            faces.assign_faces(conn, clash)
+        pin_imported(conn, photo_id, resolved)
+    seen = plan.sidecar
+    record_sidecar(conn, photo_id, seen.path, seen.size, seen.mtime_ns, seen.digest)
+    if plan.resync:
+        mark_dirty(conn, [photo_id])
+    return ImportResult(regions=plan.regions, matched=plan.matched, imported_faces=len(plan.new_faces),
+                        names=plan.names, skipped=skipped)
+
+
 # ----------------------------------------------------------------------------------------------- sidecar state
 
 
@@ -143,39 +197,18 @@ def sidecar_states(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
 
 # ----------------------------------------------------------------------------------------------- dirty flags
 
-_DIRTY = ("INSERT INTO photo_metadata (photo_id, dirty, dirty_gen) {select} "
-          "ON CONFLICT (photo_id) DO UPDATE SET dirty = 1, dirty_gen = dirty_gen + 1, write_failures = 0")
 
-
-def mark_person_dirty(conn: sqlite3.Connection, person_id: int) -> None:
-    """Every photo with a face of this person needs its sidecar rewritten (one statement, any size)."""
-    conn.execute(_DIRTY.format(select="SELECT DISTINCT photo_id, 1, 1 FROM faces WHERE person_id = ? AND true"),
-                 (person_id,))
-
-
-def mark_face_dirty(conn: sqlite3.Connection, face_id: int) -> None:
-    """The photo of this face needs its sidecar rewritten."""
-    conn.execute(_DIRTY.format(select="SELECT photo_id, 1, 1 FROM faces WHERE id = ? AND true"), (face_id,))
-
-
-def mark_named_faces_dirty(conn: sqlite3.Connection, face_ids: Sequence[int]) -> None:
-    """The photos of these faces that are on a named person (call before and after a move: both ends count)."""
-    for chunk in chunks(list(face_ids)):
-        conn.execute(_DIRTY.format(select="SELECT DISTINCT f.photo_id, 1, 1 FROM faces f JOIN people p ON "
-                                          f"p.id = f.person_id WHERE f.id IN ({marks(len(chunk))}) "
-                                          "AND p.name IS NOT NULL"), chunk)
-
-
-def mark_photos_dirty(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> None:
-    """These photos need their sidecars rewritten."""
-    conn.executemany(_DIRTY.format(select="SELECT id, 1, 1 FROM photos WHERE id = ? AND true"),
-                     [(p,) for p in photo_ids])
-
-
-def mark_all_dirty(conn: sqlite3.Connection) -> None:
-    """Every photo with a file needs its sidecar brought in step (`pictod metadata write --all`)."""
-    conn.execute(_DIRTY.format(select="SELECT DISTINCT photo_id, 1, 1 FROM files WHERE photo_id IS NOT NULL "
-                                      "AND status = 'done'"))
+def mark_paths_dirty(conn: sqlite3.Connection, paths: Sequence[str] | None) -> list[str]:
+    """`pictod metadata write`: the photos of these files (None: every photo) need their sidecars brought in step;
+    the paths that show no analysed photo (then nothing is marked)."""
+    if paths is None:
+        mark_all_dirty(conn)
+        return []
+    found = photo_ids_for_paths(conn, paths)
+    missing = [p for p, photo in found.items() if photo is None]
+    if not missing:
+        mark_dirty(conn, [p for p in found.values() if p is not None])
+    return missing
 
 
 def photo_ids_for_paths(conn: sqlite3.Connection, paths: Sequence[str]) -> dict[str, int | None]:
@@ -188,7 +221,7 @@ def photo_ids_for_paths(conn: sqlite3.Connection, paths: Sequence[str]) -> dict[
 
 
 def dirty_count(conn: sqlite3.Connection) -> int:
-    """Photos whose sidecars wait to be written."""
+    """Photos whose sidecars wait to be written (now, or when their retry is due)."""
     return int(conn.execute("SELECT count(*) FROM photo_metadata WHERE dirty = 1").fetchone()[0])
 
 
@@ -204,10 +237,12 @@ class SidecarJob:
 
 
 def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[SidecarJob]:
-    """Up to `limit` dirty photos with everything their sidecars need (one snapshot)."""
+    """Up to `limit` dirty photos with everything their sidecars need (one snapshot); a photo whose last write
+    failed waits until its retry is due."""
     jobs: list[SidecarJob] = []
-    for photo_id, gen in conn.execute("SELECT photo_id, dirty_gen FROM photo_metadata WHERE dirty = 1 "
-                                      "ORDER BY photo_id LIMIT ?", (limit,)).fetchall():
+    for photo_id, gen in conn.execute("SELECT photo_id, dirty_gen FROM photo_metadata WHERE dirty = 1 AND "
+                                      "(retry_at IS NULL OR retry_at <= ?) ORDER BY photo_id LIMIT ?",
+                                      (now(), limit)).fetchall():
         paths = tuple(dec(r[0]) for r in conn.execute(
             "SELECT path FROM files WHERE photo_id = ? AND status = 'done' ORDER BY path", (photo_id,)))
         named = tuple((int(fid), str(name), (float(x1), float(y1), float(x2), float(y2)))
@@ -221,21 +256,24 @@ def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[Sid
     return jobs
 
 
-def sidecar_written(conn: sqlite3.Connection, photo_id: int, gen: int, path: str | None, size: int | None,
-                    mtime_ns: int | None, digest: str | None) -> None:
+def sidecar_written(conn: sqlite3.Connection, photo_id: int, gen: int, seen: SidecarSeen) -> None:
     """The photo's sidecar is in step as of `gen` (a change since keeps it dirty); remember what was written."""
     conn.execute(
         "UPDATE photo_metadata SET dirty = CASE WHEN dirty_gen = ? THEN 0 ELSE dirty END, written_digest = ?, "
-        "sidecar = ?, sidecar_size = ?, sidecar_mtime_ns = ?, sidecar_digest = ?, write_failures = 0 "
-        "WHERE photo_id = ?",
-        (gen, digest, None if path is None else enc(path), size,
-         None if mtime_ns is None else clamp_ns(mtime_ns), digest, photo_id))
+        "sidecar = ?, sidecar_size = ?, sidecar_mtime_ns = ?, sidecar_digest = ?, write_failures = 0, "
+        "retry_at = NULL, last_error = NULL WHERE photo_id = ?",
+        (gen, seen.digest, None if seen.path is None else enc(seen.path), seen.size,
+         None if seen.mtime_ns is None else clamp_ns(seen.mtime_ns), seen.digest,
+         photo_id))
 
 
-def sidecar_failed(conn: sqlite3.Connection, photo_id: int, gen: int) -> bool:
-    """A write was skipped: count it; after MAX_WRITE_FAILURES the photo stops being retried (True)."""
-    conn.execute("UPDATE photo_metadata SET write_failures = write_failures + 1 WHERE photo_id = ?", (photo_id,))
-    conn.execute("UPDATE photo_metadata SET dirty = 0 WHERE photo_id = ? AND dirty_gen = ? AND write_failures >= ?",
-                 (photo_id, gen, MAX_WRITE_FAILURES))
-    row = conn.execute("SELECT dirty FROM photo_metadata WHERE photo_id = ?", (photo_id,)).fetchone()
-    return row is not None and not row[0]
+def sidecar_failed(conn: sqlite3.Connection, photo_id: int, error: str) -> float:
+    """A write failed: the photo stays dirty and is tried again after a backoff that doubles with each failure in a
+    row (RETRY_FIRST_SECONDS .. RETRY_MAX_SECONDS); the error is kept for `status`. The seconds until the retry."""
+    row = conn.execute("SELECT write_failures FROM photo_metadata WHERE photo_id = ?", (photo_id,)).fetchone()
+    failures = (0 if row is None else int(row[0])) + 1
+    delay = min(RETRY_FIRST_SECONDS * 2.0 ** min(failures - 1, 30), RETRY_MAX_SECONDS)
+    retry_at = (datetime.now(UTC) + timedelta(seconds=delay)).isoformat(timespec="seconds")
+    conn.execute("UPDATE photo_metadata SET write_failures = ?, retry_at = ?, last_error = ? WHERE photo_id = ?",
+                 (failures, retry_at, error, photo_id))
+    return delay

@@ -169,21 +169,46 @@ def _v6_face_quality(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE faces ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0")
 
 
-def _v7_missing_and_ids(conn: sqlite3.Connection) -> None:
-    # v7 (issue 22): a photo whose files all vanished is *missing* (its time in missing_since), not deleted: its
+def _v7_sidecar_retries(conn: sqlite3.Connection) -> None:
+    # v7 (issue 22, item 5): a sidecar write that fails is retried with backoff for as long as the photo stays
+    # dirty, across restarts: when to try again (ISO 8601 UTC, NULL: now) and the last error, for `status`.
+    conn.execute("ALTER TABLE photo_metadata ADD COLUMN retry_at TEXT")
+    conn.execute("ALTER TABLE photo_metadata ADD COLUMN last_error TEXT")
+    # Sidecars an older pictod gave up on after 3 failures (dirty cleared, failures kept) are dirty again.
+    conn.execute("UPDATE photo_metadata SET dirty = 1, dirty_gen = dirty_gen + 1, write_failures = 0 "
+                 "WHERE dirty = 0 AND write_failures >= 3")
+
+
+def _v8_review_answers(conn: sqlite3.Connection) -> None:
+    # v8 (issue 21): the answers of the "is this the same person?" review, one row each, newest last, so an
+    # answer can be undone exactly: what the face had before (`before_person`, `before_pinned`) and whether the
+    # answer itself added the 'reject' correction (`added_reject`: a rejection made earlier survives an undo).
+    conn.execute("""CREATE TABLE review_answers (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        answer TEXT NOT NULL CHECK (answer IN ('yes', 'no', 'skip')),
+        before_person INTEGER,
+        before_pinned INTEGER NOT NULL DEFAULT 0,
+        added_reject INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX review_answers_person ON review_answers(person_id, id)")
+def _v9_missing_and_ids(conn: sqlite3.Connection) -> None:
+    # v9 (issue 22): a photo whose files all vanished is *missing* (its time in missing_since), not deleted: its
     # analysis, faces and people stay until library.keep_missing_days have passed or `pictod purge`; the same
     # bytes coming back restore it. Photo ids are never reused (AUTOINCREMENT; faces and people had it since
     # v1): the table is rebuilt keeping every id and row. files.inode and files.ctime_ns let a file replaced
     # by other bytes of the same size and mtime be noticed (NULL: not seen since the upgrade).
-    # The photos table as v1 made it (unchanged up to v6), its key now AUTOINCREMENT.
-    conn.execute(V1_SQL[0].replace("CREATE TABLE photos (", "CREATE TABLE photos_v7 (", 1)
+    # The photos table as v1 made it (unchanged up to v8), its key now AUTOINCREMENT.
+    conn.execute(V1_SQL[0].replace("CREATE TABLE photos (", "CREATE TABLE photos_v9 (", 1)
                  .replace("id INTEGER PRIMARY KEY,", "id INTEGER PRIMARY KEY AUTOINCREMENT,", 1))
-    conn.execute("ALTER TABLE photos_v7 ADD COLUMN missing_since TEXT")
-    conn.execute("INSERT INTO photos_v7 (id, content_hash, width, height, format, taken_at, camera, gps_lat, "
+    conn.execute("ALTER TABLE photos_v9 ADD COLUMN missing_since TEXT")
+    conn.execute("INSERT INTO photos_v9 (id, content_hash, width, height, format, taken_at, camera, gps_lat, "
                  "gps_lon, analysed_at) SELECT id, content_hash, width, height, format, taken_at, camera, gps_lat, "
                  "gps_lon, analysed_at FROM photos")
     conn.execute("DROP TABLE photos")
-    conn.execute("ALTER TABLE photos_v7 RENAME TO photos")
+    conn.execute("ALTER TABLE photos_v9 RENAME TO photos")
     conn.execute("CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL")
     conn.execute("ALTER TABLE files ADD COLUMN inode INTEGER")
     conn.execute("ALTER TABLE files ADD COLUMN ctime_ns INTEGER")
@@ -199,7 +224,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "files.retry and files.error for pictod failed/retry", _v4_retry_and_error),
     Migration(5, "XMP metadata: imported faces and corrections, sidecar state and dirty flags", _v5_metadata),
     Migration(6, "faces.quality and faces.rotation", _v6_face_quality),
-    Migration(7, "missing photos, photo ids never reused, files.inode/ctime_ns", _v7_missing_and_ids,
+    Migration(7, "sidecar write retries: photo_metadata.retry_at and last_error", _v7_sidecar_retries),
+    Migration(8, "review_answers for the same-person review", _v8_review_answers),
+    Migration(9, "missing photos, photo ids never reused, files.inode/ctime_ns", _v9_missing_and_ids,
               data=True, rebuild=True),
 )
 LATEST = MIGRATIONS[-1].version

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sqlite3
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 
 import numpy as np
 
@@ -31,6 +29,7 @@ from daemon.store.base import (
     enc,
     get_int,
     get_state,
+    has_column,
     marks,
     now,
 )
@@ -312,6 +311,13 @@ def status_counts(conn: sqlite3.Connection) -> StatusCounts:
         "SELECT count(*), coalesce(sum(f.person_id IS NULL), 0) FROM faces f JOIN photos p ON p.id = f.photo_id "
         f"WHERE {visible}").fetchone()
     people, named = missing.visible_people(conn), missing.visible_people(conn, named=True)
+    dirty, error = 0, None
+    if has_column(conn, "photo_metadata", "dirty"):  # a read-only look at an older library has no such table
+        dirty = int(conn.execute("SELECT count(*) FROM photo_metadata WHERE dirty = 1").fetchone()[0])
+    if dirty and has_column(conn, "photo_metadata", "last_error"):
+        row = conn.execute("SELECT last_error FROM photo_metadata WHERE dirty = 1 AND last_error IS NOT NULL "
+                           "ORDER BY retry_at DESC LIMIT 1").fetchone()
+        error = None if row is None else str(row[0])
     gone = missing.missing_counts(conn)
     # The running daemon's backlog counts too: its queue is bounded, so the rows marked pending are only the
     # photos in hand (issue 22).
@@ -320,190 +326,7 @@ def status_counts(conn: sqlite3.Connection) -> StatusCounts:
                         files_failed=int(by_status.get("failed", 0)), photos=int(photos), faces=int(faces),
                         faces_unassigned=int(unassigned), people=int(people), named_people=int(named),
                         last_recluster=get_state(conn, LAST_RECLUSTER),
-                        photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER),
-                        photos_missing=gone.photos_missing, people_missing=gone.people_missing,
+                        photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER), sidecars_dirty=dirty,
+                        sidecar_error=error, photos_missing=gone.photos_missing, people_missing=gone.people_missing,
                         oldest_missing=gone.oldest_missing, roots_missing=missing.lost_roots(conn))
 
-
-# ----------------------------------------------------------------------------------------------- photo search
-
-
-@dataclasses.dataclass(frozen=True)
-class PhotoFilter:
-    """The store's side of a photo search (built by `daemon.library.reads.search_photos` from a `PhotoQuery`, and by the
-    web app's `data.find_photos`).
-
-    `person_groups`: one list of person ids per requested person; the photo needs a face in every group (AND),
-    any id of a group will do (one name can belong to several people). `since` / `until` bound the photo's
-    date (capture time, else the earliest file's mtime in local time) as 'YYYY-MM-DDTHH:MM:SS' text,
-    `until` exclusive. `camera` is matched case-insensitively as a substring. `near` is (lat, lon, km).
-    `exif_dates`: the date is the capture time alone (a photo without one matches no date bound and sorts last).
-    """
-
-    tags: tuple[str, ...] = ()
-    person_groups: tuple[tuple[int, ...], ...] = ()
-    any_person: bool = False
-    no_people: bool = False
-    since: str | None = None
-    until: str | None = None
-    camera: str | None = None
-    near: tuple[float, float, float] | None = None
-    exif_dates: bool = False
-    sort: str = "path"  # 'path' | 'date'
-    descending: bool = False
-    limit: int | None = None
-    offset: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class PhotoRow:
-    """One photo found, with everything `pictod photos --json` shows."""
-
-    id: int
-    paths: tuple[str, ...]
-    taken_at: str | None
-    file_time: str  # the earliest file's mtime, local time, ISO 8601
-    camera: str | None
-    width: int
-    height: int
-    format: str
-    bytes: int  # the first path's file size
-    gps: tuple[float, float] | None
-    distance_km: float | None
-    objects: tuple[tuple[str, float, tuple[float, float, float, float]], ...]
-    # (face id, box, detector score, person id, person name, quality or None)
-    faces: tuple[tuple[int, tuple[float, float, float, float], float, int | None, str | None, float | None], ...]
-
-
-EARTH_KM = 6371.0088
-
-
-def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
-    """Great-circle (haversine) distance in km; None when the photo has no position."""
-    if lat1 is None or lon1 is None:
-        return None
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-_DATE_SQL = ("coalesce(substr(p.taken_at, 1, 19), "
-             "strftime('%Y-%m-%dT%H:%M:%S', m.mtime_ns / 1000000000, 'unixepoch', 'localtime'))")
-
-
-_EXIF_DATE_SQL = "substr(p.taken_at, 1, 19)"
-
-# The analysed photos with their earliest done file's mtime and their first path, for the search's FROM.
-_PHOTOS_SQL = ("photos p JOIN (SELECT photo_id, min(mtime_ns) AS mtime_ns, min(path) AS first_path FROM files "
-               "WHERE status = 'done' AND photo_id IS NOT NULL GROUP BY photo_id) m ON m.photo_id = p.id")
-
-
-def _photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[object], str]:
-    """The search's WHERE clause (with ' WHERE ', or empty), its arguments and the distance expression."""
-    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
-    where: list[str] = []
-    args: list[object] = []
-    for tag in flt.tags:
-        where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = p.id AND o.label = ?)")
-        args.append(tag)
-    for group in flt.person_groups:
-        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IN "
-                     f"({marks(len(group))}))")
-        args.extend(group)
-    assigned = "EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IS NOT NULL)"
-    if flt.any_person:
-        where.append(assigned)
-    if flt.no_people:
-        where.append("NOT " + assigned)
-    if flt.since is not None:
-        where.append(f"{date_sql} >= ?")
-        args.append(flt.since)
-    if flt.until is not None:
-        where.append(f"{date_sql} < ?")
-        args.append(flt.until)
-    if flt.camera is not None:
-        escaped = flt.camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("p.camera LIKE ? ESCAPE '\\'")
-        args.append(f"%{escaped}%")
-    distance = "NULL"
-    if flt.near is not None:
-        lat, lon, km = flt.near
-        conn.create_function("pictod_km", 4, _km, deterministic=True)
-        # A bounding box first (cheap), then the exact distance.
-        dlat = math.degrees(km / EARTH_KM)
-        where.append("p.gps_lat BETWEEN ? AND ?")
-        args += [lat - dlat, lat + dlat]
-        coslat = math.cos(math.radians(lat))
-        if coslat > 1e-6:
-            dlon = math.degrees(km / (EARTH_KM * coslat))
-            if dlon < 180 and lon - dlon >= -180 and lon + dlon <= 180:
-                where.append("p.gps_lon BETWEEN ? AND ?")
-                args += [lon - dlon, lon + dlon]
-        distance = "pictod_km(p.gps_lat, p.gps_lon, ?, ?)"
-        where.append(f"{distance} <= ?")
-        args += [lat, lon, km]
-    return (" WHERE " + " AND ".join(where) if where else ""), args, distance
-
-
-def count_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> int:
-    """How many analysed photos match `flt` (its sort and page aside)."""
-    clause, args, _distance = _photo_where(conn, flt)
-    return int(conn.execute(f"SELECT count(*) FROM {_PHOTOS_SQL}{clause}", args).fetchone()[0])
-
-
-def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoRow]:
-    """Analysed photos matching every condition of `flt`, sorted and paged, with their paths, objects and faces."""
-    clause, args, distance = _photo_where(conn, flt)
-    order = "DESC" if flt.descending else "ASC"
-    sort = f"photo_date {order}, first_path {order}" if flt.sort == "date" else f"first_path {order}"
-    if flt.exif_dates and flt.sort == "date":
-        sort = "p.taken_at IS NULL, " + sort
-    select_args: list[object] = list(flt.near[:2]) if flt.near is not None else []
-    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
-    sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, m.mtime_ns, "
-           f"m.first_path, {date_sql} AS photo_date, {distance} AS distance_km FROM {_PHOTOS_SQL}{clause}"
-           f" ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
-    limit = -1 if flt.limit is None else max(0, flt.limit)
-    rows = conn.execute(sql, [*select_args, *args, limit, max(0, flt.offset)]).fetchall()
-    ids = [int(r[0]) for r in rows]
-    paths: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
-    objects: dict[int, list[tuple[str, float, tuple[float, float, float, float]]]] = {i: [] for i in ids}
-    found: dict[int, list[tuple[int, tuple[float, float, float, float], float, int | None, str | None,
-                                float | None]]] = {i: [] for i in ids}
-    quality = "fa.quality" if _has_column(conn, "faces", "quality") else "NULL"
-    for chunk in chunks(ids):
-        qs = marks(len(chunk))
-        for photo_id, path, size in conn.execute(
-                f"SELECT photo_id, path, size FROM files WHERE status = 'done' AND photo_id IN ({qs}) "
-                "ORDER BY path", chunk):
-            paths[photo_id].append((dec(path), int(size)))
-        for photo_id, label, score, x1, y1, x2, y2 in conn.execute(
-                f"SELECT photo_id, label, score, x1, y1, x2, y2 FROM objects WHERE photo_id IN ({qs}) "
-                "ORDER BY score DESC, id", chunk):
-            objects[photo_id].append((label, float(score), (x1, y1, x2, y2)))
-        for photo_id, fid, x1, y1, x2, y2, score, person_id, name, q in conn.execute(
-                f"SELECT fa.photo_id, fa.id, fa.x1, fa.y1, fa.x2, fa.y2, fa.score, fa.person_id, pe.name, {quality} "
-                f"FROM faces fa LEFT JOIN people pe ON pe.id = fa.person_id WHERE fa.photo_id IN ({qs}) "
-                "ORDER BY fa.id", chunk):
-            found[photo_id].append((int(fid), (x1, y1, x2, y2), float(score), person_id, name,
-                                    None if q is None else float(q)))
-    result = []
-    for r in rows:
-        photo_id = int(r[0])
-        files = paths[photo_id]
-        result.append(PhotoRow(
-            id=photo_id, paths=tuple(p for p, _s in files), taken_at=r[1],
-            file_time=_local_iso(int(r[8])), camera=r[2], width=int(r[3]), height=int(r[4]), format=str(r[5]),
-            bytes=files[0][1] if files else 0, gps=None if r[6] is None or r[7] is None else (r[6], r[7]),
-            distance_km=None if r[11] is None else float(r[11]), objects=tuple(objects[photo_id]),
-            faces=tuple(found[photo_id])))
-    return result
-
-
-def _local_iso(mtime_ns: int) -> str:
-    return datetime.fromtimestamp(mtime_ns / 1e9).replace(microsecond=0).isoformat()
-
-
-def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store import db, faces, migrations, queries
-from daemon.store.rows import AddResult, FileRecord, RemoveResult, StatusCounts
+from daemon.store import db, edits, faces, identity, migrations, queries
+from daemon.store import metadata as meta_sql
+from daemon.store.rows import AddResult, FileRecord, ImportPlan, ImportResult, RemoveResult, SidecarSeen, StatusCounts
 from daemon.store.writer import Writer
 from daemon.types import PhotoAnalysis
 
@@ -173,10 +175,6 @@ class Store:
         """Whether any file at any depth below a directory is known."""
         return self.read(lambda c: queries.has_files(c, under))
 
-    def photo_id_for_hash(self, content_hash: str) -> int | None:
-        """The analysed photo with these bytes, if any."""
-        return self.read(lambda c: queries.photo_id_for_hash(c, content_hash))
-
     def people_count(self) -> int:
         """How many people there are."""
         return self.read(faces.people_count)
@@ -185,20 +183,92 @@ class Store:
         """Counts for `pictod status`."""
         return self.read(queries.status_counts)
 
+    def photo_faces(self, photo_id: int) -> list[meta_sql.PhotoFace]:
+        """One photo's faces with their people and whether a user correction protects them (an import's view)."""
+        return self.read(lambda c: meta_sql.photo_faces(c, photo_id))
+
+    def sidecar_seen(self, photo_id: int) -> tuple[str | None, str | None]:
+        """(digest of the sidecar last imported, digest pictod last wrote) of a photo."""
+        return self.read(lambda c: meta_sql.sidecar_seen(c, photo_id))
+
+    def sidecar_jobs(self, limit: int, *, tags: bool) -> list[meta_sql.SidecarJob]:
+        """Up to `limit` dirty photos whose sidecar write is due, with what their sidecars must say."""
+        return self.read(lambda c: meta_sql.dirty_batch(c, limit, tags=tags))
+
+    def sidecars_dirty(self) -> int:
+        """Photos whose sidecars wait to be written (now or at their retry)."""
+        return self.read(meta_sql.dirty_count)
+
     # ------------------------------------------------------------------------------------------- writes
+    # Every write the daemon and the front ends make is one of these: one hop to the writer thread, one
+    # transaction, the result back (datasette's execute_write_fn). `write` stays for the people manager's
+    # writer tasks and for tests.
 
-    def mark_pending(self, path: str, size: int, mtime_ns: int) -> None:
-        """Crash-resume marker before analysis."""
-        self.write(lambda c: queries.mark_pending(c, path, size, mtime_ns))
+    def record_analysis(self, path: str, size: int, mtime_ns: int, content_hash: str, analysis: PhotoAnalysis, *,
+                        imports: ImportPlan | None = None) -> AddResult:
+        """Store one photo's analysis and point the file at it, with the names its metadata gives (`imports`,
+        applied only to a photo this call created: `AddResult.imported`), in one transaction."""
+        def task(c: sqlite3.Connection) -> AddResult:
+            result = queries.record_analysis(c, path, size, mtime_ns, content_hash, analysis)
+            if imports is None or not result.created:
+                return result
+            return replace(result, imported=meta_sql.apply_import(c, result.photo_id, imports, result.face_ids))
 
-    def record_analysis(self, path: str, size: int, mtime_ns: int, content_hash: str,
-                        analysis: PhotoAnalysis) -> AddResult:
-        """Store one photo's analysis and point the file at it, in one transaction."""
-        return self.write(lambda c: queries.record_analysis(c, path, size, mtime_ns, content_hash, analysis))
+        return self.write(task)
 
-    def link_existing(self, path: str, size: int, mtime_ns: int, content_hash: str) -> AddResult | None:
-        """Point a file at the already-analysed photo with this hash (None if there is none)."""
-        return self.write(lambda c: queries.link_existing(c, path, size, mtime_ns, content_hash))
+    def import_metadata(self, photo_id: int, plan: ImportPlan) -> ImportResult:
+        """Apply an import planned on a stored photo (a changed sidecar), in one transaction."""
+        return self.write(lambda c: meta_sql.apply_import(c, photo_id, plan))
+
+    def name_person(self, person_id: int, name: str | None) -> faces.PersonRow:
+        """Name (None: unname) a person; recorded as a correction."""
+        return self.write(lambda c: edits.name_person(c, person_id, name))
+
+    def merge_people(self, keep: int, other: int) -> faces.PersonRow:
+        """Move every face of `other` to `keep` and delete `other`; recorded."""
+        return self.write(lambda c: edits.merge_people(c, keep, other))
+
+    def move_face(self, face_id: int, person_id: int) -> None:
+        """Pin a face to a person (a face of the same photo already there leaves it)."""
+        self.write(lambda c: edits.move_face(c, face_id, person_id))
+
+    def accept_faces(self, person_id: int, face_ids: Sequence[int]) -> list[int]:
+        """Pin to a person those of these faces still on nobody when the write runs; the faces moved."""
+        return self.write(lambda c: edits.accept_faces(c, person_id, face_ids))
+
+    def reject_face(self, face_id: int) -> int | None:
+        """Take a face off its person for good; the person it had (None: none)."""
+        return self.write(lambda c: edits.reject_face(c, face_id))
+
+    def reject_suggestion(self, face_id: int, person_id: int) -> None:
+        """"This face is not this person": recorded, and the face leaves that person if it was on it."""
+        self.write(lambda c: edits.reject_suggestion(c, face_id, person_id))
+
+    def new_person(self, face_ids: Sequence[int], name: str | None) -> int:
+        """A curated person from these faces (pinned to it; ValueError for two faces of one photo); its id."""
+        return self.write(lambda c: edits.new_curated_person(c, face_ids, name))
+
+    def note_identity(self, path: str, inode: int, ctime_ns: int) -> None:
+        """The inode and ctime of the file now at `path` (after it was linked or analysed): a later walk tells a
+        file replaced by other bytes of the same size and mtime (issue 22)."""
+        self.write(lambda c: identity.note(c, path, inode, ctime_ns))
+
+    def mark_retry(self, paths: Sequence[str] | None) -> list[str]:
+        """Mark failed files (these, or below these folders; None: all) to be analysed again; their paths."""
+        return self.write(lambda c: queries.mark_retry(c, paths))
+
+    def mark_sidecars_dirty(self, paths: Sequence[str] | None) -> list[str]:
+        """The sidecars of these files' photos (None: every photo) to be written now; the paths not in the
+        library (then nothing is marked)."""
+        return self.write(lambda c: meta_sql.mark_paths_dirty(c, paths))
+
+    def sidecar_written(self, photo_id: int, gen: int, seen: SidecarSeen) -> None:
+        """A photo's sidecar is in step as of `gen`; what was written is remembered (its own echo is skipped)."""
+        self.write(lambda c: meta_sql.sidecar_written(c, photo_id, gen, seen))
+
+    def sidecar_failed(self, photo_id: int, error: str) -> float:
+        """A photo's sidecar could not be written: kept dirty, retried after a backoff (its seconds, returned)."""
+        return self.write(lambda c: meta_sql.sidecar_failed(c, photo_id, error))
 
     def link_or_mark_pending(self, path: str, size: int, mtime_ns: int, content_hash: str) -> AddResult | None:
         """Point a file at the analysed photo with this hash, or, if there is none, mark it pending (one lookup)."""

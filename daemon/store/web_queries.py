@@ -1,8 +1,9 @@
-"""The SQL of the reads only the web app makes, as functions of a connection: a photo with every recorded file
+"""The SQL of the reads only the web app asks for, as functions of a connection: a photo with every recorded file
 (`photo`), face rows with their person and quality (`face`, `photo_faces`, `person_faces`, `unassigned_faces`,
 `face_quality_sql`), a photo's objects, each person's representative face (`best_faces`, `face_owners`) and
-the pinned faces of a page. The reads the CLI shares (people, the photo search and its count, failed files) are
-in `queries.py` and `faces.py`; the web app's corrections are `daemon/library/corrections.py`'s.
+the pinned faces of a page. The web app reaches them through the use cases in `daemon/library/reads.py`; the
+reads the CLI shares (people, the photo search and its count, failed files) are in `faces.py`, `search.py` and
+`queries.py`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 from daemon.errors import NotFoundError
 from daemon.store import queries as q
 
-# Face quality until the faces table carries its own (issue 11 adds a `quality` column; `face_quality_sql`
-# uses it as soon as it exists): the detector's score, discounted for faces too small to recognise.
+# A face's quality where `faces.quality` is NULL (faces stored before schema 6 kept NULL there): the detector's
+# score, discounted for faces too small to recognise. The web app opens a migrated store, so the column is there.
 _QUALITY_FALLBACK = "({t}.score * min(1.0, min({t}.x2 - {t}.x1, {t}.y2 - {t}.y1) / 80.0))"
 
 
@@ -31,8 +32,8 @@ class FileRow:
 
 
 @dataclass(frozen=True)
-class PhotoRow:
-    """A photo with its recorded files (the web app picks one that is still there and unchanged)."""
+class PhotoFiles:
+    """A photo with its recorded files (the web app picks one that is still there and unchanged to render)."""
 
     id: int
     content_hash: str
@@ -66,27 +67,9 @@ class ObjectRow:
     box: tuple[float, float, float, float]
 
 
-# Per connection: whether faces has a quality column (a PRAGMA on every query cost more than the query; a
-# migration that adds the column comes with a new pictod, hence a restart of the web app, hence new connections).
-# Keyed by id() with the connection held, so an id cannot be reused by another connection while remembered.
-_QUALITY_COLUMN: dict[int, tuple[sqlite3.Connection, bool]] = {}
-
-
-def _has_quality(conn: sqlite3.Connection) -> bool:
-    known = _QUALITY_COLUMN.get(id(conn))
-    if known is None:
-        if len(_QUALITY_COLUMN) > 256:
-            _QUALITY_COLUMN.clear()
-        known = (conn, any(r[1] == "quality" for r in conn.execute("PRAGMA table_info(faces)")))
-        _QUALITY_COLUMN[id(conn)] = known
-    return known[1]
-
-
-def face_quality_sql(conn: sqlite3.Connection, table: str = "f") -> str:
+def face_quality_sql(table: str = "f") -> str:
     """An SQL expression for a face's quality (higher is better)."""
-    if _has_quality(conn):
-        return f"coalesce({table}.quality, {_QUALITY_FALLBACK.format(t=table)})"
-    return _QUALITY_FALLBACK.format(t=table)
+    return f"coalesce({table}.quality, {_QUALITY_FALLBACK.format(t=table)})"
 
 
 def _face(row: Sequence[Any]) -> FaceRow:
@@ -96,12 +79,11 @@ def _face(row: Sequence[Any]) -> FaceRow:
                    box=(float(x1), float(y1), float(x2), float(y2)), score=float(score), quality=float(quality))
 
 
-def _face_select(conn: sqlite3.Connection) -> str:
-    return ("SELECT f.id, f.photo_id, f.person_id, p.name, f.x1, f.y1, f.x2, f.y2, f.score, "
-            f"{face_quality_sql(conn)} AS quality FROM faces f LEFT JOIN people p ON p.id = f.person_id")
+_FACE_SELECT = ("SELECT f.id, f.photo_id, f.person_id, p.name, f.x1, f.y1, f.x2, f.y2, f.score, "
+                f"{face_quality_sql()} AS quality FROM faces f LEFT JOIN people p ON p.id = f.person_id")
 
 
-def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoRow:
+def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoFiles:
     """A photo and its files; NotFoundError for an unknown id."""
     row = conn.execute("SELECT id, content_hash, width, height, format, taken_at, camera FROM photos WHERE id = ?",
                        (photo_id,)).fetchone()
@@ -110,7 +92,7 @@ def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoRow:
     files = tuple(FileRow(path=q.dec(r[0]), size=int(r[1]), mtime_ns=int(r[2]), status=str(r[3])) for r in
                   conn.execute("SELECT path, size, mtime_ns, status FROM files WHERE photo_id = ? ORDER BY path",
                                (photo_id,)))
-    return PhotoRow(id=int(row[0]), content_hash=str(row[1]), width=int(row[2]), height=int(row[3]),
+    return PhotoFiles(id=int(row[0]), content_hash=str(row[1]), width=int(row[2]), height=int(row[3]),
                     format=str(row[4]), taken_at=row[5], camera=row[6], files=files)
 
 
@@ -124,7 +106,7 @@ def face_box(conn: sqlite3.Connection, face_id: int) -> tuple[int, tuple[float, 
 
 def face(conn: sqlite3.Connection, face_id: int) -> FaceRow:
     """One face; NotFoundError for an unknown id."""
-    row = conn.execute(f"{_face_select(conn)} WHERE f.id = ?", (face_id,)).fetchone()
+    row = conn.execute(f"{_FACE_SELECT} WHERE f.id = ?", (face_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no face with id {face_id}")
     return _face(row)
@@ -132,7 +114,7 @@ def face(conn: sqlite3.Connection, face_id: int) -> FaceRow:
 
 def photo_faces(conn: sqlite3.Connection, photo_id: int) -> list[FaceRow]:
     """The faces of a photo, left to right."""
-    return [_face(r) for r in conn.execute(f"{_face_select(conn)} WHERE f.photo_id = ? ORDER BY f.x1, f.id",
+    return [_face(r) for r in conn.execute(f"{_FACE_SELECT} WHERE f.photo_id = ? ORDER BY f.x1, f.id",
                                            (photo_id,))]
 
 
@@ -145,7 +127,7 @@ def photo_objects(conn: sqlite3.Connection, photo_id: int) -> list[ObjectRow]:
 
 def best_faces(conn: sqlite3.Connection, person_ids: Iterable[int]) -> dict[int, int]:
     """Each person's best-quality face id (a person's representative face)."""
-    quality = face_quality_sql(conn, "b")
+    quality = face_quality_sql("b")
     out: dict[int, int] = {}
     for person_id in person_ids:
         row = conn.execute(f"SELECT b.id FROM faces b WHERE b.person_id = ? ORDER BY {quality} DESC, b.id LIMIT 1",
@@ -168,7 +150,7 @@ def face_owners(conn: sqlite3.Connection, face_ids: Sequence[int]) -> dict[int, 
 def person_faces(conn: sqlite3.Connection, person_id: int, *, limit: int, offset: int) -> list[FaceRow]:
     """A page of one person's faces, best quality first."""
     return [_face(r) for r in conn.execute(
-        f"{_face_select(conn)} WHERE f.person_id = ? ORDER BY quality DESC, f.id LIMIT ? OFFSET ?",
+        f"{_FACE_SELECT} WHERE f.person_id = ? ORDER BY quality DESC, f.id LIMIT ? OFFSET ?",
         (person_id, limit, offset))]
 
 
@@ -192,6 +174,6 @@ def unassigned_faces(conn: sqlite3.Connection, *, limit: int, offset: int) -> tu
     """A page of the faces on nobody, best quality first, and how many there are."""
     total = unassigned_count(conn)
     rows = [_face(r) for r in conn.execute(
-        f"{_face_select(conn)} WHERE f.person_id IS NULL ORDER BY quality DESC, f.id LIMIT ? OFFSET ?",
+        f"{_FACE_SELECT} WHERE f.person_id IS NULL ORDER BY quality DESC, f.id LIMIT ? OFFSET ?",
         (limit, offset))]
     return rows, total

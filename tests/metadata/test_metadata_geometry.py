@@ -122,3 +122,13 @@ def test_sidecar_names(tmp_path: Path) -> None:
     listing = ["img_7.jpg.xmp", "IMG_7.JPG", "Img_7.Xmp", "other.xmp"]
     assert [p.name for p in find_sidecars(photo, listing)] == ["img_7.jpg.xmp", "Img_7.Xmp"]
     assert list(itertools.chain(find_sidecars(tmp_path / "none.jpg", listing))) == []
+
+
+def test_iou_of_boxes() -> None:
+    """The one IoU (daemon/types.py) used by the analysis, the metadata reader and writer, and the XMP import."""
+    from daemon.types import iou
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0  # empty boxes overlap nothing
+    assert iou((10, 10, 0, 0), (0, 0, 10, 10)) == 0.0  # an inverted box is empty

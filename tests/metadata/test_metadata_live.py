@@ -123,7 +123,10 @@ def test_a_user_correction_after_the_import_is_never_overridden(imported: tuple[
         from daemon.store import metadata as meta_sql
         photo_id = store.read(lambda c: c.execute("SELECT photo_id FROM faces WHERE id = ?", (face_id,)).fetchone()[0])
         meta = read_metadata(photos / "sidecar_3.jpg")
-        result = store.write(lambda c: corrections.import_metadata(c, photo_id, meta, {}, reimport=True))
+        from daemon.people import xmp_import
+        plan = xmp_import.plan_import(meta, store.photo_faces(photo_id), {},
+                                      written_digest=store.sidecar_seen(photo_id)[1], reimport=True)
+        result = store.import_metadata(photo_id, plan)
         assert result.skipped == 1
         assert store.read(lambda c: c.execute("SELECT person_id FROM faces WHERE id = ?", (face_id,)).fetchone()) \
             == (None,)

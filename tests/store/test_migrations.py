@@ -180,8 +180,8 @@ def test_v5_database_gains_face_quality_and_rotation(tmp_path: Path) -> None:
             [(None, 0), (None, 0)]
 
 
-def test_v6_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path: Path) -> None:
-    """v6 -> v7 (issue 22): photos rebuilt with AUTOINCREMENT and missing_since, every id and every row kept
+def test_v8_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path: Path) -> None:
+    """v8 -> v9 (issue 22): photos rebuilt with AUTOINCREMENT and missing_since, every id and every row kept
     (faces, objects, files, corrections, metadata still point at their photo); then a deleted top id is never
     handed out again (without AUTOINCREMENT SQLite reuses max(id) + 1)."""
     from people_synth import analysis, content_hash, face_vectors, identities
@@ -189,16 +189,16 @@ def test_v6_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
     path = tmp_path / "library.db"
     conn = db.connect(path)
     try:
-        assert migrations.migrate(conn, path, upto=6) == [1, 2, 3, 4, 5, 6]
+        assert migrations.migrate(conn, path, upto=8) == [1, 2, 3, 4, 5, 6, 7, 8]
     finally:
         conn.close()
     rng = np.random.default_rng(22)
     centres = identities(2, seed=22)
-    with Store.open(path) as store:  # migrates to v7 at once; the rows below go in through the v6 columns
+    with Store.open(path) as store:  # migrates to v9 at once; the rows below go in through the v8 columns
         pass
-    conn = sqlite3.connect(path)  # build the v6 state by hand: the store code is v7 now
-    conn.execute("PRAGMA user_version = 6")
-    conn.execute("DELETE FROM schema_migrations WHERE version = 7")
+    conn = sqlite3.connect(path)  # build the v8 state by hand: the store code is v9 now
+    conn.execute("PRAGMA user_version = 8")
+    conn.execute("DELETE FROM schema_migrations WHERE version = 9")
     conn.execute("DROP TABLE photos")
     conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL UNIQUE, width INTEGER "
                  "NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL, taken_at TEXT, camera TEXT, gps_lat REAL, "
@@ -209,7 +209,7 @@ def test_v6_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
     conn.close()
     conn = db.connect(path)
     try:
-        assert migrations.current_version(conn) == 6
+        assert migrations.current_version(conn) == 8
         for i in (3, 7, 9):  # ids with gaps, as deletions leave them
             conn.execute("INSERT INTO photos (id, content_hash, width, height, format, analysed_at) "
                          "VALUES (?, ?, 10, 10, 'JPEG', 't')", (i, content_hash(i)))
@@ -226,7 +226,7 @@ def test_v6_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
     finally:
         conn.close()
     with Store.open(path) as store:
-        assert store.read(migrations.current_version) == migrations.LATEST == 7
+        assert store.read(migrations.current_version) == migrations.LATEST == 9
         after = {t: store.read(lambda c, t=t: c.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall())
                  for t in before}
         assert [(*r, None) for r in before["photos"]] == after["photos"]  # missing_since NULL: present
@@ -234,10 +234,38 @@ def test_v6_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
         for table in ("objects", "faces", "photo_metadata"):
             assert before[table] == after[table], table
         assert store.read(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
-        assert list(tmp_path.glob("library.db.v6-*.bak")), "a data migration backs the file up first"
+        assert list(tmp_path.glob("library.db.v8-*.bak")), "a data migration backs the file up first"
         # The top id deleted, a new photo gets a new id.
         store.write(lambda c: c.execute("DELETE FROM photos WHERE id = 9"))
         fresh = store.record_analysis("/p/new.jpg", 1, 1, content_hash("new"), analysis([]))
         assert fresh.photo_id == 10
         # And the ON DELETE CASCADE of faces and objects still reaches the rebuilt table.
         assert store.read(lambda c: c.execute("SELECT count(*) FROM faces WHERE photo_id = 9").fetchone()) == (0,)
+def test_v6_database_gains_sidecar_retries_and_abandoned_sidecars_are_dirty_again(tmp_path: Path) -> None:
+    """v6 -> v7 (issue 22, item 5): a sidecar v6 gave up on (3 failures, dirty cleared) waits to be written again;
+    one written fine stays clean; status shows the dirty count."""
+    path = tmp_path / "library.db"
+    _build_v1(path)
+    conn = db.connect(path)
+    try:
+        assert migrations.migrate(conn, path, upto=6) == [2, 3, 4, 5, 6]
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO photos (id, content_hash, width, height, format, analysed_at) "
+                     "VALUES (2, 'h2', 10, 10, 'JPEG', 'then')")
+        conn.execute("INSERT INTO photo_metadata (photo_id, dirty, dirty_gen, write_failures) VALUES (1, 0, 4, 3)")
+        conn.execute("INSERT INTO photo_metadata (photo_id, dirty, dirty_gen, write_failures) VALUES (2, 0, 2, 0)")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    with Store.open(path, read_only=True) as old:  # a v6 library read as it is: no retry columns yet
+        assert old.status_counts().sidecars_dirty == 0 and old.status_counts().sidecar_error is None
+    with Store.open(path) as store:
+        assert store.read(migrations.current_version) == migrations.LATEST >= 7
+        assert store.read(lambda c: c.execute("SELECT photo_id, dirty, dirty_gen, retry_at, last_error FROM "
+                                              "photo_metadata ORDER BY photo_id").fetchall()) == \
+            [(1, 1, 5, None, None), (2, 0, 2, None, None)]
+        assert store.status_counts().sidecars_dirty == 1
+        delay = store.sidecar_failed(1, "x.jpg.xmp: read-only file system")
+        assert delay == 2.0 and store.sidecar_failed(1, "again") == 4.0
+        assert store.sidecar_jobs(10, tags=False) == []  # not due yet
+        assert store.status_counts().sidecar_error == "again"

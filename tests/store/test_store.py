@@ -18,6 +18,11 @@ from daemon.store import base as B
 from daemon.store import queries as q
 
 
+def photo_of(store: Store, content: str) -> int | None:
+    """The analysed photo with these bytes (the store's one hash lookup, read directly)."""
+    return store.read(lambda c: q.photo_id_for_hash(c, content))
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = Store.open(tmp_path / "lib" / "library.db")
@@ -46,7 +51,7 @@ def test_open_keeps_umask_independent_privacy(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
         with Store.open(tmp_path / "open" / "library.db") as s:
-            s.mark_pending("/x", 1, 1)
+            s.link_or_mark_pending("/x", 1, 1, content_hash("pending"))
     finally:
         os.umask(old)
     assert _mode(tmp_path / "open") == 0o700
@@ -95,7 +100,7 @@ def test_hostile_paths_round_trip(store: Store, path: str) -> None:
 
 def test_prefix_queries_match_whole_directory_names(store: Store) -> None:
     for p in ["/a/x.jpg", "/a/sub/y.jpg", "/a/sub/deeper/z.jpg", "/ab/no.jpg", "/a.jpg", "/a0/no.jpg", "/A/no.jpg"]:
-        store.mark_pending(p, 1, 1)
+        store.link_or_mark_pending(p, 1, 1, content_hash("pending"))
     under = [r.path for r in store.iter_files("/a")]
     assert under == ["/a/sub/deeper/z.jpg", "/a/sub/y.jpg", "/a/x.jpg"]
     assert [r.path for r in store.iter_files("/a/")] == under
@@ -114,7 +119,7 @@ def test_move_directory_and_file_over_existing(store: Store) -> None:
     # A file moved onto an existing row replaces it; the replaced photo (no file left) is missing (issue 22).
     assert store.move("/moved/deep/b.jpg", "/out/b.jpg") == 1
     assert store.status_counts().photos_missing == 1
-    assert store.get_file("/out/b.jpg").photo_id == store.photo_id_for_hash(content_hash("b"))
+    assert store.get_file("/out/b.jpg").photo_id == photo_of(store, content_hash("b"))
     assert store.status_counts().photos == 2
 
 
@@ -122,11 +127,11 @@ def test_content_identity_copy_links_without_new_photo(store: Store) -> None:
     e = identities(2)
     first = store.record_analysis("/p/one.jpg", 5, 6, content_hash("x"), analysis(e, tags=("dog", "cat")))
     assert first.created and len(first.face_ids) == 2 and first.objects == 2
-    assert store.photo_id_for_hash(content_hash("x")) == first.photo_id
-    copy = store.link_existing("/p/copy.jpg", 5, 7, content_hash("x"))
+    assert photo_of(store, content_hash("x")) == first.photo_id
+    copy = store.link_or_mark_pending("/p/copy.jpg", 5, 7, content_hash("x"))
     assert copy is not None and not copy.created and copy.photo_id == first.photo_id
     assert copy.face_ids == first.face_ids and copy.objects == 2
-    assert store.link_existing("/p/other.jpg", 5, 7, content_hash("nope")) is None
+    assert store.link_or_mark_pending("/p/other.jpg", 5, 7, content_hash("nope")) is None
     # A concurrent analysis of the same bytes is dropped and linked instead.
     again = store.record_analysis("/p/third.jpg", 5, 8, content_hash("x"), analysis(e))
     assert not again.created and again.photo_id == first.photo_id
@@ -146,11 +151,11 @@ def test_content_identity_copy_links_without_new_photo(store: Store) -> None:
 def test_changed_content_replaces_photo_and_drops_orphan(store: Store) -> None:
     c = identities(2)
     a = store.record_analysis("/p/x.jpg", 1, 1, content_hash("v1"), analysis([c[0]]))
-    store.mark_pending("/p/x.jpg", 2, 2)
+    store.link_or_mark_pending("/p/x.jpg", 2, 2, content_hash("pending"))
     assert store.get_file("/p/x.jpg").photo_id == a.photo_id  # kept until the new result lands
     b = store.record_analysis("/p/x.jpg", 2, 2, content_hash("v2"), analysis([c[1]]))
     assert b.removed is not None and b.removed.photo_ids == (a.photo_id,)
-    assert store.photo_id_for_hash(content_hash("v1")) is None
+    assert photo_of(store, content_hash("v1")) is None
     store.record_failure("/p/x.jpg", 3, 3, "truncated")
     row = store.get_file("/p/x.jpg")
     assert (row.status, row.reason, row.photo_id) == ("failed", "truncated", None)
@@ -180,7 +185,7 @@ def test_write_errors_roll_back_and_reach_the_caller(store: Store) -> None:
 
     with pytest.raises(StoreError, match="database write failed"):
         store.write(bad_sql)
-    store.mark_pending("/p/after.jpg", 1, 1)  # the writer survives
+    store.link_or_mark_pending("/p/after.jpg", 1, 1, content_hash("pending"))  # the writer survives
     assert store.get_file("/p/after.jpg") is not None
 
 
@@ -214,13 +219,13 @@ def test_closed_store_refuses(tmp_path: Path) -> None:
     s.close()
     s.close()
     with pytest.raises(StoreError, match="closed"):
-        s.mark_pending("/x", 1, 1)
+        s.link_or_mark_pending("/x", 1, 1, content_hash("pending"))
     with pytest.raises(StoreError, match="closed"):
         s.get_file("/x")
 
 
 def test_second_process_connection_sees_writes(store: Store) -> None:
-    store.mark_pending("/p/x.jpg", 1, 1)
+    store.link_or_mark_pending("/p/x.jpg", 1, 1, content_hash("pending"))
     other = sqlite3.connect(store.path)
     try:
         assert other.execute("SELECT count(*) FROM files").fetchone()[0] == 1
@@ -255,7 +260,7 @@ def test_directory_move_and_remove_are_batched(store: Store) -> None:
     seen.clear()
     # The replaced rows' photos had no other file: missing (issue 22), out of the counts.
     assert store.status_counts().photos == n and store.status_counts().photos_missing == n // 10
-    assert store.get_file("/dst/10.jpg").photo_id == store.photo_id_for_hash(content_hash(("src", 10)))
+    assert store.get_file("/dst/10.jpg").photo_id == photo_of(store, content_hash(("src", 10)))
     missed = store.remove("/dst")
     result = store.write(lambda c: missing.purge(c, missed.photos_missing))  # issue 22: missing, then purged
     removed_selects = len(seen)

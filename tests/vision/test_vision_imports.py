@@ -6,7 +6,7 @@ import ast
 
 from vision_data import REPO
 
-VISION = REPO / "daemon" / "vision"
+VISION = REPO / "daemon" / "analysis" / "vision"
 
 
 def imports_within_vision() -> dict[str, set[str]]:

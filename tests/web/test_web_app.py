@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sqlite3
-import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,8 @@ from web_helpers import ORIGIN, Built, Shot, build_library, client, csrf_of, peo
 
 from daemon.config import Config
 from daemon.store import Store
-from daemon.web import app as web_app
+from daemon.web import people_pages
+from daemon.web.pages import HERE
 from daemon.web.security import MAX_BODY
 
 SHOTS = [
@@ -104,7 +103,7 @@ def test_representative_face_follows_corrections(web: TestClient, cfg: Config, b
 
 
 def test_people_page_pages(web: TestClient, cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(web_app, "PEOPLE_PER_PAGE", 1)
+    monkeypatch.setattr(people_pages, "PEOPLE_PER_PAGE", 1)
     first, second = web.get("/people").text, web.get("/people?page=2").text
     assert "page 1 of 2" in first and 'rel="next" href="/people?page=2"' in first
     assert first.count("data-person=") == second.count("data-person=") == 1
@@ -276,53 +275,39 @@ def test_new_person_from_picked_faces(web: TestClient, cfg: Config, built: Built
     assert clash.status_code == 400 and "same photo" in clash.json()["error"]
 
 
-def _suggest_by_mean(store: Store) -> list[dict[str, Any]]:
-    """A real nearest-mean suggestion over the library (stands in for issue 11's until it lands)."""
-    import numpy as np
-
-    def read(conn: Any) -> list[dict[str, Any]]:
-        means = [(pid, np.frombuffer(m, np.float32)) for pid, m in conn.execute(
-            "SELECT id, mean FROM people WHERE mean IS NOT NULL")]
-        out = []
-        for fid, emb in conn.execute("SELECT id, embedding FROM faces WHERE person_id IS NULL"):
-            v = np.frombuffer(emb, np.float32)
-            ranked = sorted((1 - float(v @ m / np.linalg.norm(m)), pid) for pid, m in means)
-            out.append({"face_id": fid, "suggestions": [{"person_id": pid, "distance": d} for d, pid in ranked]})
-        return out
-    return store.read(read)
-
-
-def test_unknown_faces_grouped_by_suggestion_and_accepted(web: TestClient, cfg: Config, built: Built,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    ids = _ids(cfg)
-    library = types.ModuleType("daemon.library.reads")
-    library.suggest_faces = _suggest_by_mean  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "daemon.library.reads", library)
-    csrf = csrf_of(web)
-    rejected = built.faces[0][0]
-    post(web, f"/faces/{rejected}/reject", {}, csrf=csrf)  # now two faces on nobody: ~identity 0 and 2
-    page = web.get("/unknown").text
-    assert "Perhaps" in page and "accept all" in page
-    done = post(web, f"/people/{ids['big']}/accept-all", [("face", rejected), ("face", 999999)], csrf=csrf,
-                json_reply=True)
-    assert done.status_code == 200 and done.json()["faces"] == [rejected]  # the unknown id is not taken
-    assert _face_person(cfg, rejected) == ids["big"]
-    top = _suggest_by_mean_top(cfg, built.faces[4][0])
-    dismiss = post(web, f"/faces/{built.faces[4][0]}/dismiss", {"person": top}, csrf=csrf, json_reply=True)
-    assert dismiss.status_code == 200, dismiss.text  # corrections.reject_suggestion (issue 11)
-    with sqlite3.connect(cfg.database_path) as conn:
-        assert conn.execute("SELECT count(*) FROM corrections WHERE kind = 'reject' AND face_id = ? AND person_id = ?",
-                            (built.faces[4][0], top)).fetchone()[0] == 1
-    one = post(web, f"/faces/{built.faces[4][0]}/accept", {"person": top}, csrf=csrf, json_reply=True)
-    assert one.status_code == 200 and _face_person(cfg, built.faces[4][0]) == top
-
-
-def _suggest_by_mean_top(cfg: Config, face_id: int) -> int:
-    store = Store.open(cfg.database_path)
+def test_unknown_faces_grouped_by_suggestion_and_accepted(tmp_path: Path) -> None:
+    """The real suggestions (`library.suggestions`, the built config's `[clustering]`) on a library where nothing
+    is clustered: a person made of one face, the faces of that identity suggested, dismissed, accepted."""
+    built = build_library(tmp_path / "lib", SHOTS, recluster=False)
+    web = client(built.cfg, tmp_path / "cache")
     try:
-        return next(s["suggestions"][0]["person_id"] for s in _suggest_by_mean(store) if s["face_id"] == face_id)
+        csrf = csrf_of(web)
+        made = post(web, "/faces/new-person", [("face", built.faces[0][0]), ("name", "Ada")], csrf=csrf,
+                    json_reply=True)
+        ada = made.json()["person"]
+        page = web.get("/unknown").text
+        assert "Perhaps" in page and "accept all" in page
+
+        def tops() -> dict[int, int]:
+            answer = web.get("/unknown", headers={"Accept": "application/json"})
+            return {i["face_id"]: i["suggestions"][0]["person_id"] for i in answer.json()}
+
+        same = [built.faces[1][0], built.faces[2][0]]  # identity 0 in obama2 and obama3
+        assert {tops().get(f) for f in same} == {ada}
+        dismiss = post(web, f"/faces/{same[1]}/dismiss", {"person": ada}, csrf=csrf, json_reply=True)
+        assert dismiss.status_code == 200, dismiss.text
+        with sqlite3.connect(built.cfg.database_path) as conn:
+            assert conn.execute("SELECT count(*) FROM corrections WHERE kind = 'reject' AND face_id = ? AND "
+                                "person_id = ?", (same[1], ada)).fetchone()[0] == 1
+        assert tops().get(same[1]) != ada  # a dismissed suggestion never returns
+        done = post(web, f"/people/{ada}/accept-all", [("face", f) for f in [*same, 999999]], csrf=csrf,
+                    json_reply=True)
+        assert done.status_code == 200 and done.json()["faces"] == [same[0]]  # neither the dismissed nor unknown
+        assert _face_person(built.cfg, same[0]) == ada
+        one = post(web, f"/faces/{same[1]}/accept", {"person": ada}, csrf=csrf, json_reply=True)
+        assert one.status_code == 200 and _face_person(built.cfg, same[1]) == ada  # a person given: taken
     finally:
-        store.close()
+        web.__exit__(None, None, None)
 
 
 # ----------------------------------------------------------------------------------------------- images
@@ -363,7 +348,7 @@ def test_a_missing_or_changed_original_is_a_placeholder(built: Built, tmp_path: 
             image = test.get(f"/img/face/{face}.jpg")
             assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml", kind
             assert image.headers["cache-control"] == "no-store"
-            expected = (web_app.HERE / "static" / f"{kind}.svg").read_bytes()
+            expected = (HERE / "static" / f"{kind}.svg").read_bytes()
             assert image.content == expected, (face, kind)
         page = test.get("/photos/1")
         assert page.status_code == 200 and "not there now" in page.text

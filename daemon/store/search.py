@@ -1,0 +1,286 @@
+"""The SQL of the photo search (`pictod photos`, the web app's Photos page): the one filter type (`PhotoFilter`),
+the one result type (`PhotoHit`), `search_photos` and `count_photos`.
+
+A field added to the search is written here twice: the filter (a field of `PhotoFilter` and its WHERE clause in
+`_photo_where`) and the result (a field of `PhotoHit`, filled in `search_photos`); `daemon/library/photos.py`
+hands both through unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from daemon.errors import NotFoundError
+from daemon.store import faces
+from daemon.store.base import chunks, dec, has_column, marks
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoFilter:
+    """A photo search (`pictod photos`, the web app's Photos page): the one filter type, from the front ends to
+    this query. Every condition given must hold (AND); empty matches all.
+
+    - `tags`: COCO object labels; the photo shows every one of them.
+    - `people`: person ids (int, or a string of digits) or exact names; the photo has a face of every one of
+      them (a name shared by several people matches any of those). Unknown ids/names raise NotFoundError.
+    - `any_person`: at least one face assigned to a person; `no_people`: no face assigned to any person (the
+      complement; faces not grouped into a person yet do not count, `tags=("person",)` finds bodies).
+    - `since` / `until`: 'YYYY', 'YYYY-MM', 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS]', both inclusive (`until`
+      covers the whole year/month/day/minute given), on the photo's date: its EXIF capture time, else its file's
+      modification time in local time (`PhotoHit.date_source` says which). ValueError for other text.
+    - `exif_dates`: the date is the capture time alone (a photo without one matches no date bound and sorts
+      last); the web app's choice.
+    - `camera`: case-insensitive substring of the EXIF camera ("canon", "iPhone 12").
+    - `near`: (latitude, longitude, km) on the stored GPS position; photos without one never match.
+    - `sort`: 'path' (first path) or 'date'; `descending` reverses it. `limit` (None: all) and `offset` page it.
+    """
+
+    tags: tuple[str, ...] = ()
+    people: tuple[int | str, ...] = ()
+    any_person: bool = False
+    no_people: bool = False
+    since: str | None = None
+    until: str | None = None
+    exif_dates: bool = False
+    camera: str | None = None
+    near: tuple[float, float, float] | None = None
+    sort: Literal["path", "date"] = "path"
+    descending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoObject:
+    """An object found in a photo."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoFace:
+    """A face in a photo, with its person if it has one."""
+
+    id: int
+    box: tuple[float, float, float, float]
+    score: float  # detector confidence
+    person_id: int | None
+    person_name: str | None
+    quality: float | None  # face quality where the library stores one, else None
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoHit:
+    """One photo found by `search_photos`: the one result type of a photo search (`pictod photos --json`)."""
+
+    id: int
+    paths: list[str]  # every file showing these bytes, in path order
+    date: str  # the date the search used: taken_at, else file_time
+    date_source: Literal["exif", "file"]
+    taken_at: str | None  # EXIF capture time, ISO 8601 as the camera wrote it
+    file_time: str  # the earliest file's modification time, local, ISO 8601
+    camera: str | None
+    width: int
+    height: int
+    format: str
+    bytes: int  # the first path's file size
+    gps: tuple[float, float] | None  # (latitude, longitude)
+    distance_km: float | None  # from `near`, when given
+    objects: list[PhotoObject] = dataclasses.field(default_factory=list)
+    faces: list[PhotoFace] = dataclasses.field(default_factory=list)
+
+
+_WHEN = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?)?)?")
+
+
+def date_bounds(text: str) -> tuple[str, str]:
+    """'2020', '2020-05', '2020-05-17' or '2020-05-17T14:30[:05]' -> (first second, first second after), as
+    'YYYY-MM-DDTHH:MM:SS' text; ValueError naming what is wrong for anything else."""
+    match = _WHEN.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS])")
+    year, month, day, hour, minute, second = (0 if g is None else int(g) for g in match.groups())
+    given = sum(g is not None for g in match.groups())
+    try:
+        start = datetime(year, month or 1, day or 1, hour, minute, second)
+    except ValueError as exc:
+        raise ValueError(f"not a date: {text!r} ({exc}; years run from 0001 to 9999)") from None
+    try:
+        if given == 1:
+            end = start.replace(year=year + 1)
+        elif given == 2:
+            end = datetime(year + (month == 12), month % 12 + 1, 1)
+        else:
+            end = start + timedelta(**{3: {"days": 1}, 5: {"minutes": 1}}.get(given, {"seconds": 1}))
+    except (ValueError, OverflowError):
+        # The first moment after the last one datetime knows (issue 22: `--since 9999` said "not a date"): text
+        # that sorts after every 9999 date.
+        return start.isoformat(), "9999-12-31T23:59:60"
+    return start.isoformat(), end.isoformat()
+
+
+def check_filter(flt: PhotoFilter) -> None:
+    """ValueError for a date or a place no search can take (checked before any read)."""
+    for text in (flt.since, flt.until):
+        if text:
+            date_bounds(text)
+    if flt.near is not None:
+        lat, lon, km = flt.near
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km >= 0):
+            raise ValueError(f"near: latitude -90..90, longitude -180..180, km >= 0 (got {lat}, {lon}, {km})")
+
+
+def _person_groups(conn: sqlite3.Connection, people: Iterable[int | str]) -> list[tuple[int, ...]]:
+    """One tuple of person ids per requested person (a name may be several people); NotFoundError if unknown."""
+    groups: list[tuple[int, ...]] = []
+    for person in people:
+        if isinstance(person, int) or str(person).isdigit():
+            groups.append((faces.person_row(conn, int(person))[0],))
+        else:
+            ids = faces.people_named(conn, person)
+            if not ids:
+                raise NotFoundError(f"no person named {person!r} (see `pictod people`)")
+            groups.append(tuple(ids))
+    return groups
+
+
+EARTH_KM = 6371.0088
+
+
+def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
+    """Great-circle (haversine) distance in km; None when the photo has no position."""
+    if lat1 is None or lon1 is None:
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+_DATE_SQL = ("coalesce(substr(p.taken_at, 1, 19), "
+             "strftime('%Y-%m-%dT%H:%M:%S', m.mtime_ns / 1000000000, 'unixepoch', 'localtime'))")
+
+
+_EXIF_DATE_SQL = "substr(p.taken_at, 1, 19)"
+
+# The analysed photos with their earliest done file's mtime and their first path, for the search's FROM.
+_PHOTOS_SQL = ("photos p JOIN (SELECT photo_id, min(mtime_ns) AS mtime_ns, min(path) AS first_path FROM files "
+               "WHERE status = 'done' AND photo_id IS NOT NULL GROUP BY photo_id) m ON m.photo_id = p.id")
+
+
+def _photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[object], str]:
+    """The search's WHERE clause (with ' WHERE ', or empty), its arguments and the distance expression."""
+    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
+    where: list[str] = []
+    args: list[object] = []
+    for tag in flt.tags:
+        where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = p.id AND o.label = ?)")
+        args.append(tag)
+    for group in _person_groups(conn, flt.people):
+        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IN "
+                     f"({marks(len(group))}))")
+        args.extend(group)
+    assigned = "EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IS NOT NULL)"
+    if flt.any_person:
+        where.append(assigned)
+    if flt.no_people:
+        where.append("NOT " + assigned)
+    if flt.since:
+        where.append(f"{date_sql} >= ?")
+        args.append(date_bounds(flt.since)[0])
+    if flt.until:
+        where.append(f"{date_sql} < ?")
+        args.append(date_bounds(flt.until)[1])
+    if flt.camera is not None:
+        escaped = flt.camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("p.camera LIKE ? ESCAPE '\\'")
+        args.append(f"%{escaped}%")
+    distance = "NULL"
+    if flt.near is not None:
+        lat, lon, km = flt.near
+        conn.create_function("pictod_km", 4, _km, deterministic=True)
+        # A bounding box first (cheap), then the exact distance.
+        dlat = math.degrees(km / EARTH_KM)
+        where.append("p.gps_lat BETWEEN ? AND ?")
+        args += [lat - dlat, lat + dlat]
+        coslat = math.cos(math.radians(lat))
+        if coslat > 1e-6:
+            dlon = math.degrees(km / (EARTH_KM * coslat))
+            if dlon < 180 and lon - dlon >= -180 and lon + dlon <= 180:
+                where.append("p.gps_lon BETWEEN ? AND ?")
+                args += [lon - dlon, lon + dlon]
+        distance = "pictod_km(p.gps_lat, p.gps_lon, ?, ?)"
+        where.append(f"{distance} <= ?")
+        args += [lat, lon, km]
+    return (" WHERE " + " AND ".join(where) if where else ""), args, distance
+
+
+def count_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> int:
+    """How many analysed photos match `flt` (its sort and page aside)."""
+    clause, args, _distance = _photo_where(conn, flt)
+    return int(conn.execute(f"SELECT count(*) FROM {_PHOTOS_SQL}{clause}", args).fetchone()[0])
+
+
+def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
+    """Analysed photos matching every condition of `flt`, sorted and paged, with their paths, objects and faces."""
+    clause, args, distance = _photo_where(conn, flt)
+    order = "DESC" if flt.descending else "ASC"
+    sort = f"photo_date {order}, first_path {order}" if flt.sort == "date" else f"first_path {order}"
+    if flt.exif_dates and flt.sort == "date":
+        sort = "p.taken_at IS NULL, " + sort
+    select_args: list[object] = list(flt.near[:2]) if flt.near is not None else []
+    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
+    sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, m.mtime_ns, "
+           f"m.first_path, {date_sql} AS photo_date, {distance} AS distance_km FROM {_PHOTOS_SQL}{clause}"
+           f" ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
+    limit = -1 if flt.limit is None else max(0, flt.limit)
+    rows = conn.execute(sql, [*select_args, *args, limit, max(0, flt.offset)]).fetchall()
+    ids = [int(r[0]) for r in rows]
+    paths: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
+    objects: dict[int, list[tuple[str, float, tuple[float, float, float, float]]]] = {i: [] for i in ids}
+    found: dict[int, list[tuple[int, tuple[float, float, float, float], float, int | None, str | None,
+                                float | None]]] = {i: [] for i in ids}
+    quality = "fa.quality" if has_column(conn, "faces", "quality") else "NULL"
+    for chunk in chunks(ids):
+        qs = marks(len(chunk))
+        for photo_id, path, size in conn.execute(
+                f"SELECT photo_id, path, size FROM files WHERE status = 'done' AND photo_id IN ({qs}) "
+                "ORDER BY path", chunk):
+            paths[photo_id].append((dec(path), int(size)))
+        for photo_id, label, score, x1, y1, x2, y2 in conn.execute(
+                f"SELECT photo_id, label, score, x1, y1, x2, y2 FROM objects WHERE photo_id IN ({qs}) "
+                "ORDER BY score DESC, id", chunk):
+            objects[photo_id].append((label, float(score), (x1, y1, x2, y2)))
+        for photo_id, fid, x1, y1, x2, y2, score, person_id, name, q in conn.execute(
+                f"SELECT fa.photo_id, fa.id, fa.x1, fa.y1, fa.x2, fa.y2, fa.score, fa.person_id, pe.name, {quality} "
+                f"FROM faces fa LEFT JOIN people pe ON pe.id = fa.person_id WHERE fa.photo_id IN ({qs}) "
+                "ORDER BY fa.id", chunk):
+            found[photo_id].append((int(fid), (x1, y1, x2, y2), float(score), person_id, name,
+                                    None if q is None else float(q)))
+    result = []
+    for r in rows:
+        photo_id = int(r[0])
+        files = paths[photo_id]
+        file_time = _local_iso(int(r[8]))
+        result.append(PhotoHit(
+            id=photo_id, paths=[p for p, _s in files], date=r[1] or file_time,
+            date_source="exif" if r[1] else "file", taken_at=r[1], file_time=file_time, camera=r[2],
+            width=int(r[3]), height=int(r[4]), format=str(r[5]), bytes=files[0][1] if files else 0,
+            gps=None if r[6] is None or r[7] is None else (r[6], r[7]),
+            distance_km=None if r[11] is None else float(r[11]),
+            objects=[PhotoObject(label=label, score=score, box=box) for label, score, box in objects[photo_id]],
+            faces=[PhotoFace(id=fid, box=box, score=score, person_id=pid, person_name=name, quality=quality)
+                   for fid, box, score, pid, name, quality in found[photo_id]]))
+    return result
+
+
+def _local_iso(mtime_ns: int) -> str:
+    return datetime.fromtimestamp(mtime_ns / 1e9).replace(microsecond=0).isoformat()
