@@ -146,7 +146,7 @@ def test_a_missing_photo_stays_out_of_searches_and_comes_back_by_hash(tmp_path: 
         assert gone.photos_missing == (added.photo_id,) and gone.face_ids == ()
         assert store.read(lambda c: missing.missing_counts(c).photos_missing) == 1
         assert store.status_counts().faces == 0
-        back = store.link_existing("/q/elsewhere.jpg", 1, 2, content_hash("a"))
+        back = store.link_or_mark_pending("/q/elsewhere.jpg", 1, 2, content_hash("a"))
         assert back is not None and back.restored and back.photo_id == added.photo_id
         assert back.face_ids == added.face_ids
         counts = store.status_counts()
