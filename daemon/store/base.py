@@ -119,3 +119,9 @@ def mark_all_dirty(conn: sqlite3.Connection) -> None:
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     """Whether a table has a column (a read-only look at an older library may lack a newer one)."""
     return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def visible(conn: sqlite3.Connection) -> str:
+    """The SQL condition of a photo that is not missing (issue 22; the photos table aliased p); "1" on a library
+    older than schema v9, which readers open without upgrading it."""
+    return "p.missing_since IS NULL" if has_column(conn, "photos", "missing_since") else "1"

@@ -31,6 +31,7 @@ from daemon.store.base import (
     marks,
     now,
     vec,
+    visible,
 )
 from daemon.store.rows import RemoveResult
 
@@ -447,8 +448,7 @@ def person_row(conn: sqlite3.Connection, person_id: int) -> PersonRow:
 
 def people_rows(conn: sqlite3.Connection) -> list[PersonRow]:
     """(id, name, faces, photos) of every person, most faces first; faces on missing photos (issue 22,
-    `store/missing.py`) are not counted, and a person with only those is left out (kept, with its name)."""
-    from daemon.store.missing import visible  # missing.py builds on this module
+    `base.visible`) are not counted, and a person with only those is left out (kept, with its name)."""
     return conn.execute(
         "SELECT pe.id, pe.name, count(f.id) AS n, count(DISTINCT f.photo_id) FROM people pe "
         f"JOIN faces f ON f.person_id = pe.id JOIN photos p ON p.id = f.photo_id AND {visible(conn)} "

@@ -20,18 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from daemon.store import faces
-from daemon.store.base import chunks, get_state, marks, now, set_state
+from daemon.store.base import chunks, get_state, marks, now, set_state, visible
 from daemon.store.rows import RemoveResult
 
 LOST_ROOTS = "lost_roots"  # state key: {root: ISO time it went missing}, kept by the running daemon
 MOUNTS = "mounts_below"  # state key: {root: [mount points below it]}, so a restart knows a drive is away
 BACKLOG = "backlog"  # state key: photo events the running daemon still has to handle (`status`)
 
-def visible(conn: sqlite3.Connection) -> str:
-    """The condition of a photo that is not missing (the photos table aliased p); "1" on a library older than
-    schema v7, which readers open without upgrading it."""
-    has = any(r[1] == "missing_since" for r in conn.execute("PRAGMA table_info(photos)"))
-    return "p.missing_since IS NULL" if has else "1"
 
 
 def mark_missing(conn: sqlite3.Connection, photo_ids: Iterable[int]) -> RemoveResult:
