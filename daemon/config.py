@@ -43,6 +43,8 @@ class LibraryConfig:
     database: Path | None = None  # None: $XDG_DATA_HOME/pictod/library.db
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     follow_symlinks: bool = False
+    keep_missing_days: float = 30.0  # a photo whose files vanished is kept (hidden) this long, then purged
+                                     # (0: at the next check; `pictod purge` purges at once)
 
 
 # The models shipped with the package (daemon/models in a wheel, models/ at the top of a checkout); a config that
@@ -322,6 +324,7 @@ def _check_ranges(config: Config) -> None:
         ("clustering.attach_eps", 0.0 < config.clustering.attach_eps < 2.0,
          "a cosine distance in (0, 2) (one at or below clustering.eps turns attaching off)"),
         ("clustering.attach_margin", 0.0 <= config.clustering.attach_margin < 2.0, "a cosine distance in [0, 2)"),
+        ("library.keep_missing_days", config.library.keep_missing_days >= 0, "a number of days >= 0"),
         ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),
         ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),
         ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),

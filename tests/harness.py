@@ -617,13 +617,22 @@ class LibraryDB:
         counts = self.status_counts()
         return counts.get("done", 0) + counts.get("failed", 0)
 
+    def _present(self) -> str:
+        # Schema v7 (issue 22): a photo whose files are gone is kept as missing; the probes count the others.
+        return " WHERE missing_since IS NULL" if "missing_since" in self.columns("photos") else ""
+
     def photo_count(self) -> int:
-        """Photo rows."""
-        return int(self.scalar("SELECT count(*) FROM photos"))
+        """Photo rows (not missing)."""
+        return int(self.scalar(f"SELECT count(*) FROM photos{self._present()}"))
 
     def photo_hashes(self) -> set[str]:
-        """Content hashes of analysed photos."""
-        return {r[0] for r in self.rows(f"SELECT {PHOTO_HASH} FROM photos")}
+        """Content hashes of analysed photos (not missing)."""
+        return {r[0] for r in self.rows(f"SELECT {PHOTO_HASH} FROM photos{self._present()}")}
+
+    def face_count(self) -> int:
+        """Faces on photos that are not missing."""
+        return int(self.scalar(f"SELECT count(*) FROM faces WHERE photo_id IN (SELECT id FROM photos"
+                               f"{self._present()})"))
 
     def problems(self) -> list[str]:
         """Everything wrong with the DB's consistency (empty when sound): integrity, orphans, duplicates."""
@@ -635,6 +644,9 @@ class LibraryDB:
         if fk:
             out.append(f"foreign_key_check: {fk[:10]}")
         checks = dict(CONSISTENCY_SQL)
+        if "missing_since" in self.columns("photos"):  # schema v7: a photo with no file is missing, kept
+            checks["photos without any file"] = checks["photos without any file"].replace(
+                "WHERE id NOT IN", "WHERE missing_since IS NULL AND id NOT IN", 1)
         if "people" in self.tables():
             checks.update(PEOPLE_SQL)
         for label, sql in checks.items():

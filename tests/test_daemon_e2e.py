@@ -175,6 +175,12 @@ def test_delete_removes_and_prunes(lib: Lib) -> None:
     pid = files(lib.db)[str(victim)][1]
     victim.unlink()
     expect(lambda: str(victim) not in files(lib.db), 30, 0.1, "row removed")
+    # Missing first (issue 22: kept for library.keep_missing_days), then purged: faces and empty people go.
+    assert query(lib.db, "SELECT missing_since IS NOT NULL FROM photos WHERE id = ?", pid) == [(1,)]
+    from daemon.library import purge
+    from daemon.store import Store
+    with Store.open(lib.db) as store:
+        assert purge.purge(store).purged == 1
     assert query(lib.db, "SELECT count(*) FROM photos WHERE id = ?", pid)[0][0] == 0
     assert query(lib.db, "SELECT count(*) FROM faces WHERE photo_id = ?", pid)[0][0] == 0
     # No person is left without a face.
@@ -329,7 +335,7 @@ def test_sigterm_during_work_exits_zero_with_consistent_db(lib: Lib, tmp_path: P
     print(f"\nSIGTERM to exit: {time.monotonic() - t0:.2f} s")
     assert integrity(lib.db) == "ok"
     assert query(lib.db, "SELECT count(*) FROM files WHERE status = 'pending'")[0][0] == 0
-    assert query(lib.db, "SELECT count(*) FROM photos p WHERE NOT EXISTS "
+    assert query(lib.db, "SELECT count(*) FROM photos p WHERE missing_since IS NULL AND NOT EXISTS "
                          "(SELECT 1 FROM files f WHERE f.photo_id = p.id)")[0][0] == 0
     assert lib.daemon.events("daemon_stopped")
     # sd_notify: READY first (after nothing but STATUS), WATCHDOG pings in between, STOPPING at the end.

@@ -125,7 +125,8 @@ def test_scan_in_process_analyses_links_fails_and_reclusters(tmp_path: Path, bas
     rows = files(db)
     assert "chelsea.png" not in rows and "obama2.jpg" not in rows
     assert rows["renamed.jpg"][:3:2] == ("done", moved_from)
-    assert scalar(db, "SELECT count(*) FROM photos") == 6
+    assert scalar(db, "SELECT count(*) FROM photos WHERE missing_since IS NULL") == 6
+    assert scalar(db, "SELECT count(*) FROM photos WHERE missing_since IS NOT NULL") == 1  # chelsea (issue 22)
     assert scalar(db, "SELECT group_concat(id || ':' || ifnull(person_id, '-')) FROM faces WHERE photo_id = ?",
                   moved_from) == faces_before
 

@@ -29,10 +29,11 @@ from daemon.library.photos import PhotoFilter, search_photos
 from daemon.library.sheet import write_contact_sheet
 from daemon.people import manager as P
 from daemon.people.manager import PeopleManager, clusters
-from daemon.store import Store
+from daemon.store import Store, missing
 from daemon.store import base as B
 from daemon.store import faces as F
 from daemon.store import queries as q
+from daemon.store.rows import RemoveResult
 
 CFG = ClusteringConfig()
 
@@ -59,6 +60,16 @@ def _add(store: Store, manager: PeopleManager, path: str, embeddings: np.ndarray
     return list(result.face_ids)
 
 
+def _remove_for_good(store: Store, path: str) -> RemoveResult:
+    """A file gone and its photo purged at once (issue 22 keeps it missing for a grace period first)."""
+    gone = store.remove(path)
+    return store.write(lambda c: missing.purge(c, gone.photos_missing))
+
+
+def _all_people(store: Store) -> dict[int, str | None]:
+    return dict(store.read(lambda c: c.execute("SELECT id, name FROM people").fetchall()))
+
+
 def _face_person(store: Store) -> dict[int, int | None]:
     return dict(store.read(lambda c: c.execute("SELECT id, person_id FROM faces").fetchall()))
 
@@ -70,12 +81,12 @@ def check_invariants(store: Store) -> None:
                 c.execute("SELECT id, name, mean, face_count, photo_count FROM people").fetchall(),
                 c.execute("SELECT kind, face_id, person_id FROM corrections WHERE kind IN ('assign', 'reject')")
                 .fetchall(),
-                c.execute("SELECT id FROM photos WHERE id NOT IN (SELECT photo_id FROM files "
-                          "WHERE photo_id IS NOT NULL)").fetchall(),
+                c.execute("SELECT id FROM photos WHERE missing_since IS NULL AND id NOT IN (SELECT photo_id "
+                          "FROM files WHERE photo_id IS NOT NULL)").fetchall(),
                 c.execute("PRAGMA foreign_key_check").fetchall())
     faces, people, corrections, orphan_photos, fk = store.read(read)
     assert fk == []
-    assert orphan_photos == []  # nothing keeps a photo with no file
+    assert orphan_photos == []  # a photo with no file is missing (issue 22), nothing else keeps one
     members: dict[int, list[tuple[int, np.ndarray]]] = {}
     for _fid, photo, person, emb in faces:
         if person is not None:
@@ -145,7 +156,7 @@ def test_invariants_hold_under_random_operations(store: Store, seed: int) -> Non
             manager.recluster(full=rnd.random() < 0.3)
             for pid, name in before.items():
                 # a recluster never drops or renames a named person that has faces
-                assert [p.name for p in L.list_people(store) if p.id == pid] == [name]
+                assert _all_people(store).get(pid, "gone") == name
         elif op == "name" and people:
             pid = rnd.choice(people)
             names[pid] = f"Person {step}"
@@ -163,8 +174,9 @@ def test_invariants_hold_under_random_operations(store: Store, seed: int) -> Non
             assigned = sorted(f for f, p in face_map.items() if p is not None)
             if assigned:
                 C.reject_face(store, rnd.choice(assigned))
-        # Named people disappear only by merge or when their last face went.
-        alive = {p.id: p.name for p in L.list_people(store)}
+        # Named people disappear only by merge or when their last face went (a person whose photos are all
+        # missing is out of the list but kept, name and all: issue 22).
+        alive = _all_people(store)
         names = {pid: name for pid, name in names.items() if pid in alive}
         for pid, name in names.items():
             assert alive[pid] == name
@@ -220,7 +232,7 @@ def test_copy_and_rename_reuse_analysis_and_keep_people(store: Store) -> None:
     assert store.status_counts().photos == photos_before
     # Rename, then remove the original: the photo and its face's person survive.
     store.move(src, "/p/renamed.jpg")
-    manager.on_removed(store.remove("/p/renamed.jpg"))
+    manager.on_removed(_remove_for_good(store, "/p/renamed.jpg"))
     assert store.status_counts().photos == photos_before
     assert _face_person(store)[min(faces)] == person
     manager.recluster(full=True)
@@ -295,8 +307,11 @@ def test_removal_updates_means_and_prunes_empty_people(store: Store) -> None:
     assert len(L.list_people(store)) == 2
     manager.on_removed(store.remove("/x/0.jpg"))
     check_invariants(store)
-    result = store.remove("/x")
-    assert result.files_removed == 3 and len(result.people_pruned) == 1
+    gone = store.remove("/x")
+    assert gone.files_removed == 3 and len(gone.photos_missing) == 3 and len(L.list_people(store)) == 1
+    # Issue 22: missing first, deleted by a purge (here all the missing photos, /x/0.jpg's too).
+    result = store.write(lambda c: missing.purge(c, [p.id for p in missing.missing_photos(c)]))
+    assert len(result.people_pruned) == 1
     manager.on_removed(result)
     check_invariants(store)
     assert len(L.list_people(store)) == 1
@@ -349,7 +364,7 @@ def test_adds_during_a_recluster_stay_consistent(store: Store) -> None:
             face_vectors(centres, np.array([i % 10]), local)))
         manager.on_photo_added(result)
         if i % 7 == 0:
-            manager.on_removed(store.remove(f"/p/{i - 50}.jpg"))
+            manager.on_removed(_remove_for_good(store, f"/p/{i - 50}.jpg"))
     stop.set()
     thread.join()
     assert not errors
@@ -458,7 +473,7 @@ def test_incremental_people_sums_equal_a_full_recompute(store: Store, seed: int)
             _add(store, manager, path, face_vectors(centres, who, rng))
             files.append(path)
         elif op == "remove":
-            manager.on_removed(store.remove(files.pop(rnd.randrange(len(files)))))
+            manager.on_removed(_remove_for_good(store, files.pop(rnd.randrange(len(files)))))
         elif op == "merge" and len(people) >= 2:
             C.merge_people(store, *rnd.sample(people, 2))
         elif op == "move" and people and faces:
@@ -532,7 +547,8 @@ def test_writes_are_not_blocked_while_a_full_recluster_computes(store: Store, mo
         result = store.record_analysis("/r/new.jpg", 1, 1, content_hash("new"),
                                        analysis(face_vectors(centres, np.array([0]), rng)))
         placed.extend(manager.on_photo_added(result))
-        manager.on_removed(store.remove("/r/1.jpg"))
+        gone = store.remove("/r/1.jpg")  # missing, then purged (issue 22): its face goes meanwhile
+        manager.on_removed(store.write(lambda c: missing.purge(c, gone.photos_missing)))
         C.name_person(store, person0, "Ada")
 
     writer = threading.Thread(target=writes)
@@ -569,7 +585,7 @@ def test_a_recluster_after_a_reported_delete_does_not_reread_every_face_id(store
     for i in range(30):
         _add(store, manager, f"/d/{i}.jpg", face_vectors(centres, np.array([i % 3]), rng))
     manager.recluster()
-    removed = store.remove("/d/4.jpg")
+    removed = _remove_for_good(store, "/d/4.jpg")
     assert removed.face_ids and removed.removed_rev > 0
     manager.on_removed(removed)
     assert not set(removed.face_ids) & _indexed_alive(manager)  # forgotten at once: no recluster was running
@@ -640,7 +656,7 @@ def test_concurrent_adds_removes_and_reclusters_without_a_caller_lock(store: Sto
             manager.on_photo_added(store.record_analysis(path, 1, 1, content_hash(path), analysis(
                 face_vectors(centres, np.array([i % 6]), rng))))
             if i % 3 == 2:
-                manager.on_removed(store.remove(f"/t{k}/{i - 1}.jpg"))
+                manager.on_removed(_remove_for_good(store, f"/t{k}/{i - 1}.jpg"))
 
     def reclusterer() -> None:
         while not stop.is_set():
@@ -968,7 +984,7 @@ def test_photos_deleted_by_another_connection_between_chunks(store: Store) -> No
         faces = _face_person(store)
         moved = next(p for p in range(40, 240) if faces[by_id[p % 4][p // 4]] is not None)
         for photo in (moved, 239, 5):  # moved by the first chunk, in the last chunk, placed before the run
-            removed = other.remove(f"/k/{photo}.jpg")
+            removed = _remove_for_good(other, f"/k/{photo}.jpg")  # missing, then purged (issue 22)
             gone.extend(removed.face_ids)
 
     _result, restarted = _recluster_between(manager, other, delete)

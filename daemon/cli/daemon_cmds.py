@@ -111,8 +111,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         lines = [("daemon", f"running (pid {pid})" if pid else "not running"), ("database", safe(str(db)))]
-        lines += [(k.replace("_", " "), "" if v is None else str(v)) for k, v in report.items()
-                  if k not in ("database", "daemon_running", "daemon_pid")]
+        lines += [(k.replace("_", " "), "" if v is None else "none" if v == {} else
+                   "; ".join(f"{safe(r)} (since {t})" for r, t in v.items()) if isinstance(v, dict) else str(v))
+                  for k, v in report.items() if k not in ("database", "daemon_running", "daemon_pid")]
         width = max(len(k) for k, _ in lines) + 2
         for key, value in lines:
             print(f"{key + ':':<{width}}{value}")

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     init.register(sub, add_common)
     service.register(sub, add_common)
+    from daemon.cli import purge  # pictod purge (issue 22)
+
+    purge.register(sub)
     return parser
 
 

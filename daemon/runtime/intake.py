@@ -40,6 +40,8 @@ from daemon.runtime.flow import InPool, PixelBudget
 from daemon.runtime.lock import LibraryFile
 from daemon.runtime.roots import Roots
 from daemon.runtime.watch import PhotoEvent
+from daemon.store import identity
+from daemon.store.base import clamp_ns
 from daemon.store.rows import ImportPlan, ImportResult
 from daemon.types import Box, DetectedFace
 
@@ -179,7 +181,9 @@ class Intake:
     async def _stages(self, event: PhotoEvent, t0: float) -> None:
         path = event.path
         st = await self.settle(path, closed=event.closed)
-        if await self.unchanged(path, st):
+        # A watch event comes with the change itself: size, mtime and inode tell. Found by a walk (after a stop),
+        # a ctime newer than the row's also means other bytes (issue 22); a chmod seen live must not.
+        if await self.unchanged(path, st, strict=event.source != "watch"):
             return
         digest = await self.read(path, st)
         # Two paths with the same bytes arriving together are analysed once: the second waits, then links.
@@ -190,7 +194,9 @@ class Intake:
                 await self.place_faces(linked)
                 self.summary.linked += 1
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
-                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=ms_since(t0))
+                         objects=linked.objects, faces=len(linked.face_ids), people=0, ms=ms_since(t0),
+                         **({"restored": True} if linked.restored else {}))
+                await self._note_identity(path, st)  # after the line: the row is done, the line says so first
                 return
             analysis, imports = await self.analyse(path, digest)
             result = await self.record(path, digest, analysis, imports)
@@ -200,6 +206,7 @@ class Intake:
                  photo_id=result.photo_id, objects=len(analysis.objects), faces=len(analysis.faces),
                  people=sum(1 for _face, person in assigned if person is not None), ms=ms_since(t0),
                  **(result.imported.fields() if result.imported is not None else {}))
+        await self._note_identity(path, st)
 
     # ---------------------------------------------------------------- the stages
 
@@ -246,17 +253,19 @@ class Intake:
         if closed_event is not None:
             closed_event.set()
 
-    async def unchanged(self, path: Path, st: os.stat_result) -> bool:
+    async def unchanged(self, path: Path, st: os.stat_result, *, strict: bool = True) -> bool:
         """Stored already with this size and mtime (done or failed, not marked by `pictod retry`): nothing to do."""
-        if await self._stored_as(path, st):
+        if await self._stored_as(path, st, strict=strict):
             self.summary.unchanged += 1
             return True
         return False
 
-    async def _stored_as(self, path: Path, st: os.stat_result) -> bool:
+    async def _stored_as(self, path: Path, st: os.stat_result, *, strict: bool = False) -> bool:
         row = await self._io(self.store.get_file, str(path))
         return (row is not None and row.status in ("done", "failed") and not row.retry
-                and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns))
+                and (row.size, row.mtime_ns) == (st.st_size, clamp_ns(st.st_mtime_ns))
+                and identity.same_file((row.inode, row.ctime_ns if strict else None), st.st_ino,
+                                       st.st_ctime_ns if strict else None))
 
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
         """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
@@ -447,7 +456,7 @@ class Intake:
     async def delete(self, event: PhotoEvent) -> None:
         """A file or folder is gone: forget it (and photos left without a file), unless its root is missing."""
         path = event.path
-        if await self._io(os.path.lexists, path):
+        if await self._io(self._still_there, path):
             # Deleted and recreated before we got here: the path's current content is the truth.
             if event.is_dir:
                 await self.roots.reconcile_subfolder(path)
@@ -461,8 +470,9 @@ class Intake:
             return
         await self._io(self.people.on_removed, result)
         self.summary.removed += result.files_removed
-        log.info("photo_removed", path=str(path), files=result.files_removed, photos=len(result.photo_ids),
-                 faces=result.faces_removed, people_pruned=len(result.people_pruned))
+        # The photos are missing, not deleted (issue 22): their faces and people wait for the bytes to return.
+        log.info("photo_removed", path=str(path), files=result.files_removed, photos_missing=len(result.photos_missing),
+                 keep_days=self.cfg.library.keep_missing_days)
 
     async def move(self, event: PhotoEvent) -> None:
         """A file or folder renamed inside the roots: its rows follow, then the destination is checked."""
@@ -481,7 +491,22 @@ class Intake:
 
     # ---------------------------------------------------------------- helpers
 
+    async def _note_identity(self, path: Path, st: os.stat_result) -> None:
+        await self._write(self.store.note_identity, str(path), st.st_ino, st.st_ctime_ns)
+
+    def _still_there(self, path: Path) -> bool:
+        """The path is there as something pictod reads: not gone, not a link leading out of the roots."""
+        return os.path.lexists(path) and not self._link_out(path)
+
+    def _link_out(self, path: Path) -> bool:
+        # A known photo replaced by a link out of the watched folders (issue 22) is never read through it,
+        # as a new link out is never picked up (`PathFilter.photo_path`).
+        return os.path.islink(path) and self.roots.filter.photo_path(path) is None
+
     async def _stat(self, path: Path) -> os.stat_result | None:
+        if await self._io(self._link_out, path):
+            log.warning("link_out_of_roots", path=str(path), action="not read; the path is treated as gone")
+            raise _Vanished(forget=True)
         try:
             st = await self._io(os.stat, path)
         except (FileNotFoundError, NotADirectoryError):

@@ -62,9 +62,13 @@ class DaemonLock:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
         except OSError as exc:
-            os.close(fd)
-            hint = "free some space" if exc.errno == errno.ENOSPC else "is the database folder writable?"
-            raise StoreError(f"cannot write the lock file {self.path}: {exc.strerror} ({hint})") from None
+            if exc.errno != errno.ENOSPC:
+                os.close(fd)
+                raise StoreError(f"cannot write the lock file {self.path}: {exc.strerror} "
+                                 "(is the database folder writable?)") from None
+            # A full disk (issue 22): the flock is what locks, the pid is a hint (daemon_pid then says -1).
+            # Refusing here wedged a daemon whose own write-ahead log filled the disk: the start that would
+            # fold it back into the library never came.
         self._fd = fd
 
     def release(self) -> None:

@@ -9,6 +9,7 @@ absent mount point looks exactly like a deleted library. Everything here is bloc
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import structlog
 
 from daemon.metadata import is_sidecar_name
 from daemon.runtime.watch import PathFilter, PhotoEvent
+from daemon.store import identity
+from daemon.store.base import clamp_ns
 
 log = structlog.get_logger()
 
@@ -54,6 +57,8 @@ class DiskFile:
     path: str
     size: int
     mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
 
 
 @dataclass
@@ -78,6 +83,7 @@ class Plan:
     resumed: int = 0
     unchanged: int = 0
     unreadable: int = 0
+    unreadable_paths: list[Path] = field(default_factory=list)  # watched again once readable (roots.py)
     sizes: dict[Path, int] = field(default_factory=dict)  # bytes of each event's file: on disk, or as stored
     sidecars: int = 0  # sidecars new or changed beside photos that are themselves unchanged
 
@@ -137,7 +143,7 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
                         and not entry.name.startswith("."):
                     sst = entry.stat(follow_symlinks=False)
                     if stat.S_ISREG(sst.st_mode):
-                        result.sidecars[str(path)] = DiskFile(str(path), sst.st_size, sst.st_mtime_ns)
+                        result.sidecars[str(path)] = DiskFile(str(path), sst.st_size, clamp_ns(sst.st_mtime_ns))
                     continue
                 if via_link or is_link:
                     known = filt.photo_path(path)
@@ -151,7 +157,8 @@ def scan_disk(root: Path, filt: PathFilter, *, recursive: bool = True) -> DiskSc
             except OSError:
                 continue  # vanished between listing and stat, a dangling link or a link loop
             if stat.S_ISREG(est.st_mode):
-                result.files[str(known)] = DiskFile(str(known), est.st_size, est.st_mtime_ns)
+                result.files[str(known)] = DiskFile(str(known), est.st_size, clamp_ns(est.st_mtime_ns), est.st_ino,
+                                                est.st_ctime_ns)
     return result
 
 
@@ -160,7 +167,7 @@ def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter,
     """Diff a disk scan against the database rows under the same folder; with `sidecars_seen` (sidecar path ->
     size, mtime_ns as last imported or written), a new or changed sidecar of an unchanged photo is a `sidecar`
     event (a photo being analysed reads its sidecars anyway)."""
-    result = Plan(scan.root, unreadable=len(scan.unreadable))
+    result = Plan(scan.root, unreadable=len(scan.unreadable), unreadable_paths=list(scan.unreadable))
     known: set[str] = set()
     owner = filt.root_of(scan.root)
     for row in rows:
@@ -178,7 +185,9 @@ def plan(scan: DiskScan, rows: Iterable[FileRow], filt: PathFilter,
             result.resumed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
             result.sizes[path] = disk.size
-        elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns) or row.retry:  # retry: `pictod retry`
+        elif (row.size, row.mtime_ns) != (disk.size, disk.mtime_ns) or row.retry or not identity.same_file(
+                (getattr(row, "inode", None), getattr(row, "ctime_ns", None)), disk.inode, disk.ctime_ns):
+            # retry: `pictod retry`; another inode or ctime: other bytes of the same size and mtime (issue 22)
             result.changed += 1
             result.upserts.append(PhotoEvent("upsert", path, source="reconcile"))
             result.sizes[path] = disk.size
@@ -215,12 +224,38 @@ def _photos_beside(sidecar: Path, files: Mapping[str, DiskFile]) -> list[str]:
     return found
 
 
+def mount_points() -> set[Path]:
+    """Every mount point of this process's namespace (Linux: /proc/self/mountinfo; elsewhere none known)."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    found: set[Path] = set()
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            # The mount point is field 5, with space, tab, newline and backslash as octal escapes.
+            raw = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4])
+            found.add(Path(os.fsdecode(raw)))
+    return found
+
+
+def mounts_below(root: Path, mounts: Iterable[Path] | None = None) -> set[Path]:
+    """The mount points strictly below `root`."""
+    return {m for m in (mount_points() if mounts is None else mounts) if m != root and m.is_relative_to(root)}
+
+
 def reconcile_folder(folder: Path, filt: PathFilter, rows_under: Iterable[FileRow], *,
-                     recursive: bool = True, sidecars_seen: Mapping[str, tuple[int, int]] | None = None) -> Plan:
+                     recursive: bool = True, sidecars_seen: Mapping[str, tuple[int, int]] | None = None,
+                     away: Iterable[Path] = ()) -> Plan:
     """Scan `folder` and diff it against `rows_under` it; the root is re-checked after the walk so a drive
-    unmounted mid-scan removes nothing."""
+    unmounted mid-scan removes nothing. `away`: folders below it that were mount points and are not now (a
+    drive below a root unmounted, issue 22): nothing under them is removed, as for an unreadable folder."""
     scan = scan_disk(folder, filt, recursive=recursive)
+    scan.unreadable += [a for a in away if a.is_relative_to(scan.root)]
     result = plan(scan, rows_under, filt, sidecars_seen)
+    result.unreadable_paths = [u for u in result.unreadable_paths if u not in set(away)]
     if result.deletes and not scan.files and filt.root_of(scan.root) == scan.root:
         # An unmounted drive usually leaves its empty mount point behind: a root with nothing in it while
         # the library knows photos there is treated as missing, never as "everything was deleted".

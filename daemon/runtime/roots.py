@@ -23,6 +23,8 @@ from daemon.runtime.flow import CoalescingQueue, InPool
 from daemon.runtime.notify import Notifier
 from daemon.runtime.watch import PathFilter, PhotoEvent, Watcher
 from daemon.store import metadata as meta_sql
+from daemon.store import missing as missing_sql
+from daemon.store.base import now as utc_now
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -53,6 +55,15 @@ class Roots:
         self.on_plan = on_plan  # the service counts unchanged files and the photos to come (progress total)
         self.watcher: Watcher | None = None  # set by the service when it watches (not for a scan)
         self.lost: set[Path] = set()
+        self.lost_since: dict[Path, str] = {}  # recorded for `status` (store/missing.py)
+        # Issue 22: folders unreadable at the last walk (watched once readable), mount points below each root
+        # (from /proc/self/mountinfo; remembered across restarts) and those of them that are away (unmounted:
+        # nothing under them is removed; reconciled when they are back).
+        self.unreadable: set[Path] = set()
+        self.mounts: dict[Path, set[Path]] = {}
+        self.away: set[Path] = set()
+        self.waiting = 0  # events reconciliations found and have not queued yet (the queue is bounded)
+        self._backlog_noted = -1
         self._ids: dict[Path, tuple[int, int]] = {}
         self._rescan_needed = False
         self._rescan_wakeup = asyncio.Event()
@@ -81,6 +92,8 @@ class Roots:
         if root in self.lost or self.stopping.is_set():
             return
         self.lost.add(root)
+        self.lost_since[root] = utc_now()
+        self.spawn(self._io(self.record_lost))
         log.error("watched_root_missing", root=str(root), reason=reason,
                   action="nothing under it is removed; waiting for it to come back (remount or restore it)")
         self.notifier.status(f"waiting for missing folder {root}")
@@ -89,8 +102,11 @@ class Roots:
     async def present(self, path: Path, *, is_dir: bool) -> bool:
         """Whether the root holding `path` is there, so a delete under it may be applied."""
         root = self.filter.root_of(path)
-        if root is None or root in self.lost:
+        if root is None or root in self.lost or any(path.is_relative_to(m) for m in self.away):
             return False
+        below = [m for m in self.mounts.get(root, ()) if path.is_relative_to(m)]
+        if below and not await self._io(lambda: all(os.path.ismount(m) for m in below)):
+            return False  # a drive below the root just unmounted, before the monitor saw it
         known = self._ids.get(root)
         if not is_dir and known is not None:
             # One file: the root still being the directory the watch started on (one stat, no listing) is
@@ -132,6 +148,88 @@ class Roots:
                 now = await self._io(self._root_id, root)
                 if now != known:
                     self.gone(root)
+            await self._check_mounts()
+            await self._check_unreadable()
+
+    def record_lost(self) -> None:
+        """Record the missing roots and since when, for `status` (another process)."""
+        self.store.write(lambda c: missing_sql.set_lost_roots(c, {str(r): t for r, t in self.lost_since.items()}))
+
+    def note_backlog(self, count: int) -> None:
+        """Record the backlog for `status` (a write only when it changed)."""
+        if count != self._backlog_noted:
+            self._backlog_noted = count
+            self.store.write(lambda c: missing_sql.set_backlog(c, count))
+
+    # ---------------------------------------------------------------- mounts below roots, unreadable folders
+
+    def _load_mounts(self, root: Path) -> set[Path]:
+        """The mount points below `root`: as remembered (also from the last run), merged with those now."""
+        if root not in self.mounts:
+            stored = self.store.read(missing_sql.known_mounts).get(str(root), [])
+            self.mounts[root] = {Path(m) for m in stored}
+        current = reconcile.mounts_below(root)
+        known = set(self.mounts[root])
+        for gone in sorted(known - current - self.away):
+            if os.path.isdir(gone):  # the bare mount point: the drive is away
+                self.away.add(gone)
+                log.warning("mount_missing", root=str(root), path=str(gone),
+                            action="nothing under it is removed; reconciled when it is mounted again")
+            else:  # the folder itself is gone: no drive to wait for (its photos become missing)
+                known.discard(gone)
+        self.away -= current
+        known |= current
+        if known != self.mounts[root]:
+            self.mounts[root] = known
+            self._save_mounts()
+        return current
+
+    def _save_mounts(self) -> None:
+        mounts = {str(r): sorted(str(m) for m in ms) for r, ms in self.mounts.items()}
+        self.store.write(lambda c: missing_sql.set_mounts(c, mounts))
+
+    async def _check_mounts(self) -> None:
+        """A drive mounted or unmounted below a root while watched: its folder is reconciled once mounted
+        (the watch restarted so it sees the mounted files); while unmounted nothing under it is removed."""
+        for root in self.present_roots():
+            if root not in self.mounts:
+                continue
+            before_away = set(self.away)
+            before = set(self.mounts[root])
+            current = await self._io(self._load_mounts, root)
+            back = sorted((before_away - self.away) | (current - before))
+            if back:
+                await self._restart_watch(root)
+            for folder in back:
+                log.info("mount_back", root=str(root), path=str(folder))
+                await self.reconcile_subfolder(folder)
+
+    async def _check_unreadable(self) -> None:
+        """A folder that could not be listed at the last walk is reconciled (and watched) once it can be."""
+        for folder in sorted(self.unreadable):
+            if not await self._io(self._listable, folder):
+                continue
+            self.unreadable.discard(folder)
+            root = self.filter.root_of(folder)
+            if root is None or root in self.lost:
+                continue
+            log.info("folder_readable", path=str(folder))
+            await self._restart_watch(root)
+            await self.reconcile_subfolder(folder)
+
+    @staticmethod
+    def _listable(folder: Path) -> bool:
+        try:
+            with os.scandir(folder) as it:
+                next(it, None)
+        except OSError:
+            return not os.path.lexists(folder)  # gone altogether: nothing to wait for
+        return True
+
+    async def _restart_watch(self, root: Path) -> None:
+        folder = self.folder(root)
+        if self.watcher is not None and folder is not None:
+            await self._io(self.watcher.start_folder, folder)
 
     async def _wait_for_root(self, root: Path) -> None:
         if self.watcher is not None:
@@ -144,6 +242,8 @@ class Roots:
             return
         log.info("watched_root_back", root=str(root))
         self.lost.discard(root)
+        self.lost_since.pop(root, None)
+        await self._io(self.record_lost)
         folder = self.folder(root)
         if self.watcher is not None and folder is not None:
             await self._io(self.watcher.start_folder, folder)
@@ -182,9 +282,10 @@ class Roots:
                     log.error("scan_path_unavailable", path=str(root), reason=exc.reason,
                               action="nothing under it was removed")
                 continue
+            self.unreadable |= set(plan.unreadable_paths)
             log.info("reconcile", root=str(root), new=plan.new, changed=plan.changed, resumed=plan.resumed,
                      unchanged=plan.unchanged, vanished=len(plan.deletes), unreadable_folders=plan.unreadable,
-                     sidecars=plan.sidecars)
+                     sidecars=plan.sidecars, **({"mounts_away": len(self.away)} if self.away else {}))
             self.on_plan(plan)
             plans.append(plan)
         size = {path: n for plan in plans for path, n in plan.sizes.items()}
@@ -198,16 +299,23 @@ class Roots:
         # Candidates, then the deletions no upsert can be the moved file of, then the other upserts.
         order = [*candidates, *(e for e in deletes if size[e.path] not in candidate_sizes),
                  *(e for e in upserts if size[e.path] not in deleted_sizes)]
-        for event in order:
-            if self.stopping.is_set():
-                return
-            await self.queue.put(event)
-        if held:
-            await asyncio.gather(*awaited)
-            for event in held:
+        left = len(order) + len(held)
+        self.waiting += left
+        try:
+            for event in order:
                 if self.stopping.is_set():
                     return
                 await self.queue.put(event)
+                self.waiting, left = self.waiting - 1, left - 1
+            if held:
+                await asyncio.gather(*awaited)
+                for event in held:
+                    if self.stopping.is_set():
+                        return
+                    await self.queue.put(event)
+                    self.waiting, left = self.waiting - 1, left - 1
+        finally:
+            self.waiting -= left
 
     def _await_handled(self, path: Path) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -237,9 +345,13 @@ class Roots:
             self.submit(delete)
 
     def _plan_folder(self, folder: Path, recursive: bool) -> reconcile.Plan:
+        root = self.filter.root_of(folder)
+        if root is not None and root not in self.lost:
+            self._load_mounts(root)  # a drive below the root that is away (issue 22): nothing under it removed
         rows = list(self.store.iter_files(under=str(folder)))
         seen = self.store.read(meta_sql.sidecar_states) if self.read_metadata else None
-        return reconcile.reconcile_folder(folder, self.filter, rows, recursive=recursive, sidecars_seen=seen)
+        return reconcile.reconcile_folder(folder, self.filter, rows, recursive=recursive, sidecars_seen=seen,
+                                          away=self.away)
 
     def request_rescan(self, dropped: Path) -> None:
         """The queue overflowed: events were dropped, so walk every root again once the burst drains."""

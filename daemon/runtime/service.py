@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from daemon.config import Config, FolderConfig
-from daemon.errors import PictodError, StoreError
+from daemon.errors import PictodError, StoreError, UsageError
+from daemon.library import purge
 from daemon.logs import ms_since
 from daemon.runtime import memory, reconcile
 from daemon.runtime import sidecar_sync as sidecars
@@ -50,6 +51,7 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 DELETE_GRACE_SECONDS = 1.0  # deletes wait this long (or settle_seconds) before they are queued
+EXPIRY_SECONDS = 24 * 3600.0  # missing photos past library.keep_missing_days are purged at start and this often
 PROGRESS_SECONDS = 0.25  # how often the live progress line is fed (it redraws at most every 0.5 s)
 
 
@@ -105,6 +107,7 @@ class Service:
         self.progress = progress  # the live line on a terminal (daemon/runtime/progress.py), else None
         self._planned = 0  # photos the reconciliations queued: the progress line's total is known early
         self._handled = 0  # photo events handled
+        self._expired_at: float | None = None  # when missing photos past their grace were last purged
 
     def _on_plan(self, plan: reconcile.Plan) -> None:
         self.summary.unchanged += plan.unchanged
@@ -229,6 +232,31 @@ class Service:
 
     # ---------------------------------------------------------------- status
 
+    async def expire_missing(self) -> None:
+        """Delete for good the photos missing longer than library.keep_missing_days (issue 22)."""
+        self._expired_at = time.monotonic()
+        keep = self.cfg.library.keep_missing_days
+        result = await self._write(purge.expire, self.store, keep)
+        if result.photo_ids:
+            await self._io(self.people.on_removed, result)
+            log.info("missing_purged", photos=len(result.photo_ids), faces=result.faces_removed,
+                     people_pruned=len(result.people_pruned), keep_days=keep)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        await self._io(self.library.check)  # never a write into a library replaced under the daemon
+        return await self._io(fn, *args)
+
+    def backlog(self) -> int:
+        """Photo events still to handle: those queued and those a reconciliation has yet to queue (the queue is
+        bounded, so it alone stops at its size and the ETA came out wrong)."""
+        return self.queue.unfinished + self.roots.waiting
+
+    async def _idle_tick(self) -> None:
+        """Idle: the write-ahead log back into the library and truncated (issue 22); the daily expiry."""
+        await self._io(self.store.checkpoint)
+        if self._expired_at is None or time.monotonic() - self._expired_at >= EXPIRY_SECONDS:
+            await self.expire_missing()
+
     async def _status_loop(self) -> None:
         interval = max(0.2, self.cfg.daemon.status_interval)
         while True:
@@ -238,9 +266,13 @@ class Service:
                 await self._pick_up_retries()
             busy = self.queue.unfinished > 0
             if self._busy_since is None:
+                if self.watcher is not None and self._expired_at is not None \
+                        and time.monotonic() - self._expired_at >= EXPIRY_SECONDS:
+                    await self.expire_missing()
                 continue
+            queued = self.backlog()
+            await self._io(self.roots.note_backlog, queued if busy else 0)
             counts = await self._io(self.store.status_counts)
-            queued = self.queue.unfinished
             done = self.summary.done() - self._done_at_busy
             elapsed = max(time.monotonic() - self._busy_since, 1e-6)
             rate = done / elapsed
@@ -248,6 +280,7 @@ class Service:
                 "queued": queued, "done": self.summary.done(), "failed": self.summary.failed,
                 "photos_per_s": round(rate, 2), "eta_s": round(queued / rate, 1) if rate > 0 else None,
                 "people": counts.people, "last_recluster": counts.last_recluster,
+                **({"roots_missing": sorted(map(str, self.roots.lost))} if self.roots.lost else {}),
             }
             log.info("status", **line)
             self.notifier.status(f"{queued} queued, {self.summary.done()} done, {self.summary.failed} failed, "
@@ -255,7 +288,9 @@ class Service:
             if not busy:
                 self._busy_since = None
                 await self._io(self.intake.heap.trim_now)  # idle: what the burst freed goes back to the OS
-                self.notifier.status(f"idle; watching {len(self.folders)} folder(s)")
+                away = f", {len(self.roots.lost)} missing" if self.roots.lost else ""
+                self.notifier.status(f"idle; watching {len(self.folders)} folder(s){away}")
+                await self._idle_tick()
 
     async def _pick_up_retries(self) -> None:
         """Queue the failed files `pictod retry` marked in the DB. Polled on the status tick rather than signalled:
@@ -272,7 +307,7 @@ class Service:
         while True:
             if time.monotonic() - read_at >= 2.0:
                 people, read_at = await self._io(self.store.people_count), time.monotonic()
-            total = max(self._planned, self._handled + self.queue.unfinished)
+            total = max(self._planned, self._handled + self.backlog())
             idle = self.watcher is not None and self.queue.unfinished == 0
             progress.update(done=self._handled, total=total or None, failed=self.summary.failed, people=people,
                             idle=idle)
@@ -318,6 +353,9 @@ class Service:
                 missing = await self._io(self.watcher.start)
                 for root in missing:
                     self.roots.gone(root)
+                # What `status` reads from the last run (missing roots, backlog) is this run's from now on.
+                await self._io(self.roots.record_lost)
+                await self._io(self.roots.note_backlog, 0)
                 for root in self.roots.present_roots():
                     await self.roots.remember(root)
                 self._spawn(self.roots.monitor())
@@ -328,6 +366,7 @@ class Service:
                 interval = self.notifier.watchdog_interval
                 if interval is not None:
                     self._watchdog_task = self._spawn(self._watchdog_loop(interval))
+                await self.expire_missing()
                 self._spawn(self.roots.reconcile_roots(roots))
                 if self.flusher is not None:
                     self._spawn(self.flusher.run())
@@ -349,7 +388,13 @@ class Service:
         return self._exit_code
 
     async def _scan_once(self, paths: Sequence[Path] | None) -> None:
-        roots = [Path(os.path.abspath(p)) for p in paths] if paths else self.roots.all()
+        given = [Path(os.path.abspath(p)) for p in paths or ()]
+        files = [p for p in given if not os.path.isdir(p)]  # photos named one by one (checked by `scan`)
+        roots = [p for p in given if p not in files] if paths else self.roots.all()
+        if not paths:
+            await self.expire_missing()
+        for photo in files:
+            await self.queue.put(PhotoEvent("upsert", photo, closed=True, source="scan"))
         reconciling = self._spawn(self.roots.reconcile_roots(roots))
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait([reconciling, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -397,6 +442,8 @@ class Service:
         await self._wait_recluster(timeout=max(0.0, deadline - time.monotonic()))
         self.cpu_pool.shutdown(wait=False, cancel_futures=True)
         self.cluster_pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(PictodError):
+            await self._io(self.roots.note_backlog, 0)  # nobody works on it now (resumed at the next start)
         s = self.summary
         log.info("daemon_stopped", analysed=s.analysed, linked=s.linked, failed=s.failed, removed=s.removed,
                  moved=s.moved, queued_left=self.queue.qsize(), seconds=round(time.monotonic() - self._started, 1))
@@ -427,8 +474,32 @@ def _public(result: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- entry points
 
 
+def scan_folders(cfg: Config, paths: Sequence[Path]) -> list[FolderConfig]:
+    """The folders a scan of `paths` watches over: each folder given, and for a photo given the watched
+    folder holding it; UsageError for a path that is not there or a file outside every watched folder."""
+    roots = [Path(os.path.abspath(f.path)) for f in cfg.library.folders]
+    folders: list[Path] = []
+    for given in paths:
+        path = Path(os.path.abspath(given))
+        if os.path.isdir(path):
+            folders.append(path)
+        elif not os.path.lexists(path):
+            raise UsageError(f"scan: {given}: no such file or folder")
+        elif not os.path.isfile(path):
+            raise UsageError(f"scan: {given}: not a photo file or a folder")
+        else:
+            holder = max((r for r in roots if path.is_relative_to(r)), key=lambda r: len(r.parts), default=None)
+            if holder is None:
+                raise UsageError(f"scan: {given} is a file outside the watched folders "
+                                 f"({', '.join(map(str, roots)) or 'none configured'}): scan the folder holding "
+                                 "it, or add that folder to library.folders")
+            folders.append(holder)
+    return [FolderConfig(path=p) for p in dict.fromkeys(folders)]
+
+
 async def _open_and_serve(cfg: Config, *, watch: bool, paths: Sequence[Path] | None,
-                          progress: ProgressLine | None = None) -> tuple[int, ScanSummary, PictodError | None]:
+                          progress: ProgressLine | None = None, folders: list[FolderConfig] | None = None
+                          ) -> tuple[int, ScanSummary, PictodError | None]:
     from daemon.analysis.analyzer import Analyzer
     from daemon.people.manager import PeopleManager
     from daemon.store import Store
@@ -439,9 +510,6 @@ async def _open_and_serve(cfg: Config, *, watch: bool, paths: Sequence[Path] | N
     store = await loop.run_in_executor(None, Store.open, cfg.database_path)
     try:
         people = PeopleManager(store, cfg.clustering)
-        folders = None
-        if paths:
-            folders = [FolderConfig(path=Path(os.path.abspath(p))) for p in paths]
         service = Service(cfg, store, people, analyzer, folders=folders, notifier=notifier, progress=progress)
         code = await service.serve(watch=watch, paths=paths)
         # Off the loop, which must keep serving the jobs it waits for.
@@ -486,13 +554,17 @@ def _stop_during_startup(_signum: int, _frame: object) -> None:
 
 
 def scan(cfg: Config, paths: Sequence[Path] | None = None, *, progress: ProgressLine | None = None) -> ScanSummary:
-    """Reconcile the watched folders (or `paths`) with the DB, process everything, recluster, return counts."""
+    """Reconcile the watched folders (or `paths`: folders, or photos inside the watched folders) with the DB,
+    process everything, recluster, return counts. A path that is missing, or a file outside the watched folders,
+    is a UsageError (exit 2) before anything starts (issue 22: these exited 0 with the error only in the log)."""
+    folders = scan_folders(cfg, paths) if paths else None
     memory.limit_arenas()  # before any pool thread or model session allocates (daemon/runtime/memory.py)
     lock = DaemonLock(cfg.database_path)
     lock.acquire()
     t0 = time.monotonic()
     try:
-        _code, summary, fatal = asyncio.run(_open_and_serve(cfg, watch=False, paths=paths, progress=progress))
+        _code, summary, fatal = asyncio.run(_open_and_serve(cfg, watch=False, paths=paths, progress=progress,
+                                                            folders=folders))
     finally:
         lock.release()
     summary.seconds = round(time.monotonic() - t0, 2)

@@ -27,6 +27,15 @@ LAST_RECLUSTER_STATS = "last_recluster_stats"
 PHOTOS_SINCE_RECLUSTER = "photos_since_recluster"  # the one recluster counter (see daemon/people/manager.py)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def clamp_ns(value: int) -> int:
+    """A time in ns as SQLite can store it (issue 22: an mtime after 2262-04-11, or a huge negative one, does
+    not fit an INTEGER); compare disk times through this too, so such a file is not "changed" at every start."""
+    return min(max(value, INT64_MIN), INT64_MAX)
+
+
 def now() -> str:
     """Current UTC time, ISO 8601 to the second (every stored time stamp)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -110,3 +119,9 @@ def mark_all_dirty(conn: sqlite3.Connection) -> None:
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     """Whether a table has a column (a read-only look at an older library may lack a newer one)."""
     return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def visible(conn: sqlite3.Connection) -> str:
+    """The SQL condition of a photo that is not missing (issue 22; the photos table aliased p); "1" on a library
+    older than schema v9, which readers open without upgrading it."""
+    return "p.missing_since IS NULL" if has_column(conn, "photos", "missing_since") else "1"

@@ -31,6 +31,7 @@ from daemon.store.base import (
     marks,
     now,
     vec,
+    visible,
 )
 from daemon.store.rows import RemoveResult
 
@@ -446,8 +447,12 @@ def person_row(conn: sqlite3.Connection, person_id: int) -> PersonRow:
 
 
 def people_rows(conn: sqlite3.Connection) -> list[PersonRow]:
-    """(id, name, faces, photos) of every person, most faces first."""
-    return conn.execute("SELECT id, name, face_count, photo_count FROM people ORDER BY face_count DESC, id").fetchall()
+    """(id, name, faces, photos) of every person, most faces first; faces on missing photos (issue 22,
+    `base.visible`) are not counted, and a person with only those is left out (kept, with its name)."""
+    return conn.execute(
+        "SELECT pe.id, pe.name, count(f.id) AS n, count(DISTINCT f.photo_id) FROM people pe "
+        f"JOIN faces f ON f.person_id = pe.id JOIN photos p ON p.id = f.photo_id AND {visible(conn)} "
+        "GROUP BY pe.id ORDER BY n DESC, pe.id").fetchall()
 
 
 def people_named(conn: sqlite3.Connection, name: str) -> list[int]:

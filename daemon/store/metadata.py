@@ -22,6 +22,7 @@ from daemon.store.base import (
     blob,
     bump,
     chunks,
+    clamp_ns,
     dec,
     enc,
     mark_all_dirty,
@@ -178,7 +179,7 @@ def record_sidecar(conn: sqlite3.Connection, photo_id: int, path: str | None, si
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (photo_id) DO UPDATE SET sidecar = excluded.sidecar, "
         "sidecar_size = excluded.sidecar_size, sidecar_mtime_ns = excluded.sidecar_mtime_ns, "
         "sidecar_digest = excluded.sidecar_digest",
-        (photo_id, None if path is None else enc(path), size, mtime_ns, digest))
+        (photo_id, None if path is None else enc(path), size, None if mtime_ns is None else clamp_ns(mtime_ns), digest))
 
 
 def sidecar_seen(conn: sqlite3.Connection, photo_id: int) -> tuple[str | None, str | None]:
@@ -261,7 +262,8 @@ def sidecar_written(conn: sqlite3.Connection, photo_id: int, gen: int, seen: Sid
         "UPDATE photo_metadata SET dirty = CASE WHEN dirty_gen = ? THEN 0 ELSE dirty END, written_digest = ?, "
         "sidecar = ?, sidecar_size = ?, sidecar_mtime_ns = ?, sidecar_digest = ?, write_failures = 0, "
         "retry_at = NULL, last_error = NULL WHERE photo_id = ?",
-        (gen, seen.digest, None if seen.path is None else enc(seen.path), seen.size, seen.mtime_ns, seen.digest,
+        (gen, seen.digest, None if seen.path is None else enc(seen.path), seen.size,
+         None if seen.mtime_ns is None else clamp_ns(seen.mtime_ns), seen.digest,
          photo_id))
 
 

@@ -30,6 +30,7 @@ class Migration:
     name: str
     apply: Callable[[sqlite3.Connection], None]
     data: bool = False
+    rebuild: bool = False  # rebuilds a table others reference: foreign keys off around it, checked before commit
 
 
 def _v1_base(conn: sqlite3.Connection) -> None:
@@ -193,6 +194,27 @@ def _v8_review_answers(conn: sqlite3.Connection) -> None:
         created_at TEXT NOT NULL
     )""")
     conn.execute("CREATE INDEX review_answers_person ON review_answers(person_id, id)")
+def _v9_missing_and_ids(conn: sqlite3.Connection) -> None:
+    # v9 (issue 22): a photo whose files all vanished is *missing* (its time in missing_since), not deleted: its
+    # analysis, faces and people stay until library.keep_missing_days have passed or `pictod purge`; the same
+    # bytes coming back restore it. Photo ids are never reused (AUTOINCREMENT; faces and people had it since
+    # v1): the table is rebuilt keeping every id and row. files.inode and files.ctime_ns let a file replaced
+    # by other bytes of the same size and mtime be noticed (NULL: not seen since the upgrade).
+    # The photos table as v1 made it (unchanged up to v8), its key now AUTOINCREMENT.
+    conn.execute(V1_SQL[0].replace("CREATE TABLE photos (", "CREATE TABLE photos_v9 (", 1)
+                 .replace("id INTEGER PRIMARY KEY,", "id INTEGER PRIMARY KEY AUTOINCREMENT,", 1))
+    conn.execute("ALTER TABLE photos_v9 ADD COLUMN missing_since TEXT")
+    conn.execute("INSERT INTO photos_v9 (id, content_hash, width, height, format, taken_at, camera, gps_lat, "
+                 "gps_lon, analysed_at) SELECT id, content_hash, width, height, format, taken_at, camera, gps_lat, "
+                 "gps_lon, analysed_at FROM photos")
+    conn.execute("DROP TABLE photos")
+    conn.execute("ALTER TABLE photos_v9 RENAME TO photos")
+    conn.execute("CREATE INDEX photos_missing ON photos(missing_since) WHERE missing_since IS NOT NULL")
+    conn.execute("ALTER TABLE files ADD COLUMN inode INTEGER")
+    conn.execute("ALTER TABLE files ADD COLUMN ctime_ns INTEGER")
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise sqlite3.IntegrityError(f"{len(broken)} rows would lose the photo they name")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -204,6 +226,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "faces.quality and faces.rotation", _v6_face_quality),
     Migration(7, "sidecar write retries: photo_metadata.retry_at and last_error", _v7_sidecar_retries),
     Migration(8, "review_answers for the same-person review", _v8_review_answers),
+    Migration(9, "missing photos, photo ids never reused, files.inode/ctime_ns", _v9_missing_and_ids,
+              data=True, rebuild=True),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -234,6 +258,8 @@ def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) 
             continue
         if migration.data and start > 0 and path is not None:  # a fresh DB has nothing to lose
             backup(conn, path, version)
+        if migration.rebuild:
+            conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before BEGIN
         try:
             conn.execute("BEGIN IMMEDIATE")
             # Re-read inside the lock: another process may have migrated meanwhile.
@@ -252,6 +278,9 @@ def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) 
             raise StoreError(f"migration {migration.version} ({migration.name}) failed on {path}: {exc}; "
                              "the database is unchanged at version "
                              f"{current_version(conn)}") from None
+        finally:
+            if migration.rebuild:
+                conn.execute("PRAGMA foreign_keys = ON")
         log.info("db_migrated", version=migration.version, migration=migration.name, path=str(path))
         version = migration.version
         applied.append(version)

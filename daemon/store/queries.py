@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from daemon.store import faces
+from daemon.store import faces, missing
 from daemon.store.base import (
     CHUNK,
     LAST_RECLUSTER,
@@ -24,6 +24,7 @@ from daemon.store.base import (
     blob,
     bump,
     chunks,
+    clamp_ns,
     dec,
     enc,
     get_int,
@@ -48,12 +49,12 @@ def _prefix(path: str) -> tuple[bytes, bytes, bytes]:
 # ----------------------------------------------------------------------------------------------- files
 
 
-_FILE_COLUMNS = "path, size, mtime_ns, status, reason, photo_id, retry"
+_FILE_COLUMNS = "path, size, mtime_ns, status, reason, photo_id, retry, inode, ctime_ns"
 
 
-def _file(row: tuple[bytes, int, int, str, str | None, int | None, int]) -> FileRecord:
+def _file(row: tuple[bytes, int, int, str, str | None, int | None, int, int | None, int | None]) -> FileRecord:
     return FileRecord(path=dec(row[0]), size=row[1], mtime_ns=row[2], status=row[3], reason=row[4],
-                      photo_id=row[5], retry=bool(row[6]))
+                      photo_id=row[5], retry=bool(row[6]), inode=row[7], ctime_ns=row[8])
 
 
 def get_file(conn: sqlite3.Connection, path: str) -> FileRecord | None:
@@ -95,6 +96,7 @@ def _upsert_file(conn: sqlite3.Connection, path: bytes, size: int, mtime_ns: int
     """Write a file row (any retry mark is cleared: the file was just looked at); return the photo it pointed at
     before (None if new or none)."""
     row = conn.execute("SELECT id, photo_id FROM files WHERE path = ?", (path,)).fetchone()
+    mtime_ns = clamp_ns(mtime_ns)
     if row is None:
         conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, error, photo_id, updated_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, size, mtime_ns, status, reason, error, photo_id, now()))
@@ -116,7 +118,8 @@ def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int
     """Mark a file failed (a reason code and the one-line message); its previous photo is dropped if no other
     file shows it."""
     previous = _upsert_file(conn, enc(path), size, mtime_ns, "failed", reason, None, error=error)
-    return drop_orphans(conn, [previous] if previous is not None else [])
+    # The photo it showed is kept as missing (issue 22): a broken copy over a photo costs no names.
+    return missing.mark_missing(conn, [previous] if previous is not None else [])
 
 
 def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, content_hash: str,
@@ -172,22 +175,24 @@ def link_existing(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,
         return None
     previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id)
     removed = drop_orphans(conn, [previous]) if previous is not None and previous != photo_id else None
+    restored = missing.restore(conn, photo_id)  # a missing photo's bytes back: no analysis (issue 22)
     objects = conn.execute("SELECT count(*) FROM objects WHERE photo_id = ?", (photo_id,)).fetchone()[0]
     face_ids = tuple(int(r[0]) for r in conn.execute("SELECT id FROM faces WHERE photo_id = ? ORDER BY id",
                                                      (photo_id,)))
     return AddResult(path=path, photo_id=photo_id, created=False, objects=int(objects), face_ids=face_ids,
-                     removed=removed)
+                     removed=removed, restored=restored)
 
 
 def remove(conn: sqlite3.Connection, path: str) -> RemoveResult:
-    """Forget a file or every file below a directory; drop photos left without a file."""
+    """Forget a file or every file below a directory; photos left without a file become missing (kept for the
+    grace period, `store/missing.py`)."""
     key, base, upper = _prefix(path)
     rows = conn.execute("SELECT id, photo_id FROM files WHERE path = ? OR (path >= ? AND path < ?)",
                         (key, base, upper)).fetchall()
     if not rows:
         return RemoveResult()
     conn.executemany("DELETE FROM files WHERE id = ?", [(r[0],) for r in rows])
-    result = drop_orphans(conn, [r[1] for r in rows if r[1] is not None])
+    result = missing.mark_missing(conn, [r[1] for r in rows if r[1] is not None])
     return dataclasses.replace(result, files_removed=len(rows))
 
 
@@ -216,7 +221,7 @@ def move(conn: sqlite3.Connection, src: str, dest: str) -> int:
     conn.executemany("UPDATE files SET path = ? WHERE id = ?", [(b"\0tmp" + str(i).encode(), i) for i, _ in moves])
     stamp = now()
     conn.executemany("UPDATE files SET path = ?, updated_at = ? WHERE id = ?", [(p, stamp, i) for i, p in moves])
-    drop_orphans(conn, orphans)
+    missing.mark_missing(conn, orphans)  # a photo moved over: missing, not gone (issue 22)
     return len(moves)
 
 
@@ -299,10 +304,13 @@ def tag_counts(conn: sqlite3.Connection) -> dict[str, int]:
 def status_counts(conn: sqlite3.Connection) -> StatusCounts:
     """Counts for `pictod status`."""
     by_status = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
-    photos = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+    # Missing photos (issue 22) and their faces are left out; people count when they show on a present photo.
+    visible = missing.visible(conn)
+    photos = conn.execute(f"SELECT count(*) FROM photos p WHERE {visible}").fetchone()[0]
     faces, unassigned = conn.execute(
-        "SELECT count(*), coalesce(sum(person_id IS NULL), 0) FROM faces").fetchone()
-    people, named = conn.execute("SELECT count(*), coalesce(sum(name IS NOT NULL), 0) FROM people").fetchone()
+        "SELECT count(*), coalesce(sum(f.person_id IS NULL), 0) FROM faces f JOIN photos p ON p.id = f.photo_id "
+        f"WHERE {visible}").fetchone()
+    people, named = missing.visible_people(conn), missing.visible_people(conn, named=True)
     dirty, error = 0, None
     if has_column(conn, "photo_metadata", "dirty"):  # a read-only look at an older library has no such table
         dirty = int(conn.execute("SELECT count(*) FROM photo_metadata WHERE dirty = 1").fetchone()[0])
@@ -310,9 +318,15 @@ def status_counts(conn: sqlite3.Connection) -> StatusCounts:
         row = conn.execute("SELECT last_error FROM photo_metadata WHERE dirty = 1 AND last_error IS NOT NULL "
                            "ORDER BY retry_at DESC LIMIT 1").fetchone()
         error = None if row is None else str(row[0])
-    return StatusCounts(files_done=int(by_status.get("done", 0)), files_pending=int(by_status.get("pending", 0)),
+    gone = missing.missing_counts(conn)
+    # The running daemon's backlog counts too: its queue is bounded, so the rows marked pending are only the
+    # photos in hand (issue 22).
+    pending = max(int(by_status.get("pending", 0)), missing.backlog(conn))
+    return StatusCounts(files_done=int(by_status.get("done", 0)), files_pending=pending,
                         files_failed=int(by_status.get("failed", 0)), photos=int(photos), faces=int(faces),
                         faces_unassigned=int(unassigned), people=int(people), named_people=int(named),
                         last_recluster=get_state(conn, LAST_RECLUSTER),
                         photos_since_recluster=get_int(conn, PHOTOS_SINCE_RECLUSTER), sidecars_dirty=dirty,
-                        sidecar_error=error)
+                        sidecar_error=error, photos_missing=gone.photos_missing, people_missing=gone.people_missing,
+                        oldest_missing=gone.oldest_missing, roots_missing=missing.lost_roots(conn))
+

@@ -19,6 +19,8 @@ class FileRecord:
     reason: str | None
     photo_id: int | None
     retry: bool = False  # marked by `pictod retry`: analysed again even though size and mtime are unchanged
+    inode: int | None = None  # of the file last handled at this path (schema v7; None: not recorded)
+    ctime_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class RemoveResult:
     people_updated: tuple[int, ...] = ()  # people whose mean and counts were updated
     people_pruned: tuple[int, ...] = ()  # people deleted because they had no face left
     removed_rev: int = 0  # the faces_removed_rev this removal committed (0: no face removed)
+    photos_missing: tuple[int, ...] = ()  # photos that lost their last file: missing, kept (store/missing.py)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class AddResult:
     face_ids: tuple[int, ...]
     new_faces: tuple[NewFace, ...] = ()  # only when created
     removed: RemoveResult | None = None  # the path's previous content, if that photo lost its last file
+    restored: bool = False  # the photo was missing and its bytes came back (linked, nothing analysed)
     imported: ImportResult | None = None  # what the photo's metadata import did (record_analysis with a plan)
 
 
@@ -135,5 +139,9 @@ class StatusCounts:
     named_people: int
     last_recluster: str | None  # ISO 8601 UTC
     photos_since_recluster: int
+    photos_missing: int = 0  # photos whose files vanished, kept for library.keep_missing_days (not in `photos`)
+    people_missing: int = 0  # people all of whose photos are missing (not in `people`; they keep their names)
+    oldest_missing: str | None = None  # since when the oldest missing photo is missing (ISO 8601 UTC)
+    roots_missing: dict[str, str] = field(default_factory=dict)  # watched roots away: root -> since (ISO UTC)
     sidecars_dirty: int = 0  # photos whose sidecars wait to be written (or to be retried)
     sidecar_error: str | None = None  # the last failed sidecar write, while any photo still waits for a retry

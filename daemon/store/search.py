@@ -103,28 +103,27 @@ _WHEN = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{
 
 def date_bounds(text: str) -> tuple[str, str]:
     """'2020', '2020-05', '2020-05-17' or '2020-05-17T14:30[:05]' -> (first second, first second after), as
-    'YYYY-MM-DDTHH:MM:SS' text; ValueError for anything else."""
+    'YYYY-MM-DDTHH:MM:SS' text; ValueError naming what is wrong for anything else."""
     match = _WHEN.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS])")
-    year, month, day, hour, minute, second = (None if g is None else int(g) for g in match.groups())
+    year, month, day, hour, minute, second = (0 if g is None else int(g) for g in match.groups())
+    given = sum(g is not None for g in match.groups())
     try:
-        if month is None:
-            start, end = datetime(year or 1, 1, 1), datetime((year or 1) + 1, 1, 1)
-        elif day is None:
-            start = datetime(year or 1, month, 1)
-            end = datetime(start.year + (month == 12), month % 12 + 1, 1)
-        elif hour is None:
-            start = datetime(year or 1, month, day)
-            end = start + timedelta(days=1)
-        elif second is None:
-            start = datetime(year or 1, month, day, hour, minute or 0)
-            end = start + timedelta(minutes=1)
+        start = datetime(year, month or 1, day or 1, hour, minute, second)
+    except ValueError as exc:
+        raise ValueError(f"not a date: {text!r} ({exc}; years run from 0001 to 9999)") from None
+    try:
+        if given == 1:
+            end = start.replace(year=year + 1)
+        elif given == 2:
+            end = datetime(year + (month == 12), month % 12 + 1, 1)
         else:
-            start = datetime(year or 1, month, day, hour, minute or 0, second)
-            end = start + timedelta(seconds=1)
+            end = start + timedelta(**{3: {"days": 1}, 5: {"minutes": 1}}.get(given, {"seconds": 1}))
     except (ValueError, OverflowError):
-        raise ValueError(f"not a date: {text!r}") from None
+        # The first moment after the last one datetime knows (issue 22: `--since 9999` said "not a date"): text
+        # that sorts after every 9999 date.
+        return start.isoformat(), "9999-12-31T23:59:60"
     return start.isoformat(), end.isoformat()
 
 

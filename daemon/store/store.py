@@ -17,7 +17,7 @@ from typing import TypeVar
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store import db, edits, faces, migrations, queries
+from daemon.store import db, edits, faces, identity, migrations, queries
 from daemon.store import metadata as meta_sql
 from daemon.store.rows import AddResult, FileRecord, ImportPlan, ImportResult, RemoveResult, SidecarSeen, StatusCounts
 from daemon.store.writer import Writer
@@ -49,15 +49,29 @@ class Store:
             conn, _stamp = db.connect_readonly(path)
             try:
                 version = migrations.current_version(conn)
+                migrations.refuse_newer(version, path)
+                db.looks_foreign(conn, path, version)
             finally:
                 conn.close()
-            migrations.refuse_newer(version, path)
             log.debug("store_opened", path=str(path), read_only=True, schema_version=version)
             return cls(path, None, schema_version=version)
-        db.prepare_path(path)
-        conn = db.connect(path)
+        created = db.prepare_path(path)
+        db.check_library_file(path, created=created)  # never a new library over a file that is something else
+        try:
+            conn = db.connect(path)
+        except StoreError:
+            if created:
+                db.discard_new(path)  # left empty, it would be refused as a truncated library at the next start
+            raise
         try:
             migrations.migrate(conn, path)
+            db.checkpoint(conn)  # a log left by the last run: back into the file, truncated (issue 22)
+        except sqlite3.OperationalError as exc:
+            if created:
+                conn.close()
+                db.discard_new(path)
+            raise StoreError(f"cannot open the database {path}: {exc}"
+                             + (f"; {db.space_hint(path)}" if "full" in str(exc) else "")) from None
         finally:
             conn.close()
         store = cls(path, Writer(path))
@@ -133,6 +147,13 @@ class Store:
                 f"({migrations.LATEST}), and this command reads it without upgrading it: start the daemon, or "
                 "run any write command (e.g. `pictod recluster`), once to upgrade it")
         return StoreError(f"database read failed on {self.path}: {exc}")
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log back into the library and truncate it (the daemon's idle tick)."""
+        if self.read_only:
+            return
+        conn, _stamp = self._reader()
+        db.checkpoint(conn)
 
     def write(self, task: Callable[[sqlite3.Connection], T]) -> T:
         """Run a write task on the writer thread in BEGIN IMMEDIATE; block until committed."""
@@ -226,6 +247,11 @@ class Store:
     def new_person(self, face_ids: Sequence[int], name: str | None) -> int:
         """A curated person from these faces (pinned to it; ValueError for two faces of one photo); its id."""
         return self.write(lambda c: edits.new_curated_person(c, face_ids, name))
+
+    def note_identity(self, path: str, inode: int, ctime_ns: int) -> None:
+        """The inode and ctime of the file now at `path` (after it was linked or analysed): a later walk tells a
+        file replaced by other bytes of the same size and mtime (issue 22)."""
+        self.write(lambda c: identity.note(c, path, inode, ctime_ns))
 
     def mark_retry(self, paths: Sequence[str] | None) -> list[str]:
         """Mark failed files (these, or below these folders; None: all) to be analysed again; their paths."""

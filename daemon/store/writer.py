@@ -97,7 +97,7 @@ def _translate(path: Path, exc: sqlite3.Error) -> StoreError:
     if "locked" in text or "busy" in text:
         return StoreError(f"database is locked by another process: {path} ({text})")
     if "disk is full" in text or "full" in text:
-        return StoreError(f"disk full while writing {path}: free some space")
+        return StoreError(f"disk full while writing {path}: {db.space_hint(path)}")
     error = StoreError(f"database write failed on {path}: {text}")
     error.__cause__ = exc
     return error

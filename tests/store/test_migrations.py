@@ -180,6 +180,67 @@ def test_v5_database_gains_face_quality_and_rotation(tmp_path: Path) -> None:
             [(None, 0), (None, 0)]
 
 
+def test_v8_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path: Path) -> None:
+    """v8 -> v9 (issue 22): photos rebuilt with AUTOINCREMENT and missing_since, every id and every row kept
+    (faces, objects, files, corrections, metadata still point at their photo); then a deleted top id is never
+    handed out again (without AUTOINCREMENT SQLite reuses max(id) + 1)."""
+    from people_synth import analysis, content_hash, face_vectors, identities
+
+    path = tmp_path / "library.db"
+    conn = db.connect(path)
+    try:
+        assert migrations.migrate(conn, path, upto=8) == [1, 2, 3, 4, 5, 6, 7, 8]
+    finally:
+        conn.close()
+    rng = np.random.default_rng(22)
+    centres = identities(2, seed=22)
+    with Store.open(path) as store:  # migrates to v9 at once; the rows below go in through the v8 columns
+        pass
+    conn = sqlite3.connect(path)  # build the v8 state by hand: the store code is v9 now
+    conn.execute("PRAGMA user_version = 8")
+    conn.execute("DELETE FROM schema_migrations WHERE version = 9")
+    conn.execute("DROP TABLE photos")
+    conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL UNIQUE, width INTEGER "
+                 "NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL, taken_at TEXT, camera TEXT, gps_lat REAL, "
+                 "gps_lon REAL, analysed_at TEXT NOT NULL)")
+    conn.execute("ALTER TABLE files DROP COLUMN inode")
+    conn.execute("ALTER TABLE files DROP COLUMN ctime_ns")
+    conn.commit()
+    conn.close()
+    conn = db.connect(path)
+    try:
+        assert migrations.current_version(conn) == 8
+        for i in (3, 7, 9):  # ids with gaps, as deletions leave them
+            conn.execute("INSERT INTO photos (id, content_hash, width, height, format, analysed_at) "
+                         "VALUES (?, ?, 10, 10, 'JPEG', 't')", (i, content_hash(i)))
+            conn.execute("INSERT INTO files (path, size, mtime_ns, status, photo_id, updated_at) "
+                         "VALUES (?, 1, 1, 'done', ?, 't')", (f"/p/{i}.jpg".encode(), i))
+            conn.execute("INSERT INTO objects (photo_id, label, score, x1, y1, x2, y2) "
+                         "VALUES (?, 'cat', 1, 0, 0, 1, 1)", (i,))
+            emb = face_vectors(centres, np.array([i % 2]), rng)[0]
+            conn.execute("INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding) "
+                         "VALUES (?, 0, 0, 1, 1, 0.9, '[]', ?)", (i, B.blob(emb)))
+        conn.execute("INSERT INTO photo_metadata (photo_id, dirty) VALUES (7, 1)")
+        before = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                  for t in ("photos", "files", "objects", "faces", "photo_metadata")}
+    finally:
+        conn.close()
+    with Store.open(path) as store:
+        assert store.read(migrations.current_version) == migrations.LATEST == 9
+        after = {t: store.read(lambda c, t=t: c.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall())
+                 for t in before}
+        assert [(*r, None) for r in before["photos"]] == after["photos"]  # missing_since NULL: present
+        assert [(*r, None, None) for r in before["files"]] == after["files"]  # inode, ctime_ns unknown
+        for table in ("objects", "faces", "photo_metadata"):
+            assert before[table] == after[table], table
+        assert store.read(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
+        assert list(tmp_path.glob("library.db.v8-*.bak")), "a data migration backs the file up first"
+        # The top id deleted, a new photo gets a new id.
+        store.write(lambda c: c.execute("DELETE FROM photos WHERE id = 9"))
+        fresh = store.record_analysis("/p/new.jpg", 1, 1, content_hash("new"), analysis([]))
+        assert fresh.photo_id == 10
+        # And the ON DELETE CASCADE of faces and objects still reaches the rebuilt table.
+        assert store.read(lambda c: c.execute("SELECT count(*) FROM faces WHERE photo_id = 9").fetchone()) == (0,)
 def test_v6_database_gains_sidecar_retries_and_abandoned_sidecars_are_dirty_again(tmp_path: Path) -> None:
     """v6 -> v7 (issue 22, item 5): a sidecar v6 gave up on (3 failures, dirty cleared) waits to be written again;
     one written fine stays clean; status shows the dirty count."""

@@ -13,7 +13,7 @@ import pytest
 from people_synth import analysis, content_hash, face_vectors, identities
 
 from daemon.errors import StoreError
-from daemon.store import Store
+from daemon.store import Store, missing
 from daemon.store import base as B
 from daemon.store import queries as q
 
@@ -116,9 +116,9 @@ def test_move_directory_and_file_over_existing(store: Store) -> None:
     store.record_analysis("/out/b.jpg", 1, 1, content_hash("old"), analysis([c[1]]))
     assert store.move("/in", "/moved") == 2
     assert sorted(r.path for r in store.iter_files("/moved")) == ["/moved/a.jpg", "/moved/deep/b.jpg"]
-    # A file moved onto an existing row replaces it; the replaced photo (no file left) is deleted.
+    # A file moved onto an existing row replaces it; the replaced photo (no file left) is missing (issue 22).
     assert store.move("/moved/deep/b.jpg", "/out/b.jpg") == 1
-    assert photo_of(store, content_hash("old")) is None
+    assert store.status_counts().photos_missing == 1
     assert store.get_file("/out/b.jpg").photo_id == photo_of(store, content_hash("b"))
     assert store.status_counts().photos == 2
 
@@ -141,8 +141,11 @@ def test_content_identity_copy_links_without_new_photo(store: Store) -> None:
     assert store.remove("/p/one.jpg").photo_ids == ()
     assert store.remove("/p/copy.jpg").photo_ids == ()
     gone = store.remove("/p/third.jpg")
-    assert gone.photo_ids == (first.photo_id,) and gone.faces_removed == 2
-    assert store.status_counts().faces == 0
+    # Its last file gone, the photo is missing (issue 22): hidden from the counts, deleted only by a purge.
+    assert gone.photos_missing == (first.photo_id,) and gone.faces_removed == 0
+    assert store.status_counts().faces == 0 and store.status_counts().photos_missing == 1
+    purged = store.write(lambda c: missing.purge(c, gone.photos_missing))
+    assert purged.photo_ids == (first.photo_id,) and purged.faces_removed == 2
 
 
 def test_changed_content_replaces_photo_and_drops_orphan(store: Store) -> None:
@@ -255,14 +258,15 @@ def test_directory_move_and_remove_are_batched(store: Store) -> None:
     assert store.move("/src", "/dst") == n
     moved_selects = len(seen)
     seen.clear()
-    # The replaced rows' photos had no other file: dropped with their faces.
-    assert store.status_counts().photos == n
-    assert all(photo_of(store, content_hash(("dst", i))) is None for i in range(0, n, 10))
+    # The replaced rows' photos had no other file: missing (issue 22), out of the counts.
+    assert store.status_counts().photos == n and store.status_counts().photos_missing == n // 10
     assert store.get_file("/dst/10.jpg").photo_id == photo_of(store, content_hash(("src", 10)))
-    result = store.remove("/dst")
+    missed = store.remove("/dst")
+    result = store.write(lambda c: missing.purge(c, missed.photos_missing))  # issue 22: missing, then purged
     removed_selects = len(seen)
     store.write(lambda conn: conn.set_trace_callback(None))
-    assert result.files_removed == n and len(result.photo_ids) == n and result.faces_removed == n
+    assert missed.files_removed == n and len(missed.photos_missing) == n
+    assert len(result.photo_ids) == n and result.faces_removed == n
     assert list(result.face_ids) == sorted(result.face_ids)
     assert store.status_counts().photos == store.status_counts().faces == 0
     # One query per file or photo before (600+ and 1,200+); a few per chunk of 500 now.
