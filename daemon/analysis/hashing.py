@@ -20,12 +20,19 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class FileDigest:
-    """The sha256 of a file's bytes with the size and mtime it had while it was read."""
+    """The sha256 of a file's bytes with the size, mtime, inode and ctime it had while it was read."""
 
     sha256: str
     size: int
     mtime_ns: int
     data: bytes = b""
+    inode: int | None = None
+    ctime_ns: int | None = None
+
+    @property
+    def identity(self) -> tuple[int, int] | None:
+        """(inode, ctime_ns) of the file read, stored beside size and mtime (issue 22); None if unknown."""
+        return None if self.inode is None or self.ctime_ns is None else (self.inode, self.ctime_ns)
 
 
 class FileChangedError(Exception):
@@ -54,4 +61,4 @@ def read_file(path: Path | str, *, max_bytes: int) -> tuple[bytes, os.stat_resul
 def file_digest(path: Path | str, *, max_bytes: int) -> FileDigest:
     """Read the file once (`read_file`) and hash it, keeping its bytes."""
     data, st = read_file(path, max_bytes=max_bytes)
-    return FileDigest(hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime_ns, data)
+    return FileDigest(hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime_ns, data, st.st_ino, st.st_ctime_ns)

@@ -196,7 +196,6 @@ class Intake:
                 log.info("photo", path=str(path), status="linked", photo_id=linked.photo_id,
                          objects=linked.objects, faces=len(linked.face_ids), people=0, ms=ms_since(t0),
                          **({"restored": True} if linked.restored else {}))
-                await self._note_identity(path, st)  # after the line: the row is done, the line says so first
                 return
             analysis, imports = await self.analyse(path, digest)
             result = await self.record(path, digest, analysis, imports)
@@ -206,7 +205,6 @@ class Intake:
                  photo_id=result.photo_id, objects=len(analysis.objects), faces=len(analysis.faces),
                  people=sum(1 for _face, person in assigned if person is not None), ms=ms_since(t0),
                  **(result.imported.fields() if result.imported is not None else {}))
-        await self._note_identity(path, st)
 
     # ---------------------------------------------------------------- the stages
 
@@ -292,8 +290,8 @@ class Intake:
     async def link(self, path: Path, digest: FileDigest) -> AddResult | None:
         """Point the path at the photo with these bytes if there is one; else mark it pending (crash resume).
         The one hash lookup of a photo: `record` inserts without looking again."""
-        return await self._write(self.store.link_or_mark_pending, str(path), digest.size, digest.mtime_ns,
-                                 digest.sha256)
+        return await self._write(functools.partial(self.store.link_or_mark_pending, identity=digest.identity),
+                                 str(path), digest.size, digest.mtime_ns, digest.sha256)
 
     async def analyse(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, ImportPlan | None]:
         """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget; read the
@@ -347,8 +345,9 @@ class Intake:
                      imports: ImportPlan | None = None) -> AddResult:
         """Store the photo, its objects and faces and the file row, and the names its metadata gives, in one
         transaction (`Store.record_analysis`)."""
-        return await self._write(functools.partial(self.store.record_analysis, imports=imports), str(path),
-                                 digest.size, digest.mtime_ns, digest.sha256, analysis)
+        return await self._write(functools.partial(self.store.record_analysis, imports=imports,
+                                                   identity=digest.identity),
+                                 str(path), digest.size, digest.mtime_ns, digest.sha256, analysis)
 
     # ---------------------------------------------------------------- a sidecar changed
 
@@ -490,9 +489,6 @@ class Intake:
             await self.photo(PhotoEvent("upsert", dest, closed=True, source=event.source))
 
     # ---------------------------------------------------------------- helpers
-
-    async def _note_identity(self, path: Path, st: os.stat_result) -> None:
-        await self._write(self.store.note_identity, str(path), st.st_ino, st.st_ctime_ns)
 
     def _still_there(self, path: Path) -> bool:
         """The path is there as something pictod reads: not gone, not a link leading out of the roots."""

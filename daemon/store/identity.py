@@ -2,20 +2,13 @@
 
 A photo replaced by other bytes of the same size and mtime (a copy tool that keeps times, a restore) looked
 unchanged to a size/mtime compare; the new file has another inode or at least a newer ctime, which no tool can
-set back. Rows from before schema v7, or a failure, have NULL here and are compared on size and mtime alone.
+set back. They are written with the file row (`queries._upsert_file`, from the `FileDigest` of the bytes read).
+Rows from before schema v9, or a failure, have NULL here and are compared on size and mtime alone.
 """
 
 from __future__ import annotations
 
-import sqlite3
-
-from daemon.store.base import clamp_ns, enc
-
-
-def note(conn: sqlite3.Connection, path: str, inode: int, ctime_ns: int) -> None:
-    """Record the inode and ctime of the file now at `path` (after it was linked or analysed)."""
-    conn.execute("UPDATE files SET inode = ?, ctime_ns = ? WHERE path = ?",
-                 (clamp_ns(inode), clamp_ns(ctime_ns), enc(path)))
+from daemon.store.base import clamp_ns
 
 
 def same_file(stored: tuple[int | None, int | None], inode: int, ctime_ns: int | None) -> bool:

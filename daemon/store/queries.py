@@ -92,25 +92,29 @@ def photo_id_for_hash(conn: sqlite3.Connection, content_hash: str) -> int | None
 
 def _upsert_file(conn: sqlite3.Connection, path: bytes, size: int, mtime_ns: int, status: str,
                  reason: str | None, photo_id: int | None, *, keep_photo: bool = False,
-                 error: str | None = None) -> int | None:
-    """Write a file row (any retry mark is cleared: the file was just looked at); return the photo it pointed at
-    before (None if new or none)."""
+                 error: str | None = None, identity: tuple[int, int] | None = None) -> int | None:
+    """Write a file row (any retry mark is cleared: the file was just looked at), with the file's (inode,
+    ctime_ns) when known (`store/identity.py`); return the photo it pointed at before (None if new or none)."""
     row = conn.execute("SELECT id, photo_id FROM files WHERE path = ?", (path,)).fetchone()
     mtime_ns = clamp_ns(mtime_ns)
+    inode, ctime_ns = (None, None) if identity is None else (clamp_ns(identity[0]), clamp_ns(identity[1]))
     if row is None:
-        conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, error, photo_id, updated_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, size, mtime_ns, status, reason, error, photo_id, now()))
+        conn.execute("INSERT INTO files (path, size, mtime_ns, status, reason, error, photo_id, updated_at, inode, "
+                     "ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (path, size, mtime_ns, status, reason, error, photo_id, now(), inode, ctime_ns))
         return None
     previous = row[1]
     conn.execute("UPDATE files SET size = ?, mtime_ns = ?, status = ?, reason = ?, error = ?, photo_id = ?, "
-                 "updated_at = ?, retry = 0 WHERE id = ?",
-                 (size, mtime_ns, status, reason, error, previous if keep_photo else photo_id, now(), row[0]))
+                 "updated_at = ?, retry = 0, inode = ?, ctime_ns = ? WHERE id = ?",
+                 (size, mtime_ns, status, reason, error, previous if keep_photo else photo_id, now(), inode, ctime_ns,
+                  row[0]))
     return None if previous is None else int(previous)
 
 
-def mark_pending(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> None:
+def mark_pending(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,
+                 identity: tuple[int, int] | None = None) -> None:
     """Crash-resume marker before analysis (the old photo link stays until the new result replaces it)."""
-    _upsert_file(conn, enc(path), size, mtime_ns, "pending", None, None, keep_photo=True)
+    _upsert_file(conn, enc(path), size, mtime_ns, "pending", None, None, keep_photo=True, identity=identity)
 
 
 def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, reason: str,
@@ -123,7 +127,7 @@ def record_failure(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int
 
 
 def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, content_hash: str,
-                    analysis: PhotoAnalysis) -> AddResult:
+                    analysis: PhotoAnalysis, identity: tuple[int, int] | None = None) -> AddResult:
     """Photo + objects + faces + file row, in the caller's transaction (the hash is not looked up first:
     `link_or_mark_pending` did that; a photo with these bytes stored meanwhile makes the insert a no-op)."""
     meta = analysis.meta
@@ -133,7 +137,7 @@ def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: in
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING RETURNING id",
         (content_hash, meta.width, meta.height, meta.format, meta.taken_at, meta.camera, lat, lon, now())).fetchone()
     if inserted is None:
-        linked = link_existing(conn, path, size, mtime_ns, content_hash)
+        linked = link_existing(conn, path, size, mtime_ns, content_hash, identity)
         assert linked is not None  # the conflicting row is in this transaction's snapshot
         return linked  # the same bytes were analysed meanwhile under another path: keep the first
     photo_id = int(inserted[0])
@@ -151,7 +155,7 @@ def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: in
              int(face.rotation)))
         faces.append(NewFace(id=int(cursor.lastrowid or 0), photo_id=photo_id, embedding=embedding.copy(),
                              quality=quality))
-    previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id)
+    previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id, identity=identity)
     removed = drop_orphans(conn, [previous]) if previous is not None and previous != photo_id else None
     bump(conn, PHOTOS_SINCE_RECLUSTER)
     return AddResult(path=path, photo_id=photo_id, created=True, objects=len(analysis.objects),
@@ -159,21 +163,21 @@ def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: in
 
 
 def link_or_mark_pending(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,
-                         content_hash: str) -> AddResult | None:
+                         content_hash: str, identity: tuple[int, int] | None = None) -> AddResult | None:
     """Link the file to the analysed photo with this hash; if there is none, mark it pending (None)."""
-    linked = link_existing(conn, path, size, mtime_ns, content_hash)
+    linked = link_existing(conn, path, size, mtime_ns, content_hash, identity)
     if linked is None:
-        mark_pending(conn, path, size, mtime_ns)
+        mark_pending(conn, path, size, mtime_ns, identity)
     return linked
 
 
 def link_existing(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,
-                  content_hash: str) -> AddResult | None:
+                  content_hash: str, identity: tuple[int, int] | None = None) -> AddResult | None:
     """Point a file at the analysed photo with this hash (None if there is none)."""
     photo_id = photo_id_for_hash(conn, content_hash)
     if photo_id is None:
         return None
-    previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id)
+    previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id, identity=identity)
     removed = drop_orphans(conn, [previous]) if previous is not None and previous != photo_id else None
     restored = missing.restore(conn, photo_id)  # a missing photo's bytes back: no analysis (issue 22)
     objects = conn.execute("SELECT count(*) FROM objects WHERE photo_id = ?", (photo_id,)).fetchone()[0]

@@ -17,7 +17,7 @@ from typing import TypeVar
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store import db, edits, faces, identity, migrations, queries
+from daemon.store import db, edits, faces, migrations, queries
 from daemon.store import metadata as meta_sql
 from daemon.store.rows import AddResult, FileRecord, ImportPlan, ImportResult, RemoveResult, SidecarSeen, StatusCounts
 from daemon.store.writer import Writer
@@ -205,11 +205,11 @@ class Store:
     # writer tasks and for tests.
 
     def record_analysis(self, path: str, size: int, mtime_ns: int, content_hash: str, analysis: PhotoAnalysis, *,
-                        imports: ImportPlan | None = None) -> AddResult:
+                        imports: ImportPlan | None = None, identity: tuple[int, int] | None = None) -> AddResult:
         """Store one photo's analysis and point the file at it, with the names its metadata gives (`imports`,
         applied only to a photo this call created: `AddResult.imported`), in one transaction."""
         def task(c: sqlite3.Connection) -> AddResult:
-            result = queries.record_analysis(c, path, size, mtime_ns, content_hash, analysis)
+            result = queries.record_analysis(c, path, size, mtime_ns, content_hash, analysis, identity)
             if imports is None or not result.created:
                 return result
             return replace(result, imported=meta_sql.apply_import(c, result.photo_id, imports, result.face_ids))
@@ -248,11 +248,6 @@ class Store:
         """A curated person from these faces (pinned to it; ValueError for two faces of one photo); its id."""
         return self.write(lambda c: edits.new_curated_person(c, face_ids, name))
 
-    def note_identity(self, path: str, inode: int, ctime_ns: int) -> None:
-        """The inode and ctime of the file now at `path` (after it was linked or analysed): a later walk tells a
-        file replaced by other bytes of the same size and mtime (issue 22)."""
-        self.write(lambda c: identity.note(c, path, inode, ctime_ns))
-
     def mark_retry(self, paths: Sequence[str] | None) -> list[str]:
         """Mark failed files (these, or below these folders; None: all) to be analysed again; their paths."""
         return self.write(lambda c: queries.mark_retry(c, paths))
@@ -270,9 +265,11 @@ class Store:
         """A photo's sidecar could not be written: kept dirty, retried after a backoff (its seconds, returned)."""
         return self.write(lambda c: meta_sql.sidecar_failed(c, photo_id, error))
 
-    def link_or_mark_pending(self, path: str, size: int, mtime_ns: int, content_hash: str) -> AddResult | None:
-        """Point a file at the analysed photo with this hash, or, if there is none, mark it pending (one lookup)."""
-        return self.write(lambda c: queries.link_or_mark_pending(c, path, size, mtime_ns, content_hash))
+    def link_or_mark_pending(self, path: str, size: int, mtime_ns: int, content_hash: str, *,
+                             identity: tuple[int, int] | None = None) -> AddResult | None:
+        """Point a file at the analysed photo with this hash, or, if there is none, mark it pending (one lookup);
+        `identity`: the file's (inode, ctime_ns), stored on its row."""
+        return self.write(lambda c: queries.link_or_mark_pending(c, path, size, mtime_ns, content_hash, identity))
 
     def record_failure(self, path: str, size: int, mtime_ns: int, reason: str,
                        error: str | None = None) -> RemoveResult:
