@@ -39,6 +39,21 @@ FACENET_ONNX = EXTRA_MODELS / "facenet.onnx"
 Box = tuple[float, float, float, float]
 
 
+def johns(who: str) -> list[Path]:
+    """One john's face crops, in name order."""
+    return sorted((JOHNS / who).glob("*.jpg"))
+
+
+def copy_johns(photos: Path, who: Sequence[str], per_person: int) -> dict[str, list[Path]]:
+    """Copy the first `per_person` crops of each of these johns into `photos` as IDENTITY-NAME.jpg (the name
+    tells a test whose face it is); every crop of each, copied or not, by identity."""
+    crops = {name: johns(name) for name in who}
+    for name, files in crops.items():
+        for src in files[:per_person]:
+            (photos / f"{name}-{src.name}").write_bytes(src.read_bytes())
+    return crops
+
+
 def dlib_voc_faces() -> list[tuple[Path, list[Box]]]:
     """dlib's labelled VOC face photos: (photo, its face boxes x1, y1, x2, y2) from the imglab XML files
     (<image file=...><box top left width height [ignore='1']/>; ignored boxes skipped, the files have none)."""

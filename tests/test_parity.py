@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 from harness import REPO
-from pictod_testdata import JOHNS
+from pictod_testdata import copy_johns
 from starlette.testclient import TestClient
 from web_helpers import client, csrf_of, post
 
@@ -88,10 +88,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
     root = tmp_path_factory.mktemp("parity")
     photos = root / "photos"
     photos.mkdir()
-    crops = {who: sorted((JOHNS / who).glob("*.jpg"))[:6] for who in WHO}
-    for who, files in crops.items():
-        for src in files[:3]:
-            shutil.copy(src, photos / f"{who}-{src.name}")
+    crops = copy_johns(photos, WHO, 3)
     salley_pair = np.hstack([cv2.imread(str(crops["John_Salley"][3])), cv2.imread(str(crops["John_Salley"][4]))])
     cv2.imwrite(str(photos / "two-salleys.jpg"), salley_pair)
     mixed = np.hstack([cv2.imread(str(crops["John_Salley"][5])), cv2.imread(str(crops["John_Savage"][3]))])

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pictod_testdata import JOHNS
+from pictod_testdata import copy_johns
+from web_helpers import pictod
 
 from daemon.config import ClusteringConfig
 from daemon.library import corrections, review
@@ -24,19 +23,12 @@ from daemon.store import faces as faces_sql
 WHO = ("John_Salley", "John_Savage", "John_Schneider")  # SFace: 0.1-0.4 within each, 0.77+ between them
 
 
-def pictod(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args], capture_output=True, text=True,
-                          timeout=300)
-
-
 def scan_crops(root: Path, who: tuple[str, ...], per_person: int, extra: str = "") -> Path:
     """`pictod scan` of the first crops of these johns (files named IDENTITY-NAME) with an eps so tight that
     nothing clusters or attaches: every face is alone. The config's path."""
     photos = root / "photos"
     photos.mkdir()
-    for name in who:
-        for src in sorted((JOHNS / name).glob("*.jpg"))[:per_person]:
-            shutil.copy(src, photos / f"{name}-{src.name}")
+    copy_johns(photos, who, per_person)
     config = root / "config.toml"
     config.write_text('[library]\nfolders = ["photos"]\ndatabase = "lib.db"\n[log]\nformat = "json"\n'
                       '[clustering]\neps = 0.05\nsuggest_eps = 0.05\nattach_eps = 0.05\n' + extra)

@@ -15,23 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import expect
-from pictod_testdata import JOHNS
+from pictod_testdata import copy_johns, johns
+from web_helpers import cli_json, pictod
 
 from daemon.library import corrections
 from daemon.store import Store
 
 WHO = ("John_Salley", "John_Savage", "John_Schneider")  # SFace: 0.1-0.4 within each, 0.77+ between them
-
-
-def pictod(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args], capture_output=True, text=True,
-                          timeout=300)
-
-
-def cli_json(*args: str) -> Any:
-    done = pictod(*args, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def log_events(log: Path, name: str) -> list[dict[str, Any]]:
@@ -51,10 +41,7 @@ def log_events(log: Path, name: str) -> list[dict[str, Any]]:
 def test_review_answers_survive_a_daemon_reclustering_meanwhile(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
-    crops = {name: sorted((JOHNS / name).glob("*.jpg")) for name in WHO}
-    for name in WHO[:2]:
-        for src in crops[name][:3]:
-            shutil.copy(src, photos / f"{name}-{src.name}")
+    crops = copy_johns(photos, WHO[:2], 3) | {WHO[2]: johns(WHO[2])}
     log = tmp_path / "daemon.log"
     config = tmp_path / "config.toml"
     # Nothing clusters or attaches (eps tiny): every face is alone, so only the user's answers put faces on the

@@ -5,7 +5,6 @@ recluster, a rejected suggestion is never made again, curated people stay whole.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pictod_testdata import JOHNS
+from pictod_testdata import copy_johns
 
 from daemon.config import ClusteringConfig
 from daemon.errors import UsageError
@@ -40,10 +39,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("suggest")
     photos = root / "photos"
     photos.mkdir()
-    crops = {who: sorted((JOHNS / who).glob("*.jpg"))[:4] for who in WHO}
-    for who, files in crops.items():
-        for src in files[:3]:
-            shutil.copy(src, photos / f"{who}-{src.name}")
+    crops = copy_johns(photos, WHO, 3)
     pair = np.hstack([cv2.imread(str(crops["John_Salley"][3])), cv2.imread(str(crops["John_Savage"][3]))])
     cv2.imwrite(str(photos / "pair.jpg"), pair)
     config = root / "config.toml"
