@@ -88,12 +88,13 @@ def unplaced(conn: sqlite3.Connection, limit: int) -> list[tuple[int, object, ob
 
 
 def unplaced_count(conn: sqlite3.Connection) -> int:
-    """How many photos with GPS still wait for their place (0 before v10: nothing to say)."""
+    """How many present photos with GPS still wait for their place (0 before v10: nothing to say)."""
     if not has_places(conn):
         return 0
     return int(conn.execute(
-        "SELECT count(*) FROM photos p LEFT JOIN photo_places pp ON pp.photo_id = p.id "
-        "WHERE p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL AND pp.photo_id IS NULL").fetchone()[0])
+        f"SELECT count(*) FROM photos p LEFT JOIN photo_places pp ON pp.photo_id = p.id "
+        f"WHERE p.gps_lat IS NOT NULL AND p.gps_lon IS NOT NULL AND pp.photo_id IS NULL AND {visible(conn)}"
+    ).fetchone()[0])
 
 
 def place_of(conn: sqlite3.Connection, photo_id: int) -> PlaceRow | None:
