@@ -26,16 +26,17 @@ def locate(lat: object, lon: object) -> PlaceRow:
     return PlaceRow(found.city, found.region, found.country, found.country_code, "geocoder")
 
 
-def fill(store: Store, *, limit: int | None = None) -> int:
+def fill(store: Store, *, limit: int | None = None, to_sidecars: bool = False) -> int:
     """Name the places of the photos with a stored GPS position and no place yet, in batches; how many were
-    placed (`limit`: at most that many, for a daemon that has other work)."""
+    placed (`limit`: at most that many, for a daemon that has other work; `to_sidecars`: [metadata]
+    write_sidecars is on, so their sidecars get the names)."""
     done = 0
     while limit is None or done < limit:
         take = BATCH if limit is None else min(BATCH, limit - done)
         todo = store.read(lambda c, n=take: sql.unplaced(c, n) if sql.has_places(c) else [])  # type: ignore[misc]
         if not todo:
             break
-        store.set_places([(photo_id, locate(lat, lon)) for photo_id, lat, lon in todo])
+        store.set_places([(photo_id, locate(lat, lon)) for photo_id, lat, lon in todo], to_sidecars=to_sidecars)
         done += len(todo)
     return done
 

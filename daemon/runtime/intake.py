@@ -350,7 +350,8 @@ class Intake:
         gps = analysis.meta.gps
         place = None if gps is None else await self._io(places.locate, *gps)
         return await self._write(functools.partial(self.store.record_analysis, imports=imports,
-                                                   identity=digest.identity, place=place),
+                                                   identity=digest.identity, place=place,
+                                                   place_to_sidecar=self.cfg.metadata.write_sidecars),
                                  str(path), digest.size, digest.mtime_ns, digest.sha256, analysis)
 
     # ---------------------------------------------------------------- a sidecar changed

@@ -246,7 +246,8 @@ class Service:
     async def settle_places(self) -> None:
         """Issue 25: the places of photos with GPS not placed yet (from before schema v10), and the events
         regrouped around the photos that arrived or left since the last pass."""
-        placed = await self._write(places.fill, self.store)
+        placed = await self._write(functools.partial(places.fill, self.store,
+                                                     to_sidecars=self.cfg.metadata.write_sidecars))
         changes = await self._write(events.update, self.store, self.cfg.events)
         if placed or changes.arrived or changes.left:
             log.info("places_events", placed=placed, arrived=changes.arrived, left=changes.left,
