@@ -21,7 +21,8 @@ how well the events match a labelled sequence, for each gap (and distance) — t
    - the trips and weekends start the day after a day at home or later, as people travel.
    Pairwise precision = pairs grouped together that belong together / pairs grouped together; recall = pairs
    grouped together that belong together / pairs that belong together. Swept over gap_hours x split_km.
-4. Incremental cost: the same photos arriving one by one (an update after each) against one update for all.
+4. Incremental cost: the same photos arriving one by one (an update after each) against one update for all;
+   and in a library of 100,000 photos (`big_library`): the first grouping, then one arrival and one departure.
 
     .venv/bin/python bench/places.py [--json bench/places.json]
 """
@@ -225,6 +226,47 @@ def _place_position(g: object, i: int) -> tuple[float, float]:
     return math.degrees(math.asin(max(-1.0, min(1.0, z)))), math.degrees(math.atan2(y, x))
 
 
+def big_library(work: Path, n: int) -> dict[str, float]:
+    """An update's cost in a library of `n` photos (rows written straight into a real Store's tables: 4 photos
+    a day at random places across Denmark, as fast as SQL takes them): the first grouping, then one arrival and
+    one departure, each followed by an update (what the daemon's pass does after a photo)."""
+    from daemon.config import EventsConfig
+    from daemon.library import events
+    from daemon.store import Store
+    rng = random.Random(3)
+    start = datetime(2000, 1, 1)
+    cfg = EventsConfig()
+    with Store.open(work / "big.db") as store:
+        def fill(c: object) -> None:
+            rows = []
+            for i in range(n):
+                when = start + timedelta(hours=6 * i + rng.uniform(0, 5))
+                lat, lon = jitter(rng, HOME, 150.0)
+                rows.append((f"{i:064d}", when.isoformat(timespec="seconds"), lat, lon))
+            c.executemany("INSERT INTO photos (content_hash, width, height, format, taken_at, gps_lat, gps_lon, "  # type: ignore[attr-defined]
+                          "analysed_at) VALUES (?, 96, 96, 'JPEG', ?, ?, ?, '2026-01-01')", rows)
+            c.execute("INSERT INTO files (path, size, mtime_ns, status, photo_id, updated_at) "  # type: ignore[attr-defined]
+                      "SELECT CAST('/big/' || id AS BLOB), 1, 1, 'done', id, '2026-01-01' FROM photos")
+        store.write(fill)
+        t = time.perf_counter()
+        events.update(store, cfg)
+        first = time.perf_counter() - t
+        middle = start + timedelta(hours=6 * (n // 2) + 2)
+        from daemon.types import PhotoAnalysis, PhotoMeta
+        meta = PhotoMeta(width=96, height=96, format="JPEG", taken_at=middle.isoformat(), gps=HOME)
+        store.record_analysis("/big/new.jpg", 1, 1, "f" * 64, PhotoAnalysis(meta=meta))
+        t = time.perf_counter()
+        arrival = events.update(store, cfg)
+        arrive = time.perf_counter() - t
+        store.remove("/big/new.jpg")
+        t = time.perf_counter()
+        events.update(store, cfg)
+        leave = time.perf_counter() - t
+        count = len(events.list_events(store))
+    return {"photos": n, "events": count, "first_s": first, "arrival_ms": arrive * 1000, "leave_ms": leave * 1000,
+            "arrival_regrouped": arrival.regrouped}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "places.json")
@@ -266,13 +308,14 @@ def main() -> None:
                 events.update(store, cfg)
                 spent += time.perf_counter() - t0
             one_by_one = spent / len(photos)
+        big = big_library(work, 100_000)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     truth = len({s.label for s in shots})
     best = max(sweep, key=lambda row: (round(row["f1"], 4), -row["gap_hours"]))
     result = {"photos": len(shots), "true_events": truth, "memory": memory, "geocode": cost, "sweep": sweep,
               "best": best, "default": {"gap_hours": cfg.gap_hours, "split_km": cfg.split_km},
-              "update_all_s": bulk, "update_per_arrival_ms": one_by_one * 1000}
+              "update_all_s": bulk, "update_per_arrival_ms": one_by_one * 1000, "big": big}
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{len(shots)} photos, {truth} true events; place table: {memory['places']:.0f} places, "
           f"load {memory['load_s']:.2f} s, RSS +{memory['rss_after_mib'] - memory['rss_before_mib']:.0f} MiB "
@@ -281,6 +324,9 @@ def main() -> None:
           f"({cost['named']} named)")
     print(f"events: one update for all {len(shots)}: {bulk * 1000:.0f} ms; one by one: "
           f"{one_by_one * 1000:.2f} ms an arrival")
+    print(f"100k library: first grouping {big['first_s']:.1f} s ({big['events']} events); an arrival "
+          f"{big['arrival_ms']:.0f} ms ({big['arrival_regrouped']} events rewritten), a departure "
+          f"{big['leave_ms']:.0f} ms")
     print("| gap_hours | split_km | precision | recall | F1 | events |")
     print("| --- | --- | --- | --- | --- | --- |")
     for row in sweep:
