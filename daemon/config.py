@@ -135,6 +135,15 @@ class MetadataConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    """Events (issue 25): photos grouped by time gaps and distance."""
+
+    # Measured on a labelled year (bench/places.py, bench/results.md): the best pairwise F1 of the sweep.
+    gap_hours: float = 20.0  # a longer pause between two photos starts a new event
+    split_km: float = 250.0  # ...and so does a move farther than this between two consecutive photos
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -146,6 +155,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     source: Path | None = None  # the file this was read from
 
     @property
@@ -188,6 +198,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "log": LogConfig,
     "web": WebConfig,
     "metadata": MetadataConfig,
+    "events": EventsConfig,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -330,6 +341,8 @@ def _check_ranges(config: Config) -> None:
         ("daemon.settle_seconds", config.daemon.settle_seconds >= 0, "a number >= 0"),
         ("models.intra_op_threads", config.models.intra_op_threads >= 0, "an integer >= 0"),
         ("web.thumbnail_cache_mb", config.web.thumbnail_cache_mb >= 1, "an integer >= 1"),
+        ("events.gap_hours", 0 < config.events.gap_hours <= 24 * 365, "a number of hours in (0, 8760]"),
+        ("events.split_km", config.events.split_km > 0, "a distance in km > 0"),
     ]
     if config.analysis.face_conf is not None:
         checks.append(("analysis.face_conf", 0.0 < config.analysis.face_conf <= 1.0, "a number in (0, 1]"))

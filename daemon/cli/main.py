@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     from daemon.cli import purge  # pictod purge (issue 22)
 
     purge.register(sub)
+    from daemon.cli import places_cmds  # pictod places, pictod events (issue 25)
+
+    places_cmds.register(sub)
     return parser
 
 

@@ -48,12 +48,20 @@ def _when(text: str) -> str:
     return text
 
 
+def _place(text: str) -> str:
+    """argparse type of --place: at least one name."""
+    if not text.replace(",", "").strip():
+        raise argparse.ArgumentTypeError(f"expected a city, region or country name, got {text!r}")
+    return text
+
+
 def _photos(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import photos
     flt = photos.PhotoFilter(
         tags=tuple(args.tag or ()), people=tuple(args.person or ()), any_person=args.any_person,
         no_people=args.no_people, since=args.since, until=args.until, camera=args.camera, near=args.near,
-        sort=args.sort, descending=args.reverse, limit=args.limit, offset=args.offset)
+        place=args.place, event=args.event, sort=args.sort, descending=args.reverse, limit=args.limit,
+        offset=args.offset)
     hits = photos.search_photos(store, flt)
     if args.json:
         print_json(hits)
@@ -69,9 +77,10 @@ def _photos(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
             people = sorted({f.person_name or str(f.person_id) for f in hit.faces if f.person_id is not None})
             tags = sorted({o.label for o in hit.objects})
             date = hit.date.replace("T", " ")[:16] + ("" if hit.date_source == "exif" else " (file)")
+            where = ", ".join(n for n in (hit.place.city, hit.place.country) if n) if hit.place else ""
             rows.append([hit.paths[0] + (f" (+{len(hit.paths) - 1})" if len(hit.paths) > 1 else ""), date,
-                         hit.camera or "", ",".join(tags), ", ".join(people)])
-        print(table(rows, ["photo", "date", "camera", "objects", "people"]))
+                         hit.camera or "", where, ",".join(tags), ", ".join(people)])
+        print(table(rows, ["photo", "date", "camera", "place", "objects", "people"]))
         print(f"{len(hits)} photo(s); date: EXIF capture time, or the file's modification time where marked "
               "(file)")
     return EXIT_OK
@@ -105,6 +114,10 @@ def register(sub: Any) -> None:
     p.add_argument("--until", type=_when, metavar="DATE", help="up to and including this date (same forms)")
     p.add_argument("--camera", metavar="TEXT", help="camera make/model contains TEXT (case-insensitive)")
     p.add_argument("--near", type=_near, metavar="LAT,LON[,KM]", help="taken within KM (default 1) of a place")
+    p.add_argument("--place", type=_place, metavar="TEXT",
+                   help="taken in this city, region or country (case- and accent-insensitive; "
+                   "\"Capital Region, Iceland\": every part must match); see `pictod places`")
+    p.add_argument("--event", type=int, metavar="ID", help="in this event (see `pictod events`)")
     p.add_argument("--sort", choices=("path", "date"), default="path", help="order (default: path)")
     p.add_argument("--reverse", action="store_true", help="reverse the order (newest first with --sort date)")
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N photos")

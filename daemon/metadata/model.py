@@ -48,6 +48,15 @@ class SidecarInfo:
 
 
 @dataclass(frozen=True)
+class PlaceNames:
+    """A photo's place by name, as photoshop:City, State and Country hold it (each may be missing)."""
+
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
 class PhotoMetadata:
     """Names, face regions and keywords of one photo, from its embedded XMP and its sidecars."""
 
@@ -59,6 +68,7 @@ class PhotoMetadata:
     keywords: tuple[str, ...] = ()  # dc:subject, without the person names
     sidecars: tuple[SidecarInfo, ...] = ()
     ignored: tuple[Ignored, ...] = ()
+    place: PlaceNames | None = None  # another tool's photoshop:City/State/Country (pictod's own left out)
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class SidecarContent:
 
     faces: tuple[NamedFace, ...] = ()
     keywords: tuple[str, ...] = ()  # object tags, written only when [metadata] write_tags is on
+    place: PlaceNames | None = None  # the geocoder's names, written where no other tool wrote a place field
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from daemon.metadata import schema as S
 from daemon.metadata import sidecars as sc
 from daemon.metadata import xmpdoc
 from daemon.metadata.containers import read_photo
-from daemon.metadata.model import FaceRegion, Ignored, PhotoMetadata, SidecarInfo, clean_name
+from daemon.metadata.model import FaceRegion, Ignored, PhotoMetadata, PlaceNames, SidecarInfo, clean_name
 from daemon.metadata.xmpdoc import Struct, Value, text, texts
 from daemon.metadata.xmpdoc import field as xfield
 from daemon.types import iou
@@ -55,6 +55,7 @@ class PacketContent:
     names: list[str] = field(default_factory=list)  # names without a usable region
     keywords: list[str] = field(default_factory=list)
     problems: list[MetadataError] = field(default_factory=list)
+    place: PlaceNames | None = None  # photoshop:City/State/Country another tool wrote
 
 
 def read_metadata(
@@ -128,6 +129,24 @@ def _extract(props: Struct, content: PacketContent, what: str) -> None:
             content.keywords.append(clean_name(raw, what=what))
         except MetadataError as exc:
             content.problems.append(exc)
+    content.place = _place_names(props, what, content.problems)
+
+
+def _place_names(props: Struct, what: str, problems: list[MetadataError]) -> PlaceNames | None:
+    """photoshop:City, State and Country, leaving out those pictod wrote itself (its `pictod:Place` ledger)."""
+    own = set(texts(props.get((S.PICTOD, "Place"))))
+    found: dict[str, str | None] = {}
+    for local in S.PLACE_FIELDS:
+        raw = text(props.get((S.PHOTOSHOP, local)))
+        if raw is None or local in own:
+            continue
+        try:
+            found[local] = clean_name(raw, what=what)
+        except MetadataError as exc:
+            problems.append(exc)
+    if not found:
+        return None
+    return PlaceNames(city=found.get("City"), state=found.get("State"), country=found.get("Country"))
 
 
 def _people_tags(tags: list[str], separator: str) -> list[str]:
@@ -262,6 +281,8 @@ def _combine(
     regions: list[FaceRegion] = []
     names: list[str] = []
     keywords: list[str] = []
+    # The first source naming a place gives it (sidecars come before the embedded packet, as for regions).
+    place = next((content.place for _s, _side, content in sources if content.place is not None), None)
     for source, is_sidecar, content in sources:
         ignored.extend(Ignored(source, str(problem)) for problem in content.problems)
         if content.regions and geometry is None:
@@ -283,6 +304,7 @@ def _combine(
         keywords=tuple(unique_keywords),
         sidecars=tuple(infos),
         ignored=tuple(ignored),
+        place=place,
     )
 
 

@@ -12,13 +12,15 @@ MPREG = "http://ns.microsoft.com/photo/1.2/t/Region#"
 IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 DIGIKAM = "http://www.digikam.org/ns/1.0/"
 LR = "http://ns.adobe.com/lightroom/1.0/"
+PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"  # photoshop:City, State, Country: a photo's place (issue 25)
+PLACE_FIELDS = ("City", "State", "Country")
 # pictod's own namespace: the mark on its regions and the record of what it added to shared lists.
 PICTOD = "urn:pictod:xmp:1.0#"
 PICTOD_PREFIX = "pictod"
 
 # Byte strings whose absence means a packet holds nothing pictod reads: such packets are not parsed at all
 # (a phone's ExtendedXMP depth map is megabytes of base64 in other namespaces).
-INTERESTING = tuple(uri.encode() for uri in (MWG_RS, MP, IPTC_EXT, DIGIKAM, LR, DC, PICTOD))
+INTERESTING = tuple(uri.encode() for uri in (MWG_RS, MP, IPTC_EXT, DIGIKAM, LR, DC, PICTOD, PHOTOSHOP))
 
 PEOPLE_ROOT = "People"
 # digiKam's own bookkeeping tags under People/, not persons.

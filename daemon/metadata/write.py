@@ -6,6 +6,8 @@ What pictod writes (all in one rdf:Description, in the forms exiftool and digiKa
   `mwg-rs:Extensions/pictod:Key`: the mark that tells pictod's regions from everyone else's;
 - `Iptc4xmpExt:PersonInImage` <name>, `digiKam:TagsList` People/<name>, `lr:hierarchicalSubject` People|<name>,
   and object keywords in `dc:subject` when asked;
+- `photoshop:City`, `State`, `Country`: the geocoder's place, only where no other tool wrote any of the three
+  (another tool's place is kept whole and wins; `pictod:Place` lists the fields pictod wrote);
 - `pictod:PersonInImage` etc.: the entries pictod itself added to those shared lists, so a rename removes
   the old name pictod wrote but never one another tool or the user put there; `pictod:Digest` (see sidecars.py).
 
@@ -32,7 +34,7 @@ from daemon.metadata import schema as S
 from daemon.metadata import sidecars as sc
 from daemon.metadata import xmpdoc
 from daemon.metadata.containers import geometry_of
-from daemon.metadata.model import NamedFace, SidecarContent, WriteResult, clean_name
+from daemon.metadata.model import NamedFace, PlaceNames, SidecarContent, WriteResult, clean_name
 from daemon.metadata.read import DUPLICATE_IOU, RawRegion, read_packets
 from daemon.metadata.xmpdoc import RDF, Document, qname
 from daemon.types import iou
@@ -78,7 +80,7 @@ def _write_once(photo: Path, content: SidecarContent, geometry: geo.Geometry | N
             raise MetadataError("not_a_file", f"{target.name}: is a dangling symbolic link")
         target = resolved  # write through the link: the user's link keeps pointing where it did
     before, existing = _existing(target)
-    if existing is None and not content.faces and not content.keywords:
+    if existing is None and not content.faces and not content.keywords and content.place is None:
         return WriteResult(target, "absent")
     try:
         doc = xmpdoc.parse(existing, what=target.name) if existing is not None else xmpdoc.new_document(TOOLKIT)
@@ -89,7 +91,7 @@ def _write_once(photo: Path, content: SidecarContent, geometry: geo.Geometry | N
     keywords = _valid_keywords(content.keywords, dropped, target.name)
     if faces and geometry is None:
         geometry = geometry_of(photo)
-    _apply(doc, faces, keywords, geometry, dropped, target.name)
+    _apply(doc, faces, keywords, geometry, dropped, target.name, content.place)
     if not _has_foreign_properties(doc):
         if existing is None:
             return WriteResult(target, "absent", dropped=tuple(dropped))
@@ -179,6 +181,7 @@ def _apply(
     geometry: geo.Geometry | None,
     dropped: list[str],
     what: str,
+    place: PlaceNames | None = None,
 ) -> None:
     descs = xmpdoc.descriptions(doc)
     if not descs:
@@ -193,6 +196,7 @@ def _apply(
                                         dropped, what)
     ns, local, kind = _KEYWORDS
     new_ledger[local] = _apply_list(doc, home, ns, local, kind, keywords, ledger.get(local, []), dropped, what)
+    new_ledger["Place"] = _apply_place(doc, home, place, ledger.get("Place", []))
     for local, added in new_ledger.items():
         if added:
             container = xmpdoc.new_array(home, qname(S.PICTOD, local), "Bag")
@@ -202,6 +206,35 @@ def _apply(
     for desc in xmpdoc.descriptions(doc)[1:]:
         if not list(desc) and all(xmpdoc.split(name)[0] in (RDF, xmpdoc.XML) for name in desc.attrib):
             doc.rdf.remove(desc)
+
+
+def _apply_place(doc: Document, home: ET.Element, place: PlaceNames | None, previously: list[str]) -> list[str]:
+    """photoshop:City/State/Country: pictod's earlier fields replaced by `place`, unless another tool wrote any
+    of the three (its place is kept whole); the fields pictod wrote now."""
+    own = set(previously)
+    found: dict[str, list[tuple[ET.Element, ET.Element | None]]] = {}
+    for local in S.PLACE_FIELDS:
+        tag = qname(S.PHOTOSHOP, local)
+        for desc in xmpdoc.descriptions(doc):
+            found.setdefault(local, []).extend((desc, child) for child in desc if child.tag == tag)
+            if tag in desc.attrib:
+                found.setdefault(local, []).append((desc, None))
+    for local, where in found.items():
+        if local not in own:
+            continue
+        for desc, child in where:  # pictod's earlier value: replaced below (or dropped)
+            if child is None:
+                del desc.attrib[qname(S.PHOTOSHOP, local)]
+            else:
+                desc.remove(child)
+    if place is None or any(where and local not in own for local, where in found.items()):
+        return []
+    written = []
+    for local, value in zip(S.PLACE_FIELDS, (place.city, place.state, place.country), strict=True):
+        if value:
+            xmpdoc.add_text(home, qname(S.PHOTOSHOP, local), value)
+            written.append(local)
+    return written
 
 
 def _take_ledger(doc: Document) -> dict[str, list[str]]:

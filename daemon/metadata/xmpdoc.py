@@ -44,6 +44,7 @@ PREFERRED_PREFIXES = {
     "http://iptc.org/std/Iptc4xmpExt/2008-02-29/": "Iptc4xmpExt",
     "http://www.digikam.org/ns/1.0/": "digiKam",
     "http://ns.adobe.com/lightroom/1.0/": "lr",
+    "http://ns.adobe.com/photoshop/1.0/": "photoshop",
     "http://ns.adobe.com/tiff/1.0/": "tiff",
     "http://ns.adobe.com/xmp/note/": "xmpNote",
 }

@@ -108,7 +108,8 @@ def plan_import(meta: PhotoMetadata, current: Sequence[PhotoFace], embedded: Map
             used_names = 1
     return ImportPlan(pins=tuple(pins), face_ids=tuple(f.id for f in current) if reimport else None,
                       new_faces=new_faces, drop_faces=drop, reimport=reimport, sidecar=sidecar_seen(meta),
-                      resync=resync, regions=len(regions), matched=len(matched), names=used_names, skipped=skipped)
+                      resync=resync, regions=len(regions), matched=len(matched), names=used_names, skipped=skipped,
+                      place=None if meta.place is None else (meta.place.city, meta.place.state, meta.place.country))
 
 
 def sidecar_seen(meta: PhotoMetadata) -> SidecarSeen:

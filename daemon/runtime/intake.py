@@ -32,6 +32,7 @@ from daemon.analysis.hashing import FileChangedError, FileDigest, file_digest
 from daemon.analysis.imaging import Header
 from daemon.config import Config
 from daemon.errors import FileTooLargeError, PhotoError
+from daemon.library import places
 from daemon.logs import ms_since
 from daemon.metadata import FaceRegion, PhotoMetadata, is_sidecar_name, read_metadata
 from daemon.people import xmp_import
@@ -344,9 +345,13 @@ class Intake:
     async def record(self, path: Path, digest: FileDigest, analysis: PhotoAnalysis,
                      imports: ImportPlan | None = None) -> AddResult:
         """Store the photo, its objects and faces and the file row, and the names its metadata gives, in one
-        transaction (`Store.record_analysis`)."""
+        transaction (`Store.record_analysis`), with the place of its GPS position (issue 25; the table loads on
+        the first photo with one, off the loop)."""
+        gps = analysis.meta.gps
+        place = None if gps is None else await self._io(places.locate, *gps)
         return await self._write(functools.partial(self.store.record_analysis, imports=imports,
-                                                   identity=digest.identity),
+                                                   identity=digest.identity, place=place,
+                                                   place_to_sidecar=self.cfg.metadata.write_sidecars),
                                  str(path), digest.size, digest.mtime_ns, digest.sha256, analysis)
 
     # ---------------------------------------------------------------- a sidecar changed

@@ -29,7 +29,7 @@ import structlog
 
 from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError, StoreError, UsageError
-from daemon.library import purge
+from daemon.library import events, places, purge
 from daemon.logs import ms_since
 from daemon.runtime import memory, reconcile
 from daemon.runtime import sidecar_sync as sidecars
@@ -241,6 +241,17 @@ class Service:
             await self._io(self.people.on_removed, result)
             log.info("missing_purged", photos=len(result.photo_ids), faces=result.faces_removed,
                      people_pruned=len(result.people_pruned), keep_days=keep)
+        await self.settle_places()
+
+    async def settle_places(self) -> None:
+        """Issue 25: the places of photos with GPS not placed yet (from before schema v10), and the events
+        regrouped around the photos that arrived or left since the last pass."""
+        placed = await self._write(functools.partial(places.fill, self.store,
+                                                     to_sidecars=self.cfg.metadata.write_sidecars))
+        changes = await self._write(events.update, self.store, self.cfg.events)
+        if placed or changes.arrived or changes.left:
+            log.info("places_events", placed=placed, arrived=changes.arrived, left=changes.left,
+                     events_created=len(changes.created), events_deleted=len(changes.deleted))
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         await self._io(self.library.check)  # never a write into a library replaced under the daemon
@@ -283,6 +294,7 @@ class Service:
                 **({"roots_missing": sorted(map(str, self.roots.lost))} if self.roots.lost else {}),
             }
             log.info("status", **line)
+            await self.settle_places()
             self.notifier.status(f"{queued} queued, {self.summary.done()} done, {self.summary.failed} failed, "
                                  f"{rate:.1f} photos/s, {line['people']} people")
             if not busy:
@@ -410,6 +422,8 @@ class Service:
         # A scan ends with its people settled: wait for the recluster however long it takes (or a signal).
         await self._wait_recluster(stop)
         stop.cancel()
+        if not self._stop.is_set():
+            await self.settle_places()
         if self.cfg.metadata.write_sidecars and not self._stop.is_set():
             stats = await self._io(functools.partial(sidecars.flush_all, self.store, tags=self.cfg.metadata.write_tags))
             log.info("sidecars", written=stats.written, unchanged=stats.unchanged, removed=stats.removed,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import structlog
 
-from daemon.metadata import NamedFace, SidecarContent, write_sidecar
+from daemon.metadata import NamedFace, PlaceNames, SidecarContent, write_sidecar
 from daemon.store import Store
 from daemon.store.rows import SidecarSeen
 
@@ -53,7 +53,7 @@ def flush_batch(store: Store, *, tags: bool, limit: int = BATCH, stats: FlushSta
     for job in store.sidecar_jobs(limit, tags=tags):
         stats.photos += 1
         content = SidecarContent(faces=tuple(NamedFace(name, box, f"face:{fid}") for fid, name, box in job.faces),
-                                 keywords=job.tags)
+                                 keywords=job.tags, place=None if job.place is None else PlaceNames(*job.place))
         seen = SidecarSeen()
         error: str | None = None
         for path in job.paths:

@@ -30,6 +30,7 @@ from daemon.store.base import (
     marks,
     now,
 )
+from daemon.store.places import PlaceRow, place_of, set_place
 from daemon.store.rows import ImportPlan, ImportResult, SidecarSeen
 
 Box = tuple[float, float, float, float]
@@ -160,6 +161,9 @@ def apply_import(conn: sqlite3.Connection, photo_id: int, plan: ImportPlan,
         if clash:
             faces.assign_faces(conn, clash)
         pin_imported(conn, photo_id, resolved)
+    if plan.place is not None:  # another tool's place names win over the geocoder's (issue 25)
+        city, state, country = plan.place
+        set_place(conn, photo_id, PlaceRow(city, state, country, None, "xmp"))
     seen = plan.sidecar
     record_sidecar(conn, photo_id, seen.path, seen.size, seen.mtime_ns, seen.digest)
     if plan.resync:
@@ -234,6 +238,7 @@ class SidecarJob:
     paths: tuple[str, ...]
     faces: tuple[tuple[int, str, Box], ...]  # face id, person name, box (oriented pixels)
     tags: tuple[str, ...]
+    place: tuple[str | None, str | None, str | None] | None = None  # the geocoder's city, region, country
 
 
 def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[SidecarJob]:
@@ -252,7 +257,9 @@ def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[Sid
                           "ORDER BY f.id", (photo_id,)))
         labels = tuple(r[0] for r in conn.execute(
             "SELECT DISTINCT label FROM objects WHERE photo_id = ? ORDER BY label", (photo_id,))) if tags else ()
-        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels))
+        row = place_of(conn, int(photo_id))
+        place = (row.city, row.region, row.country) if row is not None and row.source == "geocoder" else None
+        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels, place))
     return jobs
 
 

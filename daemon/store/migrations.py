@@ -217,6 +217,42 @@ def _v9_missing_and_ids(conn: sqlite3.Connection) -> None:
         raise sqlite3.IntegrityError(f"{len(broken)} rows would lose the photo they name")
 
 
+def _v10_places_and_events(conn: sqlite3.Connection) -> None:
+    # v10 (issue 25): a photo's place (city, region, country) hangs off the photo, not a path, so it stays when
+    # the file moves; `source` says who named it (the geocoder from the stored GPS, or another tool's XMP, which
+    # wins); a photo with GPS that has no place gets a row with source 'none' and the reason. `folded` is the
+    # three names case- and accent-folded for `photos --place`. Photos already in the library are placed from
+    # their stored GPS by the daemon's first pass after this migration (`library.places.fill`): no re-analysis.
+    conn.execute("""CREATE TABLE photo_places (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        city TEXT, region TEXT, country TEXT, country_code TEXT,
+        source TEXT NOT NULL CHECK (source IN ('geocoder', 'xmp', 'none')),
+        reason TEXT,
+        folded TEXT NOT NULL DEFAULT ''
+    )""")
+    conn.execute("CREATE INDEX photo_places_country ON photo_places(country, region, city)")
+    # Events: photos grouped by time gaps and distance. `name` is the user's (kept across regrouping, like a
+    # person's), `auto_name` pictod's ("Skagen, June 2019"). event_photos has no foreign key to photos: a photo
+    # purged leaves its row behind for the next regroup to notice (`store.events.update`).
+    conn.execute("""CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT,
+        auto_name TEXT NOT NULL,
+        start_at TEXT NOT NULL,
+        end_at TEXT NOT NULL,
+        photo_count INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    )""")
+    conn.execute("""CREATE TABLE event_photos (
+        photo_id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        taken_at TEXT NOT NULL,
+        lat REAL, lon REAL
+    )""")
+    conn.execute("CREATE INDEX event_photos_time ON event_photos(taken_at)")
+    conn.execute("CREATE INDEX event_photos_event ON event_photos(event_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
@@ -228,6 +264,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "review_answers for the same-person review", _v8_review_answers),
     Migration(9, "missing photos, photo ids never reused, files.inode/ctime_ns", _v9_missing_and_ids,
               data=True, rebuild=True),
+    Migration(10, "photo_places (city, region, country per photo), events and event_photos",
+              _v10_places_and_events),
 )
 LATEST = MIGRATIONS[-1].version
 

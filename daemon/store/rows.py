@@ -105,6 +105,7 @@ class ImportPlan:
     matched: int = 0
     names: int = 0
     skipped: int = 0  # faces left alone: the user corrected them after the last import
+    place: tuple[str | None, str | None, str | None] | None = None  # another tool's City, State, Country
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from daemon.errors import NotFoundError
-from daemon.store import faces
+from daemon.store import events, faces, places
 from daemon.store.base import chunks, dec, has_column, marks
 
 
@@ -38,6 +38,9 @@ class PhotoFilter:
       last); the web app's choice.
     - `camera`: case-insensitive substring of the EXIF camera ("canon", "iPhone 12").
     - `near`: (latitude, longitude, km) on the stored GPS position; photos without one never match.
+    - `place`: a city, region or country name, case- and accent-insensitive ("kobenhavn" finds København); parts
+      after commas must match too ("Capital Region, Iceland").
+    - `event`: an event id (`pictod events`); NotFoundError for an unknown one.
     - `sort`: 'path' (first path) or 'date'; `descending` reverses it. `limit` (None: all) and `offset` page it.
     """
 
@@ -50,6 +53,8 @@ class PhotoFilter:
     exif_dates: bool = False
     camera: str | None = None
     near: tuple[float, float, float] | None = None
+    place: str | None = None
+    event: int | None = None
     sort: Literal["path", "date"] = "path"
     descending: bool = False
     limit: int | None = None
@@ -78,6 +83,16 @@ class PhotoFace:
 
 
 @dataclasses.dataclass(frozen=True)
+class PhotoPlace:
+    """Where a photo was taken, by name: from the geocoder (its GPS position) or another tool's XMP."""
+
+    city: str | None
+    region: str | None
+    country: str | None
+    source: Literal["geocoder", "xmp", "none"]
+
+
+@dataclasses.dataclass(frozen=True)
 class PhotoHit:
     """One photo found by `search_photos`: the one result type of a photo search (`pictod photos --json`)."""
 
@@ -94,6 +109,8 @@ class PhotoHit:
     bytes: int  # the first path's file size
     gps: tuple[float, float] | None  # (latitude, longitude)
     distance_km: float | None  # from `near`, when given
+    place: PhotoPlace | None = None  # None: no GPS position, or none near a named place
+    event_id: int | None = None  # the event it belongs to (`pictod events`), None without a capture time
     objects: list[PhotoObject] = dataclasses.field(default_factory=list)
     faces: list[PhotoFace] = dataclasses.field(default_factory=list)
 
@@ -136,6 +153,8 @@ def check_filter(flt: PhotoFilter) -> None:
         lat, lon, km = flt.near
         if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km >= 0):
             raise ValueError(f"near: latitude -90..90, longitude -180..180, km >= 0 (got {lat}, {lon}, {km})")
+    if flt.place is not None:
+        places.place_condition(flt.place)
 
 
 def _person_groups(conn: sqlite3.Connection, people: Iterable[int | str]) -> list[tuple[int, ...]]:
@@ -203,6 +222,17 @@ def _photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[
         escaped = flt.camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("p.camera LIKE ? ESCAPE '\\'")
         args.append(f"%{escaped}%")
+    if flt.place is not None:
+        if not places.has_places(conn):
+            where.append("0")  # a library older than v10, read as it is: no photo has a place yet
+        else:
+            condition, place_args = places.place_condition(flt.place)
+            where.append(condition)
+            args.extend(place_args)
+    if flt.event is not None:
+        events.event_row(conn, flt.event)  # NotFoundError for an unknown id
+        where.append("EXISTS (SELECT 1 FROM event_photos ep WHERE ep.photo_id = p.id AND ep.event_id = ?)")
+        args.append(flt.event)
     distance = "NULL"
     if flt.near is not None:
         lat, lon, km = flt.near
@@ -265,9 +295,12 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
                 "ORDER BY fa.id", chunk):
             found[photo_id].append((int(fid), (x1, y1, x2, y2), float(score), person_id, name,
                                     None if q is None else float(q)))
+    where_from = places.places_of(conn, ids)
+    in_event = events.events_of(conn, ids)
     result = []
     for r in rows:
         photo_id = int(r[0])
+        row = where_from.get(photo_id)
         files = paths[photo_id]
         file_time = _local_iso(int(r[8]))
         result.append(PhotoHit(
@@ -276,6 +309,9 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
             width=int(r[3]), height=int(r[4]), format=str(r[5]), bytes=files[0][1] if files else 0,
             gps=None if r[6] is None or r[7] is None else (r[6], r[7]),
             distance_km=None if r[11] is None else float(r[11]),
+            place=None if row is None or row.source == "none" else PhotoPlace(row.city, row.region, row.country,
+                                                                              row.source),
+            event_id=in_event.get(photo_id),
             objects=[PhotoObject(label=label, score=score, box=box) for label, score, box in objects[photo_id]],
             faces=[PhotoFace(id=fid, box=box, score=score, person_id=pid, person_name=name, quality=quality)
                    for fid, box, score, pid, name, quality in found[photo_id]]))

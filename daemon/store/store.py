@@ -17,8 +17,9 @@ from typing import TypeVar
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store import db, edits, faces, migrations, queries
+from daemon.store import db, edits, events, faces, migrations, places, queries
 from daemon.store import metadata as meta_sql
+from daemon.store.base import mark_dirty
 from daemon.store.rows import AddResult, FileRecord, ImportPlan, ImportResult, RemoveResult, SidecarSeen, StatusCounts
 from daemon.store.writer import Writer
 from daemon.types import PhotoAnalysis
@@ -205,11 +206,17 @@ class Store:
     # writer tasks and for tests.
 
     def record_analysis(self, path: str, size: int, mtime_ns: int, content_hash: str, analysis: PhotoAnalysis, *,
-                        imports: ImportPlan | None = None, identity: tuple[int, int] | None = None) -> AddResult:
-        """Store one photo's analysis and point the file at it, with the names its metadata gives (`imports`,
-        applied only to a photo this call created: `AddResult.imported`), in one transaction."""
+                        imports: ImportPlan | None = None, identity: tuple[int, int] | None = None,
+                        place: places.PlaceRow | None = None, place_to_sidecar: bool = False) -> AddResult:
+        """Store one photo's analysis and point the file at it, with its place (the geocoder's, from its GPS) and
+        the names its metadata gives (`imports`, applied only to a photo this call created:
+        `AddResult.imported`; a place in its XMP wins over the geocoder's; `place_to_sidecar`: [metadata]
+        write_sidecars is on, the photo's sidecar gets the place), in one transaction."""
         def task(c: sqlite3.Connection) -> AddResult:
             result = queries.record_analysis(c, path, size, mtime_ns, content_hash, analysis, identity)
+            if place is not None and result.created and places.set_place(c, result.photo_id, place) \
+                    and place_to_sidecar and place.source == "geocoder":
+                mark_dirty(c, [result.photo_id])
             if imports is None or not result.created:
                 return result
             return replace(result, imported=meta_sql.apply_import(c, result.photo_id, imports, result.face_ids))
@@ -281,6 +288,24 @@ class Store:
         if not self.read(queries.has_retries):
             return []
         return self.write(queries.claim_retries)
+
+    def set_places(self, rows: Sequence[tuple[int, places.PlaceRow]], *, to_sidecars: bool = False) -> int:
+        """Store the places of some photos (a geocoder's never over another tool's); how many were written.
+        `to_sidecars`: their sidecars get the names ([metadata] write_sidecars)."""
+        def task(c: sqlite3.Connection) -> int:
+            written = [photo_id for photo_id, row in rows if places.set_place(c, photo_id, row)]
+            if to_sidecars:
+                mark_dirty(c, [p for p, row in rows if row.source == "geocoder" and p in set(written)])
+            return len(written)
+        return self.write(task)
+
+    def update_events(self, *, gap_s: float, split_km: float, limit: int = 5000) -> events.EventChanges:
+        """Regroup the events around the photos that arrived and left since the last call, in one transaction."""
+        return self.write(lambda c: events.update(c, gap_s=gap_s, split_km=split_km, limit=limit))
+
+    def rename_event(self, event_id: int, name: str | None) -> events.EventRow:
+        """Name (None: unname) an event; the name survives regrouping."""
+        return self.write(lambda c: events.rename(c, event_id, name))
 
     def move(self, src: str, dest: str) -> int:
         """Rename a file or a directory of files; return how many rows moved."""

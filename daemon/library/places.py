@@ -1,0 +1,51 @@
+"""Places (issue 25), for both front ends and the daemon: `pictod places` (place -> photos), a photo's place, and
+the daemon's pass that names the places of photos with a GPS position (`fill`: photos recorded before schema v10
+or by a pictod without the geocoder, placed from their stored GPS with no re-analysis).
+
+The geocoder (`daemon/analysis/geocode.py`) is loaded once per process, on the first photo with a position.
+"""
+
+from __future__ import annotations
+
+from daemon.analysis import geocode
+from daemon.store import Store
+from daemon.store import places as sql
+from daemon.store.places import PlaceCount, PlaceRow
+
+__all__ = ["PlaceCount", "PlaceRow", "fill", "locate", "place_counts", "unplaced_count"]
+
+BATCH = 500  # photos placed per write transaction
+
+
+def locate(lat: object, lon: object) -> PlaceRow:
+    """A GPS position -> the place row to store: the nearest named place, or source 'none' with the reason
+    (an invalid position, the open sea)."""
+    found = geocode.locate(lat, lon)
+    if isinstance(found, geocode.NoPlace):
+        return PlaceRow(None, None, None, None, "none", f"{found.reason}: {found.message}")
+    return PlaceRow(found.city, found.region, found.country, found.country_code, "geocoder")
+
+
+def fill(store: Store, *, limit: int | None = None, to_sidecars: bool = False) -> int:
+    """Name the places of the photos with a stored GPS position and no place yet, in batches; how many were
+    placed (`limit`: at most that many, for a daemon that has other work; `to_sidecars`: [metadata]
+    write_sidecars is on, so their sidecars get the names)."""
+    done = 0
+    while limit is None or done < limit:
+        take = BATCH if limit is None else min(BATCH, limit - done)
+        todo = store.read(lambda c, n=take: sql.unplaced(c, n) if sql.has_places(c) else [])  # type: ignore[misc]
+        if not todo:
+            break
+        store.set_places([(photo_id, locate(lat, lon)) for photo_id, lat, lon in todo], to_sidecars=to_sidecars)
+        done += len(todo)
+    return done
+
+
+def place_counts(store: Store) -> list[PlaceCount]:
+    """Every named place with its photos, most photos first."""
+    return store.read(sql.place_counts)
+
+
+def unplaced_count(store: Store) -> int:
+    """Photos with a GPS position the daemon has not placed yet."""
+    return store.read(sql.unplaced_count)
