@@ -194,6 +194,7 @@ def test_a_library_without_places_is_filled_from_stored_gps_with_no_reanalysis(
     summary = scan(library)
     assert summary["analysed"] == 0  # nothing analysed again
     code, out, _ = run(capsys, "places", "--config", str(library), "--json")
+    assert code == 0
     data = json.loads(out)
     assert data["unplaced"] == 0 and sum(p["photos"] for p in data["places"]) == 6
 
