@@ -142,19 +142,47 @@
     });
   }
 
-  // --- the status page refreshes itself while a daemon runs
+  // --- the status page refreshes itself while a daemon runs (not while the tab is hidden)
   const figures = document.getElementById("figures");
+  const utc = (iso) => String(iso).slice(0, 19).replace("T", " ") + " UTC";
+  function shown(cell, value) {
+    if (value === null || value === undefined) return cell.dataset.none !== undefined ? cell.dataset.none : "never";
+    if (typeof value === "object") {  // roots_missing: {root: since}, as `pictod status` prints it
+      const roots = Object.entries(value).sort();
+      return roots.length ? roots.map(([root, since]) => root + " (since " + utc(since) + ")").join("; ") : "none";
+    }
+    if (cell.dataset.since !== undefined) return cell.dataset.since + utc(value);
+    return String(value);
+  }
+  function showRoots(roots) {
+    const box = document.getElementById("roots-away");
+    const list = box && box.querySelector("[data-roots]");
+    if (!list) return;
+    list.replaceChildren(...Object.entries(roots || {}).sort().map(([root, since]) => {
+      const item = document.createElement("li");
+      const code = document.createElement("code");
+      code.textContent = root;
+      const time = document.createElement("time");
+      time.dateTime = since;
+      time.textContent = utc(since);
+      item.append(code, " since ", time);
+      return item;
+    }));
+    box.hidden = !list.children.length;
+  }
   if (figures && figures.dataset.refresh === "yes") {
     const refreshed = document.getElementById("refreshed");
     setInterval(async () => {
+      if (document.hidden) return;
       try {
-        const response = await fetch("/api/status", { credentials: "same-origin" });
+        const response = await fetch("/api/status", { credentials: "same-origin", headers: { "Accept": "application/json" } });
         if (!response.ok) return;
         const stats = await response.json();
         for (const [key, value] of Object.entries(stats)) {
           const cell = figures.querySelector('[data-stat="' + key + '"]');
-          if (cell) cell.textContent = value === null ? "never" : String(value);
+          if (cell) cell.textContent = shown(cell, value);
         }
+        showRoots(stats.roots_missing);
         const daemon = figures.querySelector('[data-stat="daemon"]');
         if (daemon) daemon.textContent = stats.daemon_running ? "running" + (stats.daemon_pid > 0 ? " (pid " + stats.daemon_pid + ")" : "") : "not running";
         if (refreshed) refreshed.textContent = "Refreshed at " + new Date().toLocaleTimeString() + ".";
