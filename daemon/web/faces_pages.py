@@ -13,6 +13,7 @@ from daemon.errors import PictodError
 from daemon.library import corrections, reads, suggestions
 from daemon.library.reads import FaceRow
 from daemon.web.pages import MAX_ID, Pages, check_id, form_id, pages, to_int
+from daemon.web.people_pages import person_in_box, take_boxes
 
 FACES_PER_PAGE = 300
 
@@ -36,7 +37,8 @@ class FacesPages(Pages):
             ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, -len(kv[1]), kv[0] or 0))
             return self._page(request, "unknown.html", lambda: items, title="Unknown faces", groups=ordered,
                               names=names, suggested=suggested, page=page, pages=pages(total, FACES_PER_PAGE),
-                              total=total, choices=reads.search_people(store, "", limit=500))
+                              total=total, choices=reads.search_people(store, "", limit=500),
+                              boxes=take_boxes(request))
         return self._guarded(request, build)
 
     def reject(self, request: Request) -> Response:
@@ -56,8 +58,9 @@ class FacesPages(Pages):
 
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
             store = self._store()
-            target = reads.find_person(store, (form.get("person") or [""])[0])
-            corrections.move_face(store, check_id(face_id, "face"), target)
+            reads.face(store, check_id(face_id, "face"))  # an unknown face: a 404
+            target = person_in_box(request, store, form, "person")
+            corrections.move_face(store, face_id, target)
             return f"face {face_id} moved to person {target}", {"face": face_id, "person": target}
         return self._change(request, act, "/unknown")
 

@@ -14,9 +14,38 @@ from daemon.errors import PictodError
 from daemon.library import corrections, plain, reads
 from daemon.store import Store
 from daemon.web.pages import Pages, check_id, label, pages, to_int, wants_json
+from daemon.web.security import Session
 
 PEOPLE_PER_PAGE = 120
 FACES_PER_PAGE = 300
+BOX_KEPT = 200  # characters of a refused name kept for the box
+
+
+class BoxError(PictodError):
+    """The name in a merge or move box names nobody (or several): a message beside the box, not a 404 page."""
+
+
+def person_in_box(request: Request, store: Store, form: dict[str, list[str]], box: str) -> int:
+    """The person named in a form's name box (`reads.find_person`'s rule). Refused: BoxError, and for a plain
+    form post the typed text and the reason are kept in the session for the page the post returns to."""
+    text = (form.get(box) or [""])[0]
+    try:
+        return reads.find_person(store, text)
+    except PictodError as exc:  # NotFoundError among them: an unknown name is not an unknown page
+        session: Session | None = request.scope.get("pictod.session")
+        if session is not None and not wants_json(request):
+            session.boxes[request.url.path] = {"value": text[:BOX_KEPT], "error": str(exc)}
+        raise BoxError(str(exc)) from None
+
+
+def take_boxes(request: Request) -> dict[str, dict[str, str]]:
+    """The refused name boxes to show on this page (once)."""
+    session: Session | None = request.scope.get("pictod.session")
+    if session is None or not session.boxes:
+        return {}
+    boxes = dict(session.boxes)
+    session.boxes.clear()
+    return boxes
 
 
 class BestFaces:
@@ -85,6 +114,7 @@ class PeoplePages(Pages):
                                 person=summary, faces=faces, pinned=pinned, page=page,
                                 pages=pages(summary.faces, FACES_PER_PAGE), photo_ids=photo_ids,
                                 photo_total=summary.photos, choices=reads.search_people(store, "", limit=500),
+                                boxes=take_boxes(request),
                                 might_also=review_pages.might_also_be(store, person_id))
         return self._guarded(request, build)
 
@@ -112,8 +142,8 @@ class PeoplePages(Pages):
 
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
             store = self._store()
-            keep = check_id(person_id, "person")
-            other = reads.find_person(store, (form.get("other") or [""])[0])
+            keep = reads.person_summary(store, check_id(person_id, "person")).id  # an unknown page: a 404
+            other = person_in_box(request, store, form, "other")
             if other == keep:
                 raise PictodError("a person cannot be merged with itself")
             done = corrections.merge_people(store, keep, other)

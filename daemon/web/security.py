@@ -42,6 +42,9 @@ class Session:
     csrf: str
     created: float
     flash: list[str] = field(default_factory=list)
+    # A name box whose name was refused, by form action: {"value": what was typed, "error": why}; the page the
+    # form post is sent back to shows both once (no-JS: the typed text is not lost with the redirect).
+    boxes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class Sessions:

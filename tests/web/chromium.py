@@ -24,8 +24,9 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @contextlib.contextmanager
-def chromium(width: int = 1280, height: int = 900) -> Iterator[WebDriver]:
-    """A fresh headless Chromium with its own profile (so its own cookies), window width x height."""
+def chromium(width: int = 1280, height: int = 900, *, javascript: bool = True) -> Iterator[WebDriver]:
+    """A fresh headless Chromium with its own profile (so its own cookies), window width x height; with
+    javascript=False, scripts are off (the pages as they work without JavaScript)."""
     assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "tools/ci_prereqs.sh installs chromium and chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -33,6 +34,8 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[WebDriver]:
     for flag in (*FLAGS, f"--window-size={width},{height}", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
         driver.set_page_load_timeout(60)
@@ -67,3 +70,17 @@ def fetch_json(driver: WebDriver, path: str) -> Any:
 def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
     """A CSP violation, a failed asset or a script error shows up here."""
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def config_for(built: Any) -> Path:
+    """A config file for a library made by web_helpers.build_library (for `pictod web` as a subprocess)."""
+    config = built.root / "config.toml"
+    config.write_text(f'[library]\nfolders = ["{built.paths[0].parent}"]\ndatabase = "{built.cfg.database_path}"\n'
+                      '[log]\nformat = "json"\n[web]\nthumbnail_cache_mb = 8\n')
+    return config
+
+
+def sign_in(driver: WebDriver, url: str) -> None:
+    """Open a sign-in address (token -> session cookie -> the page without the token)."""
+    driver.get(url)
+    until(lambda: "token=" not in driver.current_url, "signed in")

@@ -250,7 +250,28 @@ def test_move_by_name_id_or_label(web: TestClient, cfg: Config, built: Built) ->
     ambiguous = post(web, f"/faces/{face}/move", {"person": "Joe"}, csrf=csrf, json_reply=True)
     assert ambiguous.status_code == 400 and "2 people are called" in ambiguous.json()["error"]
     unknown = post(web, f"/faces/{face}/move", {"person": "#99999"}, csrf=csrf, json_reply=True)
-    assert unknown.status_code == 404
+    assert unknown.status_code == 400 and unknown.json()["error"] == "no person with id 99999"  # a message, no 404
+
+
+def test_a_name_no_one_has_is_answered_beside_its_box(web: TestClient, cfg: Config, built: Built) -> None:
+    ids = _ids(cfg)
+    csrf = csrf_of(web)
+    done = post(web, f"/people/{ids['big']}/merge", {"other": "Nobody <b>", "next": f"/people/{ids['big']}"},
+                csrf=csrf)
+    assert done.status_code == 303 and done.headers["location"] == f"/people/{ids['big']}"
+    page = web.get(f"/people/{ids['big']}")
+    assert page.status_code == 200 and 'value="Nobody &lt;b&gt;"' in page.text
+    assert 'id="merge-error">nobody is called &#39;Nobody &lt;b&gt;&#39;' in page.text
+    assert "merge-error" not in web.get(f"/people/{ids['big']}").text  # once
+    face = built.faces[4][0]
+    moved = post(web, f"/faces/{face}/move", {"person": "Zed", "next": f"/unknown#face-{face}"}, csrf=csrf)
+    assert moved.status_code == 303 and moved.headers["location"] == f"/unknown#face-{face}"
+    assert f'id="move-error-{face}">nobody is called' in web.get("/unknown").text
+    script = post(web, f"/people/{ids['big']}/merge", {"other": "Zed"}, csrf=csrf, json_reply=True)
+    assert script.status_code == 400 and script.json() == {"ok": False, "error": "nobody is called 'Zed': pick a "
+                                                           "person from the list"}
+    assert "merge-error" not in web.get(f"/people/{ids['big']}").text  # a script's refusal is not kept
+    assert [p["faces"] for p in people(cfg)] == [3, 2]
 
 
 def test_accept_pins_a_face_on_its_person(web: TestClient, cfg: Config, built: Built) -> None:

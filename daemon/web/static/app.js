@@ -16,6 +16,35 @@
     setTimeout(() => p.remove(), isError ? 6000 : 2500);
   }
   if (toastBox) toastBox.querySelectorAll("p").forEach((p) => setTimeout(() => p.remove(), 4000));
+  try {  // a message carried over a reload (a merge done in place reloads the page to show the merged faces)
+    const carried = sessionStorage.getItem("pictod-toast");
+    if (carried) { sessionStorage.removeItem("pictod-toast"); toast(carried); }
+  } catch (e) { /* storage off: no message, the page shows the result */ }
+
+  // --- a name box whose name was refused: the reason beside it, the typed text kept
+  function boxError(form, text) {
+    const input = form.querySelector(".person-search");
+    let note = form.querySelector(".box-error");
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "box-error";
+      note.setAttribute("role", "alert");
+      note.id = "box-error-" + Math.random().toString(36).slice(2);
+      form.appendChild(note);
+    }
+    note.textContent = text;
+    if (input) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", note.id); input.focus(); }
+  }
+  function boxClear(form) {
+    const note = form.querySelector(".box-error");
+    if (note) note.remove();
+    const input = form.querySelector(".person-search");
+    if (input) { input.removeAttribute("aria-invalid"); input.removeAttribute("aria-describedby"); }
+  }
+  document.addEventListener("input", (event) => {
+    const form = event.target instanceof HTMLInputElement ? event.target.closest("form.js-box") : null;
+    if (form) boxClear(form);
+  });
 
   async function post(form) {
     const body = new URLSearchParams(new FormData(form));
@@ -64,7 +93,17 @@
           focusTile(next !== tile ? next : null);
           setTimeout(() => tile.remove(), 300);
         }
-      } catch (error) { toast(error.message, true); }
+      } catch (error) {
+        toast(error.message, true);
+        if (form.classList.contains("js-box")) boxError(form, error.message);
+      }
+    } else if (form.classList.contains("js-box")) {  // the merge box: checked in place, the page reloaded when done
+      event.preventDefault();
+      try {
+        const result = await post(form);
+        try { sessionStorage.setItem("pictod-toast", result.message); } catch (e) { /* no message then */ }
+        window.location.reload();
+      } catch (error) { boxError(form, error.message); toast(error.message, true); }
     } else if (form.classList.contains("js-rename")) {
       event.preventDefault();
       saveName(form);
