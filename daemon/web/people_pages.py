@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from daemon.errors import PictodError
 from daemon.library import corrections, plain, reads
 from daemon.store import Store
-from daemon.web.pages import Pages, check_id, label, pages, to_int, wants_json
+from daemon.web.pages import Pages, check_id, label, pages, to_int, wants_json, who
 from daemon.web.security import Session
 
 PEOPLE_PER_PAGE = 120
@@ -36,6 +36,17 @@ def person_in_box(request: Request, store: Store, form: dict[str, list[str]], bo
         if session is not None and not wants_json(request):
             session.boxes[request.url.path] = {"value": text[:BOX_KEPT], "error": str(exc)}
         raise BoxError(str(exc)) from None
+
+
+def counts(request: Request, store: Store, *touched: int | None) -> dict[str, Any]:
+    """For a script's correction: {"counts": the figures after it (`reads.figures`: people, named, faces on
+    nobody, and each touched person's name and counts, null when gone)}, for the page to show them in place."""
+    if not wants_json(request):
+        return {}
+    found = reads.figures(store, [p for p in touched if p is not None])
+    return {"counts": {"people": found.people, "named": found.named, "unassigned_faces": found.unassigned_faces,
+                       "persons": {str(k): None if v is None else {**plain(v), "who": who(v)}
+                                   for k, v in found.persons.items()}}}
 
 
 def take_boxes(request: Request) -> dict[str, dict[str, str]]:
@@ -131,9 +142,10 @@ class PeoplePages(Pages):
 
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
             name = (form.get("name") or [""])[0].strip()[:200]
-            done = corrections.name_person(self._store(), check_id(person_id, "person"), name or None)
+            store = self._store()
+            done = corrections.name_person(store, check_id(person_id, "person"), name or None)
             return (f"person {done.id} is now {done.name}" if done.name else f"person {done.id} has no name"), {
-                "name": done.name, "label": label(done), "result": done}
+                "name": done.name, "label": label(done), "result": done, **counts(request, store, done.id)}
         return self._change(request, act, f"/people/{person_id}")
 
     def merge(self, request: Request) -> Response:
@@ -147,5 +159,6 @@ class PeoplePages(Pages):
             if other == keep:
                 raise PictodError("a person cannot be merged with itself")
             done = corrections.merge_people(store, keep, other)
-            return f"person {other} merged into {label(done)}", {"person": done.id, "result": done}
+            return f"person {other} merged into {label(done)}", {"person": done.id, "result": done,
+                                                                 **counts(request, store, keep, other)}
         return self._change(request, act, f"/people/{person_id}")

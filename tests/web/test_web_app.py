@@ -124,7 +124,8 @@ def test_person_page_shows_faces_best_first_and_photos(web: TestClient, cfg: Con
 def test_unknown_page_lists_faces_on_nobody(web: TestClient, built: Built) -> None:
     page = web.get("/unknown")
     assert page.status_code == 200
-    assert f'data-face="{built.faces[4][0]}"' in page.text and "1 on nobody" in page.text
+    assert f'data-face="{built.faces[4][0]}"' in page.text
+    assert '<span data-count="unassigned_faces">1</span> on nobody' in page.text
     assert 'form="new-person"' in page.text
 
 
@@ -212,6 +213,16 @@ def test_rename_by_script_answers_json(web: TestClient, cfg: Config) -> None:
     done = post(web, f"/people/{ids['small']}/name", {"name": "Joe"}, csrf=None, json_reply=True,
                 headers={"X-CSRF-Token": csrf_of(web)})
     assert done.status_code == 200 and done.json()["ok"] is True and done.json()["label"] == f"Joe #{ids['small']}"
+    # The figures after it, as the People page reads them, for the page to show in place.
+    assert done.json()["counts"] == {"people": 2, "named": 1, "unassigned_faces": 1, "persons": {
+        str(ids["small"]): {"id": ids["small"], "name": "Joe", "faces": 2, "photos": 2, "who": "Joe"}}}
+    page = web.get("/people", headers={"Accept": "application/json"}).json()
+    assert (page["total"], page["named"], page["unassigned_faces"]) == (2, 1, 1)
+    merged = post(web, f"/people/{ids['small']}/merge", {"other": f"#{ids['big']}"}, csrf=csrf_of(web),
+                  json_reply=True).json()
+    assert merged["counts"]["persons"][str(ids["big"])] is None and merged["counts"]["people"] == 1
+    plain_post = post(web, f"/people/{ids['small']}/name", {"name": "Jo"}, csrf=csrf_of(web))
+    assert plain_post.status_code == 303  # a form post is redirected: no figures computed for it
 
 
 def test_merge_moves_every_face(web: TestClient, cfg: Config) -> None:

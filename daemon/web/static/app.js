@@ -58,6 +58,36 @@
     return result;
   }
 
+  // --- counts on the page follow the corrections made in place: the figures come with each answer
+  // ({counts: {people, named, unassigned_faces, persons: {id: {name, faces, photos, who} | null}}}), the size of a
+  // group of the Unknown faces page from the faces left in it
+  function setCount(el, n) {
+    if (typeof n !== "number") return;
+    const noun = el.dataset.one !== undefined ? " " + (n === 1 ? el.dataset.one : el.dataset.many) : "";
+    el.textContent = (el.dataset.prefix || "") + n + noun;
+  }
+  function each(selector, fn) { document.querySelectorAll(selector).forEach(fn); }
+  function showCounts(counts) {
+    if (!counts) return;
+    for (const key of ["people", "named", "unassigned_faces"]) each('[data-count="' + key + '"]', (el) => setCount(el, counts[key]));
+    for (const [id, person] of Object.entries(counts.persons || {})) {
+      if (person === null) { each('li.card[data-person="' + id + '"]', (el) => el.remove()); continue; }
+      each('[data-person-faces="' + id + '"]', (el) => setCount(el, person.faces));
+      each('[data-person-photos="' + id + '"]', (el) => setCount(el, person.photos));
+      each('[data-person-who="' + id + '"]', (el) => { el.textContent = person.who; });
+    }
+  }
+  function regroup(tile) {
+    const group = tile.closest("section.group");
+    if (!group) return;
+    const left = group.querySelectorAll("figure.face:not(.done)").length;
+    group.querySelectorAll("[data-group-count]").forEach((el) => setCount(el, left));
+    group.querySelectorAll('form.accept-all input[name="face"]').forEach((input) => {
+      if (input.value === tile.dataset.face) input.remove();
+    });
+    if (!left) group.hidden = true;
+  }
+
   // --- face tiles: accept / reject / move / dismiss without a reload
   function tiles() { return Array.from(document.querySelectorAll("figure.face:not(.done)")); }
   function currentTile() {
@@ -83,6 +113,7 @@
       try {
         const result = await post(form);
         toast(result.message);
+        showCounts(result.counts);
         if (!tile) return;
         if (form.action.endsWith("/accept") && !document.body.dataset.page.startsWith("unknown")) {
           tile.classList.add("pinned");
@@ -90,6 +121,7 @@
         } else {
           const next = step(tile, 1) === tile ? step(tile, -1) : step(tile, 1);
           tile.classList.add("done");
+          regroup(tile);
           focusTile(next !== tile ? next : null);
           setTimeout(() => tile.remove(), 300);
         }
@@ -119,6 +151,7 @@
     try {
       const result = await post(form);
       toast(result.message);
+      showCounts(result.counts);
     } catch (error) { input.dataset.saved = before; toast(error.message, true); }
   }
   document.querySelectorAll("form.js-rename input[name=name]").forEach((input) => {
