@@ -13,7 +13,7 @@ from daemon.errors import PictodError
 from daemon.library import corrections, reads, suggestions
 from daemon.library.reads import FaceRow
 from daemon.web.pages import MAX_ID, Pages, check_id, form_id, pages, to_int
-from daemon.web.people_pages import counts, person_in_box, take_boxes
+from daemon.web.people_pages import counts, person_in_box, take_boxes, who_is
 
 FACES_PER_PAGE = 300
 
@@ -50,7 +50,7 @@ class FacesPages(Pages):
             was = corrections.reject_face(store, check_id(face_id, "face"))
             if was is None:
                 raise PictodError(f"face {face_id} is on nobody already")
-            return f"face {face_id} is not person {was}", {"face": face_id, "person": was,
+            return f"face {face_id} is not {who_is(store, was)}", {"face": face_id, "person": was,
                                                           **counts(request, store, was)}
         return self._change(request, act, "/unknown")
 
@@ -63,7 +63,7 @@ class FacesPages(Pages):
             was = reads.face(store, check_id(face_id, "face")).person_id  # an unknown face: a 404
             target = person_in_box(request, store, form, "person")
             corrections.move_face(store, face_id, target)
-            return f"face {face_id} moved to person {target}", {"face": face_id, "person": target,
+            return f"face {face_id} moved to {who_is(store, target)}", {"face": face_id, "person": target,
                                                                **counts(request, store, target, was)}
         return self._change(request, act, "/unknown")
 
@@ -77,7 +77,7 @@ class FacesPages(Pages):
             was = reads.face(store, check_id(face_id, "face")).person_id
             done = suggestions.accept(store, self.s.cfg.clustering, face_id, target)
             verb = "confirmed on" if done.confirmed else "is"
-            return f"face {done.face_id} {verb} person {done.person_id}", {
+            return f"face {done.face_id} {verb} {who_is(store, done.person_id)}", {
                 "face": done.face_id, "person": done.person_id, **counts(request, store, done.person_id, was)}
         return self._change(request, act, "/unknown")
 
@@ -90,7 +90,7 @@ class FacesPages(Pages):
             wanted = {to_int(v, 0, low=0, high=MAX_ID) for v in form.get("face", [])}
             store = self._store()
             done = suggestions.accept_all(store, self.s.cfg.clustering, check_id(person_id, "person"), among=wanted)
-            return done.message(), {"faces": done.accepted, "person": done.person_id,
+            return done.message(who_is(store, done.person_id)), {"faces": done.accepted, "person": done.person_id,
                                     "passed_over": done.passed_over, **counts(request, store, done.person_id)}
         return self._change(request, act, "/unknown")
 
@@ -102,7 +102,7 @@ class FacesPages(Pages):
             target = form_id(form, "person", "person")
             store = self._store()
             corrections.reject_suggestion(store, check_id(face_id, "face"), target)
-            return f"face {face_id} is not person {target}", {"face": face_id, "person": target,
+            return f"face {face_id} is not {who_is(store, target)}", {"face": face_id, "person": target,
                                                              **counts(request, store, target)}
         return self._change(request, act, "/unknown")
 
@@ -114,7 +114,8 @@ class FacesPages(Pages):
             store = self._store()
             owners = reads.face_owners(store, faces)
             person_id = corrections.new_person(store, faces, name=name)
-            return f"person {person_id} made of {len(faces)} faces", {
+            made = who_is(store, person_id) + (f" (person #{person_id})" if name else "")
+            return f"{made} made of {len(faces)} face{'' if len(faces) == 1 else 's'}", {
                 "person": person_id, "faces": faces, "next": f"/people/{person_id}",
                 **counts(request, store, person_id, *owners.values())}
         return self._change(request, act, "/unknown")

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from daemon.errors import PictodError
+from daemon.errors import NotFoundError, PictodError
 from daemon.library import corrections, plain, reads
 from daemon.store import Store
 from daemon.web.pages import Pages, check_id, label, pages, to_int, wants_json, who
@@ -36,6 +36,16 @@ def person_in_box(request: Request, store: Store, form: dict[str, list[str]], bo
         if session is not None and not wants_json(request):
             session.boxes[request.url.path] = {"value": text[:BOX_KEPT], "error": str(exc)}
         raise BoxError(str(exc)) from None
+
+
+def who_is(store: Store, person_id: int | None) -> str:
+    """A person in a toast: the name, else `person #12` (`pages.who`), also for one gone since."""
+    if person_id is None:
+        return "nobody"
+    try:
+        return who(reads.person_summary(store, person_id))
+    except NotFoundError:
+        return f"person #{person_id}"
 
 
 def counts(request: Request, store: Store, *touched: int | None) -> dict[str, Any]:
@@ -143,8 +153,13 @@ class PeoplePages(Pages):
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
             name = (form.get("name") or [""])[0].strip()[:200]
             store = self._store()
-            done = corrections.name_person(store, check_id(person_id, "person"), name or None)
-            return (f"person {done.id} is now {done.name}" if done.name else f"person {done.id} has no name"), {
+            before = reads.person_summary(store, check_id(person_id, "person"))
+            done = corrections.name_person(store, person_id, name or None)
+            if done.name:
+                said = f"{who(before)} is now {done.name}" if before.name != done.name else f"{done.name}: unchanged"
+            else:
+                said = f"{who(before)} has no name now (person #{done.id})" if before.name else f"{who(done)}: no name"
+            return said, {
                 "name": done.name, "label": label(done), "result": done, **counts(request, store, done.id)}
         return self._change(request, act, f"/people/{person_id}")
 
@@ -154,11 +169,14 @@ class PeoplePages(Pages):
 
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
             store = self._store()
-            keep = reads.person_summary(store, check_id(person_id, "person")).id  # an unknown page: a 404
+            kept = reads.person_summary(store, check_id(person_id, "person"))  # an unknown page: a 404
+            keep = kept.id
             other = person_in_box(request, store, form, "other")
             if other == keep:
                 raise PictodError("a person cannot be merged with itself")
+            gone = who_is(store, other)
             done = corrections.merge_people(store, keep, other)
-            return f"person {other} merged into {label(done)}", {"person": done.id, "result": done,
+            named = f" (now called {done.name})" if done.name and done.name != kept.name else ""
+            return f"{gone} merged into {who(kept)}{named}", {"person": done.id, "result": done,
                                                                  **counts(request, store, keep, other)}
         return self._change(request, act, f"/people/{person_id}")

@@ -200,7 +200,7 @@ def test_rename_by_form_redirects_back_with_a_message(web: TestClient, cfg: Conf
     done = post(web, f"/people/{ids['big']}/name", {"name": "  Barack   Obama ", "next": "/people?q=bar"},
                 csrf=csrf_of(web))
     assert done.status_code == 303 and done.headers["location"] == "/people?q=bar"
-    assert f"person {ids['big']} is now Barack Obama" in web.get("/people?q=bar").text
+    assert f"person #{ids['big']} is now Barack Obama" in web.get("/people?q=bar").text
     assert {p["id"]: p["name"] for p in people(cfg)}[ids["big"]] == "Barack Obama"
     # Unnaming, and a `next` naming another site is ignored.
     done = post(web, f"/people/{ids['big']}/name", {"name": "", "next": "//evil.example/"}, csrf=csrf_of(web))
