@@ -39,6 +39,9 @@ def chromium(width: int = 1280, height: int = 900, *, javascript: bool = True) -
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
         driver.set_page_load_timeout(60)
+        if width < 500:  # headless Chromium keeps its window at least 500 px wide: emulate the narrower screen
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # type: ignore[attr-defined]
+                                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
         yield driver
     finally:
         driver.quit()
@@ -84,3 +87,14 @@ def sign_in(driver: WebDriver, url: str) -> None:
     """Open a sign-in address (token -> session cookie -> the page without the token)."""
     driver.get(url)
     until(lambda: "token=" not in driver.current_url, "signed in")
+
+
+def text_of(driver: WebDriver, css: str) -> str:
+    """The text of the first element matching `css` ('' if none), read in the page: safe while it reloads."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        return str(driver.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css))
+    except WebDriverException:  # between two pages
+        return ""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import chromium, config_for, open_page, sign_in, until
+from chromium import chromium, config_for, open_page, sign_in, text_of, until
 from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -113,6 +113,5 @@ def test_with_javascript_the_message_is_shown_in_place(served: tuple[Path, WebPr
         open_page(driver, web.base, f"/people/{big}")
         driver.find_element(By.ID, "merge-other").send_keys(f"#{small}")
         driver.find_element(By.CSS_SELECTOR, "form.merge button").click()
-        until(lambda: "merged into" in driver.execute_script(
-            "const t = document.getElementById('toast'); return t ? t.textContent : '';"), "the message, reloaded")
+        until(lambda: "merged into" in text_of(driver, "#toast"), "the message after the reload")
     assert small not in [p["id"] for p in _people(config)]

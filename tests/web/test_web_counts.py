@@ -8,20 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chromium import chromium, config_for, console_errors, fetch_json, open_page, sign_in, until
+from chromium import chromium, config_for, console_errors, fetch_json, open_page, sign_in, text_of, until
 from pictod_testdata import FACE_RECOGNITION, JOHNS, SKIMAGE
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webdriver import WebDriver
 from web_helpers import Shot, build_library, cli_json, start_web, stop
 
 from daemon.library import corrections
 from daemon.store import Store
-
-
-def _text(driver: WebDriver, css: str) -> str:
-    return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
-                                     css))
 
 
 def _person(config: Path, person_id: int) -> dict[str, Any]:
@@ -48,17 +42,17 @@ def test_counts_follow_changes_made_in_place(tmp_path: Path) -> None:
             sign_in(driver, web.url)
             open_page(driver, web.base, "/unknown")
             group = f'section.group:has(a[href="/people/{ada}"])'
-            assert _text(driver, f"{group} form.accept-all button") == "accept all 5"
-            assert _text(driver, '[data-count="unassigned_faces"]') == "7"
+            assert text_of(driver, f"{group} form.accept-all button") == "accept all 5"
+            assert text_of(driver, '[data-count="unassigned_faces"]') == "7"
             driver.execute_script("window.notReloaded = true;")
             tiles = driver.find_elements(By.CSS_SELECTOR, f"{group} figure.face")
             first, second = (int(t.get_attribute("data-face") or 0) for t in tiles[:2])
             tiles[0].find_element(By.CSS_SELECTOR, 'button[data-key="accept"]').click()  # yes, Ada
-            until(lambda: _text(driver, f"{group} form.accept-all button") == "accept all 4", "4 left")
+            until(lambda: text_of(driver, f"{group} form.accept-all button") == "accept all 4", "4 left")
             tiles[1].find_element(By.CSS_SELECTOR, 'button[data-key="reject"]').click()  # not Ada
-            until(lambda: _text(driver, f"{group} form.accept-all button") == "accept all 3", "3 left")
-            assert _text(driver, f"{group} h2 small") == "3 faces"
-            until(lambda: _text(driver, '[data-count="unassigned_faces"]') == "6", "one face less on nobody")
+            until(lambda: text_of(driver, f"{group} form.accept-all button") == "accept all 3", "3 left")
+            assert text_of(driver, f"{group} h2 small") == "3 faces"
+            until(lambda: text_of(driver, '[data-count="unassigned_faces"]') == "6", "one face less on nobody")
             assert driver.execute_script("return window.notReloaded === true")
             assert fetch_json(driver, "/people")["unassigned_faces"] == 6
             left = driver.execute_script(
@@ -67,12 +61,12 @@ def test_counts_follow_changes_made_in_place(tmp_path: Path) -> None:
             assert first not in left and second not in left and len(left) == 3
             # A face moved by its box from the plain group: that group's count follows too.
             plain = "section.group:not(:has(form.accept-all))"
-            assert _text(driver, f"{plain} h2 small") == "1"
+            assert text_of(driver, f"{plain} h2 small") == "1"
             box = driver.find_element(By.CSS_SELECTOR, f"{plain} figure.face input.person-search")
             box.send_keys(f"#{bob}", Keys.ENTER)
             until(lambda: not driver.find_element(By.CSS_SELECTOR, plain).is_displayed(), "the empty group hidden")
-            assert _text(driver, f"{plain} h2 small") == "0"
-            until(lambda: _text(driver, '[data-count="unassigned_faces"]') == "5", "one face less on nobody")
+            assert text_of(driver, f"{plain} h2 small") == "0"
+            until(lambda: text_of(driver, '[data-count="unassigned_faces"]') == "5", "one face less on nobody")
             assert _person(config, bob)["faces"] == 2
             # "accept all 3" takes the three left, and only them.
             driver.find_element(By.CSS_SELECTOR, f"{group} form.accept-all button").click()
@@ -80,23 +74,23 @@ def test_counts_follow_changes_made_in_place(tmp_path: Path) -> None:
             assert _person(config, ada)["faces"] == 5  # its first face, the one taken, the three
             # People: "0 named" becomes "1 named" when a name is typed on a card.
             open_page(driver, web.base, "/people")
-            assert _text(driver, '[data-count="named"]') == "0"
+            assert text_of(driver, '[data-count="named"]') == "0"
             driver.execute_script("window.notReloaded = true;")
             field = driver.find_element(By.CSS_SELECTOR, f'li[data-person="{ada}"] [name="name"]')
             field.send_keys("Ada", Keys.ENTER)
-            until(lambda: _text(driver, '[data-count="named"]') == "1", "1 named")
+            until(lambda: text_of(driver, '[data-count="named"]') == "1", "1 named")
             assert fetch_json(driver, "/people")["named"] == 1 and _person(config, ada)["name"] == "Ada"
             # Person: the faces and photos in the title follow a face taken off and a face moved away.
             open_page(driver, web.base, f"/people/{ada}")
-            assert _text(driver, f'h1 [data-person-faces="{ada}"]') == "5 faces"
+            assert text_of(driver, f'h1 [data-person-faces="{ada}"]') == "5 faces"
             driver.execute_script("window.notReloaded = true;")
             face = driver.find_elements(By.CSS_SELECTOR, "figure.face")[-1]
             face.find_element(By.CSS_SELECTOR, 'button[data-key="reject"]').click()
-            until(lambda: _text(driver, f'h1 [data-person-faces="{ada}"]') == "4 faces", "4 faces")
-            assert _text(driver, f'h1 [data-person-photos="{ada}"]') == "4 photos"
+            until(lambda: text_of(driver, f'h1 [data-person-faces="{ada}"]') == "4 faces", "4 faces")
+            assert text_of(driver, f'h1 [data-person-photos="{ada}"]') == "4 photos"
             face = driver.find_elements(By.CSS_SELECTOR, "figure.face:not(.done)")[-1]
             face.find_element(By.CSS_SELECTOR, 'input.person-search').send_keys(f"#{bob}", Keys.ENTER)
-            until(lambda: _text(driver, f'h1 [data-person-faces="{ada}"]') == "3 faces", "3 faces")
+            until(lambda: text_of(driver, f'h1 [data-person-faces="{ada}"]') == "3 faces", "3 faces")
             assert driver.execute_script("return window.notReloaded === true")
             assert (_person(config, ada)["faces"], _person(config, ada)["photos"]) == (3, 3)
             assert not console_errors(driver)

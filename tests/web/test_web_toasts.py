@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from chromium import chromium, config_for, open_page, sign_in, until
+from chromium import chromium, config_for, open_page, sign_in, text_of, until
 from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -59,8 +59,8 @@ def test_toasts_name_the_person(tmp_path: Path) -> None:
             driver.execute_script("document.querySelector('form.merge').classList.remove('js-box')")
             driver.find_element(By.ID, "merge-other").send_keys("Anna")
             driver.find_element(By.CSS_SELECTOR, "form.merge button").click()
-            until(lambda: "Anna merged into" in driver.find_element(By.ID, "toast").text, "the merge said")
-            seen.append(driver.find_element(By.ID, "toast").text)
+            until(lambda: "Anna merged into" in text_of(driver, "#toast"), "the merge said")
+            seen.append(text_of(driver, "#toast"))
         assert f"Anna merged into person #{small} (now called Anna)" in seen
         assert not [t for t in seen if re.search(r"person \d", t)], seen
     finally:

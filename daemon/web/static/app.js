@@ -144,7 +144,7 @@
 
   // --- inline rename on the people grid: saved on Enter or when the field is left
   async function saveName(form) {
-    const input = form.querySelector('input[name="name"]');
+    const input = form.querySelector('[name="name"]');
     if (input.dataset.saved === input.value) return;  // Enter and leaving the field both land here: once
     const before = input.dataset.saved;
     input.dataset.saved = input.value;
@@ -152,11 +152,23 @@
       const result = await post(form);
       toast(result.message);
       showCounts(result.counts);
+      input.title = result.name || "";
+      const portrait = form.closest(".card") && form.closest(".card").querySelector(".portrait");
+      if (portrait) portrait.title = result.name || "";
     } catch (error) { input.dataset.saved = before; toast(error.message, true); }
   }
-  document.querySelectorAll("form.js-rename input[name=name]").forEach((input) => {
+  // The grown field (where the browser has no `field-sizing: content`): as tall as its text.
+  function fit(field) { if (!CSS.supports("field-sizing", "content")) { field.style.height = "auto"; field.style.height = field.scrollHeight + "px"; } }
+  document.querySelectorAll("form.js-rename [name=name]").forEach((input) => {
     input.dataset.saved = input.value;
     input.addEventListener("change", () => saveName(input.form));
+    if (input instanceof HTMLTextAreaElement) {
+      input.addEventListener("keydown", (event) => {  // a name is one line: Enter saves
+        if (event.key === "Enter") { event.preventDefault(); saveName(input.form); }
+      });
+      input.addEventListener("input", () => fit(input));
+      fit(input);
+    }
   });
 
   // --- the person search: the shared datalist follows what is typed
