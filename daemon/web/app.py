@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from daemon import logs
 from daemon.config import Config
+from daemon.web import labels
 from daemon.web.faces_pages import FacesPages
 from daemon.web.pages import HERE, Folders, Library, State
 from daemon.web.people_pages import BestFaces, PeoplePages
@@ -39,6 +40,7 @@ def _templates() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["path"] = logs.escape  # control characters and undecodable bytes made visible, never raw
     env.filters["pct"] = lambda v, total: f"{100.0 * v / total:.3f}" if total else "0"
+    env.globals["label_layout"] = labels.for_photo  # the photo page's labels, placed so none covers another
     return env
 
 

@@ -165,7 +165,8 @@ def test_photo_page_draws_boxes_and_links_faces_to_people(web: TestClient, cfg: 
         store.close()
     page = web.get(f"/photos/{photo_id}")
     assert page.status_code == 200
-    assert page.text.count("<rect") == 2 + 2  # two objects, two faces
+    assert page.text.count('<rect class="box"') == 2 + 2  # two objects, two faces
+    assert page.text.count('<rect class="chip"') == 2 + 2  # and a label each (placed by daemon/web/labels.py)
     assert f'href="/people/{ids["big"]}"' in page.text and f'href="/people/{ids["small"]}"' in page.text
     assert f"/img/photo/{photo_id}/view.jpg" in page.text and "tie" in page.text
 
