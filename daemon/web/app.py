@@ -28,7 +28,7 @@ from daemon.web.faces_pages import FacesPages
 from daemon.web.pages import HERE, Folders, Library, State
 from daemon.web.people_pages import BestFaces, PeoplePages
 from daemon.web.photo_pages import PhotoPages
-from daemon.web.security import Guard, Served
+from daemon.web.security import Guard, Served, Sessions
 from daemon.web.status_pages import StatusPages
 from daemon.web.thumbs import DiskCache, Renderer
 
@@ -45,8 +45,9 @@ def _templates() -> jinja2.Environment:
 
 
 def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod_session",
-               cache_dir: Path | None = None) -> Guard:
-    """The app, guarded; `token` is the one printed in the address, `served` the address it answers to."""
+               cache_dir: Path | None = None, link_key: bytes | None = None) -> Guard:
+    """The app, guarded; `token` is the one printed in the address (good once), `served` the address it answers
+    to, `link_key` the key of the sign-in links `pictod web link` makes (links.py; None: none)."""
     cache = DiskCache((cache_dir or default_cache_dir()) / "thumbs", cfg.web.thumbnail_cache_mb * 1024 * 1024)
     state = State(cfg=cfg, library=Library(cfg.database_path), folders=Folders(cfg),
                   renderer=Renderer(cache, max_pixels=cfg.analysis.max_pixels,
@@ -92,7 +93,8 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: status.not_found, 405: status.not_allowed})
-    guard = Guard(app, token=token, served=served, cookie=cookie)
+    guard = Guard(app, token=token, served=served, cookie=cookie, link_key=link_key,
+                  sessions=Sessions(idle_seconds=cfg.web.session_idle_minutes * 60))
     guard.state = state  # type: ignore[attr-defined]  # for tests and the benchmark
     return guard
 

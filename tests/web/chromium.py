@@ -75,11 +75,12 @@ def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def config_for(built: Any) -> Path:
-    """A config file for a library made by web_helpers.build_library (for `pictod web` as a subprocess)."""
+def config_for(built: Any, web: str = "") -> Path:
+    """A config file for a library made by web_helpers.build_library (for `pictod web` as a subprocess); `web`:
+    more lines of its [web] table."""
     config = built.root / "config.toml"
     config.write_text(f'[library]\nfolders = ["{built.paths[0].parent}"]\ndatabase = "{built.cfg.database_path}"\n'
-                      '[log]\nformat = "json"\n[web]\nthumbnail_cache_mb = 8\n')
+                      f'[log]\nformat = "json"\n[web]\nthumbnail_cache_mb = 8\n{web}')
     return config
 
 
@@ -98,3 +99,10 @@ def text_of(driver: WebDriver, css: str) -> str:
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css))
     except WebDriverException:  # between two pages
         return ""
+
+
+def fresh_link(config: Path) -> str:
+    """A new sign-in address from the running `pictod web` of this config (`pictod web link`, a real process)."""
+    from web_helpers import cli_json
+
+    return str(cli_json("web", "link", "--config", str(config))["url"])

@@ -443,9 +443,41 @@ def test_token_login_sets_a_strict_http_only_cookie(cfg: Config, tmp_path: Path)
         cookie = right.headers["set-cookie"]
         assert cookie.startswith(f"pictod_{8765}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert test.get("/people").status_code == 200
+        again = test.get("/people?token=the-token")  # a reload of the address in the signed-in browser
+        assert again.status_code == 303 and again.headers["location"] == "/people" and "set-cookie" not in again.headers
         test.cookies.clear()
         test.cookies.set("pictod_8765", "forged")
-        assert test.get("/people").status_code == 403
+        forged = test.get("/people")
+        assert forged.status_code == 403 and "Sign in again" in forged.text and "pictod web link" in forged.text
+        test.cookies.clear()
+        used = test.get("/people?token=the-token")  # another browser: the token signs in once
+        assert used.status_code == 403 and "used already" in used.text and "set-cookie" not in used.headers
+    finally:
+        test.__exit__(None, None, None)
+
+
+def test_an_idle_session_ends(cfg: Config, tmp_path: Path) -> None:
+    import time
+
+    idle = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, session_idle_minutes=0.005))  # 0.3 s
+    test = client(idle, tmp_path / "cache")
+    try:
+        csrf = csrf_of(test)
+        for _ in range(4):  # used: kept
+            time.sleep(0.15)
+            assert test.get("/people").status_code == 200
+        time.sleep(0.5)
+        page = test.get("/people")
+        assert page.status_code == 403 and "<h1>Signed out</h1>" in page.text and "pictod web link" in page.text
+        answer = post(test, "/people/1/name", {"name": "x"}, csrf=csrf, json_reply=True)
+        assert answer.status_code == 403 and answer.json()["sign_in"] is True
+        assert "signed out after 0.005 minutes" in answer.json()["error"]
+    finally:
+        test.__exit__(None, None, None)
+    never = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, session_idle_minutes=0))
+    test = client(never, tmp_path / "cache2")
+    try:
+        assert test.app.sessions.idle_seconds == 0 and test.get("/people").status_code == 200  # type: ignore[attr-defined]
     finally:
         test.__exit__(None, None, None)
 

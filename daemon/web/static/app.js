@@ -7,13 +7,19 @@
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const toastBox = document.getElementById("toast");
 
-  function toast(text, isError) {
+  function toast(text, isError, sticky) {
     if (!toastBox) return;
     const p = document.createElement("p");
     p.textContent = text;
     if (isError) p.className = "error";
     toastBox.appendChild(p);
-    setTimeout(() => p.remove(), isError ? 6000 : 2500);
+    if (!sticky) setTimeout(() => p.remove(), isError ? 6000 : 2500);
+  }
+  let signedOut = false;
+  function signedOutNow(message) {  // the session ended (idle, or a restart): said once, and it stays
+    if (signedOut) return;
+    signedOut = true;
+    toast(message, true, true);
   }
   if (toastBox) toastBox.querySelectorAll("p").forEach((p) => setTimeout(() => p.remove(), 4000));
   try {  // a message carried over a reload (a merge done in place reloads the page to show the merged faces)
@@ -54,6 +60,7 @@
     });
     let result;
     try { result = await response.json(); } catch (e) { result = { ok: false, error: "unexpected answer (" + response.status + ")" }; }
+    if (result.sign_in) signedOutNow(result.error);
     if (!response.ok || !result.ok) throw new Error(result.error || ("refused (" + response.status + ")"));
     return result;
   }
@@ -257,9 +264,14 @@
   if (figures && figures.dataset.refresh === "yes") {
     const refreshed = document.getElementById("refreshed");
     setInterval(async () => {
-      if (document.hidden) return;
+      if (document.hidden || signedOut) return;
       try {
         const response = await fetch("/api/status", { credentials: "same-origin", headers: { "Accept": "application/json" } });
+        if (response.status === 403) {
+          const answer = await response.json().catch(() => ({}));
+          if (answer.sign_in) { signedOutNow(answer.error); if (refreshed) refreshed.textContent = "Signed out: not refreshed."; }
+          return;
+        }
         if (!response.ok) return;
         const stats = await response.json();
         for (const [key, value] of Object.entries(stats)) {
