@@ -60,10 +60,14 @@
     });
     let result;
     try { result = await response.json(); } catch (e) { result = { ok: false, error: "unexpected answer (" + response.status + ")" }; }
-    if (result.sign_in) signedOutNow(result.error);
-    if (!response.ok || !result.ok) throw new Error(result.error || ("refused (" + response.status + ")"));
+    if (!response.ok || !result.ok) {
+      const error = new Error(result.error || ("refused (" + response.status + ")"));
+      if (result.sign_in) { signedOutNow(result.error); error.shown = true; }
+      throw error;
+    }
     return result;
   }
+  function failed(error) { if (!error.shown) toast(error.message, true); }
 
   // --- counts on the page follow the corrections made in place: the figures come with each answer
   // ({counts: {people, named, unassigned_faces, persons: {id: {name, faces, photos, who} | null}}}), the size of a
@@ -133,7 +137,7 @@
           setTimeout(() => tile.remove(), 300);
         }
       } catch (error) {
-        toast(error.message, true);
+        failed(error);
         if (form.classList.contains("js-box")) boxError(form, error.message);
       }
     } else if (form.classList.contains("js-box")) {  // the merge box: checked in place, the page reloaded when done
@@ -142,7 +146,7 @@
         const result = await post(form);
         try { sessionStorage.setItem("pictod-toast", result.message); } catch (e) { /* no message then */ }
         window.location.reload();
-      } catch (error) { boxError(form, error.message); toast(error.message, true); }
+      } catch (error) { boxError(form, error.message); failed(error); }
     } else if (form.classList.contains("js-rename")) {
       event.preventDefault();
       saveName(form);
@@ -162,7 +166,7 @@
       input.title = result.name || "";
       const portrait = form.closest(".card") && form.closest(".card").querySelector(".portrait");
       if (portrait) portrait.title = result.name || "";
-    } catch (error) { input.dataset.saved = before; toast(error.message, true); }
+    } catch (error) { input.dataset.saved = before; failed(error); }
   }
   // The grown field (where the browser has no `field-sizing: content`): as tall as its text.
   function fit(field) { if (!CSS.supports("field-sizing", "content")) { field.style.height = "auto"; field.style.height = field.scrollHeight + "px"; } }
