@@ -50,8 +50,8 @@ class FacesPages(Pages):
             was = corrections.reject_face(store, check_id(face_id, "face"))
             if was is None:
                 raise PictodError(f"face {face_id} is on nobody already")
-            return f"face {face_id} is not {who_is(store, was)}", {"face": face_id, "person": was,
-                                                          **counts(request, store, was)}
+            return f"face {face_id} is not {who_is(store, was)}", {
+                "face": face_id, "person": was, **counts(request, store, was)}
         return self._change(request, act, "/unknown")
 
     def move(self, request: Request) -> Response:
@@ -63,8 +63,8 @@ class FacesPages(Pages):
             was = reads.face(store, check_id(face_id, "face")).person_id  # an unknown face: a 404
             target = person_in_box(request, store, form, "person")
             corrections.move_face(store, face_id, target)
-            return f"face {face_id} moved to {who_is(store, target)}", {"face": face_id, "person": target,
-                                                               **counts(request, store, target, was)}
+            return f"face {face_id} moved to {who_is(store, target)}", {
+                "face": face_id, "person": target, **counts(request, store, target, was)}
         return self._change(request, act, "/unknown")
 
     def accept(self, request: Request) -> Response:
@@ -90,8 +90,9 @@ class FacesPages(Pages):
             wanted = {to_int(v, 0, low=0, high=MAX_ID) for v in form.get("face", [])}
             store = self._store()
             done = suggestions.accept_all(store, self.s.cfg.clustering, check_id(person_id, "person"), among=wanted)
-            return done.message(who_is(store, done.person_id)), {"faces": done.accepted, "person": done.person_id,
-                                    "passed_over": done.passed_over, **counts(request, store, done.person_id)}
+            return done.message(who_is(store, done.person_id)), {
+                "faces": done.accepted, "person": done.person_id, "passed_over": done.passed_over,
+                **counts(request, store, done.person_id)}
         return self._change(request, act, "/unknown")
 
     def dismiss(self, request: Request) -> Response:
@@ -102,8 +103,8 @@ class FacesPages(Pages):
             target = form_id(form, "person", "person")
             store = self._store()
             corrections.reject_suggestion(store, check_id(face_id, "face"), target)
-            return f"face {face_id} is not {who_is(store, target)}", {"face": face_id, "person": target,
-                                                             **counts(request, store, target)}
+            return f"face {face_id} is not {who_is(store, target)}", {
+                "face": face_id, "person": target, **counts(request, store, target)}
         return self._change(request, act, "/unknown")
 
     def new_person(self, request: Request) -> Response:

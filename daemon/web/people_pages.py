@@ -177,6 +177,6 @@ class PeoplePages(Pages):
             gone = who_is(store, other)
             done = corrections.merge_people(store, keep, other)
             named = f" (now called {done.name})" if done.name and done.name != kept.name else ""
-            return f"{gone} merged into {who(kept)}{named}", {"person": done.id, "result": done,
-                                                                 **counts(request, store, keep, other)}
+            return f"{gone} merged into {who(kept)}{named}", {
+                "person": done.id, "result": done, **counts(request, store, keep, other)}
         return self._change(request, act, f"/people/{person_id}")
