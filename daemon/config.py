@@ -123,6 +123,7 @@ class WebConfig:
     """`pictod web`, the review app."""
 
     thumbnail_cache_mb: int = 256  # disk cap of the thumbnail and face-crop cache (least recently used go first)
+    session_idle_minutes: float = 60.0  # a browser is signed out after this long without a request (0: never)
 
 
 @dataclass(frozen=True)
@@ -343,6 +344,7 @@ def _check_ranges(config: Config) -> None:
         ("web.thumbnail_cache_mb", config.web.thumbnail_cache_mb >= 1, "an integer >= 1"),
         ("events.gap_hours", 0 < config.events.gap_hours <= 24 * 365, "a number of hours in (0, 8760]"),
         ("events.split_km", config.events.split_km > 0, "a distance in km > 0"),
+        ("web.session_idle_minutes", config.web.session_idle_minutes >= 0, "a number of minutes >= 0 (0: no limit)"),
     ]
     if config.analysis.face_conf is not None:
         checks.append(("analysis.face_conf", 0.0 < config.analysis.face_conf <= 1.0, "a number in (0, 1]"))

@@ -20,10 +20,10 @@ from daemon.store.queries import FailedFile
 from daemon.store.web_queries import FaceRow, ObjectRow
 
 __all__ = [
-    "FaceInfo", "FaceRow", "FailedFile", "ObjectRow", "PeoplePage", "PersonDetail", "PersonSummary", "StatusCounts",
-    "best_faces", "face", "face_owners", "failed_files", "find_person", "list_people", "people_page", "person_detail",
-    "person_faces", "person_summary", "photo_faces", "photo_objects", "pinned_faces", "search_people",
-    "status_counts", "summary_of", "tag_counts", "unassigned_faces",
+    "FaceInfo", "FaceRow", "FailedFile", "Figures", "ObjectRow", "PeoplePage", "PersonDetail", "PersonSummary",
+    "StatusCounts", "best_faces", "face", "face_owners", "failed_files", "figures", "find_person", "list_people",
+    "people_page", "person_detail", "person_faces", "person_summary", "photo_faces", "photo_objects", "pinned_faces",
+    "search_people", "status_counts", "summary_of", "tag_counts", "unassigned_faces",
 ]
 
 
@@ -106,14 +106,43 @@ def _matches(person: PersonSummary, wanted: str) -> bool:
 
 def people_page(store: Store, *, text: str = "", limit: int, offset: int) -> PeoplePage:
     """People whose name (or id) matches `text`, named first (by name), then by size; a page and the figures."""
-    people = list_people(store)
-    named = sum(1 for p in people if p.name)
+    def read(conn: sqlite3.Connection) -> tuple[list[PersonSummary], Figures]:
+        everyone = [summary_of(r) for r in faces.people_rows(conn)]
+        return everyone, _figures(conn, everyone, ())
+    people, counted = store.read(read)
     wanted = text.strip().casefold()
     if wanted:
         people = [p for p in people if _matches(p, wanted)]
     people.sort(key=lambda p: (p.name is None, (p.name or "").casefold(), -p.faces, p.id))
-    return PeoplePage(people=people[offset:offset + limit], total=len(people), named=named,
-                      unassigned_faces=store.read(wq.unassigned_count))
+    return PeoplePage(people=people[offset:offset + limit], total=len(people), named=counted.named,
+                      unassigned_faces=counted.unassigned_faces)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The counts the people and faces pages show above their lists (the People page's, from the same read), and
+    the people a correction touched, as `person_summary` reads them (None: gone, e.g. merged away)."""
+
+    people: int
+    named: int
+    unassigned_faces: int
+    persons: dict[int, PersonSummary | None] = field(default_factory=dict)
+
+
+def figures(store: Store, touched: Sequence[int] = ()) -> Figures:
+    """The counts after a correction, for a page changed in place to show them."""
+    return store.read(lambda conn: _figures(conn, [summary_of(r) for r in faces.people_rows(conn)], touched))
+
+
+def _figures(conn: sqlite3.Connection, everyone: Sequence[PersonSummary], touched: Sequence[int]) -> Figures:
+    persons: dict[int, PersonSummary | None] = {}
+    for person_id in dict.fromkeys(touched):
+        try:
+            persons[person_id] = summary_of(faces.person_row(conn, person_id))
+        except NotFoundError:
+            persons[person_id] = None
+    return Figures(people=len(everyone), named=sum(1 for p in everyone if p.name),
+                   unassigned_faces=wq.unassigned_count(conn), persons=persons)
 
 
 def search_people(store: Store, text: str, *, limit: int = 20) -> list[PersonSummary]:

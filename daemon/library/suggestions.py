@@ -155,10 +155,11 @@ class AcceptedAll:
     accepted: list[int]  # face ids, ascending
     passed_over: list[PassedOver]
 
-    def message(self) -> str:
-        """One line for a person: what was taken and what was left, and why."""
+    def message(self, who: str | None = None) -> str:
+        """One line for a person (`who`: how to call them, e.g. their name): what was taken and what was left,
+        and why."""
         n = len(self.accepted)
-        text = f"person {self.person_id}: {n} suggested face{'' if n == 1 else 's'} accepted" + (
+        text = f"{who or f'person {self.person_id}'}: {n} suggested face{'' if n == 1 else 's'} accepted" + (
             f" ({', '.join(map(str, self.accepted))})" if self.accepted else "")
         for left in self.passed_over:
             text += (f"; face {left.face_id} left on nobody: face {left.kept_face_id} of the same photo is "

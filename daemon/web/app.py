@@ -23,11 +23,12 @@ from starlette.staticfiles import StaticFiles
 
 from daemon import logs
 from daemon.config import Config
+from daemon.web import labels
 from daemon.web.faces_pages import FacesPages
 from daemon.web.pages import HERE, Folders, Library, State
 from daemon.web.people_pages import BestFaces, PeoplePages
 from daemon.web.photo_pages import PhotoPages
-from daemon.web.security import Guard, Served
+from daemon.web.security import Guard, Served, Sessions
 from daemon.web.status_pages import StatusPages
 from daemon.web.thumbs import DiskCache, Renderer
 
@@ -39,12 +40,14 @@ def _templates() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["path"] = logs.escape  # control characters and undecodable bytes made visible, never raw
     env.filters["pct"] = lambda v, total: f"{100.0 * v / total:.3f}" if total else "0"
+    env.globals["label_layout"] = labels.for_photo  # the photo page's labels, placed so none covers another
     return env
 
 
 def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod_session",
-               cache_dir: Path | None = None) -> Guard:
-    """The app, guarded; `token` is the one printed in the address, `served` the address it answers to."""
+               cache_dir: Path | None = None, link_key: bytes | None = None) -> Guard:
+    """The app, guarded; `token` is the one printed in the address (good once), `served` the address it answers
+    to, `link_key` the key of the sign-in links `pictod web link` makes (links.py; None: none)."""
     cache = DiskCache((cache_dir or default_cache_dir()) / "thumbs", cfg.web.thumbnail_cache_mb * 1024 * 1024)
     state = State(cfg=cfg, library=Library(cfg.database_path), folders=Folders(cfg),
                   renderer=Renderer(cache, max_pixels=cfg.analysis.max_pixels,
@@ -90,7 +93,8 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: status.not_found, 405: status.not_allowed})
-    guard = Guard(app, token=token, served=served, cookie=cookie)
+    guard = Guard(app, token=token, served=served, cookie=cookie, link_key=link_key,
+                  sessions=Sessions(idle_seconds=cfg.web.session_idle_minutes * 60))
     guard.state = state  # type: ignore[attr-defined]  # for tests and the benchmark
     return guard
 

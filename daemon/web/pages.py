@@ -144,6 +144,11 @@ def label(person: Any) -> str:
     return f"{person.name} #{person.id}" if person.name else f"#{person.id}"
 
 
+def who(person: Any) -> str:
+    """A person in a sentence: the name, or `person #12` for the unnamed (as the pages say it)."""
+    return str(person.name) if person.name else f"person #{person.id}"
+
+
 def _here(request: Request) -> str:
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")

@@ -10,13 +10,63 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from daemon.errors import PictodError
+from daemon.errors import NotFoundError, PictodError
 from daemon.library import corrections, plain, reads
 from daemon.store import Store
-from daemon.web.pages import Pages, check_id, label, pages, to_int, wants_json
+from daemon.web.pages import Pages, check_id, label, pages, to_int, wants_json, who
+from daemon.web.security import Session
 
 PEOPLE_PER_PAGE = 120
 FACES_PER_PAGE = 300
+BOX_KEPT = 200  # characters of a refused name kept for the box
+
+
+class BoxError(PictodError):
+    """The name in a merge or move box names nobody (or several): a message beside the box, not a 404 page."""
+
+
+def person_in_box(request: Request, store: Store, form: dict[str, list[str]], box: str) -> int:
+    """The person named in a form's name box (`reads.find_person`'s rule). Refused: BoxError, and for a plain
+    form post the typed text and the reason are kept in the session for the page the post returns to."""
+    text = (form.get(box) or [""])[0]
+    try:
+        return reads.find_person(store, text)
+    except PictodError as exc:  # NotFoundError among them: an unknown name is not an unknown page
+        session: Session | None = request.scope.get("pictod.session")
+        if session is not None and not wants_json(request):
+            session.boxes[request.url.path] = {"value": text[:BOX_KEPT], "error": str(exc)}
+        raise BoxError(str(exc)) from None
+
+
+def who_is(store: Store, person_id: int | None) -> str:
+    """A person in a toast: the name, else `person #12` (`pages.who`), also for one gone since."""
+    if person_id is None:
+        return "nobody"
+    try:
+        return who(reads.person_summary(store, person_id))
+    except NotFoundError:
+        return f"person #{person_id}"
+
+
+def counts(request: Request, store: Store, *touched: int | None) -> dict[str, Any]:
+    """For a script's correction: {"counts": the figures after it (`reads.figures`: people, named, faces on
+    nobody, and each touched person's name and counts, null when gone)}, for the page to show them in place."""
+    if not wants_json(request):
+        return {}
+    found = reads.figures(store, [p for p in touched if p is not None])
+    return {"counts": {"people": found.people, "named": found.named, "unassigned_faces": found.unassigned_faces,
+                       "persons": {str(k): None if v is None else {**plain(v), "who": who(v)}
+                                   for k, v in found.persons.items()}}}
+
+
+def take_boxes(request: Request) -> dict[str, dict[str, str]]:
+    """The refused name boxes to show on this page (once)."""
+    session: Session | None = request.scope.get("pictod.session")
+    if session is None or not session.boxes:
+        return {}
+    boxes = dict(session.boxes)
+    session.boxes.clear()
+    return boxes
 
 
 class BestFaces:
@@ -85,6 +135,7 @@ class PeoplePages(Pages):
                                 person=summary, faces=faces, pinned=pinned, page=page,
                                 pages=pages(summary.faces, FACES_PER_PAGE), photo_ids=photo_ids,
                                 photo_total=summary.photos, choices=reads.search_people(store, "", limit=500),
+                                boxes=take_boxes(request),
                                 might_also=review_pages.might_also_be(store, person_id))
         return self._guarded(request, build)
 
@@ -101,9 +152,15 @@ class PeoplePages(Pages):
 
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
             name = (form.get("name") or [""])[0].strip()[:200]
-            done = corrections.name_person(self._store(), check_id(person_id, "person"), name or None)
-            return (f"person {done.id} is now {done.name}" if done.name else f"person {done.id} has no name"), {
-                "name": done.name, "label": label(done), "result": done}
+            store = self._store()
+            before = reads.person_summary(store, check_id(person_id, "person"))
+            done = corrections.name_person(store, person_id, name or None)
+            if done.name:
+                said = f"{who(before)} is now {done.name}" if before.name != done.name else f"{done.name}: unchanged"
+            else:
+                said = f"{who(before)} has no name now (person #{done.id})" if before.name else f"{who(done)}: no name"
+            return said, {
+                "name": done.name, "label": label(done), "result": done, **counts(request, store, done.id)}
         return self._change(request, act, f"/people/{person_id}")
 
     def merge(self, request: Request) -> Response:
@@ -112,10 +169,14 @@ class PeoplePages(Pages):
 
         def act(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
             store = self._store()
-            keep = check_id(person_id, "person")
-            other = reads.find_person(store, (form.get("other") or [""])[0])
+            kept = reads.person_summary(store, check_id(person_id, "person"))  # an unknown page: a 404
+            keep = kept.id
+            other = person_in_box(request, store, form, "other")
             if other == keep:
                 raise PictodError("a person cannot be merged with itself")
+            gone = who_is(store, other)
             done = corrections.merge_people(store, keep, other)
-            return f"person {other} merged into {label(done)}", {"person": done.id, "result": done}
+            named = f" (now called {done.name})" if done.name and done.name != kept.name else ""
+            return f"{gone} merged into {who(kept)}{named}", {
+                "person": done.id, "result": done, **counts(request, store, keep, other)}
         return self._change(request, act, f"/people/{person_id}")

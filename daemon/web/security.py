@@ -1,12 +1,14 @@
 """The web app's guard: one ASGI middleware every request passes, before any route sees it.
 
 In order: the Host header must name the served address (DNS rebinding); only GET, HEAD and POST; a bounded
-body; the start token (`?token=` in the printed address, compared in constant time) is exchanged for a
-random session id in an HttpOnly, SameSite=Strict cookie and the browser redirected to the same page without
-it; without a valid session nothing but /static/ is served. A POST must also come from a page of this origin
-(Sec-Fetch-Site, then Origin, else Referer) and carry the session's CSRF token (form field `csrf` or header
-X-CSRF-Token). Every response gets a strict Content-Security-Policy, nosniff, no framing, and `no-store`
-unless the route chose its own caching. The parsed form is handed to the route in `scope["pictod.form"]`.
+body; a sign-in token (`?token=`: the one in the address printed at start, or one minted by `pictod web link`,
+see `links.py`; each signs in one browser, once) is exchanged for a random session id in an HttpOnly,
+SameSite=Strict cookie and the browser redirected to the same page without it; without a valid session nothing
+but /static/ is served, and the page says how to sign in (again). A session ends after `web.session_idle_minutes`
+without a request. A POST must also come from a page of this origin (Sec-Fetch-Site, then Origin, else Referer)
+and carry the session's CSRF token (form field `csrf` or header X-CSRF-Token). Every response gets a strict
+Content-Security-Policy, nosniff, no framing, and `no-store` unless the route chose its own caching. The parsed
+form is handed to the route in `scope["pictod.form"]`.
 
 Sessions live in memory: a restart (with its fresh token) signs everybody out.
 """
@@ -14,6 +16,7 @@ Sessions live in memory: a restart (with its fresh token) signs everybody out.
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import time
 import urllib.parse
@@ -21,6 +24,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from daemon.web.links import LINK_MINUTES, Tokens
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +38,10 @@ MAX_SESSIONS = 64
 CSP = ("default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 PUBLIC_PREFIX = "/static/"
+HOW_TO_SIGN_IN = ("For a new sign-in address run <code>pictod web link</code> in a terminal (with the same "
+                  "<code>--config</code> as <code>pictod web</code>) and open the address it prints: it signs in "
+                  f"one browser, once, within {LINK_MINUTES} minutes. The address <code>pictod web</code> printed "
+                  "when it started works once too; a restart prints a new one.")
 
 
 @dataclass
@@ -42,28 +51,51 @@ class Session:
     csrf: str
     created: float
     flash: list[str] = field(default_factory=list)
+    # A name box whose name was refused, by form action: {"value": what was typed, "error": why}; the page the
+    # form post is sent back to shows both once (no-JS: the typed text is not lost with the redirect).
+    boxes: dict[str, dict[str, str]] = field(default_factory=dict)
+    last_seen: float = 0.0  # monotonic time of its last request
 
 
 class Sessions:
-    """Session ids -> Session, the oldest dropped beyond MAX_SESSIONS."""
+    """Session ids -> Session, the oldest dropped beyond MAX_SESSIONS; a session idle for longer than
+    `idle_seconds` (0: no limit) ends, and its id is remembered a while to say so."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle_seconds: float = 0.0) -> None:
+        self.idle_seconds = idle_seconds
         self._by_id: OrderedDict[str, Session] = OrderedDict()
+        self._ended: OrderedDict[str, None] = OrderedDict()  # ids of sessions that expired
 
     def new(self) -> tuple[str, Session]:
         """A fresh session and its id."""
         sid = secrets.token_urlsafe(32)
-        session = Session(csrf=secrets.token_urlsafe(32), created=time.time())
+        session = Session(csrf=secrets.token_urlsafe(32), created=time.time(), last_seen=time.monotonic())
         self._by_id[sid] = session
         while len(self._by_id) > MAX_SESSIONS:
             self._by_id.popitem(last=False)
         return sid, session
 
-    def get(self, sid: str | None) -> Session | None:
-        """The session with this id, if any."""
+    def get(self, sid: str | None, now: float | None = None) -> Session | None:
+        """The live session with this id, if any (its idle clock restarted); an expired one ends here."""
         if not sid:
             return None
-        return self._by_id.get(sid)
+        session = self._by_id.get(sid)
+        if session is None:
+            return None
+        now = time.monotonic() if now is None else now
+        if self.idle_seconds and now - session.last_seen > self.idle_seconds:
+            del self._by_id[sid]
+            self._ended[sid] = None
+            while len(self._ended) > 4 * MAX_SESSIONS:
+                self._ended.popitem(last=False)
+            return None
+        session.last_seen = now
+        self._by_id.move_to_end(sid)  # the least recently used go first beyond MAX_SESSIONS
+        return session
+
+    def expired(self, sid: str | None) -> bool:
+        """Whether this id named a session that ended for being idle."""
+        return bool(sid) and sid in self._ended
 
 
 @dataclass(frozen=True)
@@ -97,9 +129,9 @@ class Guard:
     """The middleware (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, *, token: str, served: Served, cookie: str,
-                 sessions: Sessions | None = None) -> None:
+                 sessions: Sessions | None = None, link_key: bytes | None = None) -> None:
         self.app = app
-        self.token = token
+        self.tokens = Tokens(token, link_key)
         self.served = served
         self.cookie = cookie
         self.sessions = sessions or Sessions()
@@ -129,13 +161,13 @@ class Guard:
             await self.app(scope, _replay(body, receive), secured)
             return
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        sid = _cookies(headers).get(self.cookie)
+        session = self.sessions.get(sid)
         if "token" in query and method != "POST":
-            await self._login(scope, secured, query)
+            await self._login(scope, secured, query, signed_in=session is not None)
             return
-        session = self.sessions.get(_cookies(headers).get(self.cookie))
         if session is None:
-            await _page(secured, 403, "Sign in", "Open the address that <code>pictod web</code> printed when it "
-                        "started (it carries a token). A restart prints a new one.")
+            await self._sign_in_page(secured, headers, sid)
             return
         form: dict[str, list[str]] = {}
         if method == "POST":
@@ -156,6 +188,28 @@ class Guard:
         scope["pictod.form"] = form
         await self.app(scope, _replay(body, receive), secured)
 
+    async def _sign_in_page(self, send: Send, headers: dict[str, str], sid: str | None) -> None:
+        """Not signed in: why (never signed in, signed out for being idle, or unknown after a restart), and how."""
+        if self.sessions.expired(sid):
+            minutes = self.sessions.idle_seconds / 60
+            title, why = "Signed out", (f"This browser was signed out after {minutes:g} minute"
+                                        f"{'' if minutes == 1 else 's'} without use (<code>web.session_idle_minutes"
+                                        "</code>).")
+        elif sid:
+            title, why = "Sign in again", ("This browser's sign-in is not known to this <code>pictod web</code> "
+                                           "(it was restarted, or signed in many other browsers since).")
+        else:
+            title, why = "Sign in", "Open a sign-in address of this <code>pictod web</code>."
+        if "application/json" in headers.get("accept", ""):  # a page's script: its message says it
+            text = f"{why} {HOW_TO_SIGN_IN}".replace("<code>", "").replace("</code>", "")
+            body = json.dumps({"ok": False, "error": text, "sign_in": True}).encode()
+            await send({"type": "http.response.start", "status": 403,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await _page(send, 403, title, f"{why} {HOW_TO_SIGN_IN}")
+
     def _cross_origin(self, headers: dict[str, str]) -> str | None:
         """Why a POST is not from a page of this app, or None when it is."""
         site = headers.get("sec-fetch-site")
@@ -169,16 +223,28 @@ class Guard:
             return None if self.served.origin_ok(referer) else "a request from another page may not change the library"
         return "a change needs an Origin or Referer header naming this app"
 
-    async def _login(self, scope: Scope, send: Send, query: dict[str, list[str]]) -> None:
-        offered = query.get("token", [""])[0]
-        if not hmac.compare_digest(offered.encode(), self.token.encode()):
-            await _page(send, 403, "Wrong token", "This token is not the one this <code>pictod web</code> printed "
-                        "(it changes at every start): open the address it printed last.")
-            return
-        sid, _session = self.sessions.new()
+    async def _login(self, scope: Scope, send: Send, query: dict[str, list[str]], *, signed_in: bool) -> None:
         rest = urllib.parse.urlencode([(k, v) for k, vs in query.items() if k != "token" for v in vs])
         path = scope["path"] if scope["path"].startswith("/") and not scope["path"].startswith("//") else "/"
         location = path + (f"?{rest}" if rest else "")
+        if signed_in:  # this browser is signed in already (a reload of the address): the token is left unspent
+            await send({"type": "http.response.start", "status": 303,
+                        "headers": [(b"location", location.encode("latin-1", "replace")),
+                                    (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        verdict = self.tokens.take(query.get("token", [""])[0])
+        if verdict != "ok":
+            title, why = {
+                "used": ("Address used already", "This sign-in address was used already: each one signs in one "
+                         "browser, once."),
+                "expired": ("Address expired", f"This sign-in address expired: one from <code>pictod web link"
+                            f"</code> is good for {LINK_MINUTES} minutes."),
+            }.get(verdict, ("Wrong token", "This token is not one this <code>pictod web</code> made (a restart "
+                            "makes new ones)."))
+            await _page(send, 403, title, f"{why} {HOW_TO_SIGN_IN}")
+            return
+        sid, _session = self.sessions.new()
         cookie = f"{self.cookie}={sid}; Path=/; HttpOnly; SameSite=Strict"
         await send({"type": "http.response.start", "status": 303,
                     "headers": [(b"location", location.encode("latin-1", "replace")),

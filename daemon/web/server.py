@@ -1,4 +1,5 @@
-"""`pictod web`: bind the address, make this start's token, print the address, serve with uvicorn.
+"""`pictod web`: bind the address, make this start's token (good once), publish the key of `pictod web link`'s
+addresses (links.py), print the address, serve with uvicorn.
 
 A separate process from the daemon (whose service keeps its AF_UNIX-only sandbox). It binds loopback unless
 --host says otherwise; the socket is bound before the address is printed, so --port 0 prints the real port.
@@ -15,11 +16,14 @@ import socket
 import sys
 import threading
 import webbrowser
+from pathlib import Path
 
 import structlog
 
 from daemon.config import Config
 from daemon.errors import PictodError
+from daemon.runtime.lock import private_dirs
+from daemon.web import links
 from daemon.web.app import create_app
 from daemon.web.security import Served
 
@@ -93,15 +97,23 @@ def serve(cfg: Config, *, host: str | None, port: int, open_browser: bool = Fals
     port = int(sock.getsockname()[1])
     names, shown = host_names(where)
     token = secrets.token_urlsafe(32)
-    app = create_app(cfg, token=token, served=Served.for_names(names, port), cookie=f"pictod_{port}")
     shown_host = f"[{shown}]" if ":" in shown else shown
-    url = f"http://{shown_host}:{port}/?token={token}"
+    base = f"http://{shown_host}:{port}"
+    link_path, link_key = _publish(cfg, port, base)
+    app = create_app(cfg, token=token, served=Served.for_names(names, port), cookie=f"pictod_{port}",
+                     link_key=link_key)
+    url = f"{base}/?token={token}"
+    idle = cfg.web.session_idle_minutes
     if as_json:
-        print(json.dumps({"url": url, "host": where, "port": port, "database": str(cfg.database_path)}), flush=True)
+        print(json.dumps({"url": url, "host": where, "port": port, "database": str(cfg.database_path),
+                          "link_file": str(link_path) if link_key else None, "session_idle_minutes": idle}),
+              flush=True)
     else:
-        print(f"pictod web: serving {cfg.database_path} on http://{shown_host}:{port}/", flush=True)
+        print(f"pictod web: serving {cfg.database_path} on {base}/", flush=True)
         print(f"pictod web: open {url}", flush=True)
-        print("pictod web: the token changes at every start; stop with Ctrl+C", flush=True)
+        after = f" or after {idle:g} minutes without use" if idle else ""
+        print(f"pictod web: that address signs in one browser, once; for another browser{after}, run "
+              "`pictod web link` for a fresh address. Stop with Ctrl+C", flush=True)
     config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="on",
                             proxy_headers=False, server_header=False, timeout_keep_alive=5,
                             limit_concurrency=200, h11_max_incomplete_event_size=32 * 1024)
@@ -120,6 +132,23 @@ def serve(cfg: Config, *, host: str | None, port: int, open_browser: bool = Fals
     # in place that is a no-op, and an orderly stop exits 0 like the daemon's does.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: None)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if link_key is not None:
+            links.withdraw(link_path)
     log.info("web_stopped")
     return 0
+
+
+def _publish(cfg: Config, port: int, base: str) -> tuple[Path, bytes | None]:
+    """The link file `pictod web link` mints sign-in addresses from (links.py); (its path, None) when it cannot
+    be written (then only the printed address signs in)."""
+    path = links.link_file(cfg.database_path, port)
+    try:
+        private_dirs(path.parent)
+        return links.publish(cfg.database_path, port, base)
+    except OSError as exc:
+        print(f"pictod web: WARNING: cannot write {path} ({exc.strerror or exc}): `pictod web link` will not work "
+              "for this start", file=sys.stderr, flush=True)
+        return path, None

@@ -1,5 +1,6 @@
-"""The status page: the figures of `pictod status` (refreshed from /api/status while a daemon runs) and the failed
-files with their reasons, in words. Signing in is `security.py`'s (the guard, before any page)."""
+"""The status page: the figures of `pictod status` (the same read: `reads.status_counts`, refreshed from /api/status
+while a daemon runs), with the watched folders that are missing and since when, the missing photos, and the
+failed files with their reasons, in words. Signing in is `security.py`'s (the guard, before any page)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class StatusPages(Pages):
             failed = reads.failed_files(store, limit=FAILED_SHOWN)
             return self._page(request, "status.html", lambda: {"status": figures, "failed": failed},
                               title="Status", figures=figures, failed=failed, failed_total=figures["files_failed"],
-                              reasons=REASONS, database=str(self.s.cfg.database_path))
+                              reasons=REASONS, database=str(self.s.cfg.database_path),
+                              keep_missing_days=self.s.cfg.library.keep_missing_days)
         return self._guarded(request, build)
 
     def _figures(self, store: Store) -> dict[str, Any]:

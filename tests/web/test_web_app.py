@@ -124,7 +124,8 @@ def test_person_page_shows_faces_best_first_and_photos(web: TestClient, cfg: Con
 def test_unknown_page_lists_faces_on_nobody(web: TestClient, built: Built) -> None:
     page = web.get("/unknown")
     assert page.status_code == 200
-    assert f'data-face="{built.faces[4][0]}"' in page.text and "1 on nobody" in page.text
+    assert f'data-face="{built.faces[4][0]}"' in page.text
+    assert '<span data-count="unassigned_faces">1</span> on nobody' in page.text
     assert 'form="new-person"' in page.text
 
 
@@ -164,7 +165,8 @@ def test_photo_page_draws_boxes_and_links_faces_to_people(web: TestClient, cfg: 
         store.close()
     page = web.get(f"/photos/{photo_id}")
     assert page.status_code == 200
-    assert page.text.count("<rect") == 2 + 2  # two objects, two faces
+    assert page.text.count('<rect class="box"') == 2 + 2  # two objects, two faces
+    assert page.text.count('<rect class="chip"') == 2 + 2  # and a label each (placed by daemon/web/labels.py)
     assert f'href="/people/{ids["big"]}"' in page.text and f'href="/people/{ids["small"]}"' in page.text
     assert f"/img/photo/{photo_id}/view.jpg" in page.text and "tie" in page.text
 
@@ -199,7 +201,7 @@ def test_rename_by_form_redirects_back_with_a_message(web: TestClient, cfg: Conf
     done = post(web, f"/people/{ids['big']}/name", {"name": "  Barack   Obama ", "next": "/people?q=bar"},
                 csrf=csrf_of(web))
     assert done.status_code == 303 and done.headers["location"] == "/people?q=bar"
-    assert f"person {ids['big']} is now Barack Obama" in web.get("/people?q=bar").text
+    assert f"person #{ids['big']} is now Barack Obama" in web.get("/people?q=bar").text
     assert {p["id"]: p["name"] for p in people(cfg)}[ids["big"]] == "Barack Obama"
     # Unnaming, and a `next` naming another site is ignored.
     done = post(web, f"/people/{ids['big']}/name", {"name": "", "next": "//evil.example/"}, csrf=csrf_of(web))
@@ -212,6 +214,16 @@ def test_rename_by_script_answers_json(web: TestClient, cfg: Config) -> None:
     done = post(web, f"/people/{ids['small']}/name", {"name": "Joe"}, csrf=None, json_reply=True,
                 headers={"X-CSRF-Token": csrf_of(web)})
     assert done.status_code == 200 and done.json()["ok"] is True and done.json()["label"] == f"Joe #{ids['small']}"
+    # The figures after it, as the People page reads them, for the page to show in place.
+    assert done.json()["counts"] == {"people": 2, "named": 1, "unassigned_faces": 1, "persons": {
+        str(ids["small"]): {"id": ids["small"], "name": "Joe", "faces": 2, "photos": 2, "who": "Joe"}}}
+    page = web.get("/people", headers={"Accept": "application/json"}).json()
+    assert (page["total"], page["named"], page["unassigned_faces"]) == (2, 1, 1)
+    merged = post(web, f"/people/{ids['small']}/merge", {"other": f"#{ids['big']}"}, csrf=csrf_of(web),
+                  json_reply=True).json()
+    assert merged["counts"]["persons"][str(ids["big"])] is None and merged["counts"]["people"] == 1
+    plain_post = post(web, f"/people/{ids['small']}/name", {"name": "Jo"}, csrf=csrf_of(web))
+    assert plain_post.status_code == 303  # a form post is redirected: no figures computed for it
 
 
 def test_merge_moves_every_face(web: TestClient, cfg: Config) -> None:
@@ -250,7 +262,28 @@ def test_move_by_name_id_or_label(web: TestClient, cfg: Config, built: Built) ->
     ambiguous = post(web, f"/faces/{face}/move", {"person": "Joe"}, csrf=csrf, json_reply=True)
     assert ambiguous.status_code == 400 and "2 people are called" in ambiguous.json()["error"]
     unknown = post(web, f"/faces/{face}/move", {"person": "#99999"}, csrf=csrf, json_reply=True)
-    assert unknown.status_code == 404
+    assert unknown.status_code == 400 and unknown.json()["error"] == "no person with id 99999"  # a message, no 404
+
+
+def test_a_name_no_one_has_is_answered_beside_its_box(web: TestClient, cfg: Config, built: Built) -> None:
+    ids = _ids(cfg)
+    csrf = csrf_of(web)
+    done = post(web, f"/people/{ids['big']}/merge", {"other": "Nobody <b>", "next": f"/people/{ids['big']}"},
+                csrf=csrf)
+    assert done.status_code == 303 and done.headers["location"] == f"/people/{ids['big']}"
+    page = web.get(f"/people/{ids['big']}")
+    assert page.status_code == 200 and 'value="Nobody &lt;b&gt;"' in page.text
+    assert 'id="merge-error">nobody is called &#39;Nobody &lt;b&gt;&#39;' in page.text
+    assert "merge-error" not in web.get(f"/people/{ids['big']}").text  # once
+    face = built.faces[4][0]
+    moved = post(web, f"/faces/{face}/move", {"person": "Zed", "next": f"/unknown#face-{face}"}, csrf=csrf)
+    assert moved.status_code == 303 and moved.headers["location"] == f"/unknown#face-{face}"
+    assert f'id="move-error-{face}">nobody is called' in web.get("/unknown").text
+    script = post(web, f"/people/{ids['big']}/merge", {"other": "Zed"}, csrf=csrf, json_reply=True)
+    assert script.status_code == 400 and script.json() == {"ok": False, "error": "nobody is called 'Zed': pick a "
+                                                           "person from the list"}
+    assert "merge-error" not in web.get(f"/people/{ids['big']}").text  # a script's refusal is not kept
+    assert [p["faces"] for p in people(cfg)] == [3, 2]
 
 
 def test_accept_pins_a_face_on_its_person(web: TestClient, cfg: Config, built: Built) -> None:
@@ -410,9 +443,41 @@ def test_token_login_sets_a_strict_http_only_cookie(cfg: Config, tmp_path: Path)
         cookie = right.headers["set-cookie"]
         assert cookie.startswith(f"pictod_{8765}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert test.get("/people").status_code == 200
+        again = test.get("/people?token=the-token")  # a reload of the address in the signed-in browser
+        assert again.status_code == 303 and again.headers["location"] == "/people" and "set-cookie" not in again.headers
         test.cookies.clear()
         test.cookies.set("pictod_8765", "forged")
-        assert test.get("/people").status_code == 403
+        forged = test.get("/people")
+        assert forged.status_code == 403 and "Sign in again" in forged.text and "pictod web link" in forged.text
+        test.cookies.clear()
+        used = test.get("/people?token=the-token")  # another browser: the token signs in once
+        assert used.status_code == 403 and "used already" in used.text and "set-cookie" not in used.headers
+    finally:
+        test.__exit__(None, None, None)
+
+
+def test_an_idle_session_ends(cfg: Config, tmp_path: Path) -> None:
+    import time
+
+    idle = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, session_idle_minutes=0.005))  # 0.3 s
+    test = client(idle, tmp_path / "cache")
+    try:
+        csrf = csrf_of(test)
+        for _ in range(4):  # used: kept
+            time.sleep(0.15)
+            assert test.get("/people").status_code == 200
+        time.sleep(0.5)
+        page = test.get("/people")
+        assert page.status_code == 403 and "<h1>Signed out</h1>" in page.text and "pictod web link" in page.text
+        answer = post(test, "/people/1/name", {"name": "x"}, csrf=csrf, json_reply=True)
+        assert answer.status_code == 403 and answer.json()["sign_in"] is True
+        assert "signed out after 0.005 minutes" in answer.json()["error"]
+    finally:
+        test.__exit__(None, None, None)
+    never = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, session_idle_minutes=0))
+    test = client(never, tmp_path / "cache2")
+    try:
+        assert test.app.sessions.idle_seconds == 0 and test.get("/people").status_code == 200  # type: ignore[attr-defined]
     finally:
         test.__exit__(None, None, None)
 

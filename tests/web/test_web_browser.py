@@ -131,13 +131,13 @@ def test_rename_a_person_inline(browser: WebDriver, web: WebProcess, library: Pa
     assert obama["faces"] == 3
     _open(browser, web, "/people")
     _shot(browser, shots, "people-before")
-    field = browser.find_element(By.CSS_SELECTOR, f'li[data-person="{obama["id"]}"] input[name="name"]')
+    field = browser.find_element(By.CSS_SELECTOR, f'li[data-person="{obama["id"]}"] [name="name"]')
     field.clear()
     field.send_keys("Barack Obama", Keys.ENTER)
     _until(lambda: {p["id"]: p["name"] for p in _people(library)}[obama["id"]] == "Barack Obama", "the new name")
     assert browser.current_url.endswith("/people")  # saved in place, no reload
     _open(browser, web, "/people")
-    assert browser.find_element(By.CSS_SELECTOR, "li.card.named input[name=name]").get_attribute("value") == \
+    assert browser.find_element(By.CSS_SELECTOR, "li.card.named [name=name]").get_attribute("value") == \
         "Barack Obama"
     _shot(browser, shots, "people")
     _no_console_errors(browser)

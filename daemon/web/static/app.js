@@ -7,15 +7,50 @@
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const toastBox = document.getElementById("toast");
 
-  function toast(text, isError) {
+  function toast(text, isError, sticky) {
     if (!toastBox) return;
     const p = document.createElement("p");
     p.textContent = text;
     if (isError) p.className = "error";
     toastBox.appendChild(p);
-    setTimeout(() => p.remove(), isError ? 6000 : 2500);
+    if (!sticky) setTimeout(() => p.remove(), isError ? 6000 : 2500);
+  }
+  let signedOut = false;
+  function signedOutNow(message) {  // the session ended (idle, or a restart): said once, and it stays
+    if (signedOut) return;
+    signedOut = true;
+    toast(message, true, true);
   }
   if (toastBox) toastBox.querySelectorAll("p").forEach((p) => setTimeout(() => p.remove(), 4000));
+  try {  // a message carried over a reload (a merge done in place reloads the page to show the merged faces)
+    const carried = sessionStorage.getItem("pictod-toast");
+    if (carried) { sessionStorage.removeItem("pictod-toast"); toast(carried); }
+  } catch (e) { /* storage off: no message, the page shows the result */ }
+
+  // --- a name box whose name was refused: the reason beside it, the typed text kept
+  function boxError(form, text) {
+    const input = form.querySelector(".person-search");
+    let note = form.querySelector(".box-error");
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "box-error";
+      note.setAttribute("role", "alert");
+      note.id = "box-error-" + Math.random().toString(36).slice(2);
+      form.appendChild(note);
+    }
+    note.textContent = text;
+    if (input) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", note.id); input.focus(); }
+  }
+  function boxClear(form) {
+    const note = form.querySelector(".box-error");
+    if (note) note.remove();
+    const input = form.querySelector(".person-search");
+    if (input) { input.removeAttribute("aria-invalid"); input.removeAttribute("aria-describedby"); }
+  }
+  document.addEventListener("input", (event) => {
+    const form = event.target instanceof HTMLInputElement ? event.target.closest("form.js-box") : null;
+    if (form) boxClear(form);
+  });
 
   async function post(form) {
     const body = new URLSearchParams(new FormData(form));
@@ -25,8 +60,43 @@
     });
     let result;
     try { result = await response.json(); } catch (e) { result = { ok: false, error: "unexpected answer (" + response.status + ")" }; }
-    if (!response.ok || !result.ok) throw new Error(result.error || ("refused (" + response.status + ")"));
+    if (!response.ok || !result.ok) {
+      const error = new Error(result.error || ("refused (" + response.status + ")"));
+      if (result.sign_in) { signedOutNow(result.error); error.shown = true; }
+      throw error;
+    }
     return result;
+  }
+  function failed(error) { if (!error.shown) toast(error.message, true); }
+
+  // --- counts on the page follow the corrections made in place: the figures come with each answer
+  // ({counts: {people, named, unassigned_faces, persons: {id: {name, faces, photos, who} | null}}}), the size of a
+  // group of the Unknown faces page from the faces left in it
+  function setCount(el, n) {
+    if (typeof n !== "number") return;
+    const noun = el.dataset.one !== undefined ? " " + (n === 1 ? el.dataset.one : el.dataset.many) : "";
+    el.textContent = (el.dataset.prefix || "") + n + noun;
+  }
+  function each(selector, fn) { document.querySelectorAll(selector).forEach(fn); }
+  function showCounts(counts) {
+    if (!counts) return;
+    for (const key of ["people", "named", "unassigned_faces"]) each('[data-count="' + key + '"]', (el) => setCount(el, counts[key]));
+    for (const [id, person] of Object.entries(counts.persons || {})) {
+      if (person === null) { each('li.card[data-person="' + id + '"]', (el) => el.remove()); continue; }
+      each('[data-person-faces="' + id + '"]', (el) => setCount(el, person.faces));
+      each('[data-person-photos="' + id + '"]', (el) => setCount(el, person.photos));
+      each('[data-person-who="' + id + '"]', (el) => { el.textContent = person.who; });
+    }
+  }
+  function regroup(tile) {
+    const group = tile.closest("section.group");
+    if (!group) return;
+    const left = group.querySelectorAll("figure.face:not(.done)").length;
+    group.querySelectorAll("[data-group-count]").forEach((el) => setCount(el, left));
+    group.querySelectorAll('form.accept-all input[name="face"]').forEach((input) => {
+      if (input.value === tile.dataset.face) input.remove();
+    });
+    if (!left) group.hidden = true;
   }
 
   // --- face tiles: accept / reject / move / dismiss without a reload
@@ -54,6 +124,7 @@
       try {
         const result = await post(form);
         toast(result.message);
+        showCounts(result.counts);
         if (!tile) return;
         if (form.action.endsWith("/accept") && !document.body.dataset.page.startsWith("unknown")) {
           tile.classList.add("pinned");
@@ -61,10 +132,21 @@
         } else {
           const next = step(tile, 1) === tile ? step(tile, -1) : step(tile, 1);
           tile.classList.add("done");
+          regroup(tile);
           focusTile(next !== tile ? next : null);
           setTimeout(() => tile.remove(), 300);
         }
-      } catch (error) { toast(error.message, true); }
+      } catch (error) {
+        failed(error);
+        if (form.classList.contains("js-box")) boxError(form, error.message);
+      }
+    } else if (form.classList.contains("js-box")) {  // the merge box: checked in place, the page reloaded when done
+      event.preventDefault();
+      try {
+        const result = await post(form);
+        try { sessionStorage.setItem("pictod-toast", result.message); } catch (e) { /* no message then */ }
+        window.location.reload();
+      } catch (error) { boxError(form, error.message); failed(error); }
     } else if (form.classList.contains("js-rename")) {
       event.preventDefault();
       saveName(form);
@@ -73,18 +155,31 @@
 
   // --- inline rename on the people grid: saved on Enter or when the field is left
   async function saveName(form) {
-    const input = form.querySelector('input[name="name"]');
+    const input = form.querySelector('[name="name"]');
     if (input.dataset.saved === input.value) return;  // Enter and leaving the field both land here: once
     const before = input.dataset.saved;
     input.dataset.saved = input.value;
     try {
       const result = await post(form);
       toast(result.message);
-    } catch (error) { input.dataset.saved = before; toast(error.message, true); }
+      showCounts(result.counts);
+      input.title = result.name || "";
+      const portrait = form.closest(".card") && form.closest(".card").querySelector(".portrait");
+      if (portrait) portrait.title = result.name || "";
+    } catch (error) { input.dataset.saved = before; failed(error); }
   }
-  document.querySelectorAll("form.js-rename input[name=name]").forEach((input) => {
+  // The grown field (where the browser has no `field-sizing: content`): as tall as its text.
+  function fit(field) { if (!CSS.supports("field-sizing", "content")) { field.style.height = "auto"; field.style.height = field.scrollHeight + "px"; } }
+  document.querySelectorAll("form.js-rename [name=name]").forEach((input) => {
     input.dataset.saved = input.value;
     input.addEventListener("change", () => saveName(input.form));
+    if (input instanceof HTMLTextAreaElement) {
+      input.addEventListener("keydown", (event) => {  // a name is one line: Enter saves
+        if (event.key === "Enter") { event.preventDefault(); saveName(input.form); }
+      });
+      input.addEventListener("input", () => fit(input));
+      fit(input);
+    }
   });
 
   // --- the person search: the shared datalist follows what is typed
@@ -142,19 +237,52 @@
     });
   }
 
-  // --- the status page refreshes itself while a daemon runs
+  // --- the status page refreshes itself while a daemon runs (not while the tab is hidden)
   const figures = document.getElementById("figures");
+  const utc = (iso) => String(iso).slice(0, 19).replace("T", " ") + " UTC";
+  function shown(cell, value) {
+    if (value === null || value === undefined) return cell.dataset.none !== undefined ? cell.dataset.none : "never";
+    if (typeof value === "object") {  // roots_missing: {root: since}, as `pictod status` prints it
+      const roots = Object.entries(value).sort();
+      return roots.length ? roots.map(([root, since]) => root + " (since " + utc(since) + ")").join("; ") : "none";
+    }
+    if (cell.dataset.since !== undefined) return cell.dataset.since + utc(value);
+    return String(value);
+  }
+  function showRoots(roots) {
+    const box = document.getElementById("roots-away");
+    const list = box && box.querySelector("[data-roots]");
+    if (!list) return;
+    list.replaceChildren(...Object.entries(roots || {}).sort().map(([root, since]) => {
+      const item = document.createElement("li");
+      const code = document.createElement("code");
+      code.textContent = root;
+      const time = document.createElement("time");
+      time.dateTime = since;
+      time.textContent = utc(since);
+      item.append(code, " since ", time);
+      return item;
+    }));
+    box.hidden = !list.children.length;
+  }
   if (figures && figures.dataset.refresh === "yes") {
     const refreshed = document.getElementById("refreshed");
     setInterval(async () => {
+      if (document.hidden || signedOut) return;
       try {
-        const response = await fetch("/api/status", { credentials: "same-origin" });
+        const response = await fetch("/api/status", { credentials: "same-origin", headers: { "Accept": "application/json" } });
+        if (response.status === 403) {
+          const answer = await response.json().catch(() => ({}));
+          if (answer.sign_in) { signedOutNow(answer.error); if (refreshed) refreshed.textContent = "Signed out: not refreshed."; }
+          return;
+        }
         if (!response.ok) return;
         const stats = await response.json();
         for (const [key, value] of Object.entries(stats)) {
           const cell = figures.querySelector('[data-stat="' + key + '"]');
-          if (cell) cell.textContent = value === null ? "never" : String(value);
+          if (cell) cell.textContent = shown(cell, value);
         }
+        showRoots(stats.roots_missing);
         const daemon = figures.querySelector('[data-stat="daemon"]');
         if (daemon) daemon.textContent = stats.daemon_running ? "running" + (stats.daemon_pid > 0 ? " (pid " + stats.daemon_pid + ")" : "") : "not running";
         if (refreshed) refreshed.textContent = "Refreshed at " + new Date().toLocaleTimeString() + ".";

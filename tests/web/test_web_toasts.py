@@ -1,0 +1,67 @@
+"""The messages after a correction name the person ("face 7 moved to Anna", not "person 8"); an unnamed person
+is `person #8`, as the pages call them. A real `pictod web` and a real Chromium; every toast shown is recorded."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from chromium import chromium, config_for, open_page, sign_in, text_of, until
+from pictod_testdata import FACE_RECOGNITION, SKIMAGE
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from web_helpers import Shot, build_library, cli_json, start_web, stop
+
+SHOTS = [Shot(FACE_RECOGNITION / "obama.jpg", who=(0,)), Shot(FACE_RECOGNITION / "obama2.jpg", who=(0,)),
+         Shot(FACE_RECOGNITION / "obama3.jpg", who=(0, 1)), Shot(FACE_RECOGNITION / "biden.jpg", who=(1,)),
+         Shot(SKIMAGE / "astronaut.png", who=(2,))]
+RECORD = """window.toasts = window.toasts || [];
+document.querySelectorAll('#toast p').forEach(p => window.toasts.push(p.textContent));
+new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => window.toasts.push(n.textContent))))
+  .observe(document.getElementById('toast'), {childList: true});"""
+
+
+def _toasts(driver: WebDriver) -> list[str]:
+    return list(driver.execute_script("return window.toasts || []"))
+
+
+def test_toasts_name_the_person(tmp_path: Path) -> None:
+    built = build_library(tmp_path / "lib", SHOTS)
+    config = config_for(built)
+    big, small = (p["id"] for p in sorted(cli_json("people", "--config", str(config)), key=lambda p: -p["faces"]))
+    loner = built.faces[4][0]
+    web = start_web(config, tmp_path)
+    seen: list[str] = []
+    try:
+        with chromium() as driver:
+            sign_in(driver, web.url)
+            open_page(driver, web.base, "/people")
+            driver.execute_script(RECORD)
+            field = driver.find_element(By.CSS_SELECTOR, f'li[data-person="{big}"] [name="name"]')
+            field.send_keys("Anna", Keys.ENTER)
+            until(lambda: f"person #{big} is now Anna" in _toasts(driver), "the rename said")
+            seen += _toasts(driver)
+            open_page(driver, web.base, "/unknown")
+            driver.execute_script(RECORD)
+            box = driver.find_element(By.CSS_SELECTOR, f"#face-{loner} input.person-search")
+            box.send_keys("Anna", Keys.ENTER)
+            until(lambda: f"face {loner} moved to Anna" in _toasts(driver), "the move said")
+            seen += _toasts(driver)
+            open_page(driver, web.base, f"/people/{small}")
+            driver.execute_script(RECORD)
+            tile = driver.find_element(By.CSS_SELECTOR, "figure.face")
+            face = tile.get_attribute("data-face")
+            tile.find_element(By.CSS_SELECTOR, 'button[data-key="reject"]').click()
+            until(lambda: f"face {face} is not person #{small}" in _toasts(driver), "the unnamed one said")
+            seen += _toasts(driver)
+            # A plain form post (the merge without the script's help) comes back with the message too.
+            driver.execute_script("document.querySelector('form.merge').classList.remove('js-box')")
+            driver.find_element(By.ID, "merge-other").send_keys("Anna")
+            driver.find_element(By.CSS_SELECTOR, "form.merge button").click()
+            until(lambda: "Anna merged into" in text_of(driver, "#toast"), "the merge said")
+            seen.append(text_of(driver, "#toast"))
+        assert f"Anna merged into person #{small} (now called Anna)" in seen
+        assert not [t for t in seen if re.search(r"person \d", t)], seen
+    finally:
+        assert stop(web.proc) == 0, web.stderr.read_text()
