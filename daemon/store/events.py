@@ -71,6 +71,9 @@ def has_events(conn: sqlite3.Connection) -> bool:
 
 
 _EPOCH = datetime(1970, 1, 1)
+# The shape of a capture time an event can hold (what the EXIF reader stores); anything else never arrives, so
+# it cannot hold a batch's places either.
+_TIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]*"
 
 
 def _seconds(text: str) -> float:
@@ -182,8 +185,8 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
     # Arrived: present photos with a capture time that no event holds.
     arrived = [Member(int(r[0]), str(r[1]), r[2], r[3]) for r in conn.execute(
         f"SELECT p.id, substr(p.taken_at, 1, 19), p.gps_lat, p.gps_lon FROM photos p "
-        f"WHERE NOT EXISTS (SELECT 1 FROM event_photos ep WHERE ep.photo_id = p.id) AND p.taken_at IS NOT NULL "
-        f"AND length(p.taken_at) >= 19 AND {visible(conn)} AND EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id "
+        f"WHERE NOT EXISTS (SELECT 1 FROM event_photos ep WHERE ep.photo_id = p.id) AND p.taken_at GLOB '{_TIME}' "
+        f"AND {visible(conn)} AND EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id "
         f"AND +f.status = 'done') ORDER BY p.id LIMIT ?", (limit,))]
     arrived = [m for m in arrived if _valid_time(m.taken_at)]
     for m in arrived:
