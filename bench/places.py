@@ -227,9 +227,9 @@ def _place_position(g: object, i: int) -> tuple[float, float]:
 
 
 def big_library(work: Path, n: int) -> dict[str, float]:
-    """An update's cost in a library of `n` photos (rows written straight into a real Store's tables: 4 photos
-    a day at random places across Denmark, as fast as SQL takes them): the first grouping, then one arrival and
-    one departure, each followed by an update (what the daemon's pass does after a photo)."""
+    """An update's cost in a library of `n` photos (rows written straight into a real Store's tables): photos on
+    70% of the days, 1-8 a day between 09:00 and 21:00, within 150 km of home; the first grouping, then one
+    arrival and one departure, each followed by an update (what the daemon's pass does after a photo)."""
     from daemon.config import EventsConfig
     from daemon.library import events
     from daemon.store import Store
@@ -239,19 +239,25 @@ def big_library(work: Path, n: int) -> dict[str, float]:
     with Store.open(work / "big.db") as store:
         def fill(c: object) -> None:
             rows = []
-            for i in range(n):
-                when = start + timedelta(hours=6 * i + rng.uniform(0, 5))
-                lat, lon = jitter(rng, HOME, 150.0)
-                rows.append((f"{i:064d}", when.isoformat(timespec="seconds"), lat, lon))
+            day = start
+            while len(rows) < n:
+                if rng.random() < 0.7:
+                    for h in sorted(rng.uniform(9, 21) for _ in range(rng.randint(1, 8))):
+                        lat, lon = jitter(rng, HOME, 150.0)
+                        when = (day + timedelta(hours=h)).isoformat(timespec="seconds")
+                        rows.append((f"{len(rows):064d}", when, lat, lon))
+                day += timedelta(days=1)
             c.executemany("INSERT INTO photos (content_hash, width, height, format, taken_at, gps_lat, gps_lon, "  # type: ignore[attr-defined]
-                          "analysed_at) VALUES (?, 96, 96, 'JPEG', ?, ?, ?, '2026-01-01')", rows)
+                          "analysed_at) VALUES (?, 96, 96, 'JPEG', ?, ?, ?, '2026-01-01')", rows[:n])
             c.execute("INSERT INTO files (path, size, mtime_ns, status, photo_id, updated_at) "  # type: ignore[attr-defined]
                       "SELECT CAST('/big/' || id AS BLOB), 1, 1, 'done', id, '2026-01-01' FROM photos")
+            self_days.append((day - start).days)
+        self_days: list[int] = []
         store.write(fill)
         t = time.perf_counter()
         events.update(store, cfg)
         first = time.perf_counter() - t
-        middle = start + timedelta(hours=6 * (n // 2) + 2)
+        middle = start + timedelta(days=self_days[0] // 2, hours=12)
         from daemon.types import PhotoAnalysis, PhotoMeta
         meta = PhotoMeta(width=96, height=96, format="JPEG", taken_at=middle.isoformat(), gps=HOME)
         store.record_analysis("/big/new.jpg", 1, 1, "f" * 64, PhotoAnalysis(meta=meta))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
 from daemon.cli.output import EXIT_OK, add_common, print_json, reader, table, writer
-from daemon.errors import UsageError
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -63,10 +62,7 @@ def _show(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> in
 
 def _rename(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import events
-    try:
-        row = events.rename(store, args.id, args.name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    row = events.rename(store, args.id, args.name)
     if args.json:
         print_json(row)
     elif row.name:

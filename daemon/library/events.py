@@ -7,7 +7,7 @@ The grouping rule and its SQL are in `daemon/store/events.py`; `[events] gap_hou
 from __future__ import annotations
 
 from daemon.config import EventsConfig
-from daemon.errors import MetadataError
+from daemon.errors import MetadataError, UsageError
 from daemon.metadata import clean_name
 from daemon.store import Store
 from daemon.store import events as sql
@@ -43,11 +43,11 @@ def event(store: Store, event_id: int) -> EventRow:
 
 
 def rename(store: Store, event_id: int, name: str | None) -> EventRow:
-    """Give an event the user's name (None or empty: back to pictod's); ValueError for an unusable name."""
+    """Give an event the user's name (None or empty: back to pictod's); UsageError for an unusable name."""
     cleaned = None
     if name is not None and name.strip():
         try:
             cleaned = clean_name(name, what=f"event {event_id}")
         except MetadataError as exc:
-            raise ValueError(str(exc)) from None
+            raise UsageError(exc.message) from None
     return store.rename_event(event_id, cleaned)

@@ -7,12 +7,25 @@ The geocoder (`daemon/analysis/geocode.py`) is loaded once per process, on the f
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
+
 from daemon.analysis import geocode
 from daemon.store import Store
+from daemon.store import events as events_sql
 from daemon.store import places as sql
+from daemon.store.events import EventRow
 from daemon.store.places import PlaceCount, PlaceRow
 
-__all__ = ["PlaceCount", "PlaceRow", "fill", "locate", "place_counts", "unplaced_count"]
+__all__ = ["PhotoWhere", "PlaceCount", "PlaceRow", "fill", "locate", "place_counts", "unplaced_count", "where"]
+
+
+@dataclass(frozen=True)
+class PhotoWhere:
+    """Where and in what a photo was taken: its place (None: no GPS, or no town near it) and its event."""
+
+    place: PlaceRow | None
+    event: EventRow | None
 
 BATCH = 500  # photos placed per write transaction
 
@@ -49,3 +62,13 @@ def place_counts(store: Store) -> list[PlaceCount]:
 def unplaced_count(store: Store) -> int:
     """Photos with a GPS position the daemon has not placed yet."""
     return store.read(sql.unplaced_count)
+
+
+def where(store: Store, photo_id: int) -> PhotoWhere:
+    """A photo's place and event (the Photo page), in one read."""
+    def read(conn: sqlite3.Connection) -> PhotoWhere:
+        row = sql.place_of(conn, photo_id)
+        event_id = events_sql.events_of(conn, [photo_id]).get(photo_id)
+        return PhotoWhere(place=row if row is not None and row.source != "none" else None,
+                          event=None if event_id is None else events_sql.event_row(conn, event_id))
+    return store.read(read)

@@ -4,7 +4,7 @@ The rule is pairwise and local: two photos next to each other in time belong to 
 them is at most `gap_s` seconds and, where both have a position, they are at most `split_km` apart. So an event
 is a run of the photos sorted by time, and a photo arriving or leaving can change only the events beside it.
 `update` keeps them so, incrementally: it takes the photos that arrived (present, with a capture time, in no
-event) and those that left (missing, purged, their time changed), regroups only the events around them and maps
+event) and those that left (missing or purged), regroups only the events around them and maps
 the new groups onto the old ids by overlap, the user-named events first, so a name (`events.name`) survives a
 regrouping as a person's does a recluster; an event whose photos all left is deleted.
 """
@@ -71,6 +71,9 @@ def has_events(conn: sqlite3.Connection) -> bool:
 
 
 _EPOCH = datetime(1970, 1, 1)
+# The shape of a capture time an event can hold (what the EXIF reader stores); anything else never arrives, so
+# it cannot hold a batch's places either.
+_TIME = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]*"
 
 
 def _seconds(text: str) -> float:
@@ -164,11 +167,15 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
     if not has_events(conn):
         return changes
     affected: set[int] = set()
-    # Left: purged (no row), missing, or their capture time changed or gone.
+    # Left: missing (the partial index of missing photos) or purged (ids no photo row has). A photo's capture time
+    # never changes: it is its bytes'.
     left = conn.execute(
-        f"SELECT ep.photo_id, ep.event_id, ep.taken_at FROM event_photos ep LEFT JOIN photos p ON p.id = ep.photo_id "
-        f"WHERE p.id IS NULL OR NOT ({visible(conn)}) OR p.taken_at IS NULL "
-        f"OR substr(p.taken_at, 1, 19) != ep.taken_at").fetchall()
+        "SELECT ep.photo_id, ep.event_id, ep.taken_at FROM photos p JOIN event_photos ep ON ep.photo_id = p.id "
+        "WHERE p.missing_since IS NOT NULL" if has_column(conn, "photos", "missing_since") else
+        "SELECT photo_id, event_id, taken_at FROM event_photos WHERE 0").fetchall()
+    left += conn.execute(
+        "SELECT photo_id, event_id, taken_at FROM event_photos WHERE photo_id IN "
+        "(SELECT photo_id FROM event_photos EXCEPT SELECT id FROM photos)").fetchall()
     for photo_id, event_id, _taken in left:
         conn.execute("DELETE FROM event_photos WHERE photo_id = ?", (photo_id,))
         affected.add(int(event_id))
@@ -178,9 +185,9 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
     # Arrived: present photos with a capture time that no event holds.
     arrived = [Member(int(r[0]), str(r[1]), r[2], r[3]) for r in conn.execute(
         f"SELECT p.id, substr(p.taken_at, 1, 19), p.gps_lat, p.gps_lon FROM photos p "
-        f"LEFT JOIN event_photos ep ON ep.photo_id = p.id WHERE ep.photo_id IS NULL AND p.taken_at IS NOT NULL "
-        f"AND length(p.taken_at) >= 19 AND {visible(conn)} AND EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id "
-        f"AND f.status = 'done') ORDER BY p.id LIMIT ?", (limit,))]
+        f"WHERE NOT EXISTS (SELECT 1 FROM event_photos ep WHERE ep.photo_id = p.id) AND p.taken_at GLOB '{_TIME}' "
+        f"AND {visible(conn)} AND EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id "
+        f"AND +f.status = 'done') ORDER BY p.id LIMIT ?", (limit,))]
     arrived = [m for m in arrived if _valid_time(m.taken_at)]
     for m in arrived:
         affected |= _neighbours(conn, m.taken_at)

@@ -125,7 +125,7 @@ def place_counts(conn: sqlite3.Connection) -> list[PlaceCount]:
     rows = conn.execute(
         f"SELECT pp.city, pp.region, pp.country, count(*) AS n FROM photo_places pp JOIN photos p "
         f"ON p.id = pp.photo_id WHERE pp.source != 'none' AND {visible(conn)} AND EXISTS (SELECT 1 FROM files f "
-        "WHERE f.photo_id = p.id AND f.status = 'done') GROUP BY pp.country, pp.region, pp.city "
+        "WHERE f.photo_id = p.id AND +f.status = 'done') GROUP BY pp.country, pp.region, pp.city "
         "ORDER BY n DESC, pp.country, pp.region, pp.city").fetchall()
     return [PlaceCount(r[0], r[1], r[2], int(r[3])) for r in rows]
 

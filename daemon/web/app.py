@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from daemon import logs
 from daemon.config import Config
 from daemon.web import labels
+from daemon.web.event_pages import EventPages
 from daemon.web.faces_pages import FacesPages
 from daemon.web.pages import HERE, Folders, Library, State
 from daemon.web.people_pages import BestFaces, PeoplePages
@@ -64,6 +65,7 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
             state.library.close()
 
     people, faces, photos, status = PeoplePages(state), FacesPages(state), PhotoPages(state), StatusPages(state)
+    event_pages = EventPages(state)
     from daemon.web.review import ReviewPages  # the review pages (issue 21)
 
     routes = [
@@ -82,6 +84,8 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
         Route("/unknown", faces.unknown),
         Route("/photos", photos.photos),
         Route("/photos/{photo_id:int}", photos.photo),
+        Route("/events/{event_id:int}", event_pages.event),
+        Route("/events/{event_id:int}/name", event_pages.name, methods=["POST"]),
         Route("/status", status.status),
         Route("/status/retry", status.retry, methods=["POST"]),
         Route("/status/write-sidecars", status.write_sidecars, methods=["POST"]),

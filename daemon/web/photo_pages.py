@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from daemon.errors import NotFoundError, PictodError
-from daemon.library import NoLibrary, photos, reads
+from daemon.library import NoLibrary, photos, places, reads
 from daemon.library.photos import PhotoFiles, PhotoFilter
 from daemon.web.pages import HERE, Pages, check_id, label, pages, to_int
 from daemon.web.thumbs import SIZES, Outcome, Source, check_source
@@ -77,8 +77,9 @@ class PhotoPages(Pages):
             outcome, _source = self._source(row)
             faces = reads.photo_faces(store, row.id)
             objects = reads.photo_objects(store, row.id)
+            where = places.where(store, row.id)
             return self._render(request, "photo.html", title=f"Photo {row.id}", photo=row, faces=faces,
-                                objects=objects, outcome=outcome.value,
+                                objects=objects, outcome=outcome.value, place=where.place, event=where.event,
                                 files=[f for f in row.files if self.s.folders.contains(f.path)],
                                 label_size=max(row.width, row.height) / 45)
         return self._guarded(request, build)

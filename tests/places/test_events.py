@@ -176,10 +176,10 @@ def test_rename_checks_the_id_and_the_name(store: Store) -> None:
     add(store, "a", "2019-06-10T10:00:00")
     events.update(store, CFG)
     (row,) = events.list_events(store)
-    from daemon.errors import NotFoundError
+    from daemon.errors import NotFoundError, UsageError
     with pytest.raises(NotFoundError):
         events.rename(store, row.id + 1, "x")
-    with pytest.raises(ValueError, match="control characters"):
+    with pytest.raises(UsageError, match="control characters"):
         events.rename(store, row.id, "bad\x07name")
     assert events.rename(store, row.id, "  Sommer  i  Skagen ").name == "Sommer i Skagen"
     back = events.rename(store, row.id, "")

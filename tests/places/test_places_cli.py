@@ -188,8 +188,9 @@ def test_a_library_without_places_is_filled_from_stored_gps_with_no_reanalysis(
     with sqlite3.connect(db) as conn:  # what a library from before schema v10 has: GPS, no place names
         conn.execute("DELETE FROM photo_places")
     code, out, _ = run(capsys, "places", "--config", str(library), "--json")
-    assert json.loads(out) == {"places": [], "unplaced": 6}
+    assert code == 0 and json.loads(out) == {"places": [], "unplaced": 6}
     code, out, _ = run(capsys, "places", "--config", str(library))
+    assert code == 0
     assert "6 photo(s) with a GPS position not placed yet" in out
     summary = scan(library)
     assert summary["analysed"] == 0  # nothing analysed again
