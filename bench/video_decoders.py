@@ -172,8 +172,8 @@ def main() -> None:
             make_clip(path, codec, args.seconds, (1920, 1080))
             times = [args.seconds * (i + 0.5) / 10 for i in range(10)]
             row: dict[str, Any] = {"info": {"pyav": pyav_info(path), "opencv": cv2_info(path)}}
-            for label, fn in (("pyav_10_keyframe_seeks", lambda p=path: pyav_sample(p, times)),
-                              ("opencv_10_exact_seeks", lambda p=path: cv2_sample(p, times)),
+            for label, fn in (("pyav_10_keyframe_seeks", lambda p=path, ts=times: pyav_sample(p, ts)),
+                              ("opencv_10_exact_seeks", lambda p=path, ts=times: cv2_sample(p, ts)),
                               ("pyav_every_keyframe", lambda p=path: pyav_keyframes(p)),
                               ("pyav_whole_stream", lambda p=path: pyav_all(p)),
                               ("opencv_whole_stream", lambda p=path: cv2_all(p))):
