@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon.analysis.hashing import FileChangedError, FileDigest, file_digest
+from daemon.analysis.hashing import FileChangedError, FileDigest, file_digest, stream_digest
 from daemon.analysis.imaging import Header
 from daemon.config import Config
 from daemon.errors import FileTooLargeError, PhotoError
@@ -268,7 +268,10 @@ class Intake:
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
         """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
         settle again and retry a few times."""
-        read = functools.partial(file_digest, path, max_bytes=self.cfg.analysis.max_file_bytes)
+        if self.cfg.library.is_video(path):
+            read = functools.partial(stream_digest, path, max_bytes=self.cfg.video.max_file_bytes)
+        else:
+            read = functools.partial(file_digest, path, max_bytes=self.cfg.analysis.max_file_bytes)
         try:
             for _attempt in range(HASH_ATTEMPTS - 1):
                 try:
@@ -297,6 +300,8 @@ class Intake:
         """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget; read the
         photo's metadata in the same job ([metadata] read), embedding the named regions no face covers, and plan
         what its names do."""
+        if self.cfg.library.is_video(path):
+            return await self.analyse_video(path, digest)
         try:
             # The one header read: it checks the pixel limit and gives the decode's size for the budget (the
             # reduced size of a JPEG), and the decode goes on from it.
@@ -321,6 +326,33 @@ class Intake:
             # A decoder or model bug on one photo must not crash-loop the service on that photo: record it
             # as failed (not retried until the file changes) and log the traceback for a bug report.
             raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
+
+    async def analyse_video(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, ImportPlan | None]:
+        """A video's sampled frames through the chain (`Analyzer.analyze_video`), holding one frame's share of the
+        pixel budget; the file must still be the one hashed afterwards (it is decoded from disk, not from the
+        hashed bytes), else it goes back to settle."""
+        side = self.analyzer.target_long_side or 4096
+        try:
+            async with self.pixels.hold(side * side):
+                try:
+                    analysis = await self._cpu(self.analyzer.analyze_video, path, self.cfg.video)
+                finally:
+                    if self.heap.due():
+                        await self._io(self.heap.maybe_trim)
+        except PhotoError as exc:
+            if not await self._io(os.path.exists, path):
+                raise _Vanished(forget=True) from None
+            raise _Failed(exc.reason, digest.size, digest.mtime_ns, error=exc) from None
+        except FileNotFoundError:
+            raise _Vanished(forget=True) from None
+        except Exception as exc:
+            raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
+        st = await self._stat(path)
+        if st is None:
+            raise _Vanished(forget=True)
+        if (st.st_size, st.st_mtime_ns) != (digest.size, digest.mtime_ns):
+            raise _StillChanging
+        return analysis, None
 
     def _analyse_job(self, header: Header, path: Path) -> tuple[PhotoAnalysis, ImportPlan | None]:
         """Executor job: the analysis, and the metadata read and planned beside it (never on the event loop)."""
