@@ -42,6 +42,7 @@ from daemon.runtime.roots import Roots
 from daemon.runtime.watch import PhotoEvent
 from daemon.store import identity
 from daemon.store.base import clamp_ns
+from daemon.store.live import LiveRule
 from daemon.store.rows import ImportPlan, ImportResult
 from daemon.types import Box, DetectedFace
 
@@ -138,6 +139,11 @@ class Intake:
         self._hash_busy: dict[str, asyncio.Event] = {}
         # Paths waiting in `settle`, each with the event a close-after-write sets (`file_closed`).
         self._settling: dict[str, asyncio.Event] = {}
+        # A still and its short video of the same name are one item (issue 24, `store/live.py`); off with no videos.
+        lib = cfg.library
+        self.live = LiveRule(photo_extensions=lib.extensions, video_extensions=lib.video_extensions,
+                             max_seconds=cfg.video.live_max_seconds, eps=cfg.video.track_eps_alone) \
+            if lib.video_extensions and cfg.video.live_max_seconds > 0 else None
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """A store write, with the library file checked before it and after it (before anything is logged)."""
@@ -378,7 +384,7 @@ class Intake:
         """Store the photo, its objects and faces and the file row, and the names its metadata gives, in one
         transaction (`Store.record_analysis`)."""
         return await self._write(functools.partial(self.store.record_analysis, imports=imports,
-                                                   identity=digest.identity),
+                                                   identity=digest.identity, live=self.live),
                                  str(path), digest.size, digest.mtime_ns, digest.sha256, analysis)
 
     # ---------------------------------------------------------------- a sidecar changed
