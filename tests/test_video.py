@@ -71,7 +71,7 @@ def test_each_container_and_codec_gives_its_people_and_times(name: str, analyzer
     for person in truth:
         face = found[person["who"]]
         assert face.time is not None and person["start"] <= face.time < person["end"]
-        assert face.seen and all(person["start"] <= a <= b < person["end"] for a, b in face.seen)
+        assert face.seen and all(person["start"] <= a < b <= person["end"] for a, b in face.seen)
         assert face.quality is not None and face.track is not None
     assert len({f.track for f in result.faces}) == len(result.faces)
     # Only key frames were decoded: 4 probes (one a second), 2 analysed (the first and the cut at 2 s).
@@ -171,25 +171,26 @@ def test_tracks_one_face_per_person_best_quality_and_spans() -> None:
         (3.0, []),  # a cut away
         (4.0, [_face(a + noise[5], 400, 0.6)]),  # and back, elsewhere in the frame: the same person
     ]
-    faces = tracks.video_faces(samples, eps=0.45, eps_alone=0.3)
+    faces = tracks.video_faces(samples, eps=0.45, eps_alone=0.3, end=5.0)
     assert len(faces) == 2
     first, second = faces
-    assert first.time == 1.0 and first.seen == ((0.0, 2.0), (4.0, 4.0))  # the best face: quality 0.9
-    assert second.seen == ((1.0, 2.0),) and {first.track, second.track} == {0, 1}
+    # The best face (quality 0.9); seen until the next sample without it, and from 4 s to the end.
+    assert first.time == 1.0 and first.seen == ((0.0, 3.0), (4.0, 5.0))
+    assert second.seen == ((1.0, 3.0),) and {first.track, second.track} == {0, 1}
 
 
 def test_tracks_never_join_two_faces_of_one_frame() -> None:
     v = np.ones(128)
     samples = [(0.0, [_face(v, 10), _face(v, 300)]), (1.0, [_face(v, 12), _face(v, 305)])]
-    assert len(tracks.video_faces(samples, eps=0.45, eps_alone=0.3)) == 2
+    assert len(tracks.video_faces(samples, eps=0.45, eps_alone=0.3, end=2.0)) == 2
 
 
 def test_objects_kept_per_label_with_runs() -> None:
     cup = DetectedObject(label="cup", score=0.8, box=(0, 0, 1, 1))
     best = DetectedObject(label="cup", score=0.95, box=(1, 1, 2, 2))
     samples = [(0.0, [cup]), (1.5, [best]), (3.0, []), (4.5, [cup])]
-    (obj,) = tracks.video_objects(samples)
-    assert (obj.label, obj.score, obj.time, obj.seen) == ("cup", 0.95, 1.5, ((0.0, 1.5), (4.5, 4.5)))
+    (obj,) = tracks.video_objects(samples, end=6.0)
+    assert (obj.label, obj.score, obj.time, obj.seen) == ("cup", 0.95, 1.5, ((0.0, 3.0), (4.5, 6.0)))
 
 
 # --- the command line ---------------------------------------------------------------------------------------

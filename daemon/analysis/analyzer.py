@@ -126,8 +126,10 @@ class Analyzer:
         meta = PhotoMeta(width=info.width, height=info.height, format=path.suffix.lstrip(".").upper() or "VIDEO",
                          taken_at=info.taken_at, camera=info.camera, gps=info.gps, kind="video",
                          duration=round(info.duration, 3), codec=info.codec)
-        return PhotoAnalysis(meta=meta, objects=tracks.video_objects(objects),
-                             faces=tracks.video_faces(faces, eps=cfg.track_eps, eps_alone=cfg.track_eps_alone),
+        end = max(info.duration, faces[-1][0] if faces else 0.0)
+        return PhotoAnalysis(meta=meta, objects=tracks.video_objects(objects, end=end),
+                             faces=tracks.video_faces(faces, eps=cfg.track_eps, eps_alone=cfg.track_eps_alone,
+                                                      end=end),
                              timings_ms=timings)
 
     def load(self, path: Path) -> DecodedImage:

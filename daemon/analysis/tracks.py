@@ -119,22 +119,29 @@ def _rank(face: DetectedFace) -> tuple[float, float, float]:
     return (quality, face.score, (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
 
 
-def spans(indices: Sequence[int], times: Sequence[float]) -> tuple[Span, ...]:
-    """Runs of consecutive sample indices -> (first time, last time) each."""
+def spans(indices: Sequence[int], times: Sequence[float], end: float) -> tuple[Span, ...]:
+    """Runs of consecutive sample indices -> (start, end) seconds each: from the first sample of the run to the
+    next sample that no longer shows it (or the video's `end`). The sampler analyses a frame whenever the scene
+    changes, so the key frames probed in between looked like the last analysed one."""
     out: list[Span] = []
     run: list[int] = []
+
+    def close() -> None:
+        after = run[-1] + 1
+        out.append((times[run[0]], round(times[after] if after < len(times) else max(end, times[run[-1]]), 3)))
+
     for i in sorted(set(indices)):
         if run and i != run[-1] + 1:
-            out.append((times[run[0]], times[run[-1]]))
+            close()
             run = []
         run.append(i)
     if run:
-        out.append((times[run[0]], times[run[-1]]))
+        close()
     return tuple(out)
 
 
 def video_faces(samples: Sequence[tuple[float, Sequence[DetectedFace]]], *, eps: float,
-                eps_alone: float) -> tuple[DetectedFace, ...]:
+                eps_alone: float, end: float) -> tuple[DetectedFace, ...]:
     """One face per person seen in the video: the best of its tracks' faces, with time, track number and spans."""
     times = [t for t, _ in samples]
     out = []
@@ -143,11 +150,12 @@ def video_faces(samples: Sequence[tuple[float, Sequence[DetectedFace]]], *, eps:
     for number, group in enumerate(groups):
         members = [m for t in group for m in t.members]
         _index, time, face = max(members, key=lambda m: _rank(m[2]))
-        out.append(replace(face, time=time, track=number, seen=spans([m[0] for m in members], times)))
+        out.append(replace(face, time=time, track=number, seen=spans([m[0] for m in members], times, end)))
     return tuple(out)
 
 
-def video_objects(samples: Sequence[tuple[float, Sequence[DetectedObject]]]) -> tuple[DetectedObject, ...]:
+def video_objects(samples: Sequence[tuple[float, Sequence[DetectedObject]]], *, end: float
+                  ) -> tuple[DetectedObject, ...]:
     """One object per label: its best detection, with the time of that frame and the spans it is seen over."""
     times = [t for t, _ in samples]
     best: dict[str, tuple[DetectedObject, float]] = {}
@@ -157,5 +165,5 @@ def video_objects(samples: Sequence[tuple[float, Sequence[DetectedObject]]]) -> 
             where.setdefault(obj.label, []).append(index)
             if obj.label not in best or obj.score > best[obj.label][0].score:
                 best[obj.label] = (obj, time)
-    return tuple(replace(obj, time=time, seen=spans(where[label], times))
+    return tuple(replace(obj, time=time, seen=spans(where[label], times, end))
                  for label, (obj, time) in sorted(best.items()))

@@ -53,7 +53,7 @@ def _photos(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
     flt = photos.PhotoFilter(
         tags=tuple(args.tag or ()), people=tuple(args.person or ()), any_person=args.any_person,
         no_people=args.no_people, since=args.since, until=args.until, camera=args.camera, near=args.near,
-        sort=args.sort, descending=args.reverse, limit=args.limit, offset=args.offset)
+        kind=args.kind, sort=args.sort, descending=args.reverse, limit=args.limit, offset=args.offset)
     hits = photos.search_photos(store, flt)
     if args.json:
         print_json(hits)
@@ -69,12 +69,28 @@ def _photos(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
             people = sorted({f.person_name or str(f.person_id) for f in hit.faces if f.person_id is not None})
             tags = sorted({o.label for o in hit.objects})
             date = hit.date.replace("T", " ")[:16] + ("" if hit.date_source == "exif" else " (file)")
-            rows.append([hit.paths[0] + (f" (+{len(hit.paths) - 1})" if len(hit.paths) > 1 else ""), date,
-                         hit.camera or "", ",".join(tags), ", ".join(people)])
-        print(table(rows, ["photo", "date", "camera", "objects", "people"]))
-        print(f"{len(hits)} photo(s); date: EXIF capture time, or the file's modification time where marked "
+            kind = (f"video {_clock(hit.duration or 0)}" if hit.kind == "video" else
+                    "live" if hit.live_video is not None else "photo")
+            seen = "; ".join(_seen_text(m) for m in hit.seen)
+            rows.append([hit.paths[0] + (f" (+{len(hit.paths) - 1})" if len(hit.paths) > 1 else ""), kind, date,
+                         hit.camera or "", ",".join(tags), ", ".join(people), seen])
+        print(table(rows, ["item", "kind", "date", "camera", "objects", "people", "seen at"]))
+        print(f"{len(hits)} item(s); date: EXIF capture time, or the file's modification time where marked "
               "(file)")
     return EXIT_OK
+
+
+def _clock(seconds: float) -> str:
+    """Seconds -> m:ss (h:mm:ss from an hour)."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _seen_text(match: Any) -> str:
+    who = f"#{match.person_id}" if match.person_id is not None else match.tag
+    return f"{who} " + ", ".join(_clock(a) if round(a) == round(b) else f"{_clock(a)}-{_clock(b)}"
+                                 for a, b in match.spans)
 
 
 def _tags(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
@@ -105,6 +121,7 @@ def register(sub: Any) -> None:
     p.add_argument("--until", type=_when, metavar="DATE", help="up to and including this date (same forms)")
     p.add_argument("--camera", metavar="TEXT", help="camera make/model contains TEXT (case-insensitive)")
     p.add_argument("--near", type=_near, metavar="LAT,LON[,KM]", help="taken within KM (default 1) of a place")
+    p.add_argument("--kind", choices=("photo", "video"), help="only photos (a Live Photo is its still) or videos")
     p.add_argument("--sort", choices=("path", "date"), default="path", help="order (default: path)")
     p.add_argument("--reverse", action="store_true", help="reverse the order (newest first with --sort date)")
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N photos")
