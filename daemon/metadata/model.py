@@ -76,6 +76,9 @@ class SidecarContent:
 
     faces: tuple[NamedFace, ...] = ()
     keywords: tuple[str, ...] = ()  # object tags, written only when [metadata] write_tags is on
+    # False for a video (issue 24): its people are written as names only (PersonInImage and the keyword
+    # hierarchies), no face regions: a region names an area of one frame, and a video has many.
+    regions: bool = True
 
 
 @dataclass(frozen=True)

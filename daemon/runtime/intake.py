@@ -59,9 +59,12 @@ SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway:
 HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
 
 
-def read_metadata_logged(path: Path) -> PhotoMetadata:
-    """`read_metadata`, each thing it ignored logged on one line (never fatal)."""
-    meta = read_metadata(path)
+def read_metadata_logged(path: Path, *, video: bool = False) -> PhotoMetadata:
+    """`read_metadata`, each thing it ignored logged on one line (never fatal). A video's: its sidecars only (no
+    image header to read), and the names of any regions taken as names (a video's faces have no region)."""
+    meta = read_metadata(path, embedded=not video)
+    if video and meta.regions:
+        meta = replace(meta, regions=(), names=tuple(dict.fromkeys((*meta.names, *(r.name for r in meta.regions)))))
     for item in meta.ignored:
         log.info("metadata_ignored", path=str(path), source=item.source, reason=item.reason)
     return meta
@@ -341,7 +344,7 @@ class Intake:
         try:
             async with self.pixels.hold(side * side):
                 try:
-                    analysis = await self._cpu(self.analyzer.analyze_video, path, self.cfg.video)
+                    analysis, plan = await self._cpu(self._analyse_video_job, path)
                 finally:
                     if self.heap.due():
                         await self._io(self.heap.maybe_trim)
@@ -358,7 +361,17 @@ class Intake:
             raise _Vanished(forget=True)
         if (st.st_size, st.st_mtime_ns) != (digest.size, digest.mtime_ns):
             raise _StillChanging
-        return analysis, None
+        return analysis, plan
+
+    def _analyse_video_job(self, path: Path) -> tuple[PhotoAnalysis, ImportPlan | None]:
+        """Executor job: a video's analysis and its sidecar's names (PersonInImage, People tags) planned on it."""
+        analysis = self.analyzer.analyze_video(path, self.cfg.video)
+        if not self.cfg.metadata.read:
+            return analysis, None
+        meta = read_metadata_logged(path, video=True)
+        plan = xmp_import.plan_import(meta, xmp_import.new_photo_faces([f.box for f in analysis.faces]), {})
+        resync = self.cfg.metadata.write_sidecars and any(s.pictod_unchanged for s in meta.sidecars)
+        return analysis, replace(plan, resync=resync)
 
     def _analyse_job(self, header: Header, path: Path) -> tuple[PhotoAnalysis, ImportPlan | None]:
         """Executor job: the analysis, and the metadata read and planned beside it (never on the event loop)."""
@@ -428,7 +441,7 @@ class Intake:
             log.info("photo", path=str(path), status="metadata", photo_id=photo_id, ms=ms_since(t0), **result.fields())
 
     def _reimport_job(self, path: Path, photo_id: int) -> ImportResult | None:
-        meta = read_metadata_logged(path)
+        meta = read_metadata_logged(path, video=self.cfg.library.is_video(path))
         seen, written = self.store.sidecar_seen(photo_id)
         if all(s.digest in (seen, written) for s in meta.sidecars):
             return None  # pictod's own write, or the very bytes already imported

@@ -53,7 +53,7 @@ def flush_batch(store: Store, *, tags: bool, limit: int = BATCH, stats: FlushSta
     for job in store.sidecar_jobs(limit, tags=tags):
         stats.photos += 1
         content = SidecarContent(faces=tuple(NamedFace(name, box, f"face:{fid}") for fid, name, box in job.faces),
-                                 keywords=job.tags)
+                                 keywords=job.tags, regions=not job.video)
         seen = SidecarSeen()
         error: str | None = None
         for path in job.paths:

@@ -25,6 +25,7 @@ from daemon.store.base import (
     clamp_ns,
     dec,
     enc,
+    has_column,
     mark_all_dirty,
     mark_dirty,
     marks,
@@ -234,6 +235,7 @@ class SidecarJob:
     paths: tuple[str, ...]
     faces: tuple[tuple[int, str, Box], ...]  # face id, person name, box (oriented pixels)
     tags: tuple[str, ...]
+    video: bool = False  # a video's sidecar carries names, no regions (issue 24)
 
 
 def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[SidecarJob]:
@@ -252,7 +254,10 @@ def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[Sid
                           "ORDER BY f.id", (photo_id,)))
         labels = tuple(r[0] for r in conn.execute(
             "SELECT DISTINCT label FROM objects WHERE photo_id = ? ORDER BY label", (photo_id,))) if tags else ()
-        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels))
+        kind = conn.execute("SELECT kind FROM photos WHERE id = ?", (photo_id,)).fetchone() \
+            if has_column(conn, "photos", "kind") else None
+        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels, video=kind is not None and
+                               kind[0] == "video"))
     return jobs
 
 
