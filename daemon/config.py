@@ -98,8 +98,8 @@ class VideoConfig:
     # a probe is analysed like a photo when it is the first, when its signature differs from the last analysed
     # frame's by more than scene_threshold (a cut, someone walking in), or sample_every seconds after it.
     probe_every: float = 1.0
-    sample_every: float = 6.0
-    scene_threshold: float = 0.1
+    sample_every: float = 4.0
+    scene_threshold: float = 0.2
     max_frames: int = 40  # analysed frames per video at most (long videos: the spacing grows to fit)
     max_probes: int = 600  # probed key frames per video at most (a 4K hour: one every 6 s)
     max_file_bytes: int = 64 * 1024**3  # videos are hashed streaming, never held in memory

@@ -74,8 +74,8 @@ def test_each_container_and_codec_gives_its_people_and_times(name: str, analyzer
         assert face.seen and all(person["start"] <= a < b <= person["end"] for a, b in face.seen)
         assert face.quality is not None and face.track is not None
     assert len({f.track for f in result.faces}) == len(result.faces)
-    # Only key frames were decoded: 4 probes (one a second), 2 analysed (the first and the cut at 2 s).
-    assert result.timings_ms["probes"] <= 5 and result.timings_ms["frames"] == 2
+    # Only key frames were decoded (a key frame every 2 s: at most 4 probes); the first and the cut analysed.
+    assert 2 <= result.timings_ms["frames"] <= result.timings_ms["probes"] <= 4
 
 
 def test_rotated_phone_clip_is_upright_with_its_place_and_date(analyzer: Analyzer,

@@ -31,10 +31,10 @@ def test_still_then_video_is_one_item(tmp_path: Path) -> None:
     folder = layout.folders[0]
     shutil.copy(LIVE / "IMG_0001.HEIC", folder / "IMG_0001.HEIC")
     shutil.copy(LIVE / "IMG_0001.MOV", folder / "IMG_0001.MOV")
-    scan(layout.config)  # path order: the still first
+    scan(layout.config)  # two workers: either may be recorded first, the pair is the same
     (still_id, still_kind, _, still_faces), (video_id, kind, paired, video_faces) = query(
         layout.database, "SELECT id, kind, paired_with, (SELECT count(*) FROM faces WHERE photo_id = p.id) "
-                         "FROM photos p ORDER BY id")
+                         "FROM photos p ORDER BY kind")
     assert (still_kind, kind, paired) == ("photo", "video", still_id)
     assert still_faces == 1 and video_faces == 0  # the same person: the video adds nothing
     assert video_id != still_id

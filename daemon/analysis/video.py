@@ -5,11 +5,13 @@ PyAV was chosen over OpenCV's bundled FFmpeg (bench/video_decoders.py): it seeks
 that frame alone (5-8x less CPU than cv2's exact seek), and it reads the display matrix and the container's tags
 (creation time, QuickTime ISO 6709 location) that OpenCV does not expose.
 
-Sampling: key frames are probed about every `probe_every` seconds (seek backward to the key frame at or before
-the time, decode that one frame with the decoder skipping every non-key frame); each probe gives a tiny grey
-signature. A probe is kept for analysis when it is the first, when the scene changed since the last kept frame
-(mean absolute signature difference above `scene_threshold`: a cut, a pan to something new, someone walking
-in), or when `sample_every` seconds have passed; never more than `max_frames`. A long video stretches both
+Sampling: key frames are probed about every `probe_every` seconds, the decoder skipping every non-key frame:
+probes up to SEQUENTIAL_STEP apart in one pass over the key frames, sparser ones (a long video) by seeking
+backward to the key frame at or before each time and decoding that one frame (a seek flushes the decoder: 3x
+the cost of the frame itself). Each probe gives a tiny grey signature. A probe is kept for analysis when it is
+the first, when the scene changed since the last kept frame (the largest per-cell mean absolute signature
+difference above `scene_threshold`: a cut, a pan to something new, someone walking in), or when `sample_every`
+seconds have passed; never more than `max_frames`. A long video stretches both
 spacings to fit `max_probes` and `max_frames`. Frames are scaled by FFmpeg (swscale) straight from the decoder
 to the analysis size and turned by the display matrix, so memory holds one reduced frame and the decoder's
 own buffers, whatever the file's length or resolution.
@@ -35,6 +37,8 @@ from daemon.config import VideoConfig
 from daemon.errors import PhotoError
 
 SIGNATURE = (32, 18)  # width, height of the grey thumbnail the scene test compares
+CELLS = (4, 3)  # the scene test compares the thumbnail cell by cell: someone walking in changes one cell a lot
+SEQUENTIAL_STEP = 2.0  # probes at most this far apart are read in one pass over the key frames
 ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
 CREATION_KEYS = ("com.apple.quicktime.creationdate", "creation_time", "date")
@@ -217,8 +221,14 @@ def signature(grey: NDArray[np.uint8]) -> NDArray[np.float32]:
 
 
 def changed(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
-    """Mean absolute difference of two signatures (0 same .. ~1)."""
-    return float(np.abs(a - b).mean())
+    """How much two signatures differ: the largest mean absolute difference over CELLS (0 same .. ~1). A cut
+    changes every cell, a face walking into the frame one or two: a mean over the whole thumbnail would dilute
+    that below any threshold a pan does not also cross."""
+    diff = np.abs(a - b)
+    h, w = diff.shape
+    ch, cw = h // CELLS[1], w // CELLS[0]
+    cells = diff[: ch * CELLS[1], : cw * CELLS[0]].reshape(CELLS[1], ch, CELLS[0], cw).mean(axis=(1, 3))
+    return float(cells.max())
 
 
 def plan(duration: float, cfg: VideoConfig) -> tuple[list[float], float]:
@@ -250,24 +260,11 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
         stream.codec_context.skip_frame = "NONKEY"
         stream.codec_context.thread_count = 1  # one frame at a time: frame threads would only hold more frames
         base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        last_pts: int | None = None
         kept_sig: NDArray[np.float32] | None = None
         kept_time = -math.inf
-        errors = 0
-        for t in times:
+        for when, frame in _probes(av, container, stream, times, base, stats):
             if stats.kept >= cfg.max_frames:
                 break
-            frame = _key_frame(av, container, stream, base + t)
-            stats.probes += 1
-            if frame is None:
-                errors += 1
-                if stats.kept and errors >= 3:
-                    break  # past the end of what the file holds (truncated)
-                continue
-            if frame.pts is not None and frame.pts == last_pts:
-                continue  # a long GOP: the same key frame again
-            last_pts = frame.pts
-            when = max(0.0, float(frame.time) - base) if frame.time is not None else t
             grey = frame.to_ndarray(width=SIGNATURE[0], height=SIGNATURE[1], format="gray")
             sig = signature(np.asarray(grey, dtype=np.uint8))
             why = ("first" if kept_sig is None else
@@ -286,6 +283,41 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
                          "(cut short or damaged)")
 
 
+def _probes(av: Any, container: Any, stream: Any, times: list[float], base: float,
+            stats: SampleStats) -> Iterator[tuple[float, Any]]:
+    """(seconds, key frame) near each probe time. Probes a second or two apart (a short video) come from one pass
+    over the key frames, the decoder skipping every other frame (a seek per probe costs 3x the decode: the
+    decoder is flushed each time); sparser probes (a long video) seek to the key frame before each time."""
+    if len(times) < 2 or times[1] - times[0] <= SEQUENTIAL_STEP:
+        step = times[1] - times[0] if len(times) > 1 else math.inf
+        due = 0.0
+        try:
+            for frame in container.decode(stream):
+                when = max(0.0, float(frame.time) - base) if frame.time is not None else due
+                if when + 1e-3 < due:
+                    continue
+                stats.probes += 1
+                due = when + step * 0.999
+                yield when, frame
+        except (av.error.FFmpegError, EOFError):
+            return  # the stream ends early (a truncated file): what was read is what there is
+        return
+    last_pts: int | None = None
+    errors = 0
+    for t in times:
+        frame = _key_frame(av, container, stream, base + t)
+        stats.probes += 1
+        if frame is None:
+            errors += 1
+            if errors >= 3:
+                return  # past the end of what the file holds (truncated)
+            continue
+        if frame.pts is not None and frame.pts == last_pts:
+            continue  # a long GOP: the same key frame again
+        last_pts = frame.pts
+        yield (max(0.0, float(frame.time) - base) if frame.time is not None else t), frame
+
+
 def _key_frame(av: Any, container: Any, stream: Any, t: float) -> Any:
     """The key frame at or before `t` seconds, decoded alone; None when nothing decodes there."""
     try:
@@ -299,7 +331,10 @@ def _key_frame(av: Any, container: Any, stream: Any, t: float) -> Any:
 
 def _decoded_size(info: VideoInfo, long_side: int | None) -> tuple[int, int]:
     """Coded-orientation size to scale frames to: the coded size fitted within long_side, even numbers."""
-    w, h = info.coded_width, info.coded_height
+    return _fit(info.coded_width, info.coded_height, long_side)
+
+
+def _fit(w: int, h: int, long_side: int | None) -> tuple[int, int]:
     if long_side is None or max(w, h) <= long_side:
         return w, h
     factor = long_side / max(w, h)
