@@ -206,7 +206,7 @@ def rss_run(testdata: Path, seconds: float) -> dict[str, Any]:
         sampler = daemon._rss
         result = {"file": clip.name, "bytes": clip.stat().st_size, "duration_s": round(info.duration, 1),
                   "size": [info.width, info.height], "codec": info.codec, "recorded": [list(r) for r in rows],
-                  "peak_rss_mib": round(daemon.peak_rss() / 1024**2, 1), "hwm_mib": round(sampler.hwm_mib, 1),
+                  "peak_rss_mib": round(daemon.peak_rss / 1024**2, 1), "hwm_mib": round(sampler.hwm_mib, 1),
                   "cpu_s": round(sampler.cpu_s, 1), "wall_s": round(wall, 1)}
         daemon.teardown()
         return result
@@ -304,6 +304,8 @@ def main() -> None:
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--grid", action="store_true", help="also run the sampling grid (and pick the defaults)")
     parser.add_argument("--grid-only", action="store_true", help="only the grid, printed (nothing written)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the parts bench/video_results.json has from an interrupted run of this commit")
     args = parser.parse_args()
     import platform
 
@@ -322,7 +324,11 @@ def main() -> None:
     report["set"] = {"clips": len(clips), "seconds": args.seconds, "size": [1280, 720], "fps": 30,
                      "made_s": round(time.monotonic() - t0, 1)}
     centres = johns_centres(analyzer)
-    if args.grid or args.grid_only:
+    if args.resume and RESULTS_JSON.exists():
+        previous = json.loads(RESULTS_JSON.read_text())
+        if previous.get("commit") == report["commit"]:
+            report.update({k: v for k, v in previous.items() if k in ("grid", "chosen", "duplicates", "cost")})
+    if (args.grid or args.grid_only) and "grid" not in report:
         report["grid"] = []
         for values in GRID:
             row = judge(analyzer, dataclasses.replace(VideoConfig(), **values), clips, folder, centres)
@@ -330,18 +336,23 @@ def main() -> None:
             print("grid", values, {k: v for k, v in row.items() if k != "missed"}, flush=True)
     if args.grid_only:
         return
-    report["chosen"] = judge(analyzer, VideoConfig(), clips, folder, centres)
-    print("defaults", report["chosen"], flush=True)
-    report["duplicates"] = duplicates_run(folder, clips)
-    print("duplicates", report["duplicates"], flush=True)
-    photos = photo_set()
-    cost: dict[str, Any] = {"photos_cpu_s_10": round(photos_cpu(analyzer, photos), 3), "clips": {}}
-    for name, path in cost_clips(TESTDATA).items():
-        spent, timings = video_cpu(analyzer, path, VideoConfig())
-        cost["clips"][name] = {"cpu_s": round(spent, 3), "seconds": video.probe(path).duration,
-                               "timings_ms": {k: round(v, 1) for k, v in timings.items()}}
-    report["cost"] = cost
-    print("cost", cost, flush=True)
+    if "chosen" not in report:
+        report["chosen"] = judge(analyzer, VideoConfig(), clips, folder, centres)
+        print("defaults", report["chosen"], flush=True)
+    if "duplicates" not in report:
+        report["duplicates"] = duplicates_run(folder, clips)
+        print("duplicates", report["duplicates"], flush=True)
+    RESULTS_JSON.write_text(json.dumps(report, indent=1) + "\n")  # a part done is kept for --resume
+    if "cost" not in report:
+        photos = photo_set()
+        cost: dict[str, Any] = {"photos_cpu_s_10": round(photos_cpu(analyzer, photos), 3), "clips": {}}
+        for name, path in cost_clips(TESTDATA).items():
+            spent, timings = video_cpu(analyzer, path, VideoConfig())
+            cost["clips"][name] = {"cpu_s": round(spent, 3), "seconds": video.probe(path).duration,
+                                   "timings_ms": {k: round(v, 1) for k, v in timings.items()}}
+        report["cost"] = cost
+        print("cost", cost, flush=True)
+        RESULTS_JSON.write_text(json.dumps(report, indent=1) + "\n")
     if not args.skip_rss:
         report["rss"] = rss_run(TESTDATA, args.long_seconds)
         print("rss", report["rss"], flush=True)

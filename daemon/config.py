@@ -94,10 +94,11 @@ class AnalysisConfig:
 class VideoConfig:
     """How a video is sampled (daemon/analysis/video.py); the defaults are measured by bench/video.py."""
 
-    # A key frame is probed (decoded alone, a 32x18 grey signature taken) about every probe_every seconds;
+    # A key frame is probed (decoded alone, a 32x18 grey signature taken) about every probe_every seconds
+    # (bench/video.py: 2 s finds as many people as 1 s on the labelled set for half the decoding);
     # a probe is analysed like a photo when it is the first, when its signature differs from the last analysed
     # frame's by more than scene_threshold (a cut, someone walking in), or sample_every seconds after it.
-    probe_every: float = 1.0
+    probe_every: float = 2.0
     sample_every: float = 4.0
     scene_threshold: float = 0.2
     max_frames: int = 40  # analysed frames per video at most (long videos: the spacing grows to fit)

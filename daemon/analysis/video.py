@@ -285,22 +285,12 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
 
 def _probes(av: Any, container: Any, stream: Any, times: list[float], base: float,
             stats: SampleStats) -> Iterator[tuple[float, Any]]:
-    """(seconds, key frame) near each probe time. Probes a second or two apart (a short video) come from one pass
-    over the key frames, the decoder skipping every other frame (a seek per probe costs 3x the decode: the
-    decoder is flushed each time); sparser probes (a long video) seek to the key frame before each time."""
+    """(seconds, key frame) near each probe time. Probes up to SEQUENTIAL_STEP apart (a short video) come from one
+    pass over the packets, only the key packets due reaching the decoder (a seek per probe costs 3x the decode:
+    the decoder is flushed each time); sparser probes (a long video) seek to the key frame before each time."""
     if len(times) < 2 or times[1] - times[0] <= SEQUENTIAL_STEP:
-        step = times[1] - times[0] if len(times) > 1 else math.inf
-        due = 0.0
-        try:
-            for frame in container.decode(stream):
-                when = max(0.0, float(frame.time) - base) if frame.time is not None else due
-                if when + 1e-3 < due:
-                    continue
-                stats.probes += 1
-                due = when + step * 0.999
-                yield when, frame
-        except (av.error.FFmpegError, EOFError):
-            return  # the stream ends early (a truncated file): what was read is what there is
+        yield from _sequential(av, container, stream, times[1] - times[0] if len(times) > 1 else math.inf, base,
+                               stats)
         return
     last_pts: int | None = None
     errors = 0
@@ -316,6 +306,31 @@ def _probes(av: Any, container: Any, stream: Any, times: list[float], base: floa
             continue  # a long GOP: the same key frame again
         last_pts = frame.pts
         yield (max(0.0, float(frame.time) - base) if frame.time is not None else t), frame
+
+
+def _sequential(av: Any, container: Any, stream: Any, step: float, base: float,
+                stats: SampleStats) -> Iterator[tuple[float, Any]]:
+    """One pass over the packets: only key packets at least `step` after the last probe reach the decoder (a key
+    frame decodes alone; the others are never decoded at all)."""
+    ctx = stream.codec_context
+    due = 0.0
+    try:
+        for packet in container.demux(stream):
+            if not packet.is_keyframe or packet.pts is None or packet.time_base is None:
+                continue
+            at = float(packet.pts * packet.time_base) - base
+            if at + 1e-3 < due:
+                continue
+            # Decided on the packet's time: the decoder may give a frame back one packet late.
+            due = at + step * 0.999
+            for frame in ctx.decode(packet):
+                stats.probes += 1
+                yield (max(0.0, float(frame.time) - base) if frame.time is not None else at), frame
+        for frame in ctx.decode(None):  # the decoder's last frame (it may hold one back)
+            stats.probes += 1
+            yield (max(0.0, float(frame.time) - base) if frame.time is not None else due), frame
+    except (av.error.FFmpegError, EOFError):
+        return  # the stream ends early (a truncated file): what was read is what there is
 
 
 def _key_frame(av: Any, container: Any, stream: Any, t: float) -> Any:
