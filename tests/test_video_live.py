@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from cli_library import pictod
 from harness import query, write_config
 from pictod_testdata import CLIPS, JOHNS
@@ -41,7 +40,6 @@ def test_still_then_video_is_one_item(tmp_path: Path) -> None:
     assert video_id != still_id
 
 
-@pytest.mark.slow
 def test_video_then_still_drops_the_videos_duplicate_face(tmp_path: Path) -> None:
     layout = write_config(tmp_path, sections={"clustering": {"recluster_every": 1}})
     folder = layout.folders[0]
