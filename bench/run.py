@@ -1200,6 +1200,11 @@ def write_report(res: dict[str, Any], path_md: Path) -> None:
                          f"{_sp(v.get('peak_rss_mib'), 0)} |")
     if res.get("pending"):
         lines += ["", "## Pending", "", *[f"- {p}" for p in res["pending"]]]
+    # bench/video.py's section (between its markers) is its own: kept as it is.
+    old = path_md.read_text() if path_md.exists() else ""
+    start, end = old.find("<!-- bench/video.py: begin -->"), old.find("<!-- bench/video.py: end -->")
+    if 0 <= start < end:
+        lines += ["", old[start:end].rstrip("\n"), "<!-- bench/video.py: end -->"]
     path_md.write_text("\n".join(lines) + "\n")
 
 

@@ -23,6 +23,7 @@ from daemon.resources import shipped
 DEFAULT_EXTENSIONS = (
     ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".hif", ".avif",
 )
+DEFAULT_VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".3gp", ".webm", ".mkv", ".avi")
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,20 @@ class LibraryConfig:
     folders: tuple[FolderConfig, ...] = ()
     database: Path | None = None  # None: $XDG_DATA_HOME/pictod/library.db
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    video_extensions: tuple[str, ...] = DEFAULT_VIDEO_EXTENSIONS  # [] : videos are not looked at
     follow_symlinks: bool = False
     keep_missing_days: float = 30.0  # a photo whose files vanished is kept (hidden) this long, then purged
                                      # (0: at the next check; `pictod purge` purges at once)
+
+
+    @property
+    def all_extensions(self) -> tuple[str, ...]:
+        """Photo and video extensions: what the watcher and the reconciliation pick up."""
+        return self.extensions + tuple(e for e in self.video_extensions if e not in self.extensions)
+
+    def is_video(self, path: Path | str) -> bool:
+        """A file name with one of the video extensions (lower-cased)."""
+        return os.path.splitext(str(path))[1].lower() in self.video_extensions
 
 
 # The models shipped with the package (daemon/models in a wheel, models/ at the top of a checkout); a config that
@@ -76,6 +88,27 @@ class AnalysisConfig:
     max_pixels: int = 120_000_000
     max_file_bytes: int = 512 * 1024 * 1024
     reduced_decode: bool = True
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """How a video is sampled (daemon/analysis/video.py); the defaults are measured by bench/video.py."""
+
+    # A key frame is probed (decoded alone, a 32x18 grey signature taken) about every probe_every seconds
+    # (bench/video.py: 2 s finds as many people as 1 s on the labelled set for half the decoding);
+    # a probe is analysed like a photo when it is the first, when its signature differs from the last analysed
+    # frame's by more than scene_threshold (a cut, someone walking in), or sample_every seconds after it.
+    probe_every: float = 2.0
+    sample_every: float = 4.0
+    scene_threshold: float = 0.2
+    max_frames: int = 40  # analysed frames per video at most (long videos: the spacing grows to fit)
+    max_probes: int = 600  # probed key frames per video at most (a 4K hour: one every 6 s)
+    max_file_bytes: int = 64 * 1024**3  # videos are hashed streaming, never held in memory
+    # Faces of neighbouring samples are one track within track_eps (cosine) when their boxes are near,
+    # within track_eps_alone whatever the position (the same person after a cut).
+    track_eps: float = 0.45
+    track_eps_alone: float = 0.3
+    live_max_seconds: float = 15.0  # a video this short beside a still of the same name is its Live Photo
 
 
 @dataclass(frozen=True)
@@ -151,6 +184,7 @@ class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -194,6 +228,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "library": LibraryConfig,
     "models": ModelsConfig,
     "analysis": AnalysisConfig,
+    "video": VideoConfig,
     "clustering": ClusteringConfig,
     "daemon": DaemonConfig,
     "log": LogConfig,
@@ -336,6 +371,16 @@ def _check_ranges(config: Config) -> None:
         ("clustering.attach_eps", 0.0 < config.clustering.attach_eps < 2.0,
          "a cosine distance in (0, 2) (one at or below clustering.eps turns attaching off)"),
         ("clustering.attach_margin", 0.0 <= config.clustering.attach_margin < 2.0, "a cosine distance in [0, 2)"),
+        ("video.probe_every", config.video.probe_every > 0, "a number of seconds > 0"),
+        ("video.sample_every", config.video.sample_every > 0, "a number of seconds > 0"),
+        ("video.scene_threshold", 0.0 < config.video.scene_threshold <= 1.0, "a number in (0, 1]"),
+        ("video.max_frames", config.video.max_frames >= 1, "an integer >= 1"),
+        ("video.max_probes", config.video.max_probes >= config.video.max_frames, "an integer >= video.max_frames"),
+        ("video.max_file_bytes", config.video.max_file_bytes > 0, "an integer > 0"),
+        ("video.track_eps", 0.0 < config.video.track_eps < 2.0, "a cosine distance in (0, 2)"),
+        ("video.track_eps_alone", 0.0 < config.video.track_eps_alone <= config.video.track_eps,
+         "a cosine distance in (0, video.track_eps]"),
+        ("video.live_max_seconds", config.video.live_max_seconds >= 0, "a number of seconds >= 0"),
         ("library.keep_missing_days", config.library.keep_missing_days >= 0, "a number of days >= 0"),
         ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),
         ("daemon.queue_size", config.daemon.queue_size >= 1, "an integer >= 1"),

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in the original (oriented) image's pixels
+Span = tuple[float, float]  # seconds into a video: first and last sampled frame that shows a face or object
 
 
 
@@ -25,6 +26,8 @@ class DetectedObject:
     label: str
     score: float
     box: Box
+    time: float | None = None  # a video's: seconds into it of the frame the box is on (None: a photo)
+    seen: tuple[Span, ...] = ()  # a video's: when it is seen
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class DetectedFace:
     # non-zero only for a photo stored sideways or upside down without an orientation tag.
     rotation: int = 0
     quality: FaceQuality | None = None  # None: not computed (a face built outside the analysis chain)
+    # A video's face is the best face of one track (the same person along neighbouring samples): the time of
+    # its frame, the track's number in the video and when the track is seen. None/(): a photo's face.
+    time: float | None = None
+    track: int | None = None
+    seen: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class PhotoMeta:
     taken_at: str | None = None  # ISO 8601 as the camera wrote it (no timezone guessing)
     camera: str | None = None
     gps: tuple[float, float] | None = None  # latitude, longitude in degrees
+    kind: str = "photo"  # or "video"
+    duration: float | None = None  # a video's, in seconds
+    codec: str | None = None  # a video's (h264, hevc, vp9, ...); width/height are its displayed frame size
 
 
 @dataclass(frozen=True)

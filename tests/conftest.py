@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pictod_testdata import (  # noqa: F401 - re-exported for modules that load this file by path
+    CLIPS,
     DLIB_EXAMPLES,
     DLIB_FACES,
     EXTRA_MODELS,
@@ -28,6 +29,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(
             f"test photos missing in {TESTDATA}: run `python tools/fetch_testdata.py` (or make test)"
         )
+    if not (CLIPS / "labels.json").exists():
+        raise pytest.UsageError(f"test clips missing in {CLIPS}: run `python tools/fetch_testdata.py --only clips`")
 
 
 @pytest.fixture(scope="session")

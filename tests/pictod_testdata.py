@@ -33,6 +33,8 @@ DLIB_FACES = DLIB_EXAMPLES / "faces"
 LABELME = TESTDATA / "labelme" / "examples"
 PILLOW_IMAGES = TESTDATA / "pillow" / "Tests" / "images"
 HEIF_IMAGES = TESTDATA / "pillow-heif" / "tests" / "images"
+# Encoded by tools/make_clips.py (the test-data step) from the frames above; labels.json says who is seen when.
+CLIPS = TESTDATA / "clips"
 FACEGHOST_ONNX = EXTRA_MODELS / "faceghost" / "faceghost" / "model" / "v0-1.onnx"
 FACENET_ONNX = EXTRA_MODELS / "facenet.onnx"
 

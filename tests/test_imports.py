@@ -173,9 +173,10 @@ def test_the_front_ends_reach_the_store_only_through_the_use_cases() -> None:
     # cli/ and web/ call daemon/library/ and nothing else of the library's data: no store query module, no
     # people manager, no sidecar writer. Allowed: `Store` (types), the daemon's lock (is one running?), the
     # daemon itself and its progress line (`run`, `scan`), the analysis chain (`analyze`, no library) and the
-    # decoder behind the web app's thumbnails.
+    # decoders behind the web app's thumbnails (photos, and a video's frames).
     allowed = {"daemon.store", "daemon.store.store", "daemon.runtime.lock", "daemon.runtime.service",
-               "daemon.runtime.progress", "daemon.analysis.analyzer", "daemon.analysis.imaging"}
+               "daemon.runtime.progress", "daemon.analysis.analyzer", "daemon.analysis.imaging",
+               "daemon.analysis.video"}
     found = [f"{a} -> {b}" for a, targets in sorted(graph(typing=True, lazy=True).items())
              if a.startswith(("daemon.cli", "daemon.web")) for b in sorted(targets)
              if b.startswith(("daemon.store", "daemon.people", "daemon.runtime", "daemon.analysis", "daemon.metadata"))

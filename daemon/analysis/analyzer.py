@@ -19,13 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daemon.analysis import hard_faces as facelib
-from daemon.analysis import imaging
+from daemon.analysis import imaging, tracks, video
 from daemon.analysis.imaging import DecodedImage
 from daemon.analysis.vision import Models, RawFace, load_models, transforms
 from daemon.analysis.vision.base import NO_LANDMARKS
-from daemon.config import AnalysisConfig, Config
+from daemon.config import AnalysisConfig, Config, VideoConfig
 from daemon.logs import ms_since
-from daemon.types import Box, DetectedFace, DetectedObject, PhotoAnalysis, iou
+from daemon.types import Box, DetectedFace, DetectedObject, PhotoAnalysis, PhotoMeta, iou
 
 # Decoded long side the chain asks of reduced JPEG decoding. Both detectors shrink every photo to their
 # 640 px input anyway, so detection loses nothing; what the extra resolution buys is the 112 px face crop
@@ -97,6 +97,40 @@ class Analyzer:
         analysis = self._timed(image, ms_since(start, 3))
         boxes = regions(analysis)
         return analysis, self.embed_regions(image, boxes) if boxes else ()
+
+    def analyze_video(self, path: Path, cfg: VideoConfig, *, stats: video.SampleStats | None = None
+                      ) -> PhotoAnalysis:
+        """A video's sampled frames (daemon/analysis/video.py) each through `analyze` as a photo, their faces
+        joined into tracks and one face per person, their objects into one per label with when they are seen
+        (daemon/analysis/tracks.py); PhotoError when it cannot be decoded."""
+        start = time.perf_counter()
+        info = video.probe(path)
+        stats = stats if stats is not None else video.SampleStats()
+        frame_meta = PhotoMeta(width=info.width, height=info.height, format="video")
+        faces: list[tuple[float, tuple[DetectedFace, ...]]] = []
+        objects: list[tuple[float, tuple[DetectedObject, ...]]] = []
+        timings = {"decode": 0.0, "objects": 0.0, "faces": 0.0, "embed": 0.0}
+        decode_start = time.perf_counter()
+        for sample in video.sample(path, info, cfg, long_side=self.target_long_side, stats=stats):
+            timings["decode"] += ms_since(decode_start, 3)
+            # orientation 1: the display matrix is applied, so the turned-face search never doubts it.
+            found = self.analyze(DecodedImage(rgb=sample.rgb, scale=sample.scale, meta=frame_meta, orientation=1))
+            for key in ("objects", "faces", "embed"):
+                timings[key] += found.timings_ms.get(key, 0.0)
+            faces.append((sample.time, found.faces))
+            objects.append((sample.time, found.objects))
+            decode_start = time.perf_counter()
+        timings["frames"] = float(stats.kept)
+        timings["probes"] = float(stats.probes)
+        timings["total"] = ms_since(start, 3)
+        meta = PhotoMeta(width=info.width, height=info.height, format=path.suffix.lstrip(".").upper() or "VIDEO",
+                         taken_at=info.taken_at, camera=info.camera, gps=info.gps, kind="video",
+                         duration=round(info.duration, 3), codec=info.codec)
+        end = max(info.duration, faces[-1][0] if faces else 0.0)
+        return PhotoAnalysis(meta=meta, objects=tracks.video_objects(objects, end=end),
+                             faces=tracks.video_faces(faces, eps=cfg.track_eps, eps_alone=cfg.track_eps_alone,
+                                                      end=end),
+                             timings_ms=timings)
 
     def load(self, path: Path) -> DecodedImage:
         """Decode one file with this chain's limits (for region crops of a photo already analysed)."""

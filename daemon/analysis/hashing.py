@@ -58,6 +58,26 @@ def read_file(path: Path | str, *, max_bytes: int) -> tuple[bytes, os.stat_resul
     return data, after
 
 
+def stream_digest(path: Path | str, *, max_bytes: int) -> FileDigest:
+    """A video's sha256, read in chunks and not kept (an hour of 4K is tens of GB): the decoder reads the file
+    itself, and the caller checks size and mtime again after decoding. Same errors as `read_file`."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        before = os.fstat(f.fileno())
+        if before.st_size > max_bytes:
+            raise FileTooLargeError(Path(path).name, before.st_size, max_bytes)
+        read = 0
+        buffer = bytearray(CHUNK * 4)
+        view = memoryview(buffer)
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+            read += n
+        after = os.fstat(f.fileno())
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or read != after.st_size:
+        raise FileChangedError(str(path))
+    return FileDigest(digest.hexdigest(), after.st_size, after.st_mtime_ns, b"", after.st_ino, after.st_ctime_ns)
+
+
 def file_digest(path: Path | str, *, max_bytes: int) -> FileDigest:
     """Read the file once (`read_file`) and hash it, keeping its bytes."""
     data, st = read_file(path, max_bytes=max_bytes)

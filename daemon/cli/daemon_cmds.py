@@ -121,18 +121,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _analysis_dict(path: str, analysis: Any) -> dict[str, Any]:
+    video = analysis.meta.kind == "video"
     return {
         "path": path,
         "status": "done",
+        "kind": analysis.meta.kind,
+        **({"duration": analysis.meta.duration, "codec": analysis.meta.codec} if video else {}),
         "width": analysis.meta.width,
         "height": analysis.meta.height,
         "format": analysis.meta.format,
         "taken_at": analysis.meta.taken_at,
         "camera": analysis.meta.camera,
         "gps": analysis.meta.gps,
-        "objects": [{"label": o.label, "score": o.score, "box": o.box} for o in analysis.objects],
+        "objects": [{"label": o.label, "score": o.score, "box": o.box,
+                     **({"time": o.time, "seen": o.seen} if video else {})} for o in analysis.objects],
         "faces": [
-            {"box": f.box, "score": f.score, "landmarks": f.landmarks, "embedding_dim": int(f.embedding.shape[0])}
+            {"box": f.box, "score": f.score, "landmarks": f.landmarks, "embedding_dim": int(f.embedding.shape[0]),
+             **({"time": f.time, "track": f.track, "seen": f.seen} if video else {})}
             for f in analysis.faces
         ],
         "timings_ms": analysis.timings_ms,
@@ -149,7 +154,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     failed = 0
     for name in args.photos:
         try:
-            analysis = analyzer.analyze_file(Path(name))
+            if cfg.library.is_video(name):
+                analysis = analyzer.analyze_video(Path(name), cfg.video)
+            else:
+                analysis = analyzer.analyze_file(Path(name))
         except PhotoError as exc:
             failed += 1
             results.append({"path": name, "status": "failed", "reason": exc.reason, "message": exc.message})
@@ -160,12 +168,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         results.append(result)
         if not args.json:
             objects = ", ".join(f"{o['label']} {o['score']:.2f}" for o in result["objects"]) or "none"
-            print(f"{safe(name)}: {result['width']}x{result['height']} {result['format']}")
+            extra = f" {result['codec']} {result['duration']:.1f} s" if result["kind"] == "video" else ""
+            print(f"{safe(name)}: {result['width']}x{result['height']} {result['format']}{extra}")
             print(f"  objects: {objects}")
             print(f"  faces:   {len(result['faces'])}")
             for face in result["faces"]:
                 x1, y1, x2, y2 = (round(v) for v in face["box"])
-                print(f"    ({x1},{y1})-({x2},{y2}) score {face['score']:.2f}")
+                when = f" at {face['time']:.1f} s" if face.get("time") is not None else ""
+                print(f"    ({x1},{y1})-({x2},{y2}) score {face['score']:.2f}{when}")
     if args.json:
         print_json(results)
     return EXIT_PHOTO_FAILED if failed else EXIT_OK

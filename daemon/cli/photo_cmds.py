@@ -60,8 +60,8 @@ def _photos(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
     flt = photos.PhotoFilter(
         tags=tuple(args.tag or ()), people=tuple(args.person or ()), any_person=args.any_person,
         no_people=args.no_people, since=args.since, until=args.until, camera=args.camera, near=args.near,
-        place=args.place, event=args.event, sort=args.sort, descending=args.reverse, limit=args.limit,
-        offset=args.offset)
+        place=args.place, event=args.event, kind=args.kind, sort=args.sort, descending=args.reverse,
+        limit=args.limit, offset=args.offset)
     hits = photos.search_photos(store, flt)
     if args.json:
         print_json(hits)
@@ -78,12 +78,28 @@ def _photos(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
             tags = sorted({o.label for o in hit.objects})
             date = hit.date.replace("T", " ")[:16] + ("" if hit.date_source == "exif" else " (file)")
             where = ", ".join(n for n in (hit.place.city, hit.place.country) if n) if hit.place else ""
-            rows.append([hit.paths[0] + (f" (+{len(hit.paths) - 1})" if len(hit.paths) > 1 else ""), date,
-                         hit.camera or "", where, ",".join(tags), ", ".join(people)])
-        print(table(rows, ["photo", "date", "camera", "place", "objects", "people"]))
-        print(f"{len(hits)} photo(s); date: EXIF capture time, or the file's modification time where marked "
+            kind = (f"video {_clock(hit.duration or 0)}" if hit.kind == "video" else
+                    "live" if hit.live_video is not None else "photo")
+            seen = "; ".join(_seen_text(m) for m in hit.seen)
+            rows.append([hit.paths[0] + (f" (+{len(hit.paths) - 1})" if len(hit.paths) > 1 else ""), kind, date,
+                         hit.camera or "", where, ",".join(tags), ", ".join(people), seen])
+        print(table(rows, ["item", "kind", "date", "camera", "place", "objects", "people", "seen at"]))
+        print(f"{len(hits)} item(s); date: EXIF capture time, or the file's modification time where marked "
               "(file)")
     return EXIT_OK
+
+
+def _clock(seconds: float) -> str:
+    """Seconds -> m:ss (h:mm:ss from an hour)."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _seen_text(match: Any) -> str:
+    who = f"#{match.person_id}" if match.person_id is not None else match.tag
+    return f"{who} " + ", ".join(_clock(a) if round(a) == round(b) else f"{_clock(a)}-{_clock(b)}"
+                                 for a, b in match.spans)
 
 
 def _tags(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
@@ -118,6 +134,8 @@ def register(sub: Any) -> None:
                    help="taken in this city, region or country (case- and accent-insensitive; "
                    "\"Capital Region, Iceland\": every part must match); see `pictod places`")
     p.add_argument("--event", type=int, metavar="ID", help="in this event (see `pictod events`)")
+    p.add_argument("--kind", choices=("photo", "video"), help="only photos (a Live Photo is its still) or videos")
+
     p.add_argument("--sort", choices=("path", "date"), default="path", help="order (default: path)")
     p.add_argument("--reverse", action="store_true", help="reverse the order (newest first with --sort date)")
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N photos")

@@ -87,6 +87,9 @@ class SidecarContent:
     faces: tuple[NamedFace, ...] = ()
     keywords: tuple[str, ...] = ()  # object tags, written only when [metadata] write_tags is on
     place: PlaceNames | None = None  # the geocoder's names, written where no other tool wrote a place field
+    # False for a video (issue 24): its people are written as names only (PersonInImage and the keyword
+    # hierarchies), no face regions: a region names an area of one frame, and a video has many.
+    regions: bool = True
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ What pictod writes (all in one rdf:Description, in the forms exiftool and digiKa
 - `mwg-rs:Regions`: `AppliedToDimensions` (stored pixels), one `RegionList` item per named face with `Area`
   (stArea x/y centre, w/h, normalised, in the stored frame as MWG asks), `Name`, `Type` Face, and
   `mwg-rs:Extensions/pictod:Key`: the mark that tells pictod's regions from everyone else's;
+- for a video (`SidecarContent.regions` False) no regions, only the names below;
 - `Iptc4xmpExt:PersonInImage` <name>, `digiKam:TagsList` People/<name>, `lr:hierarchicalSubject` People|<name>,
   and object keywords in `dc:subject` when asked;
 - `photoshop:City`, `State`, `Country`: the geocoder's place, only where no other tool wrote any of the three
@@ -89,9 +90,9 @@ def _write_once(photo: Path, content: SidecarContent, geometry: geo.Geometry | N
     dropped: list[str] = []
     faces = _valid_faces(content.faces, dropped, target.name)
     keywords = _valid_keywords(content.keywords, dropped, target.name)
-    if faces and geometry is None:
+    if faces and geometry is None and content.regions:
         geometry = geometry_of(photo)
-    _apply(doc, faces, keywords, geometry, dropped, target.name, content.place)
+    _apply(doc, faces, keywords, geometry, dropped, target.name, content.place, regions=content.regions)
     if not _has_foreign_properties(doc):
         if existing is None:
             return WriteResult(target, "absent", dropped=tuple(dropped))
@@ -182,13 +183,15 @@ def _apply(
     dropped: list[str],
     what: str,
     place: PlaceNames | None = None,
+    *,
+    regions: bool = True,
 ) -> None:
     descs = xmpdoc.descriptions(doc)
     if not descs:
         descs = [ET.SubElement(doc.rdf, qname(RDF, "Description"), {qname(RDF, "about"): ""})]
     home = descs[0]
     ledger = _take_ledger(doc)
-    _apply_regions(doc, home, faces, geometry, dropped, what)
+    _apply_regions(doc, home, faces if regions else [], geometry, dropped, what)
     names = list(dict.fromkeys(face.name for face in faces))
     new_ledger: dict[str, list[str]] = {}
     for ns, local, kind, fmt in _MANAGED:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon.analysis.hashing import FileChangedError, FileDigest, file_digest
+from daemon.analysis.hashing import FileChangedError, FileDigest, file_digest, stream_digest
 from daemon.analysis.imaging import Header
 from daemon.config import Config
 from daemon.errors import FileTooLargeError, PhotoError
@@ -43,6 +43,7 @@ from daemon.runtime.roots import Roots
 from daemon.runtime.watch import PhotoEvent
 from daemon.store import identity
 from daemon.store.base import clamp_ns
+from daemon.store.live import LiveRule
 from daemon.store.rows import ImportPlan, ImportResult
 from daemon.types import Box, DetectedFace
 
@@ -59,9 +60,12 @@ SETTLE_LIMIT_SECONDS = 600.0  # a file still changing after this is read anyway:
 HASH_ATTEMPTS = 4  # a file that keeps changing while it is hashed is handed back to the queue after this
 
 
-def read_metadata_logged(path: Path) -> PhotoMetadata:
-    """`read_metadata`, each thing it ignored logged on one line (never fatal)."""
-    meta = read_metadata(path)
+def read_metadata_logged(path: Path, *, video: bool = False) -> PhotoMetadata:
+    """`read_metadata`, each thing it ignored logged on one line (never fatal). A video's: its sidecars only (no
+    image header to read), and the names of any regions taken as names (a video's faces have no region)."""
+    meta = read_metadata(path, embedded=not video)
+    if video and meta.regions:
+        meta = replace(meta, regions=(), names=tuple(dict.fromkeys((*meta.names, *(r.name for r in meta.regions)))))
     for item in meta.ignored:
         log.info("metadata_ignored", path=str(path), source=item.source, reason=item.reason)
     return meta
@@ -139,6 +143,11 @@ class Intake:
         self._hash_busy: dict[str, asyncio.Event] = {}
         # Paths waiting in `settle`, each with the event a close-after-write sets (`file_closed`).
         self._settling: dict[str, asyncio.Event] = {}
+        # A still and its short video of the same name are one item (issue 24, `store/live.py`); off with no videos.
+        lib = cfg.library
+        self.live = LiveRule(photo_extensions=lib.extensions, video_extensions=lib.video_extensions,
+                             max_seconds=cfg.video.live_max_seconds, eps=cfg.video.track_eps_alone) \
+            if lib.video_extensions and cfg.video.live_max_seconds > 0 else None
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """A store write, with the library file checked before it and after it (before anything is logged)."""
@@ -269,7 +278,10 @@ class Intake:
     async def read(self, path: Path, st: os.stat_result) -> FileDigest:
         """The file's bytes and sha256 (refused unread above max_file_bytes); if it changed while being read,
         settle again and retry a few times."""
-        read = functools.partial(file_digest, path, max_bytes=self.cfg.analysis.max_file_bytes)
+        if self.cfg.library.is_video(path):
+            read = functools.partial(stream_digest, path, max_bytes=self.cfg.video.max_file_bytes)
+        else:
+            read = functools.partial(file_digest, path, max_bytes=self.cfg.analysis.max_file_bytes)
         try:
             for _attempt in range(HASH_ATTEMPTS - 1):
                 try:
@@ -298,6 +310,8 @@ class Intake:
         """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget; read the
         photo's metadata in the same job ([metadata] read), embedding the named regions no face covers, and plan
         what its names do."""
+        if self.cfg.library.is_video(path):
+            return await self.analyse_video(path, digest)
         try:
             # The one header read: it checks the pixel limit and gives the decode's size for the budget (the
             # reduced size of a JPEG), and the decode goes on from it.
@@ -322,6 +336,43 @@ class Intake:
             # A decoder or model bug on one photo must not crash-loop the service on that photo: record it
             # as failed (not retried until the file changes) and log the traceback for a bug report.
             raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
+
+    async def analyse_video(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, ImportPlan | None]:
+        """A video's sampled frames through the chain (`Analyzer.analyze_video`), holding one frame's share of the
+        pixel budget; the file must still be the one hashed afterwards (it is decoded from disk, not from the
+        hashed bytes), else it goes back to settle."""
+        side = self.analyzer.target_long_side or 4096
+        try:
+            async with self.pixels.hold(side * side):
+                try:
+                    analysis, plan = await self._cpu(self._analyse_video_job, path)
+                finally:
+                    if self.heap.due():
+                        await self._io(self.heap.maybe_trim)
+        except PhotoError as exc:
+            if not await self._io(os.path.exists, path):
+                raise _Vanished(forget=True) from None
+            raise _Failed(exc.reason, digest.size, digest.mtime_ns, error=exc) from None
+        except FileNotFoundError:
+            raise _Vanished(forget=True) from None
+        except Exception as exc:
+            raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
+        st = await self._stat(path)
+        if st is None:
+            raise _Vanished(forget=True)
+        if (st.st_size, st.st_mtime_ns) != (digest.size, digest.mtime_ns):
+            raise _StillChanging
+        return analysis, plan
+
+    def _analyse_video_job(self, path: Path) -> tuple[PhotoAnalysis, ImportPlan | None]:
+        """Executor job: a video's analysis and its sidecar's names (PersonInImage, People tags) planned on it."""
+        analysis = self.analyzer.analyze_video(path, self.cfg.video)
+        if not self.cfg.metadata.read:
+            return analysis, None
+        meta = read_metadata_logged(path, video=True)
+        plan = xmp_import.plan_import(meta, xmp_import.new_photo_faces([f.box for f in analysis.faces]), {})
+        resync = self.cfg.metadata.write_sidecars and any(s.pictod_unchanged for s in meta.sidecars)
+        return analysis, replace(plan, resync=resync)
 
     def _analyse_job(self, header: Header, path: Path) -> tuple[PhotoAnalysis, ImportPlan | None]:
         """Executor job: the analysis, and the metadata read and planned beside it (never on the event loop)."""
@@ -351,7 +402,8 @@ class Intake:
         place = None if gps is None else await self._io(places.locate, *gps)
         return await self._write(functools.partial(self.store.record_analysis, imports=imports,
                                                    identity=digest.identity, place=place,
-                                                   place_to_sidecar=self.cfg.metadata.write_sidecars),
+                                                   place_to_sidecar=self.cfg.metadata.write_sidecars,
+                                                   live=self.live),
                                  str(path), digest.size, digest.mtime_ns, digest.sha256, analysis)
 
     # ---------------------------------------------------------------- a sidecar changed
@@ -395,7 +447,7 @@ class Intake:
             log.info("photo", path=str(path), status="metadata", photo_id=photo_id, ms=ms_since(t0), **result.fields())
 
     def _reimport_job(self, path: Path, photo_id: int) -> ImportResult | None:
-        meta = read_metadata_logged(path)
+        meta = read_metadata_logged(path, video=self.cfg.library.is_video(path))
         seen, written = self.store.sidecar_seen(photo_id)
         if all(s.digest in (seen, written) for s in meta.sidecars):
             return None  # pictod's own write, or the very bytes already imported

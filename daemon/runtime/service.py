@@ -65,7 +65,7 @@ class Service:
         self.store = store
         self.people = people
         self.folders = tuple(folders if folders is not None else cfg.library.folders)
-        self.filter = PathFilter([f.path for f in self.folders], cfg.library.extensions,
+        self.filter = PathFilter([f.path for f in self.folders], cfg.library.all_extensions,
                                  follow_symlinks=cfg.library.follow_symlinks)
         self.notifier = notifier or Notifier({})
         workers = cfg.daemon.workers

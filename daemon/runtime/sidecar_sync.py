@@ -53,7 +53,8 @@ def flush_batch(store: Store, *, tags: bool, limit: int = BATCH, stats: FlushSta
     for job in store.sidecar_jobs(limit, tags=tags):
         stats.photos += 1
         content = SidecarContent(faces=tuple(NamedFace(name, box, f"face:{fid}") for fid, name, box in job.faces),
-                                 keywords=job.tags, place=None if job.place is None else PlaceNames(*job.place))
+                                 keywords=job.tags, place=None if job.place is None else PlaceNames(*job.place),
+                                 regions=not job.video)
         seen = SidecarSeen()
         error: str | None = None
         for path in job.paths:

@@ -231,7 +231,7 @@ class Watcher:
         self.loop = loop
         self.sink = sink
         self.on_root_gone = on_root_gone or (lambda _root: None)
-        self.filter = PathFilter([f.path for f in library.folders], library.extensions,
+        self.filter = PathFilter([f.path for f in library.folders], library.all_extensions,
                                  follow_symlinks=library.follow_symlinks)
         self._observers: dict[Path, BaseObserver] = {}
 

@@ -25,6 +25,7 @@ from daemon.store.base import (
     clamp_ns,
     dec,
     enc,
+    has_column,
     mark_all_dirty,
     mark_dirty,
     marks,
@@ -239,6 +240,7 @@ class SidecarJob:
     faces: tuple[tuple[int, str, Box], ...]  # face id, person name, box (oriented pixels)
     tags: tuple[str, ...]
     place: tuple[str | None, str | None, str | None] | None = None  # the geocoder's city, region, country
+    video: bool = False  # a video's sidecar carries names, no regions (issue 24)
 
 
 def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[SidecarJob]:
@@ -259,7 +261,10 @@ def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[Sid
             "SELECT DISTINCT label FROM objects WHERE photo_id = ? ORDER BY label", (photo_id,))) if tags else ()
         row = place_of(conn, int(photo_id))
         place = (row.city, row.region, row.country) if row is not None and row.source == "geocoder" else None
-        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels, place))
+        kind = conn.execute("SELECT kind FROM photos WHERE id = ?", (photo_id,)).fetchone() \
+            if has_column(conn, "photos", "kind") else None
+        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels, place,
+                               video=kind is not None and kind[0] == "video"))
     return jobs
 
 

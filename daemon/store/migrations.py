@@ -253,6 +253,25 @@ def _v10_places_and_events(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX event_photos_event ON event_photos(event_id)")
 
 
+def _v11_videos(conn: sqlite3.Connection) -> None:
+    # v11 (issue 24): videos are items like photos. photos.kind ('photo' | 'video'); a video's duration (seconds)
+    # and codec (its displayed frame size is width/height); paired_with: a Live Photo's video points at its still
+    # (the pair is one item: the video is hidden from the photo search, the still carries it). A video's face is
+    # one track's best face: its frame's time, the track's number in the video and when the track is seen (JSON
+    # [[start, end], ...] in seconds); a video's object the same, per label.
+    conn.execute("ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo' CHECK (kind IN ('photo', 'video'))")
+    conn.execute("ALTER TABLE photos ADD COLUMN duration REAL")
+    conn.execute("ALTER TABLE photos ADD COLUMN codec TEXT")
+    conn.execute("ALTER TABLE photos ADD COLUMN paired_with INTEGER REFERENCES photos(id) ON DELETE SET NULL")
+    conn.execute("CREATE INDEX photos_kind ON photos(kind) WHERE kind <> 'photo'")
+    conn.execute("CREATE INDEX photos_paired ON photos(paired_with) WHERE paired_with IS NOT NULL")
+    conn.execute("ALTER TABLE faces ADD COLUMN time REAL")
+    conn.execute("ALTER TABLE faces ADD COLUMN track INTEGER")
+    conn.execute("ALTER TABLE faces ADD COLUMN seen TEXT")
+    conn.execute("ALTER TABLE objects ADD COLUMN time REAL")
+    conn.execute("ALTER TABLE objects ADD COLUMN seen TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
@@ -266,6 +285,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               data=True, rebuild=True),
     Migration(10, "photo_places (city, region, country per photo), events and event_photos",
               _v10_places_and_events),
+    Migration(11, "videos: photos.kind/duration/codec/paired_with, faces and objects time/track/seen", _v11_videos),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -133,26 +133,30 @@ def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: in
     meta = analysis.meta
     lat, lon = meta.gps if meta.gps is not None else (None, None)
     inserted = conn.execute(
-        "INSERT INTO photos (content_hash, width, height, format, taken_at, camera, gps_lat, gps_lon, analysed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING RETURNING id",
-        (content_hash, meta.width, meta.height, meta.format, meta.taken_at, meta.camera, lat, lon, now())).fetchone()
+        "INSERT INTO photos (content_hash, width, height, format, taken_at, camera, gps_lat, gps_lon, analysed_at, "
+        "kind, duration, codec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
+        (content_hash, meta.width, meta.height, meta.format, meta.taken_at, meta.camera, lat, lon, now(), meta.kind,
+         meta.duration, meta.codec)).fetchone()
     if inserted is None:
         linked = link_existing(conn, path, size, mtime_ns, content_hash, identity)
         assert linked is not None  # the conflicting row is in this transaction's snapshot
         return linked  # the same bytes were analysed meanwhile under another path: keep the first
     photo_id = int(inserted[0])
-    conn.executemany("INSERT INTO objects (photo_id, label, score, x1, y1, x2, y2) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     [(photo_id, o.label, float(o.score), *map(float, o.box)) for o in analysis.objects])
+    conn.executemany("INSERT INTO objects (photo_id, label, score, x1, y1, x2, y2, time, seen) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(photo_id, o.label, float(o.score), *map(float, o.box), o.time, _spans(o.seen))
+                      for o in analysis.objects])
     faces: list[NewFace] = []
     for face in analysis.faces:
         embedding = np.ascontiguousarray(face.embedding, dtype=np.float32).reshape(-1)
         quality = None if face.quality is None else float(face.quality.score)
         cursor = conn.execute(
-            "INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding, quality, rotation) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding, quality, rotation, time, track, "
+            "seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (photo_id, *map(float, face.box), float(face.score),
              json.dumps([[float(x), float(y)] for x, y in face.landmarks]), blob(embedding), quality,
-             int(face.rotation)))
+             int(face.rotation), face.time, face.track, _spans(face.seen)))
         faces.append(NewFace(id=int(cursor.lastrowid or 0), photo_id=photo_id, embedding=embedding.copy(),
                              quality=quality))
     previous = _upsert_file(conn, enc(path), size, mtime_ns, "done", None, photo_id, identity=identity)
@@ -160,6 +164,12 @@ def record_analysis(conn: sqlite3.Connection, path: str, size: int, mtime_ns: in
     bump(conn, PHOTOS_SINCE_RECLUSTER)
     return AddResult(path=path, photo_id=photo_id, created=True, objects=len(analysis.objects),
                      face_ids=tuple(f.id for f in faces), new_faces=tuple(faces), removed=removed)
+
+
+def _spans(seen: Iterable[tuple[float, float]]) -> str | None:
+    """A video's face or object spans as JSON [[start, end], ...] (None for a photo's)."""
+    items = [[round(float(a), 3), round(float(b), 3)] for a, b in seen]
+    return json.dumps(items) if items else None
 
 
 def link_or_mark_pending(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,

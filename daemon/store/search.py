@@ -9,6 +9,7 @@ hands both through unchanged.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import sqlite3
@@ -41,6 +42,8 @@ class PhotoFilter:
     - `place`: a city, region or country name, case- and accent-insensitive ("kobenhavn" finds København); parts
       after commas must match too ("Capital Region, Iceland").
     - `event`: an event id (`pictod events`); NotFoundError for an unknown one.
+    - `kind`: 'photo' or 'video' (None: both). A Live Photo is its still (kind 'photo', `PhotoHit.live_video`
+      its video's id); the video of a pair is never a hit of its own, and its people and tags count for the still.
     - `sort`: 'path' (first path) or 'date'; `descending` reverses it. `limit` (None: all) and `offset` page it.
     """
 
@@ -55,6 +58,7 @@ class PhotoFilter:
     near: tuple[float, float, float] | None = None
     place: str | None = None
     event: int | None = None
+    kind: Literal["photo", "video"] | None = None
     sort: Literal["path", "date"] = "path"
     descending: bool = False
     limit: int | None = None
@@ -68,6 +72,8 @@ class PhotoObject:
     label: str
     score: float
     box: tuple[float, float, float, float]
+    time: float | None = None  # a video's: the second of the frame the box is on
+    seen: list[tuple[float, float]] | None = None  # a video's: [start, end] seconds where it is seen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +86,18 @@ class PhotoFace:
     person_id: int | None
     person_name: str | None
     quality: float | None  # face quality where the library stores one, else None
+    time: float | None = None  # a video's face: the second of its frame
+    seen: list[tuple[float, float]] | None = None  # a video's face: [start, end] seconds its track is seen
+    video_id: int | None = None  # a Live Photo's: the face is in its video (this id), not in the still
+
+
+@dataclasses.dataclass(frozen=True)
+class SeenMatch:
+    """For a video hit, when a searched person or tag is seen in it: [start, end] seconds, in time order."""
+
+    person_id: int | None
+    tag: str | None
+    spans: list[tuple[float, float]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +131,11 @@ class PhotoHit:
     event_id: int | None = None  # the event it belongs to (`pictod events`), None without a capture time
     objects: list[PhotoObject] = dataclasses.field(default_factory=list)
     faces: list[PhotoFace] = dataclasses.field(default_factory=list)
+    kind: Literal["photo", "video"] = "photo"
+    duration: float | None = None  # a video's, seconds
+    codec: str | None = None  # a video's
+    live_video: int | None = None  # a Live Photo's still: its video's id
+    seen: list[SeenMatch] = dataclasses.field(default_factory=list)  # a video's: when the searched people/tags are
 
 
 _WHEN = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?)?)?")
@@ -200,14 +223,25 @@ def _photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[
     date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
     where: list[str] = []
     args: list[object] = []
+    videos = has_column(conn, "photos", "kind")  # schema v11 (a read-only look at an older library has none)
+    # The item's own rows, and for a Live Photo's still its video's too.
+    own = "({t}.photo_id = p.id OR {t}.photo_id IN (SELECT v.id FROM photos v WHERE v.paired_with = p.id))" \
+        if videos else "{t}.photo_id = p.id"
+    if videos:
+        where.append("p.paired_with IS NULL")
+        if flt.kind is not None:
+            where.append("p.kind = ?")
+            args.append(flt.kind)
+    elif flt.kind == "video":
+        where.append("0")
     for tag in flt.tags:
-        where.append("EXISTS (SELECT 1 FROM objects o WHERE o.photo_id = p.id AND o.label = ?)")
+        where.append(f"EXISTS (SELECT 1 FROM objects o WHERE {own.format(t='o')} AND o.label = ?)")
         args.append(tag)
     for group in _person_groups(conn, flt.people):
-        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IN "
+        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE {own.format(t='fa')} AND fa.person_id IN "
                      f"({marks(len(group))}))")
         args.extend(group)
-    assigned = "EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = p.id AND fa.person_id IS NOT NULL)"
+    assigned = f"EXISTS (SELECT 1 FROM faces fa WHERE {own.format(t='fa')} AND fa.person_id IS NOT NULL)"
     if flt.any_person:
         where.append(assigned)
     if flt.no_people:
@@ -268,33 +302,46 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
         sort = "p.taken_at IS NULL, " + sort
     select_args: list[object] = list(flt.near[:2]) if flt.near is not None else []
     date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
+    videos = has_column(conn, "photos", "kind")
+    extra = ("p.kind, p.duration, p.codec, (SELECT min(v.id) FROM photos v WHERE v.paired_with = p.id)" if videos
+             else "'photo', NULL, NULL, NULL")
     sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, m.mtime_ns, "
-           f"m.first_path, {date_sql} AS photo_date, {distance} AS distance_km FROM {_PHOTOS_SQL}{clause}"
+           f"m.first_path, {date_sql} AS photo_date, {distance} AS distance_km, {extra} FROM {_PHOTOS_SQL}{clause}"
            f" ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
     limit = -1 if flt.limit is None else max(0, flt.limit)
     rows = conn.execute(sql, [*select_args, *args, limit, max(0, flt.offset)]).fetchall()
     ids = [int(r[0]) for r in rows]
+    # A Live Photo's video: its faces and objects belong to the still's hit.
+    owner = {i: i for i in ids}
+    owner.update({int(r[12 + 3]): int(r[0]) for r in rows if r[12 + 3] is not None})
     paths: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
-    objects: dict[int, list[tuple[str, float, tuple[float, float, float, float]]]] = {i: [] for i in ids}
-    found: dict[int, list[tuple[int, tuple[float, float, float, float], float, int | None, str | None,
-                                float | None]]] = {i: [] for i in ids}
+    objects: dict[int, list[PhotoObject]] = {i: [] for i in ids}
+    found: dict[int, list[PhotoFace]] = {i: [] for i in ids}
     quality = "fa.quality" if has_column(conn, "faces", "quality") else "NULL"
+    times = ("fa.time, fa.seen", "o.time, o.seen") if videos else ("NULL, NULL", "NULL, NULL")
     for chunk in chunks(ids):
         qs = marks(len(chunk))
         for photo_id, path, size in conn.execute(
                 f"SELECT photo_id, path, size FROM files WHERE status = 'done' AND photo_id IN ({qs}) "
                 "ORDER BY path", chunk):
             paths[photo_id].append((dec(path), int(size)))
-        for photo_id, label, score, x1, y1, x2, y2 in conn.execute(
-                f"SELECT photo_id, label, score, x1, y1, x2, y2 FROM objects WHERE photo_id IN ({qs}) "
-                "ORDER BY score DESC, id", chunk):
-            objects[photo_id].append((label, float(score), (x1, y1, x2, y2)))
-        for photo_id, fid, x1, y1, x2, y2, score, person_id, name, q in conn.execute(
-                f"SELECT fa.photo_id, fa.id, fa.x1, fa.y1, fa.x2, fa.y2, fa.score, fa.person_id, pe.name, {quality} "
-                f"FROM faces fa LEFT JOIN people pe ON pe.id = fa.person_id WHERE fa.photo_id IN ({qs}) "
+    members = sorted(owner)
+    for chunk in chunks(members):
+        qs = marks(len(chunk))
+        for photo_id, label, score, x1, y1, x2, y2, when, seen in conn.execute(
+                f"SELECT o.photo_id, o.label, o.score, o.x1, o.y1, o.x2, o.y2, {times[1]} FROM objects o "
+                f"WHERE o.photo_id IN ({qs}) ORDER BY o.score DESC, o.id", chunk):
+            objects[owner[photo_id]].append(PhotoObject(label=label, score=float(score), box=(x1, y1, x2, y2),
+                                                        time=when, seen=_spans(seen)))
+        for photo_id, fid, x1, y1, x2, y2, score, person_id, name, q, when, seen in conn.execute(
+                f"SELECT fa.photo_id, fa.id, fa.x1, fa.y1, fa.x2, fa.y2, fa.score, fa.person_id, pe.name, {quality}, "
+                f"{times[0]} FROM faces fa LEFT JOIN people pe ON pe.id = fa.person_id WHERE fa.photo_id IN ({qs}) "
                 "ORDER BY fa.id", chunk):
-            found[photo_id].append((int(fid), (x1, y1, x2, y2), float(score), person_id, name,
-                                    None if q is None else float(q)))
+            found[owner[photo_id]].append(PhotoFace(
+                id=int(fid), box=(x1, y1, x2, y2), score=float(score), person_id=person_id, person_name=name,
+                quality=None if q is None else float(q), time=when, seen=_spans(seen),
+                video_id=photo_id if owner[photo_id] != photo_id else None))
+    groups = _person_groups(conn, flt.people)
     where_from = places.places_of(conn, ids)
     in_event = events.events_of(conn, ids)
     result = []
@@ -312,10 +359,32 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
             place=None if row is None or row.source == "none" else PhotoPlace(row.city, row.region, row.country,
                                                                               row.source),
             event_id=in_event.get(photo_id),
-            objects=[PhotoObject(label=label, score=score, box=box) for label, score, box in objects[photo_id]],
-            faces=[PhotoFace(id=fid, box=box, score=score, person_id=pid, person_name=name, quality=quality)
-                   for fid, box, score, pid, name, quality in found[photo_id]]))
+            objects=objects[photo_id], faces=found[photo_id], kind="video" if r[12] == "video" else "photo",
+            duration=None if r[13] is None else float(r[13]), codec=r[14],
+            live_video=None if r[15] is None else int(r[15]),
+            seen=_seen(found[photo_id], objects[photo_id], groups, flt.tags)))
     return result
+
+
+def _spans(raw: str | None) -> list[tuple[float, float]] | None:
+    if raw is None:
+        return None
+    return [(float(a), float(b)) for a, b in json.loads(raw)]
+
+
+def _seen(hit_faces: list[PhotoFace], hit_objects: list[PhotoObject], groups: list[tuple[int, ...]],
+          tags: Iterable[str]) -> list[SeenMatch]:
+    """When each searched person (any id of its group) and tag is seen in a video hit (nothing for a photo)."""
+    out = []
+    for group in groups:
+        spans = sorted(s for f in hit_faces if f.person_id in group and f.seen for s in f.seen)
+        if spans:
+            out.append(SeenMatch(person_id=group[0], tag=None, spans=spans))
+    for tag in tags:
+        spans = sorted(s for o in hit_objects if o.label == tag and o.seen for s in o.seen)
+        if spans:
+            out.append(SeenMatch(person_id=None, tag=tag, spans=spans))
+    return out
 
 
 def _local_iso(mtime_ns: int) -> str:

@@ -18,6 +18,7 @@ import structlog
 
 from daemon.errors import StoreError
 from daemon.store import db, edits, events, faces, migrations, places, queries
+from daemon.store import live as live_sql
 from daemon.store import metadata as meta_sql
 from daemon.store.base import mark_dirty
 from daemon.store.rows import AddResult, FileRecord, ImportPlan, ImportResult, RemoveResult, SidecarSeen, StatusCounts
@@ -207,16 +208,33 @@ class Store:
 
     def record_analysis(self, path: str, size: int, mtime_ns: int, content_hash: str, analysis: PhotoAnalysis, *,
                         imports: ImportPlan | None = None, identity: tuple[int, int] | None = None,
-                        place: places.PlaceRow | None = None, place_to_sidecar: bool = False) -> AddResult:
+                        place: places.PlaceRow | None = None, place_to_sidecar: bool = False,
+                        live: live_sql.LiveRule | None = None) -> AddResult:
         """Store one photo's analysis and point the file at it, with its place (the geocoder's, from its GPS) and
         the names its metadata gives (`imports`, applied only to a photo this call created:
         `AddResult.imported`; a place in its XMP wins over the geocoder's; `place_to_sidecar`: [metadata]
-        write_sidecars is on, the photo's sidecar gets the place), in one transaction."""
+        write_sidecars is on, the photo's sidecar gets the place), in one transaction. With `live`, a still and
+        its short video of the same name become one item (`store/live.py`): the video keeps only the faces the
+        still has not, whichever of the two comes first (`AddResult.removed` says what left)."""
         def task(c: sqlite3.Connection) -> AddResult:
-            result = queries.record_analysis(c, path, size, mtime_ns, content_hash, analysis, identity)
+            recorded, still = analysis, None
+            if live is not None and analysis.meta.kind == "video":
+                still = live_sql.still_for_video(c, path, analysis.meta.duration, live)
+                if still is not None:
+                    same = live_sql.duplicates(still[1], [f.embedding for f in analysis.faces], live.eps)
+                    recorded = replace(analysis, faces=tuple(f for f, dup in zip(analysis.faces, same, strict=True)
+                                                             if not dup))
+            result = queries.record_analysis(c, path, size, mtime_ns, content_hash, recorded, identity)
             if place is not None and result.created and places.set_place(c, result.photo_id, place) \
                     and place_to_sidecar and place.source == "geocoder":
                 mark_dirty(c, [result.photo_id])
+            if live is not None and result.created:
+                if still is not None:
+                    live_sql.pair(c, result.photo_id, still[0])
+                elif analysis.meta.kind == "photo":
+                    dropped = live_sql.pair_videos_of_still(c, path, result.photo_id, live)
+                    if dropped is not None:
+                        result = replace(result, removed=live_sql.merged(result.removed, dropped))
             if imports is None or not result.created:
                 return result
             return replace(result, imported=meta_sql.apply_import(c, result.photo_id, imports, result.face_ids))

@@ -15,6 +15,7 @@ from typing import Any
 
 from daemon.errors import NotFoundError
 from daemon.store import queries as q
+from daemon.store.base import has_column
 
 # A face's quality where `faces.quality` is NULL (faces stored before schema 6 kept NULL there): the detector's
 # score, discounted for faces too small to recognise. The web app opens a migrated store, so the column is there.
@@ -43,6 +44,8 @@ class PhotoFiles:
     taken_at: str | None
     camera: str | None
     files: tuple[FileRow, ...]
+    kind: str = "photo"  # or "video" (schema v11)
+    duration: float | None = None  # a video's, seconds
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoFiles:
     files = tuple(FileRow(path=q.dec(r[0]), size=int(r[1]), mtime_ns=int(r[2]), status=str(r[3])) for r in
                   conn.execute("SELECT path, size, mtime_ns, status FROM files WHERE photo_id = ? ORDER BY path",
                                (photo_id,)))
+    kind, duration = conn.execute("SELECT kind, duration FROM photos WHERE id = ?", (photo_id,)).fetchone() \
+        if has_column(conn, "photos", "kind") else ("photo", None)
     return PhotoFiles(id=int(row[0]), content_hash=str(row[1]), width=int(row[2]), height=int(row[3]),
-                    format=str(row[4]), taken_at=row[5], camera=row[6], files=files)
+                      format=str(row[4]), taken_at=row[5], camera=row[6], files=files, kind=str(kind),
+                      duration=None if duration is None else float(duration))
 
 
 def face_box(conn: sqlite3.Connection, face_id: int) -> tuple[int, tuple[float, float, float, float]]:
@@ -102,6 +108,14 @@ def face_box(conn: sqlite3.Connection, face_id: int) -> tuple[int, tuple[float, 
     if row is None:
         raise NotFoundError(f"no face with id {face_id}")
     return int(row[0]), (float(row[1]), float(row[2]), float(row[3]), float(row[4]))
+
+
+def face_time(conn: sqlite3.Connection, face_id: int) -> float | None:
+    """The second of a video's face's frame (None: a photo's face, or a library before schema v11)."""
+    if not has_column(conn, "faces", "time"):
+        return None
+    row = conn.execute("SELECT time FROM faces WHERE id = ?", (face_id,)).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
 
 
 def face(conn: sqlite3.Connection, face_id: int) -> FaceRow:

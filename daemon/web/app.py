@@ -93,6 +93,7 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
         Route("/api/people", people.api_people),
         Route("/img/face/{face_id:int}.jpg", photos.face_image),
         Route("/img/photo/{photo_id:int}/{kind:str}.jpg", photos.photo_image),
+        Route("/media/{photo_id:int}", photos.media),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from daemon.errors import NotFoundError, PictodError
 from daemon.library import NoLibrary, photos, places, reads
@@ -21,6 +21,9 @@ from daemon.web.pages import HERE, Pages, check_id, label, pages, to_int
 from daemon.web.thumbs import SIZES, Outcome, Source, check_source
 
 PHOTOS_PER_PAGE = 96
+# A video's stored format (its file's extension, upper case) -> the media type its file is served with.
+_VIDEO_TYPES = {"MP4": "video/mp4", "M4V": "video/x-m4v", "MOV": "video/quicktime", "3GP": "video/3gpp",
+                "WEBM": "video/webm", "MKV": "video/x-matroska", "AVI": "video/x-msvideo"}
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _PLACEHOLDERS: dict[Outcome, bytes] = {
     o: (HERE / "static" / f"{o.value}.svg").read_bytes() for o in Outcome if o is not Outcome.OK}
@@ -97,7 +100,8 @@ class PhotoPages(Pages):
             outcome = check_source(Path(f.path), f.size, f.mtime_ns)
             if outcome is Outcome.OK:
                 return outcome, Source(path=Path(f.path), size=f.size, mtime_ns=f.mtime_ns,
-                                       content_hash=row.content_hash)
+                                       content_hash=row.content_hash,
+                                       duration=(row.duration or 0.0) if row.kind == "video" else None)
             if outcome is Outcome.CHANGED:
                 best = outcome
         return best, None
@@ -106,22 +110,25 @@ class PhotoPages(Pages):
         """A face crop by face id."""
         face_id = request.path_params["face_id"]
 
-        def locate() -> tuple[Outcome, Source | None, tuple[float, float, float, float], int, str, bytes | None]:
-            box, row = photos.face_source(self._store(), check_id(face_id, "face"))
+        def locate() -> tuple[Outcome, Source | None, tuple[float, float, float, float], int, str, bytes | None,
+                              float | None]:
+            # A video's face is cropped from its own frame (`time`), not from the poster.
+            box, time, row = photos.face_frame(self._store(), check_id(face_id, "face"))
             outcome, source = self._source(row)
             if source is None:
-                return outcome, None, box, 0, "", None
-            name, cached = self.s.renderer.cached_face(row.content_hash, box)
-            return outcome, source, box, max(row.width, row.height), name, cached
+                return outcome, None, box, 0, "", None, time
+            name, cached = self.s.renderer.cached_face(row.content_hash, box, time)
+            return outcome, source, box, max(row.width, row.height), name, cached, time
 
         try:
-            outcome, source, box, long_side, name, cached = await run_in_threadpool(locate)
+            outcome, source, box, long_side, name, cached, time = await run_in_threadpool(locate)
         except (NotFoundError, NoLibrary):
             return Response("Not found\n", status_code=404, media_type="text/plain")
         if source is None:
             return _placeholder(outcome)
         if cached is None:
-            outcome, cached = await self._render_once(name, self.s.renderer.render_face, name, source, box, long_side)
+            outcome, cached = await self._render_once(name, self.s.renderer.render_face, name, source, box, long_side,
+                                                      time)
         return _image(outcome, cached)
 
     async def photo_image(self, request: Request) -> Response:
@@ -147,6 +154,28 @@ class PhotoPages(Pages):
         if cached is None:
             outcome, cached = await self._render_once(name, self.s.renderer.render_photo, name, source, kind)
         return _image(outcome, cached)
+
+    async def media(self, request: Request) -> Response:
+        """A video file itself, for the browser's player: by id only, only a file inside a watched folder that is
+        still the one analysed (size and mtime), with HTTP range requests (206, Content-Range) so it can seek."""
+        def locate() -> tuple[Outcome, Source | None, str]:
+            row = photos.photo(self._store(), check_id(request.path_params["photo_id"], "photo"))
+            if row.kind != "video":
+                raise NotFoundError(f"photo {row.id} is no video")
+            outcome, source = self._source(row)
+            return outcome, source, row.format
+
+        try:
+            outcome, source, fmt = await run_in_threadpool(locate)
+        except (NotFoundError, NoLibrary):
+            return Response("Not found\n", status_code=404, media_type="text/plain")
+        if source is None:
+            why = "not there now" if outcome is Outcome.MISSING else "changed since it was analysed"
+            return Response(f"The video file is {why}\n", status_code=404, media_type="text/plain")
+        # FileResponse answers Range with 206 and Content-Range (416 outside the file) and sends the file in chunks
+        # from a thread; the path comes from the library's row, never from the request.
+        return FileResponse(source.path, media_type=_VIDEO_TYPES.get(fmt, "application/octet-stream"),
+                            headers={"cache-control": "private, max-age=3600"})
 
     async def _render_once(self, name: str, fn: Callable[..., tuple[Outcome, bytes | None]],
                            *args: Any) -> tuple[Outcome, bytes | None]:

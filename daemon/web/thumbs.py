@@ -5,6 +5,11 @@ analysis saw them (face boxes are in those oriented pixels). A rendition is made
 library analysed: the file's size and mtime must match what the library recorded, and the bytes read must hash
 to the photo's content hash; anything else is reported (MISSING, CHANGED, UNREADABLE) for a placeholder.
 
+A video's renditions are frames decoded by `daemon/analysis/video.py` (its display matrix applied): the poster
+frame (at POSTER_SECONDS, or the middle of a shorter clip) for its thumbnail and view, the face's own frame for a
+face crop. A video is checked by size and mtime only: hashing gigabytes for a thumbnail would cost more than the
+analysis did.
+
 The cache lives under the user's cache directory, one file per rendition named by a hash of (content hash,
 kind, size, box), 0600 in 0700 folders; it is capped in bytes and evicts the least recently used (a hit
 touches the file's mtime, so the order survives a restart). Several `pictod web` processes may share it: a
@@ -26,12 +31,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import structlog
 from PIL import Image
 
-from daemon.analysis import imaging
+from daemon.analysis import imaging, video
 from daemon.errors import PhotoError
 from daemon.runtime.lock import private_dirs
+from daemon.types import PhotoMeta
 
 log = structlog.get_logger()
 
@@ -39,6 +46,7 @@ SIZES = {"thumb": 320, "view": 1600}  # long side of the photo renditions
 FACE_SIDE = 160  # face crops are square
 FORMAT_VERSION = 1  # part of every cache key: bump it when renditions change
 TOUCH_SECONDS = 60.0
+POSTER_SECONDS = 1.0  # a video's poster frame: one second in (past a fade-in), or the middle of a shorter clip
 
 
 class Outcome(enum.Enum):
@@ -58,6 +66,13 @@ class Source:
     size: int
     mtime_ns: int
     content_hash: str
+    duration: float | None = None  # a video's (its renditions are frames): None for a photo
+
+    def frame_time(self, time: float | None) -> float:
+        """A video's frame to show: the face's `time`, else the poster frame's."""
+        if time is not None:
+            return max(0.0, time)
+        return min(POSTER_SECONDS, (self.duration or 0.0) / 2)
 
 
 def check_source(path: Path, size: int, mtime_ns: int) -> Outcome:
@@ -218,13 +233,16 @@ class Renderer:
         name = self.cache.key(content_hash, "photo", SIZES[kind])
         return name, self.cache.get(name)
 
-    def cached_face(self, content_hash: str, box: tuple[float, float, float, float]) -> tuple[str, bytes | None]:
-        """The cache key of a face crop and its bytes if cached."""
-        name = self.cache.key(content_hash, "face", FACE_SIDE, tuple(round(v, 1) for v in box))
+    def cached_face(self, content_hash: str, box: tuple[float, float, float, float],
+                    time: float | None = None) -> tuple[str, bytes | None]:
+        """The cache key of a face crop (of a video's frame at `time`) and its bytes if cached."""
+        name = self.cache.key(content_hash, "face", FACE_SIDE, tuple(round(v, 1) for v in box),
+                              *(() if time is None else (round(time, 3),)))
         return name, self.cache.get(name)
 
     def render_photo(self, name: str, source: Source, kind: str) -> tuple[Outcome, bytes | None]:
-        """A photo scaled to fit SIZES[kind], EXIF-corrected, as JPEG (cached under `name`)."""
+        """A photo scaled to fit SIZES[kind], EXIF-corrected (a video: its poster frame), as JPEG (cached under
+        `name`)."""
         side = SIZES[kind]
         outcome, decoded = self._decode(source, side)
         if decoded is None:
@@ -236,13 +254,14 @@ class Renderer:
         return Outcome.OK, data
 
     def render_face(self, name: str, source: Source, box: tuple[float, float, float, float],
-                    photo_long_side: int) -> tuple[Outcome, bytes | None]:
-        """A square crop around a face (a margin of a quarter of its size each side), FACE_SIDE px, as JPEG."""
+                    photo_long_side: int, time: float | None = None) -> tuple[Outcome, bytes | None]:
+        """A square crop around a face (a margin of a quarter of its size each side), FACE_SIDE px, as JPEG; a
+        video's face from its own frame (`time`)."""
         x1, y1, x2, y2 = box
         face_side = max(x2 - x1, y2 - y1, 1.0)
         # Decode only as large as the crop needs: the face keeps >= FACE_SIDE pixels after the reduction.
         needed = max(FACE_SIDE, math.ceil(photo_long_side * FACE_SIDE / face_side))
-        outcome, decoded = self._decode(source, needed)
+        outcome, decoded = self._decode(source, needed, time)
         if decoded is None:
             return outcome, None
         s = decoded.scale
@@ -258,8 +277,11 @@ class Renderer:
         self.cache.put(name, data)
         return Outcome.OK, data
 
-    def _decode(self, source: Source, long_side: int) -> tuple[Outcome, imaging.DecodedImage | None]:
+    def _decode(self, source: Source, long_side: int, time: float | None = None
+                ) -> tuple[Outcome, imaging.DecodedImage | None]:
         """Decode the verified original with a long side of at least `long_side` (or whole)."""
+        if source.duration is not None:
+            return self._decode_frame(source, long_side, time)
         with self._decoded_lock:
             hit = self._decoded.get(source.content_hash)
             if hit is not None and (hit.scale == 1.0 or max(hit.rgb.shape[:2]) >= long_side):
@@ -288,6 +310,25 @@ class Renderer:
             while len(self._decoded) > 2:  # the faces of one photo, asked together, decode it once
                 self._decoded.popitem(last=False)
         return Outcome.OK, decoded
+
+
+    def _decode_frame(self, source: Source, long_side: int, time: float | None
+                      ) -> tuple[Outcome, imaging.DecodedImage | None]:
+        """A video's frame at `time` (the poster frame when None), its display matrix applied, scaled by FFmpeg
+        to about `long_side`; the scale back to the displayed frame the face boxes are in."""
+        outcome = check_source(source.path, source.size, source.mtime_ns)
+        if outcome is not Outcome.OK:
+            return outcome, None
+        try:
+            rgb, info = video.frame_at(source.path, source.frame_time(time), long_side=max(long_side, FACE_SIDE))
+        except PhotoError as exc:
+            log.info("thumbnail_unreadable", path=str(source.path), reason=exc.reason)
+            return Outcome.UNREADABLE, None
+        except OSError:
+            return Outcome.MISSING, None
+        meta = PhotoMeta(width=info.width, height=info.height, format="video")
+        return Outcome.OK, imaging.DecodedImage(rgb=np.ascontiguousarray(rgb), scale=info.width / rgb.shape[1],
+                                                meta=meta, orientation=1)
 
 
 def _jpeg(image: Image.Image, *, quality: int) -> bytes:

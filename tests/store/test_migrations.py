@@ -201,7 +201,7 @@ def test_v8_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
         conn.close()
     conn = sqlite3.connect(path)  # build the v8 state by hand: the store code is v9 now
     conn.execute("PRAGMA user_version = 8")
-    conn.execute("DELETE FROM schema_migrations WHERE version = 9")
+    conn.execute("DELETE FROM schema_migrations WHERE version >= 9")
     conn.execute("DROP TABLE photos")
     conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL UNIQUE, width INTEGER "
                  "NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL, taken_at TEXT, camera TEXT, gps_lat REAL, "
@@ -229,13 +229,15 @@ def test_v8_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
     finally:
         conn.close()
     with Store.open(path) as store:
-        assert store.read(migrations.current_version) == migrations.LATEST >= 9
+        assert store.read(migrations.current_version) == migrations.LATEST >= 10
         after = {t: store.read(lambda c, t=t: c.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall())
                  for t in before}
-        assert [(*r, None) for r in before["photos"]] == after["photos"]  # missing_since NULL: present
+        # missing_since NULL: present; then v11's kind 'photo', no duration, codec or pair
+        assert [(*r, None, "photo", None, None, None) for r in before["photos"]] == after["photos"]
         assert [(*r, None, None) for r in before["files"]] == after["files"]  # inode, ctime_ns unknown
-        for table in ("objects", "faces", "photo_metadata"):
-            assert before[table] == after[table], table
+        assert [(*r, None, None) for r in before["objects"]] == after["objects"]  # v11: time, seen
+        assert [(*r, None, None, None) for r in before["faces"]] == after["faces"]  # v11: time, track, seen
+        assert before["photo_metadata"] == after["photo_metadata"]
         assert store.read(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
         assert list(tmp_path.glob("library.db.v8-*.bak")), "a data migration backs the file up first"
         # The top id deleted, a new photo gets a new id.
@@ -272,3 +274,41 @@ def test_v6_database_gains_sidecar_retries_and_abandoned_sidecars_are_dirty_agai
         assert delay == 2.0 and store.sidecar_failed(1, "again") == 4.0
         assert store.sidecar_jobs(10, tags=False) == []  # not due yet
         assert store.status_counts().sidecar_error == "again"
+
+
+def test_v10_database_gains_videos(tmp_path: Path) -> None:
+    """v10 -> v11 (issue 24): every stored photo is kind 'photo' with no duration, codec or pair; its faces and
+    objects have no time, track or spans; a video then records through the same write."""
+    import dataclasses
+
+    from people_synth import analysis, content_hash
+
+    from daemon.types import DetectedObject, PhotoMeta
+
+    path = tmp_path / "library.db"
+    conn = db.connect(path)
+    try:
+        assert migrations.migrate(conn, path, upto=10) == list(range(1, 11))
+        conn.execute("INSERT INTO photos (content_hash, width, height, format, analysed_at) "
+                     "VALUES (?, 10, 10, 'JPEG', 't')", (content_hash("old"),))
+        conn.execute("INSERT INTO faces (photo_id, x1, y1, x2, y2, score, landmarks, embedding) "
+                     "VALUES (1, 0, 0, 1, 1, 0.9, '[]', ?)", (B.blob(np.ones(128, np.float32) / np.sqrt(128)),))
+    finally:
+        conn.close()
+    with Store.open(path) as store:
+        assert store.read(migrations.current_version) == migrations.LATEST >= 10
+        assert store.read(lambda c: c.execute("SELECT kind, duration, codec, paired_with FROM photos").fetchall()) \
+            == [("photo", None, None, None)]
+        assert store.read(lambda c: c.execute("SELECT time, track, seen FROM faces").fetchall()) == [(None, None, None)]
+        base = analysis([np.eye(128, dtype=np.float32)[0]], tags=("dog",))
+        face = dataclasses.replace(base.faces[0], time=2.5, track=0, seen=((1.0, 4.0), (9.0, 9.0)))
+        obj = DetectedObject(label="dog", score=0.9, box=(0, 0, 5, 5), time=1.0, seen=((1.0, 2.0),))
+        clip = dataclasses.replace(base, faces=(face,), objects=(obj,), meta=PhotoMeta(
+            width=1920, height=1080, format="MP4", kind="video", duration=61.5, codec="hevc"))
+        store.record_analysis("/v/clip.mp4", 1, 1, content_hash("clip"), clip)
+        assert store.read(lambda c: c.execute("SELECT kind, duration, codec FROM photos WHERE id = 2").fetchone()) \
+            == ("video", 61.5, "hevc")
+        assert store.read(lambda c: c.execute("SELECT time, track, seen FROM faces WHERE photo_id = 2").fetchone()) \
+            == (2.5, 0, "[[1.0, 4.0], [9.0, 9.0]]")
+        assert store.read(lambda c: c.execute("SELECT time, seen FROM objects WHERE photo_id = 2").fetchone()) \
+            == (1.0, "[[1.0, 2.0]]")
