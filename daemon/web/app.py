@@ -78,6 +78,7 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
         Route("/faces/new-person", faces.new_person, methods=["POST"]),
         Route("/unknown", faces.unknown),
         Route("/photos", photos.photos),
+        Route("/photos/month", photos.month),
         Route("/photos/{photo_id:int}", photos.photo),
         Route("/status", status.status),
         Route("/status/retry", status.retry, methods=["POST"]),

@@ -194,8 +194,11 @@ def test_v8_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
         conn.close()
     rng = np.random.default_rng(22)
     centres = identities(2, seed=22)
-    with Store.open(path) as store:  # migrates to v9 at once; the rows below go in through the v8 columns
-        pass
+    conn = db.connect(path)  # to v9 at once (no later step: v10 adds triggers on photos, dropped below); the rows
+    try:                      # below go in through the v8 columns
+        assert migrations.migrate(conn, path, upto=9) == [9]
+    finally:
+        conn.close()
     conn = sqlite3.connect(path)  # build the v8 state by hand: the store code is v9 now
     conn.execute("PRAGMA user_version = 8")
     conn.execute("DELETE FROM schema_migrations WHERE version = 9")
@@ -226,7 +229,7 @@ def test_v8_database_keeps_every_id_and_row_and_never_reuses_a_photo_id(tmp_path
     finally:
         conn.close()
     with Store.open(path) as store:
-        assert store.read(migrations.current_version) == migrations.LATEST == 9
+        assert store.read(migrations.current_version) == migrations.LATEST >= 9
         after = {t: store.read(lambda c, t=t: c.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall())
                  for t in before}
         assert [(*r, None) for r in before["photos"]] == after["photos"]  # missing_since NULL: present
