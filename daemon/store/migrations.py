@@ -272,6 +272,66 @@ def _v11_videos(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE objects ADD COLUMN seen TEXT")
 
 
+# A photo's earliest done file's mtime; none for a Live Photo's video (v11: its still is the item shown).
+_FILE_NS = ("CASE WHEN p.paired_with IS NOT NULL THEN NULL ELSE (SELECT min(f.mtime_ns) FROM files f "
+            "WHERE f.photo_id = p.id AND +f.status = 'done') END")
+
+
+def _photo_dates_refresh(photo_id: str) -> str:
+    """The statement that makes one photo's `photo_dates` row what its photo and files say (none for a photo that
+    is gone); `photo_id` is the trigger's NEW.x / OLD.x."""
+    return ("INSERT OR REPLACE INTO photo_dates (photo_id, taken, file_ns) SELECT p.id, substr(p.taken_at, 1, 19), "
+            f"{_FILE_NS} FROM photos p WHERE p.id = {photo_id};")
+
+
+V12_TRIGGERS = (
+    f"CREATE TRIGGER photo_dates_photo_new AFTER INSERT ON photos BEGIN {_photo_dates_refresh('NEW.id')} END",
+    f"CREATE TRIGGER photo_dates_photo_taken AFTER UPDATE OF taken_at, paired_with ON photos BEGIN "
+    f"{_photo_dates_refresh('NEW.id')} END",
+    f"CREATE TRIGGER photo_dates_file_new AFTER INSERT ON files WHEN NEW.photo_id IS NOT NULL BEGIN "
+    f"{_photo_dates_refresh('NEW.photo_id')} END",
+    "CREATE TRIGGER photo_dates_file_changed AFTER UPDATE OF photo_id, status, mtime_ns ON files "
+    "WHEN OLD.photo_id IS NOT NEW.photo_id OR OLD.status IS NOT NEW.status OR OLD.mtime_ns IS NOT NEW.mtime_ns "
+    f"BEGIN {_photo_dates_refresh('OLD.photo_id')} "
+    f"{_photo_dates_refresh('NEW.photo_id').replace(';', ' AND NEW.photo_id IS NOT OLD.photo_id;')} END",
+    f"CREATE TRIGGER photo_dates_file_gone AFTER DELETE ON files WHEN OLD.photo_id IS NOT NULL BEGIN "
+    f"{_photo_dates_refresh('OLD.photo_id')} END",
+)
+
+
+def _v12_photo_dates(conn: sqlite3.Connection) -> None:
+    # v12 (issue 25, the timeline): each photo's date as the search's rule reads it, in a narrow table SQLite
+    # keeps in step itself (triggers on photos and files, like an index: no writer changes), so a 100k-photo
+    # timeline groups months and counts facets on indexes instead of grouping every file row per request.
+    # `taken` is the EXIF capture time (substr(taken_at, 1, 19)), `file_ns` the earliest done file's mtime, NULL
+    # when the photo has no done file (missing, or being analysed again): such a photo is in no search. Local
+    # time stays a read-time matter (`file_ns` is UTC), so the CLI and the web app agree in any time zone.
+    # A later migration that rebuilds `photos` (as v9 did) must create the two photos triggers again.
+    conn.execute("""CREATE TABLE photo_dates (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        taken TEXT,
+        file_ns INTEGER
+    )""")
+    conn.execute(f"INSERT INTO photo_dates (photo_id, taken, file_ns) SELECT p.id, substr(p.taken_at, 1, 19), "
+                 f"{_FILE_NS} FROM photos p")
+    conn.execute("CREATE INDEX photo_dates_taken ON photo_dates(taken) WHERE taken IS NOT NULL AND file_ns IS NOT NULL")
+    # The months of the capture times in index order: grouped without sorting 100k rows.
+    conn.execute("CREATE INDEX photo_dates_month ON photo_dates(substr(taken, 1, 7)) "
+                 "WHERE taken IS NOT NULL AND file_ns IS NOT NULL")
+    conn.execute("CREATE INDEX photo_dates_file ON photo_dates(file_ns) WHERE taken IS NULL AND file_ns IS NOT NULL")
+    conn.execute("CREATE INDEX photo_dates_hidden ON photo_dates(photo_id) WHERE file_ns IS NULL")
+    for statement in V12_TRIGGERS:
+        conn.execute(statement)
+    # The facets count photos per person and per tag: indexes that answer from the index alone (the face and
+    # object rows are wide: embeddings, boxes). Each replaces the one-column index it extends.
+    for old, table, columns in (("faces_person", "faces", "person_id, photo_id"),
+                                ("faces_photo", "faces", "photo_id, person_id"),
+                                ("objects_label", "objects", "label, photo_id"),
+                                ("objects_photo", "objects", "photo_id, label")):
+        conn.execute(f"DROP INDEX IF EXISTS {old}")
+        conn.execute(f"CREATE INDEX {old} ON {table}({columns})")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
@@ -286,6 +346,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "photo_places (city, region, country per photo), events and event_photos",
               _v10_places_and_events),
     Migration(11, "videos: photos.kind/duration/codec/paired_with, faces and objects time/track/seen", _v11_videos),
+    Migration(12, "photo_dates (the timeline's dates, kept by triggers) and the facets' covering indexes",
+              _v12_photo_dates),
 )
 LATEST = MIGRATIONS[-1].version
 

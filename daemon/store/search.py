@@ -2,7 +2,7 @@
 the one result type (`PhotoHit`), `search_photos` and `count_photos`.
 
 A field added to the search is written here twice: the filter (a field of `PhotoFilter` and its WHERE clause in
-`_photo_where`) and the result (a field of `PhotoHit`, filled in `search_photos`); `daemon/library/photos.py`
+`photo_where`) and the result (a field of `PhotoHit`, filled in `search_photos`); `daemon/library/photos.py`
 hands both through unchanged.
 """
 
@@ -34,9 +34,8 @@ class PhotoFilter:
       complement; faces not grouped into a person yet do not count, `tags=("person",)` finds bodies).
     - `since` / `until`: 'YYYY', 'YYYY-MM', 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS]', both inclusive (`until`
       covers the whole year/month/day/minute given), on the photo's date: its EXIF capture time, else its file's
-      modification time in local time (`PhotoHit.date_source` says which). ValueError for other text.
-    - `exif_dates`: the date is the capture time alone (a photo without one matches no date bound and sorts
-      last); the web app's choice.
+      modification time in local time (`PhotoHit.date_source` says which; `DATE_SQL`, the one rule of the CLI,
+      the web app's search and its timeline). ValueError for other text.
     - `camera`: case-insensitive substring of the EXIF camera ("canon", "iPhone 12").
     - `near`: (latitude, longitude, km) on the stored GPS position; photos without one never match.
     - `place`: a city, region or country name, case- and accent-insensitive ("kobenhavn" finds København); parts
@@ -53,7 +52,6 @@ class PhotoFilter:
     no_people: bool = False
     since: str | None = None
     until: str | None = None
-    exif_dates: bool = False
     camera: str | None = None
     near: tuple[float, float, float] | None = None
     place: str | None = None
@@ -207,51 +205,105 @@ def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> flo
     return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-_DATE_SQL = ("coalesce(substr(p.taken_at, 1, 19), "
-             "strftime('%Y-%m-%dT%H:%M:%S', m.mtime_ns / 1000000000, 'unixepoch', 'localtime'))")
+# The photos a search can show, as `t` (photo_id, taken: the EXIF capture time as 'YYYY-MM-DDTHH:MM:SS' or NULL,
+# file_ns: the earliest done file's mtime): `photo_dates` (schema v12, kept in step by triggers), or on an older
+# library a read-only reader opens as it is, the same columns grouped from the files. A photo with no done file
+# (missing, or being analysed again) is in neither, nor is a Live Photo's video (its still is the item).
+_DATES_TABLE = "photo_dates t"
+_DATES_GROUPED = ("(SELECT f.photo_id, substr(ph.taken_at, 1, 19) AS taken, min(f.mtime_ns) AS file_ns FROM files f "
+                  "JOIN photos ph ON ph.id = f.photo_id WHERE f.status = 'done'{paired} GROUP BY f.photo_id) t")
+SHOWN = "t.file_ns IS NOT NULL"
+
+# The photo's date, the one rule of `pictod photos`, the web app's search and its timeline (issue 22): the EXIF
+# capture time, else the earliest done file's modification time in local time.
+LOCAL_FILE_TIME = "strftime('%Y-%m-%dT%H:%M:%S', t.file_ns / 1000000000, 'unixepoch', 'localtime')"
+DATE_SQL = f"coalesce(t.taken, {LOCAL_FILE_TIME})"
+_FIRST_PATH = "(SELECT min(fp.path) FROM files fp WHERE fp.photo_id = t.photo_id AND +fp.status = 'done')"
+_WIDEN_NS = 2 * 86400 * 10**9  # more than any UTC offset (-12 h .. +14 h)
+_INT64 = (-(2**63), 2**63 - 1)
 
 
-_EXIF_DATE_SQL = "substr(p.taken_at, 1, 19)"
+def photos_from(conn: sqlite3.Connection, *, photos: bool = True) -> str:
+    """The FROM of a search: the shown photos as `t`, joined to `photos p` when the query reads its columns."""
+    dates = _DATES_TABLE if has_column(conn, "photo_dates", "file_ns") else _DATES_GROUPED.format(
+        paired=" AND ph.paired_with IS NULL" if has_column(conn, "photos", "paired_with") else "")
+    return f"{dates} JOIN photos p ON p.id = t.photo_id" if photos else dates
 
-# The analysed photos with their earliest done file's mtime and their first path, for the search's FROM.
-_PHOTOS_SQL = ("photos p JOIN (SELECT photo_id, min(mtime_ns) AS mtime_ns, min(path) AS first_path FROM files "
-               "WHERE status = 'done' AND photo_id IS NOT NULL GROUP BY photo_id) m ON m.photo_id = p.id")
+
+def reads_photos(clause: str) -> bool:
+    """Whether a WHERE clause reads a column of `photos p` (any condition a field adds; the others read `t`)."""
+    return re.search(r"\bp\.", clause) is not None
 
 
-def _photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[object], str]:
-    """The search's WHERE clause (with ' WHERE ', or empty), its arguments and the distance expression."""
-    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
-    where: list[str] = []
+def _utc_ns(text: str, shift: int) -> int | None:
+    """'YYYY-MM-DDTHH:MM:SS' read as UTC, in ns, shifted and clamped to SQLite's integers; None past 9999."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None  # date_bounds' "after every date"
+    ns = int((moment - datetime(1970, 1, 1)).total_seconds()) * 10**9 + shift
+    return min(max(ns, _INT64[0]), _INT64[1])
+
+
+def date_range(start: str | None, end: str | None) -> tuple[str, list[object]]:
+    """The condition `start <= date < end` (either may be None) of DATE_SQL, written so the indexes serve it:
+    capture times on `taken`; file times on `file_ns` widened by two days (any time zone), then exactly."""
+    # Each branch alone implies its partial index's WHERE, so SQLite answers the OR from both indexes.
+    exif: list[str] = ["t.taken IS NOT NULL", SHOWN]
+    file_time: list[str] = ["t.taken IS NULL", SHOWN]
+    exif_args: list[object] = []
+    file_args: list[object] = []
+    for bound, op, shift in ((start, ">=", -_WIDEN_NS), (end, "<", _WIDEN_NS)):
+        if bound is None:
+            continue
+        exif.append(f"t.taken {op} ?")
+        exif_args.append(bound)
+        ns = _utc_ns(bound, shift)
+        if ns is not None:
+            file_time.append(f"t.file_ns {op} ?")
+            file_args.append(ns)
+        file_time.append(f"{LOCAL_FILE_TIME} {op} ?")
+        file_args.append(bound)
+    return f"({' AND '.join(exif)} OR {' AND '.join(file_time)})", exif_args + file_args
+
+
+def photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[object], str]:
+    """The search's WHERE clause (with ' WHERE '; the shown photos at least), its arguments and the distance
+    expression. Photo ids are `t.photo_id`; `p.` columns make the caller join `photos` (`reads_photos`)."""
+    where: list[str] = [SHOWN]
     args: list[object] = []
     videos = has_column(conn, "photos", "kind")  # schema v11 (a read-only look at an older library has none)
-    # The item's own rows, and for a Live Photo's still its video's too.
-    own = "({t}.photo_id = p.id OR {t}.photo_id IN (SELECT v.id FROM photos v WHERE v.paired_with = p.id))" \
-        if videos else "{t}.photo_id = p.id"
-    if videos:
-        where.append("p.paired_with IS NULL")
-        if flt.kind is not None:
-            where.append("p.kind = ?")
+    # A Live Photo's video is no hit of its own (photo_dates hides it: `photos_from`); its rows count for its
+    # still: `live` adds the stills whose video has the row (few rows: the partial index on paired_with).
+    live = (" UNION ALL SELECT v.paired_with FROM photos v JOIN {table} x ON x.photo_id = v.id "
+            "WHERE v.paired_with IS NOT NULL AND {cond}") if videos else ""
+    if flt.kind is not None:
+        where.append("p.kind = ?" if videos else ("0" if flt.kind == "video" else "1"))
+        if videos:
             args.append(flt.kind)
-    elif flt.kind == "video":
-        where.append("0")
+    # IN (...) rather than EXISTS: SQLite can start from the few photos with that tag or person.
     for tag in flt.tags:
-        where.append(f"EXISTS (SELECT 1 FROM objects o WHERE {own.format(t='o')} AND o.label = ?)")
-        args.append(tag)
+        where.append("t.photo_id IN (SELECT o.photo_id FROM objects o WHERE o.label = ?"
+                     f"{live.format(table='objects', cond='x.label = ?')})")
+        args.extend([tag, tag] if videos else [tag])
     for group in _person_groups(conn, flt.people):
-        where.append(f"EXISTS (SELECT 1 FROM faces fa WHERE {own.format(t='fa')} AND fa.person_id IN "
-                     f"({marks(len(group))}))")
-        args.extend(group)
-    assigned = f"EXISTS (SELECT 1 FROM faces fa WHERE {own.format(t='fa')} AND fa.person_id IS NOT NULL)"
+        qs = marks(len(group))
+        where.append(f"t.photo_id IN (SELECT fa.photo_id FROM faces fa WHERE fa.person_id IN ({qs})"
+                     f"{live.format(table='faces', cond=f'x.person_id IN ({qs})')})")
+        args.extend([*group, *group] if videos else group)
+    assigned = "EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = t.photo_id AND fa.person_id IS NOT NULL)"
+    if videos:
+        assigned = (f"({assigned} OR EXISTS (SELECT 1 FROM photos v JOIN faces fa ON fa.photo_id = v.id "
+                    "WHERE v.paired_with = t.photo_id AND fa.person_id IS NOT NULL))")
     if flt.any_person:
         where.append(assigned)
     if flt.no_people:
         where.append("NOT " + assigned)
-    if flt.since:
-        where.append(f"{date_sql} >= ?")
-        args.append(date_bounds(flt.since)[0])
-    if flt.until:
-        where.append(f"{date_sql} < ?")
-        args.append(date_bounds(flt.until)[1])
+    if flt.since or flt.until:
+        condition, more = date_range(date_bounds(flt.since)[0] if flt.since else None,
+                                     date_bounds(flt.until)[1] if flt.until else None)
+        where.append(condition)
+        args += more
     if flt.camera is not None:
         escaped = flt.camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("p.camera LIKE ? ESCAPE '\\'")
@@ -284,30 +336,28 @@ def _photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[
         distance = "pictod_km(p.gps_lat, p.gps_lon, ?, ?)"
         where.append(f"{distance} <= ?")
         args += [lat, lon, km]
-    return (" WHERE " + " AND ".join(where) if where else ""), args, distance
+    return " WHERE " + " AND ".join(where), args, distance
 
 
 def count_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> int:
     """How many analysed photos match `flt` (its sort and page aside)."""
-    clause, args, _distance = _photo_where(conn, flt)
-    return int(conn.execute(f"SELECT count(*) FROM {_PHOTOS_SQL}{clause}", args).fetchone()[0])
+    clause, args, _distance = photo_where(conn, flt)
+    source = photos_from(conn, photos=reads_photos(clause))
+    return int(conn.execute(f"SELECT count(*) FROM {source}{clause}", args).fetchone()[0])
 
 
 def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
     """Analysed photos matching every condition of `flt`, sorted and paged, with their paths, objects and faces."""
-    clause, args, distance = _photo_where(conn, flt)
+    clause, args, distance = photo_where(conn, flt)
     order = "DESC" if flt.descending else "ASC"
     sort = f"photo_date {order}, first_path {order}" if flt.sort == "date" else f"first_path {order}"
-    if flt.exif_dates and flt.sort == "date":
-        sort = "p.taken_at IS NULL, " + sort
     select_args: list[object] = list(flt.near[:2]) if flt.near is not None else []
-    date_sql = _EXIF_DATE_SQL if flt.exif_dates else _DATE_SQL
     videos = has_column(conn, "photos", "kind")
     extra = ("p.kind, p.duration, p.codec, (SELECT min(v.id) FROM photos v WHERE v.paired_with = p.id)" if videos
              else "'photo', NULL, NULL, NULL")
-    sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, m.mtime_ns, "
-           f"m.first_path, {date_sql} AS photo_date, {distance} AS distance_km, {extra} FROM {_PHOTOS_SQL}{clause}"
-           f" ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
+    sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, t.file_ns, "
+           f"{_FIRST_PATH} AS first_path, {DATE_SQL} AS photo_date, {distance} AS distance_km, {extra} "
+           f"FROM {photos_from(conn)}{clause} ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
     limit = -1 if flt.limit is None else max(0, flt.limit)
     rows = conn.execute(sql, [*select_args, *args, limit, max(0, flt.offset)]).fetchall()
     ids = [int(r[0]) for r in rows]

@@ -83,6 +83,7 @@ def create_app(cfg: Config, *, token: str, served: Served, cookie: str = "pictod
         Route("/faces/new-person", faces.new_person, methods=["POST"]),
         Route("/unknown", faces.unknown),
         Route("/photos", photos.photos),
+        Route("/photos/month", photos.month),
         Route("/photos/{photo_id:int}", photos.photo),
         Route("/events/{event_id:int}", event_pages.event),
         Route("/events/{event_id:int}/name", event_pages.name, methods=["POST"]),

@@ -1,75 +1,207 @@
-"""The photo pages: the search (`pictod photos`'s use case, on capture dates, newest first), one photo with its
-boxes, and the images: face crops and photo renditions, rendered from the original file (inside a watched
-folder, unchanged since analysis) in the decode pool, never on the event loop."""
+"""The photo pages: the Photos page, a timeline of the library by month (`daemon/library/timeline.py`: the
+photos `pictod photos` finds, by its date rule, narrowed by facets and a date range; `/photos/month` gives the
+page's script one month at a time), one photo with its boxes, and the images: face crops and photo renditions,
+rendered from the original file (inside a watched folder, unchanged since analysis) in the decode pool, never on
+the event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import calendar
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from daemon.errors import NotFoundError, PictodError
-from daemon.library import NoLibrary, photos, places, reads
-from daemon.library.photos import PhotoFiles, PhotoFilter
-from daemon.web.pages import HERE, Pages, check_id, label, pages, to_int
+from daemon.library import NoLibrary, photos, places, plain, reads, timeline
+from daemon.library.photos import PhotoFiles, PhotoFilter, date_bounds
+from daemon.store import Store
+from daemon.web.pages import HERE, Pages, check_id, label, to_int, wants_json
 from daemon.web.thumbs import SIZES, Outcome, Source, check_source
 
-PHOTOS_PER_PAGE = 96
+PHOTOS_PER_PAGE = 96  # the JSON answer's page of search hits
+MAX_VALUES = 20  # values of one facet in a filter
+FACET_SHOWN = 8  # values of a facet listed before "all N"
+FACET_MAX = 200  # values of a facet on the page at most (the people box finds the others)
+FACET_TITLES = {"people": "People", "tags": "Things"}
 # A video's stored format (its file's extension, upper case) -> the media type its file is served with.
 _VIDEO_TYPES = {"MP4": "video/mp4", "M4V": "video/x-m4v", "MOV": "video/quicktime", "3GP": "video/3gpp",
                 "WEBM": "video/webm", "MKV": "video/x-matroska", "AVI": "video/x-msvideo"}
-_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _PLACEHOLDERS: dict[Outcome, bytes] = {
     o: (HERE / "static" / f"{o.value}.svg").read_bytes() for o in Outcome if o is not Outcome.OK}
 
 
+@dataclass(frozen=True)
+class Search:
+    """The Photos page's filter as a request gave it: the filter, what the fields show back, what was wrong."""
+
+    flt: PhotoFilter
+    query: list[tuple[str, str]]  # the filter as query parameters, one value each (what every link carries)
+    wanted: str  # the people box: `Ada #12, #3`
+    since: str
+    until: str
+    problems: list[str]
+
+
+def _search(store: Store, params: QueryParams) -> Search:
+    """The filter of a Photos request: each facet's values (people also from the comma-separated box), the date
+    range; an unknown person or a bad date is a problem shown on the page, not an error."""
+    flt = PhotoFilter(sort="date", descending=True)
+    query: list[tuple[str, str]] = []
+    problems: list[str] = []
+    wanted: list[str] = []
+    for facet in timeline.FACETS:
+        values: list[int | str] = []
+        texts = [t.strip() for raw in params.getlist(facet.param)
+                 for t in (raw.split(facet.split) if facet.split else [raw]) if t.strip()][:MAX_VALUES]
+        for text in texts:
+            try:
+                value = facet.parse(store, text)
+            except PictodError as exc:
+                problems.append(str(exc))
+                if facet.field == "people":
+                    wanted.append(text)
+                continue
+            if value not in values:
+                values.append(value)
+                query.append((facet.param, str(value)))
+                if facet.field == "people":
+                    wanted.append(label(reads.person_summary(store, int(value))))
+        flt = timeline.narrowed(flt, facet, values)
+    since, until = params.get("since", "").strip(), params.get("until", "").strip()
+    for key, text in (("since", since), ("until", until)):
+        if text:
+            try:
+                date_bounds(text)
+                query.append((key, text))
+            except ValueError as exc:
+                problems.append(str(exc))
+    dated = dict(query)
+    flt = dataclasses.replace(flt, since=dated.get("since"), until=dated.get("until"))
+    return Search(flt=flt, query=query, wanted=", ".join(wanted), since=since, until=until, problems=problems)
+
+
+def _href(query: list[tuple[str, str]], **extra: str | int) -> str:
+    """/photos with this query (and a month or an offset)."""
+    pairs = query + [(k, str(v)) for k, v in extra.items()]
+    return "/photos" + ("?" + urlencode(pairs) if pairs else "")
+
+
+def _toggle(query: list[tuple[str, str]], param: str, value: int | str) -> str:
+    """The page with one facet value added to the filter, or taken out if it is in it (back to the newest)."""
+    pair = (param, str(value))
+    return _href([q for q in query if q != pair] if pair in query else [*query, pair])
+
+
+def _month_name(month: str) -> str:
+    return f"{calendar.month_name[int(month[5:7])]} {month[:4]}"
+
+
 class PhotoPages(Pages):
-    """/photos, /photos/ID and the image endpoints."""
+    """/photos (the timeline), /photos/month, /photos/ID and the image endpoints."""
 
     def photos(self, request: Request) -> Response:
-        """Photo search by tags, people (all of them) and a date range."""
+        """The library by month, newest first, narrowed by facets (people, tags) and a date range; without
+        JavaScript a page of months with previous and next; a script's GET: the CLI's search (`photos --json`,
+        a page of PHOTOS_PER_PAGE) with the months and facets."""
         def build() -> Response:
             store = self._store()
             params = request.query_params
-            tags = [t for t in params.getlist("tag") if t][:20]
-            wanted = [w.strip() for v in params.getlist("person") for w in v.split(",") if w.strip()][:20]
-            since, until = params.get("since", "").strip(), params.get("until", "").strip()
-            problems = [f"not a date: {d!r} (use YYYY-MM-DD)" for d in (since, until) if d and not _DATE.fullmatch(d)]
-            people: list[int] = []
-            shown: list[str] = []  # what the box shows back: `Ada #12` for a bare `12`
-            for text in wanted:
+            search = _search(store, params)
+            month = params.get("month") or None
+            problems = list(search.problems)
+            if month is not None:
                 try:
-                    people.append(reads.find_person(store, text))
-                    shown.append(label(reads.person_summary(store, people[-1])))
-                except PictodError as exc:
+                    timeline.check_month(month)
+                except ValueError as exc:
                     problems.append(str(exc))
-                    shown.append(text)
-            page = to_int(params.get("page"), 1)
-            hits: list[photos.PhotoHit] = []
-            total = 0
-            if not problems:
-                flt = PhotoFilter(tags=tuple(tags), people=tuple(people), since=since or None, until=until or None,
-                                  exif_dates=True, sort="date", descending=True, limit=PHOTOS_PER_PAGE,
-                                  offset=(page - 1) * PHOTOS_PER_PAGE)
-                try:
-                    hits, total = photos.search_photos(store, flt), photos.count_photos(store, flt)
-                except ValueError as exc:  # the shape of a date but none (2021-13)
-                    problems.append(str(exc))
-            query = [("tag", t) for t in tags] + [("person", p) for p in wanted] + \
-                [(k, v) for k, v in (("since", since), ("until", until)) if v]
-            counts = reads.tag_counts(store)
-            return self._page(request, "photos.html",
-                              lambda: {"photos": hits, "total": total, "problems": problems, "tags": counts},
-                              title="Photos", tags=counts, chosen=tags, wanted=", ".join(shown), since=since,
-                              until=until, problems=problems, ids=[h.id for h in hits], total=total, page=page,
-                              pages=pages(total, PHOTOS_PER_PAGE), query=query,
-                              choices=reads.search_people(store, "", limit=500))
+                    month = None
+            shown: timeline.Timeline | None = None
+            if not search.problems:
+                shown = timeline.timeline(store, search.flt, month=month, offset=to_int(params.get("offset"), 0, low=0))
+            if wants_json(request):
+                return JSONResponse(plain(self._answer(store, search, problems, shown, to_int(params.get("page"), 1))))
+            return self._render(request, "photos.html", **self._context(search, problems, shown))
+        return self._guarded(request, build)
+
+    def _answer(self, store: Store, search: Search, problems: list[str], shown: timeline.Timeline | None,
+                page: int) -> dict[str, Any]:
+        """The JSON of /photos: the CLI's search on the same filter and rule, newest first, a page of them."""
+        hits: list[photos.PhotoHit] = []
+        total = 0
+        if shown is not None:
+            flt = dataclasses.replace(search.flt, limit=PHOTOS_PER_PAGE, offset=(page - 1) * PHOTOS_PER_PAGE)
+            hits, total = photos.search_photos(store, flt), photos.count_photos(store, flt)
+        return {"photos": hits, "total": total, "problems": problems, "tags": reads.tag_counts(store),
+                "months": shown.months if shown else [], "facets": shown.facets if shown else []}
+
+    def _context(self, search: Search, problems: list[str], shown: timeline.Timeline | None) -> dict[str, Any]:
+        """What photos.html shows."""
+        query = search.query
+        months = shown.months if shown else []
+        counts = {m.month: m.count for m in months}
+        years: dict[str, list[timeline.Month]] = {}
+        for m in months:
+            years.setdefault(m.month[:4], []).append(m)
+        page = shown.page if shown else None
+        sections = []
+        if shown is not None and page is not None:
+            for s in page.slices:
+                items = shown.photos.get(s.month, [])
+                sections.append({"month": s.month, "name": _month_name(s.month), "count": counts[s.month],
+                                 "offset": s.offset, "items": items,
+                                 "more": _href(query, month=s.month, offset=s.offset + s.limit)
+                                 if s.offset + s.limit < counts[s.month] else None})
+        facets = [{"name": f.name, "title": FACET_TITLES.get(f.name, f.name.capitalize()), "param": f.param,
+                   "values": [{"label": v.label, "count": v.count, "chosen": v.chosen,
+                               "href": _toggle(query, f.param, v.value)} for v in f.values[:FACET_MAX]],
+                   "more": max(0, len(f.values) - FACET_MAX)} for f in (shown.facets if shown else [])]
+        people = next((f for f in (shown.facets if shown else []) if f.name == "people"), None)
+        hidden = [(k, v) for k, v in query if k not in ("person", "since", "until")]
+        return {
+            "title": "Photos", "total": shown.total if shown else 0, "problems": problems, "wanted": search.wanted,
+            "since": search.since, "until": search.until, "hidden": hidden, "facets": facets,
+            "facet_shown": FACET_SHOWN, "sections": sections, "years": years, "month_name": _month_name,
+            "href": lambda **extra: _href(query, **extra),
+            "fragment": "/photos/month" + ("?" + urlencode(query) if query else ""),
+            "current": sections[0]["month"] if sections else None,
+            "previous": _href(query, month=page.previous.month, offset=page.previous.offset)
+            if page and page.previous else None,
+            "next": _href(query, month=page.next.month, offset=page.next.offset) if page and page.next else None,
+            "page_number": page.number if page else 1, "pages": page.pages if page else 1,
+            "choices": [{"id": v.value, "name": v.label} for v in (people.values if people else [])
+                        if not str(v.label).startswith("#")][:500],
+        }
+
+    def month(self, request: Request) -> Response:
+        """One slice of a month under the Photos page's filter: the thumbnails as an HTML fragment (the page's
+        script appends it; the next offset, if the month goes on, in X-Pictod-More), or JSON for a script."""
+        def build() -> Response:
+            store = self._store()
+            params = request.query_params
+            search = _search(store, params)
+            if search.problems:
+                return self._error_page(request, 400, "; ".join(search.problems))
+            try:
+                month = timeline.check_month(params.get("month", ""))
+            except ValueError as exc:
+                return self._error_page(request, 400, str(exc))
+            part = timeline.month_photos(store, search.flt, month, offset=to_int(params.get("offset"), 0, low=0),
+                                         limit=to_int(params.get("limit"), timeline.PAGE_PHOTOS,
+                                                      high=timeline.PAGE_PHOTOS * 4))
+            if wants_json(request):
+                return JSONResponse(plain(part))
+            html = self.s.templates.get_template("_timeline_items.html").render(items=part.photos)
+            headers = {"x-pictod-more": str(part.more)} if part.more is not None else {}
+            return HTMLResponse(html, headers=headers)
         return self._guarded(request, build)
 
     def photo(self, request: Request) -> Response:

@@ -151,7 +151,8 @@ def test_photos_search_by_tags_people_and_dates(web: TestClient, cfg: Config, bu
     post(web, f"/people/{ids['small']}/name", {"name": "Joe"}, csrf=csrf_of(web))
     assert found(person="joe") == {photo_of[2], photo_of[3]}
     assert found(since="2020-01-01", until="2021-03-04") == {photo_of[1], photo_of[2]}
-    assert found(since="2021") == {photo_of[2], photo_of[3]}
+    # The CLI's rule (issue 22): a photo without a capture time is dated by its file (copied in just now).
+    assert found(since="2021") == {photo_of[2], photo_of[3], photo_of[4], photo_of[5]}
     assert "not a date" in web.get("/photos", params={"since": "yesterday"}).text
     assert "nobody is called" in web.get("/photos", params={"person": "Nobody"}).text
 

@@ -1,0 +1,278 @@
+"""The timeline, the web app's Photos page (issue 25): the photos a search shows, by month, newest first.
+
+- `months`: every month with a photo under the filter, with its count (the scrubber, the month headers).
+- `paginate`: those months cut into pages of about `PAGE_PHOTOS` photos, whole months where they fit, a month
+  larger than a page in page-sized slices (the pages without JavaScript, with their previous and next).
+- `month_photos`: one slice of one month (what the page's script fetches as the user scrolls).
+- `facets`: each facet's values with the number of photos they have under the filter (AND with the filter).
+- `timeline`: all of that for one page, read in one snapshot.
+
+A photo's month is its date by the search's one rule (`pictod photos --since/--until`): the EXIF capture time,
+else its file's modification time in local time (`daemon/store/search.py`'s `DATE_SQL`).
+
+A facet is one entry of `FACETS`: its name, the query parameter (and CLI option) naming one value, the
+`PhotoFilter` field it narrows (a tuple: every value chosen must hold), the store read giving its values with
+counts under a filter, and how a value typed or linked becomes the field's value. Places and events join as one
+entry each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.library import reads
+from daemon.store import Store
+from daemon.store import timeline as sql
+from daemon.store.search import PhotoFilter, check_filter, date_bounds
+from daemon.store.timeline import FacetCount, TimelineItem
+
+__all__ = ["FACETS", "PAGE_PHOTOS", "Facet", "FacetCount", "FacetValue", "FacetValues", "Month", "MonthPhotos",
+           "Slice", "Timeline", "TimelineItem", "TimelinePage", "check_month", "facets", "month_photos", "months",
+           "narrowed", "paginate", "parse_person", "timeline"]
+
+PAGE_PHOTOS = 120  # photos on a page without JavaScript, and per fetch of the page's script
+_MONTH = re.compile(r"\d{4}-\d{2}")
+
+
+@dataclass(frozen=True)
+class Facet:
+    """One way to narrow the timeline."""
+
+    name: str  # 'people': the heading and the key of its values in an answer
+    param: str  # 'person': the query parameter of one value (the CLI's --person)
+    field: str  # the PhotoFilter field it narrows, a tuple of values
+    counts: Callable[[sqlite3.Connection, PhotoFilter], list[FacetCount]]
+    parse: Callable[[Store, str], int | str] = lambda _store, text: text  # a value from a link or a form
+    split: str | None = None  # a form's text may name several values, separated by this
+
+
+_ID = re.compile(r"#?(\d{1,19})|.*#(\d{1,19})\)?")  # as `reads.find_person` reads an id
+
+
+def parse_person(store: Store, text: str) -> int:
+    """A person from a link or the people box: `12`, `#12`, `Ada #12` (one row read: the page's links name
+    people by id), else a name (`reads.find_person`)."""
+    match = _ID.fullmatch(" ".join(text.split()))
+    if match:
+        return reads.person_summary(store, int(match.group(1) or match.group(2))).id
+    return reads.find_person(store, text)
+
+
+FACETS: tuple[Facet, ...] = (
+    Facet("people", "person", "people", sql.person_counts, parse=parse_person, split=","),
+    Facet("tags", "tag", "tags", sql.tag_counts),
+)
+
+
+@dataclass(frozen=True)
+class Month:
+    """A month with photos under the filter."""
+
+    month: str  # 'YYYY-MM'
+    count: int
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Photos offset .. offset + limit - 1 of a month, newest first."""
+
+    month: str
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """One page of months: its slices, and the first slice of the pages before and after it."""
+
+    number: int  # from 1
+    pages: int
+    slices: tuple[Slice, ...]
+    previous: Slice | None
+    next: Slice | None
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    """One value of a facet: what it puts in the filter, what a page shows, its photos under the filter."""
+
+    value: int | str
+    label: str
+    count: int
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class FacetValues:
+    """A facet's values, chosen ones first, then the most photos first."""
+
+    name: str
+    param: str
+    values: list[FacetValue]
+
+
+@dataclass(frozen=True)
+class MonthPhotos:
+    """One slice of a month and where the next begins (None: the month is complete)."""
+
+    month: str
+    offset: int
+    photos: list[TimelineItem]
+    more: int | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One page of the timeline, read in one snapshot."""
+
+    months: list[Month]
+    total: int
+    page: TimelinePage
+    photos: dict[str, list[TimelineItem]]  # the page's photos by month, newest first
+    facets: list[FacetValues]
+
+
+def check_month(text: str) -> str:
+    """'YYYY-MM' from a request, or ValueError."""
+    try:
+        if not _MONTH.fullmatch(text):
+            raise ValueError
+        date_bounds(text)
+    except ValueError:
+        raise ValueError(f"not a month: {text!r} (use YYYY-MM)") from None
+    return text
+
+
+def _months(conn: sqlite3.Connection, flt: PhotoFilter) -> list[Month]:
+    return [Month(month=m, count=n) for m, n in sql.months(conn, flt)]
+
+
+def months(store: Store, flt: PhotoFilter) -> list[Month]:
+    """Every month with a photo under the filter, newest first, with its photo count."""
+    check_filter(flt)
+    return store.read(lambda conn: _months(conn, flt))
+
+
+def _pages(months: Sequence[Month], size: int) -> list[list[Slice]]:
+    """Months packed into pages of at most `size` photos, in order: a month joins a page when it fits, and only
+    a month larger than a page is cut (into page-sized slices)."""
+    pages: list[list[Slice]] = []
+    current: list[Slice] = []
+    room = size
+    for m in months:
+        done = 0
+        while done < m.count:
+            left = m.count - done
+            if left > room and current:
+                pages.append(current)
+                current, room = [], size
+                continue
+            take = min(left, room)
+            current.append(Slice(month=m.month, offset=done, limit=take))
+            done += take
+            room -= take
+            if room == 0:
+                pages.append(current)
+                current, room = [], size
+    if current:
+        pages.append(current)
+    return pages
+
+
+def paginate(months: Sequence[Month], month: str | None = None, offset: int = 0, *,
+             size: int = PAGE_PHOTOS) -> TimelinePage:
+    """The page holding photo `offset` of `month` (the first page without a month; a month without photos: the
+    page of the next older one with photos, else the last page)."""
+    pages = _pages(months, max(1, size))
+    if not pages:
+        return TimelinePage(number=1, pages=1, slices=(), previous=None, next=None)
+    at = 0
+    if month is not None:
+        at = len(pages) - 1
+        for i, slices in enumerate(pages):
+            if any(s.month < month or (s.month == month and offset < s.offset + s.limit) for s in slices):
+                at = i
+                break
+    return TimelinePage(number=at + 1, pages=len(pages), slices=tuple(pages[at]),
+                        previous=pages[at - 1][0] if at > 0 else None,
+                        next=pages[at + 1][0] if at + 1 < len(pages) else None)
+
+
+def _page_photos(conn: sqlite3.Connection, flt: PhotoFilter, page: TimelinePage) -> dict[str, list[TimelineItem]]:
+    """The photos of a page's slices, by month: one range read from its first slice to the end of its last."""
+    if not page.slices:
+        return {}
+    first, last = page.slices[0], page.slices[-1]
+    start, end = date_bounds(last.month)[0], date_bounds(first.month)[1]
+    items = sql.photos_between(conn, flt, start, end, offset=first.offset,
+                               limit=sum(s.limit for s in page.slices))
+    shown: dict[str, list[TimelineItem]] = {s.month: [] for s in page.slices}
+    for item in items:
+        shown.setdefault(item.date[:7], []).append(item)
+    return shown
+
+
+def _month_photos(conn: sqlite3.Connection, flt: PhotoFilter, month: str, offset: int,
+                  limit: int) -> MonthPhotos:
+    start, end = date_bounds(month)
+    items = sql.photos_between(conn, flt, start, end, offset=offset, limit=limit + 1)
+    more = offset + limit if len(items) > limit else None
+    return MonthPhotos(month=month, offset=offset, photos=items[:limit], more=more)
+
+
+def month_photos(store: Store, flt: PhotoFilter, month: str, *, offset: int = 0,
+                 limit: int = PAGE_PHOTOS) -> MonthPhotos:
+    """Photos offset .. offset + limit - 1 of one month under the filter, newest first."""
+    check_month(month)
+    check_filter(flt)
+    return store.read(lambda conn: _month_photos(conn, flt, month, max(0, offset), max(1, limit)))
+
+
+def _facets(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetValues]:
+    result = []
+    for facet in FACETS:
+        chosen = [v for v in getattr(flt, facet.field)]
+        chosen_keys = {str(v) for v in chosen}
+        counted = facet.counts(conn, flt)
+        values = [FacetValue(value=c.value, label=c.label, count=c.count, chosen=str(c.value) in chosen_keys)
+                  for c in counted]
+        seen = {str(v.value) for v in values}
+        # A chosen value no photo has any more (the rest of the filter rules them all out): still there to drop.
+        missing = [FacetValue(value=v, label=f"#{v}" if isinstance(v, int) else str(v), count=0, chosen=True)
+                   for v in chosen if str(v) not in seen]
+        values = [v for v in values if v.chosen] + missing + [v for v in values if not v.chosen]
+        result.append(FacetValues(name=facet.name, param=facet.param, values=values))
+    return result
+
+
+def facets(store: Store, flt: PhotoFilter) -> list[FacetValues]:
+    """Each facet's values with their photo counts under the filter, the chosen ones first."""
+    check_filter(flt)
+    return store.read(lambda conn: _facets(conn, flt))
+
+
+def timeline(store: Store, flt: PhotoFilter, *, month: str | None = None, offset: int = 0,
+             size: int = PAGE_PHOTOS) -> Timeline:
+    """The page of the timeline holding photo `offset` of `month` (default: the newest), with every month's
+    count and the facets, in one read. ValueError for a month or a date no search can take."""
+    if month is not None:
+        check_month(month)
+    check_filter(flt)
+
+    def read(conn: sqlite3.Connection) -> Timeline:
+        every = _months(conn, flt)
+        page = paginate(every, month, max(0, offset), size=size)
+        return Timeline(months=every, total=sum(m.count for m in every), page=page,
+                        photos=_page_photos(conn, flt, page), facets=_facets(conn, flt))
+    return store.read(read)
+
+
+def narrowed(flt: PhotoFilter, facet: Facet, values: Sequence[int | str]) -> PhotoFilter:
+    """The filter with a facet's field set to these values."""
+    change: dict[str, Any] = {facet.field: tuple(values)}
+    return dataclasses.replace(flt, **change)

@@ -1,0 +1,127 @@
+"""The SQL of the timeline (the web app's Photos page, issue 25): months with their photo counts, the photos of
+a stretch of time, and the facets' values with counts, each under a photo search's filter (`PhotoFilter`, whose
+WHERE clause is `search.photo_where`'s: one filter, one date rule, for the CLI, the search and the timeline).
+
+Every read is over `photo_dates` (schema v12) as `t`, so its indexes answer: months are grouped on
+`photo_dates_taken` (capture times) and `photo_dates_file` (file times, turned into local months at read time);
+a month's photos are a range of those indexes; facets count on the covering indexes `faces_person` and
+`objects_label`, and with no condition at all they count every face or object and take away those of the
+photos no search shows (`photo_dates_hidden`), without looking at each photo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from typing import Literal
+
+from daemon.store.base import chunks, has_column, marks
+from daemon.store.search import (
+    DATE_SQL,
+    LOCAL_FILE_TIME,
+    SHOWN,
+    PhotoFilter,
+    date_range,
+    photo_where,
+    photos_from,
+    reads_photos,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineItem:
+    """One photo in the timeline: its id, its date by the search's rule, where the date came from, its format
+    (what `thumbs.py` renders from; a video may be one some day)."""
+
+    id: int
+    date: str  # 'YYYY-MM-DDTHH:MM:SS'
+    date_source: Literal["exif", "file"]
+    format: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FacetCount:
+    """One value of a facet with the number of photos the filter shows that have it."""
+
+    value: int | str  # what goes into the filter's field: a person id, a tag
+    label: str  # what a page shows
+    count: int
+
+
+def _where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, str, list[object]]:
+    """(FROM, WHERE clause, arguments) of the photos the filter shows; `photos` is joined only when a condition
+    reads its columns (camera, GPS)."""
+    clause, args, _distance = photo_where(conn, flt)
+    return photos_from(conn, photos=reads_photos(clause)), clause, args
+
+
+def months(conn: sqlite3.Connection, flt: PhotoFilter) -> list[tuple[str, int]]:
+    """('YYYY-MM', photos) of every month with a photo the filter shows, newest first."""
+    source, clause, args = _where(conn, flt)
+    counts: dict[str, int] = {}
+    rows = conn.execute(
+        f"SELECT substr(t.taken, 1, 7) AS month, count(*) FROM {source}{clause} AND t.taken IS NOT NULL "
+        f"GROUP BY month UNION ALL SELECT substr({LOCAL_FILE_TIME}, 1, 7) AS month, count(*) FROM {source}{clause} "
+        "AND t.taken IS NULL GROUP BY month", [*args, *args])
+    for month, count in rows:
+        if month is not None:  # a file time SQLite cannot put in a calendar
+            counts[month] = counts.get(month, 0) + int(count)
+    return sorted(counts.items(), reverse=True)
+
+
+def photos_between(conn: sqlite3.Connection, flt: PhotoFilter, start: str, end: str, *, offset: int = 0,
+                   limit: int | None = None) -> list[TimelineItem]:
+    """The photos the filter shows dated in [start, end) ('YYYY-MM-DDTHH:MM:SS'), newest first (then the
+    higher id), paged."""
+    source, clause, args = _where(conn, flt)
+    if " JOIN photos p " not in source:
+        source += " JOIN photos p ON p.id = t.photo_id"  # the format of each photo listed
+    condition, more = date_range(start, end)
+    rows = conn.execute(
+        f"SELECT t.photo_id, {DATE_SQL} AS photo_date, t.taken IS NOT NULL, p.format FROM {source}{clause} "
+        f"AND {condition} ORDER BY photo_date DESC, t.photo_id DESC LIMIT ? OFFSET ?",
+        [*args, *more, -1 if limit is None else max(0, limit), max(0, offset)])
+    return [TimelineItem(id=int(r[0]), date=str(r[1]), date_source="exif" if r[2] else "file", format=str(r[3]))
+            for r in rows]
+
+
+def _unfiltered(conn: sqlite3.Connection, flt: PhotoFilter) -> bool:
+    """No condition at all (every shown photo), on a library with `photo_dates`."""
+    clause, _args, _distance = photo_where(conn, flt)
+    return clause == f" WHERE {SHOWN}" and has_column(conn, "photo_dates", "file_ns")
+
+
+def _counts(conn: sqlite3.Connection, flt: PhotoFilter, table: str, column: str) -> dict[int | str, int]:
+    """value -> photos the filter shows with a row of `table` having that value in `column`."""
+    if _unfiltered(conn, flt):
+        # Every row's photo counted, less those of the photos no search shows (few: missing, being analysed;
+        # CROSS JOIN: start from those, on `photo_dates_hidden`).
+        every = conn.execute(f"SELECT {column}, count(DISTINCT photo_id) FROM {table} WHERE {column} IS NOT NULL "
+                             f"GROUP BY {column}").fetchall()
+        hidden = dict(conn.execute(
+            f"SELECT x.{column}, count(DISTINCT x.photo_id) FROM photo_dates t CROSS JOIN {table} x ON "
+            f"x.photo_id = t.photo_id WHERE t.file_ns IS NULL AND x.{column} IS NOT NULL GROUP BY x.{column}"
+        ).fetchall())
+        return {value: n - hidden.get(value, 0) for value, n in every if n > hidden.get(value, 0)}
+    source, clause, args = _where(conn, flt)
+    return dict(conn.execute(
+        f"SELECT x.{column}, count(DISTINCT x.photo_id) FROM {source} JOIN {table} x ON x.photo_id = t.photo_id"
+        f"{clause} AND x.{column} IS NOT NULL GROUP BY x.{column}", args).fetchall())
+
+
+def person_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
+    """Each person with the number of photos the filter shows them in, most first (then named first)."""
+    counts = _counts(conn, flt, "faces", "person_id")
+    names: dict[int, str | None] = {}
+    for chunk in chunks(list(counts)):
+        names.update(conn.execute(f"SELECT id, name FROM people WHERE id IN ({marks(len(chunk))})", chunk))
+    rows = [(int(person), names.get(int(person)), n) for person, n in counts.items() if int(person) in names]
+    rows.sort(key=lambda r: (-r[2], r[1] is None, (r[1] or "").casefold(), r[0]))
+    return [FacetCount(value=person, label=name or f"#{person}", count=n) for person, name, n in rows]
+
+
+def tag_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
+    """Each object tag with the number of photos the filter shows with it, most first."""
+    counts = _counts(conn, flt, "objects", "label")
+    return [FacetCount(value=str(label), label=str(label), count=n)
+            for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))]
