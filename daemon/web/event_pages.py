@@ -24,7 +24,7 @@ class EventPages(Pages):
             store = self._store()
             row = events.event(store, check_id(request.path_params["event_id"], "event"))
             page = max(1, to_int(request.query_params.get("page"), 1))
-            flt = PhotoFilter(event=row.id, exif_dates=True, sort="date", limit=PHOTOS_PER_PAGE,
+            flt = PhotoFilter(event=row.id, sort="date", limit=PHOTOS_PER_PAGE,
                               offset=(page - 1) * PHOTOS_PER_PAGE)
             hits = photos.search_photos(store, flt)
             return self._render(request, "event.html", title=row.title, event=row, ids=[h.id for h in hits],
