@@ -131,7 +131,7 @@ def test_photos_json_carries_place_and_event(capsys: pytest.CaptureFixture[str],
     assert hits["nogps"]["place"] is None and isinstance(hits["nogps"]["event_id"], int)
     assert hits["nofix"]["place"] is None and hits["nofix"]["gps"] is None  # 0/0: no fix, no position
     code, out, _ = run(capsys, "photos", "--config", str(library))
-    assert "Skagen, Denmark" in out and out.splitlines()[0].split()[:4] == ["photo", "date", "camera", "place"]
+    assert "Skagen, Denmark" in out and out.splitlines()[0].split()[:5] == ["item", "kind", "date", "camera", "place"]
 
 
 def events_json(capsys: pytest.CaptureFixture[str], library: Path) -> list[dict[str, Any]]:
