@@ -12,8 +12,8 @@ else its file's modification time in local time (`daemon/store/search.py`'s `DAT
 
 A facet is one entry of `FACETS`: its name, the query parameter (and CLI option) naming one value, the
 `PhotoFilter` field it narrows (a tuple: every value chosen must hold), the store read giving its values with
-counts under a filter, and how a value typed or linked becomes the field's value. Places and events join as one
-entry each.
+counts under a filter, and how a value typed or linked becomes the field's value. People and tags hold several
+values (all must hold); a place and an event one each (a photo has one of each), the last chosen replacing.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.library import reads
+from daemon.errors import UsageError
+from daemon.library import events, reads
 from daemon.store import Store
 from daemon.store import timeline as sql
+from daemon.store.places import place_condition
 from daemon.store.search import PhotoFilter, check_filter, date_bounds
 from daemon.store.timeline import FacetCount, TimelineItem
 
@@ -49,6 +51,7 @@ class Facet:
     counts: Callable[[sqlite3.Connection, PhotoFilter], list[FacetCount]]
     parse: Callable[[Store, str], int | str] = lambda _store, text: text  # a value from a link or a form
     split: str | None = None  # a form's text may name several values, separated by this
+    single: bool = False  # the field holds one value (a photo has one place, one event): a new one replaces it
 
 
 _ID = re.compile(r"#?(\d{1,19})|.*#(\d{1,19})\)?")  # as `reads.find_person` reads an id
@@ -63,9 +66,28 @@ def parse_person(store: Store, text: str) -> int:
     return reads.find_person(store, text)
 
 
+def parse_place(_store: Store, text: str) -> str:
+    """A place as `--place` takes it ("Skagen, Denmark"); UsageError for text that names no place."""
+    try:
+        place_condition(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return " ".join(text.split())
+
+
+def parse_event(store: Store, text: str) -> int:
+    """An event by its id (`12` or `#12`); NotFoundError for an unknown one."""
+    digits = text.strip().lstrip("#")
+    if not digits.isdigit() or len(digits) > 18:
+        raise UsageError(f"event: not an event id: {text!r}")
+    return events.event(store, int(digits)).id
+
+
 FACETS: tuple[Facet, ...] = (
     Facet("people", "person", "people", sql.person_counts, parse=parse_person, split=","),
     Facet("tags", "tag", "tags", sql.tag_counts),
+    Facet("places", "place", "place", sql.place_counts, parse=parse_place, single=True),
+    Facet("events", "event", "event", sql.event_counts, parse=parse_event, single=True),
 )
 
 
@@ -236,9 +258,11 @@ def month_photos(store: Store, flt: PhotoFilter, month: str, *, offset: int = 0,
 def _facets(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetValues]:
     result = []
     for facet in FACETS:
-        chosen = [v for v in getattr(flt, facet.field)]
+        field = getattr(flt, facet.field)
+        chosen = ([] if field is None else [field]) if facet.single else list(field)
         chosen_keys = {str(v) for v in chosen}
-        counted = facet.counts(conn, flt)
+        # A one-value facet counts its values under the rest of the filter: the other places (events) to switch to.
+        counted = facet.counts(conn, narrowed(flt, facet, []) if facet.single else flt)
         values = [FacetValue(value=c.value, label=c.label, count=c.count, chosen=str(c.value) in chosen_keys)
                   for c in counted]
         seen = {str(v.value) for v in values}
@@ -274,5 +298,5 @@ def timeline(store: Store, flt: PhotoFilter, *, month: str | None = None, offset
 
 def narrowed(flt: PhotoFilter, facet: Facet, values: Sequence[int | str]) -> PhotoFilter:
     """The filter with a facet's field set to these values."""
-    change: dict[str, Any] = {facet.field: tuple(values)}
+    change: dict[str, Any] = {facet.field: (values[-1] if values else None) if facet.single else tuple(values)}
     return dataclasses.replace(flt, **change)

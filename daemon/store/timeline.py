@@ -15,6 +15,8 @@ import dataclasses
 import sqlite3
 from typing import Literal
 
+from daemon.store import events as events_sql
+from daemon.store import places as places_sql
 from daemon.store.base import chunks, has_column, marks
 from daemon.store.search import (
     DATE_SQL,
@@ -125,3 +127,37 @@ def tag_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
     counts = _counts(conn, flt, "objects", "label")
     return [FacetCount(value=str(label), label=str(label), count=n)
             for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))]
+
+
+def place_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
+    """Each named place (city and country: the value `--place` takes) with the number of photos the filter shows
+    taken there, most first."""
+    if not places_sql.has_places(conn):
+        return []
+    source, clause, args = _where(conn, flt)
+    rows = conn.execute(
+        f"SELECT pp.city, pp.country, count(*) FROM {source} JOIN photo_places pp ON pp.photo_id = t.photo_id"
+        f"{clause} AND pp.source != 'none' GROUP BY pp.city, pp.country", args).fetchall()
+    counted: dict[str, int] = {}
+    for city, country, n in rows:
+        name = ", ".join(str(part) for part in (city, country) if part)
+        if name:
+            counted[name] = counted.get(name, 0) + int(n)
+    return [FacetCount(value=name, label=name, count=n)
+            for name, n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0].casefold()))]
+
+
+def event_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
+    """Each event with the number of its photos the filter shows, most first (then the newest)."""
+    if not events_sql.has_events(conn):
+        return []
+    counts = _counts(conn, flt, "event_photos", "event_id")
+    titles: dict[int, tuple[str, str]] = {}
+    for chunk in chunks([int(e) for e in counts]):
+        for event_id, title, start in conn.execute(
+                f"SELECT id, coalesce(name, auto_name), start_at FROM events WHERE id IN ({marks(len(chunk))})", chunk):
+            titles[int(event_id)] = (str(title), str(start))
+    rows = [(int(e), titles[int(e)], n) for e, n in counts.items() if int(e) in titles]
+    rows.sort(key=lambda r: r[1][1], reverse=True)  # the newest first among equal counts
+    rows.sort(key=lambda r: -r[2])
+    return [FacetCount(value=event_id, label=title, count=n) for event_id, (title, _start), n in rows]

@@ -31,7 +31,7 @@ PHOTOS_PER_PAGE = 96  # the JSON answer's page of search hits
 MAX_VALUES = 20  # values of one facet in a filter
 FACET_SHOWN = 8  # values of a facet listed before "all N"
 FACET_MAX = 200  # values of a facet on the page at most (the people box finds the others)
-FACET_TITLES = {"people": "People", "tags": "Things"}
+FACET_TITLES = {"people": "People", "tags": "Things", "places": "Places", "events": "Events"}
 # A video's stored format (its file's extension, upper case) -> the media type its file is served with.
 _VIDEO_TYPES = {"MP4": "video/mp4", "M4V": "video/x-m4v", "MOV": "video/quicktime", "3GP": "video/3gpp",
                 "WEBM": "video/webm", "MKV": "video/x-matroska", "AVI": "video/x-msvideo"}
@@ -75,6 +75,8 @@ def _search(store: Store, params: QueryParams) -> Search:
                 query.append((facet.param, str(value)))
                 if facet.field == "people":
                     wanted.append(label(reads.person_summary(store, int(value))))
+        if facet.single and len(values) > 1:  # one place, one event: the last one asked
+            query = [q for q in query if q[0] != facet.param] + [(facet.param, str(values[-1]))]
         flt = timeline.narrowed(flt, facet, values)
     since, until = params.get("since", "").strip(), params.get("until", "").strip()
     for key, text in (("since", since), ("until", until)):
@@ -95,10 +97,13 @@ def _href(query: list[tuple[str, str]], **extra: str | int) -> str:
     return "/photos" + ("?" + urlencode(pairs) if pairs else "")
 
 
-def _toggle(query: list[tuple[str, str]], param: str, value: int | str) -> str:
-    """The page with one facet value added to the filter, or taken out if it is in it (back to the newest)."""
+def _toggle(query: list[tuple[str, str]], param: str, value: int | str, *, single: bool = False) -> str:
+    """The page with one facet value added to the filter (for a one-value facet, instead of its value), or taken
+    out if it is in it (back to the newest)."""
     pair = (param, str(value))
-    return _href([q for q in query if q != pair] if pair in query else [*query, pair])
+    if pair in query:
+        return _href([q for q in query if q != pair])
+    return _href([*(q for q in query if not (single and q[0] == param)), pair])
 
 
 def _month_name(month: str) -> str:
@@ -109,7 +114,7 @@ class PhotoPages(Pages):
     """/photos (the timeline), /photos/month, /photos/ID and the image endpoints."""
 
     def photos(self, request: Request) -> Response:
-        """The library by month, newest first, narrowed by facets (people, tags) and a date range; without
+        """The library by month, newest first, narrowed by facets (people, tags, places, events) and a date range; without
         JavaScript a page of months with previous and next; a script's GET: the CLI's search (`photos --json`,
         a page of PHOTOS_PER_PAGE) with the months and facets."""
         def build() -> Response:
@@ -160,9 +165,11 @@ class PhotoPages(Pages):
                                  "offset": s.offset, "items": items,
                                  "more": _href(query, month=s.month, offset=s.offset + s.limit)
                                  if s.offset + s.limit < counts[s.month] else None})
+        single = {f.name: f.single for f in timeline.FACETS}
         facets = [{"name": f.name, "title": FACET_TITLES.get(f.name, f.name.capitalize()), "param": f.param,
                    "values": [{"label": v.label, "count": v.count, "chosen": v.chosen,
-                               "href": _toggle(query, f.param, v.value)} for v in f.values[:FACET_MAX]],
+                               "href": _toggle(query, f.param, v.value, single=single.get(f.name, False))}
+                              for v in f.values[:FACET_MAX]],
                    "more": max(0, len(f.values) - FACET_MAX)} for f in (shown.facets if shown else [])]
         people = next((f for f in (shown.facets if shown else []) if f.name == "people"), None)
         hidden = [(k, v) for k, v in query if k not in ("person", "since", "until")]
