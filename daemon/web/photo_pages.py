@@ -114,9 +114,9 @@ class PhotoPages(Pages):
     """/photos (the timeline), /photos/month, /photos/ID and the image endpoints."""
 
     def photos(self, request: Request) -> Response:
-        """The library by month, newest first, narrowed by facets (people, tags, places, events) and a date range; without
-        JavaScript a page of months with previous and next; a script's GET: the CLI's search (`photos --json`,
-        a page of PHOTOS_PER_PAGE) with the months and facets."""
+        """The library by month, newest first, narrowed by facets (people, tags, places, events) and a date
+        range; without JavaScript a page of months with previous and next; a script's GET: the CLI's search
+        (`photos --json`, a page of PHOTOS_PER_PAGE) with the months and facets."""
         def build() -> Response:
             store = self._store()
             params = request.query_params

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from cli_library import pictod
-from test_places_cli import library  # noqa: F401  (the module's library fixture, scanned once)
+from test_places_cli import library  # the module's library fixture, scanned once
 from web_helpers import client
 
 from daemon import config as config_mod
