@@ -29,7 +29,7 @@ def facets(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["name"]: {str(v["value"]): v for v in f["values"]} for f in answer["facets"]}
 
 
-def test_places_and_events_facets_count_and_narrow_like_the_cli(library: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_places_and_events_facets_count_and_narrow_like_the_cli(library: Path, tmp_path: Path) -> None:
     cfg = config_mod.load(library)
     web = client(cfg, tmp_path / "thumbs")
     try:
