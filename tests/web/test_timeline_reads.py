@@ -218,6 +218,8 @@ def test_facet_counts_are_the_photos_each_value_narrows_to(dated: tuple[Store, d
     store, _ids = dated
     for values in timeline.facets(store, flt):
         facet = next(f for f in timeline.FACETS if f.name == values.name)
+        if facet.single:
+            continue  # places and events: tests/places/test_places_timeline.py (this library has neither)
         assert values.values, values.name
         for v in values.values:
             narrowed = timeline.narrowed(flt, facet, (*getattr(flt, facet.field), v.value))
