@@ -164,9 +164,20 @@ class WebProcess:
     """A running `pictod web`."""
 
     proc: subprocess.Popen[str]
-    url: str  # with the token
+    url: str  # with the token: it signs in once (a second browser needs `pictod web link`: sign_in_url)
     base: str
     stderr: Path
+    config: Path | None = None
+    printed_used: bool = False
+
+    def sign_in_url(self) -> str:
+        """An address that signs a new client in: the printed one the first time, then a fresh one from
+        `pictod web link` (a real process), since each works once."""
+        if not self.printed_used or self.config is None:
+            self.printed_used = True
+            return self.url
+        port = self.base.rsplit(":", 1)[1]
+        return str(cli_json("web", "link", "--config", str(self.config), "--port", port)["url"])
 
 
 def start_web(config: Path, tmp: Path, *extra: str, env: dict[str, str] | None = None) -> WebProcess:
@@ -180,7 +191,7 @@ def start_web(config: Path, tmp: Path, *extra: str, env: dict[str, str] | None =
     line = proc.stdout.readline()
     assert line, err.read_text()
     url = json.loads(line)["url"]
-    web = WebProcess(proc=proc, url=url, base=url.split("/?")[0], stderr=err)
+    web = WebProcess(proc=proc, url=url, base=url.split("/?")[0], stderr=err, config=config)
     import urllib.request
 
     expect(lambda: _answers(web.base, urllib.request), timeout=30, what="pictod web answering")
@@ -220,7 +231,7 @@ class Browserless:
 
         self.web = web
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        self.opener.open(web.url, timeout=30).read()
+        self.opener.open(web.sign_in_url(), timeout=30).read()
         page = self.get("/people")
         match = re.search(r'name="csrf-token" content="([^"]+)"', page)
         assert match, page[:300]

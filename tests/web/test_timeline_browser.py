@@ -60,7 +60,7 @@ def browser(web: WebProcess) -> Iterator[WebDriver]:
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
         driver.set_page_load_timeout(60)
-        driver.get(web.url)
+        driver.get(web.sign_in_url())
         assert "token=" not in driver.current_url
         yield driver
     finally:

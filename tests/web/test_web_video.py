@@ -145,7 +145,7 @@ def test_browser_plays_the_clip_at_a_faces_frame(library: Path, web: WebProcess)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
         driver.set_page_load_timeout(60)
-        driver.get(web.url)
+        driver.get(web.sign_in_url())
         driver.get(f"{web.base}/photos/{clip}")
         expect(lambda: driver.execute_script(
             "const v = document.querySelector('video'); return v && v.readyState >= 1"),
