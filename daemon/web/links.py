@@ -131,7 +131,9 @@ class Tokens:
 
     def _take_link(self, rest: str, now: float) -> str:
         parts = rest.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12 or self._key is None:
+        # ASCII digits only: str.isdigit() is also true of '²', which int() refuses.
+        if (len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 12
+                or self._key is None):
             return "wrong"
         expires, nonce, mac = int(parts[0]), parts[1], parts[2]
         if not hmac.compare_digest(mac.encode(), _mac(self._key, expires, nonce).encode()):

@@ -142,3 +142,10 @@ def test_tokens_are_taken_once_and_links_expire() -> None:
     far = f"m.{int(now) + 86400}.nonce.{links._mac(served.key, int(now) + 86400, 'nonce')}"
     assert tokens.take(far, now=now) == "wrong"  # an expiry no `pictod web link` gives
     assert links.Tokens("start", None).take(token) == "wrong"  # no key: no links
+
+
+@pytest.mark.parametrize("expiry", ["\u00b2", "1\u00b2", "\u0661\u0662", "", "-1", "1" * 13])
+def test_an_odd_link_expiry_is_a_wrong_token_not_a_crash(expiry: str) -> None:
+    # '²' passes str.isdigit() but not int(): it gave a 500 (ValueError in the guard) for ?token=m.%C2%B2.a.b
+    key = b"k" * 32
+    assert links.Tokens("start", key).take(f"m.{expiry}.nonce.{'A' * 43}") == "wrong"
