@@ -21,6 +21,7 @@ from daemon.errors import NotFoundError
 from daemon.store.base import chunks, has_column, marks, now, visible
 
 EARTH_KM = 6371.0088
+_MAX_ID = 2**63 - 1  # SQLite's INTEGER range: a larger id names no event (and would not bind)
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
@@ -275,9 +276,11 @@ def list_events(conn: sqlite3.Connection) -> list[EventRow]:
 
 
 def event_row(conn: sqlite3.Connection, event_id: int) -> EventRow:
-    """One event; NotFoundError for an unknown id."""
-    r = conn.execute("SELECT id, name, auto_name, start_at, end_at, photo_count FROM events WHERE id = ?",
-                     (event_id,)).fetchone() if has_events(conn) else None
+    """One event; NotFoundError for an unknown id (also one beyond SQLite's INTEGER range)."""
+    r = None
+    if 0 < event_id <= _MAX_ID and has_events(conn):
+        r = conn.execute("SELECT id, name, auto_name, start_at, end_at, photo_count FROM events WHERE id = ?",
+                         (event_id,)).fetchone()
     if r is None:
         raise NotFoundError(f"no event {event_id} (see `pictod events`)")
     return _event(r)
