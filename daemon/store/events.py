@@ -150,12 +150,15 @@ def _members_of(conn: sqlite3.Connection, event_ids: set[int]) -> list[Member]:
     return result
 
 
-def _neighbours(conn: sqlite3.Connection, taken_at: str) -> set[int]:
-    """The events of the photos just before and just after a moment (ties included)."""
+def _neighbours(conn: sqlite3.Connection, taken_at: str, photo_id: int) -> set[int]:
+    """The events of the photos just before and just after a place in the sequence, which is ordered by (capture
+    time, photo id) as `segment` orders it: photos taken in the same second are in that order too."""
     found = set()
-    for sql in ("SELECT event_id FROM event_photos WHERE taken_at <= ? ORDER BY taken_at DESC LIMIT 1",
-                "SELECT event_id FROM event_photos WHERE taken_at >= ? ORDER BY taken_at LIMIT 1"):
-        row = conn.execute(sql, (taken_at,)).fetchone()
+    for sql in ("SELECT event_id FROM event_photos WHERE (taken_at, photo_id) < (?, ?) "
+                "ORDER BY taken_at DESC, photo_id DESC LIMIT 1",
+                "SELECT event_id FROM event_photos WHERE (taken_at, photo_id) > (?, ?) "
+                "ORDER BY taken_at, photo_id LIMIT 1"):
+        row = conn.execute(sql, (taken_at, photo_id)).fetchone()
         if row is not None:
             found.add(int(row[0]))
     return found
@@ -180,8 +183,8 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
     for photo_id, event_id, _taken in left:
         conn.execute("DELETE FROM event_photos WHERE photo_id = ?", (photo_id,))
         affected.add(int(event_id))
-    for _photo, _event, taken in left:  # the events on either side may now be next to each other
-        affected |= _neighbours(conn, str(taken))
+    for photo_id, _event, taken in left:  # the events on either side may now be next to each other
+        affected |= _neighbours(conn, str(taken), int(photo_id))
     changes.left = len(left)
     # Arrived: present photos with a capture time that no event holds.
     arrived = [Member(int(r[0]), str(r[1]), r[2], r[3]) for r in conn.execute(
@@ -191,7 +194,7 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
         f"AND +f.status = 'done') ORDER BY p.id LIMIT ?", (limit,))]
     arrived = [m for m in arrived if _valid_time(m.taken_at)]
     for m in arrived:
-        affected |= _neighbours(conn, m.taken_at)
+        affected |= _neighbours(conn, m.taken_at, m.photo_id)
     changes.arrived = len(arrived)
     if not arrived and not affected:
         return changes
@@ -218,11 +221,12 @@ def _breaks(conn: sqlite3.Connection, members: list[Member], affected: set[int])
         a, b = members[i - 1], members[i]
         if a.event_id is not None and a.event_id == b.event_id:
             continue  # one event's photos: nothing of another event lies between
-        args: list[object] = [a.taken_at, b.taken_at, *others]
-        row = conn.execute(f"SELECT 1 FROM event_photos WHERE taken_at > ? AND taken_at < ? "
-                           f"AND event_id NOT IN ({marks(len(others))}) LIMIT 1" if others else
-                           "SELECT 1 FROM event_photos WHERE taken_at > ? AND taken_at < ? LIMIT 1",
-                           args if others else args[:2]).fetchone()
+        # Between in the sequence's order (capture time, then photo id): a photo of the same second counts too.
+        args: list[object] = [a.taken_at, a.taken_at, a.photo_id, b.taken_at, b.taken_at, b.photo_id, *others]
+        between = ("SELECT 1 FROM event_photos WHERE taken_at >= ? AND (taken_at, photo_id) > (?, ?) "
+                   "AND taken_at <= ? AND (taken_at, photo_id) < (?, ?)")
+        row = conn.execute(f"{between} AND event_id NOT IN ({marks(len(others))}) LIMIT 1" if others else
+                           f"{between} LIMIT 1", args if others else args[:6]).fetchone()
         if row is not None:
             breaks.add(i)
     return frozenset(breaks)

@@ -209,3 +209,22 @@ def test_a_photo_leaving_from_between_two_events_lets_them_merge(store: Store) -
     store.remove("/photos/far.jpg")
     events.update(store, CFG)
     assert grouping(store) == [[a, c]]
+
+
+def test_photos_taken_in_the_same_second_keep_their_order_when_one_arrives(store: Store) -> None:
+    # Two cameras (or a burst) give photos one capture time. The sequence orders them by photo id; an arrival in
+    # that second must be placed by it too: here 4 follows 3 (both in Skagen) and `far` lies between 1 and 3.
+    # Before, the neighbours were looked up by time alone and a photo of the same second was never "between":
+    # 1, 3 and 4 became one event across `far`.
+    when = "2019-06-10T10:00:00"
+    a = add(store, "a", when)
+    far = add(store, "far", when, COPENHAGEN)
+    c = add(store, "c", when)
+    events.update(store, CFG)
+    assert grouping(store) == [[a], [far], [c]]
+    d = add(store, "d", when)
+    events.update(store, CFG)
+    assert grouping(store) == [[a], [far], [c, d]]
+    store.remove("/photos/far.jpg")  # and leaving: a, c and d are now next to each other
+    events.update(store, CFG)
+    assert grouping(store) == [[a, c, d]]
