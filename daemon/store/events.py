@@ -6,7 +6,8 @@ is a run of the photos sorted by time, and a photo arriving or leaving can chang
 `update` keeps them so, incrementally: it takes the photos that arrived (present, with a capture time, in no
 event) and those that left (missing or purged), regroups only the events around them and maps
 the new groups onto the old ids by overlap, the user-named events first, so a name (`events.name`) survives a
-regrouping as a person's does a recluster; an event whose photos all left is deleted.
+regrouping as a person's does a recluster, and two named events are never merged into one (either name would
+be lost); an event whose photos all left is deleted.
 """
 
 from __future__ import annotations
@@ -100,15 +101,22 @@ def linked(a: Member, b: Member, gap_s: float, split_km: float) -> bool:
 
 
 def segment(members: list[Member], gap_s: float, split_km: float,
-            breaks: frozenset[int] = frozenset()) -> list[list[Member]]:
+            breaks: frozenset[int] = frozenset(), named: frozenset[int] = frozenset()) -> list[list[Member]]:
     """Members sorted by time -> the runs the rule makes; `breaks` are indices i where i-1 and i never link
-    (photos of other events lie between them)."""
+    (photos of other events lie between them); `named` are the events the user named: a run never takes the
+    photos of two of them (a user's name is a correction: a photo that bridges two named events joins the
+    first, and neither name is lost)."""
     groups: list[list[Member]] = []
+    owner: int | None = None  # the named event the current run holds, if any
     for i, m in enumerate(members):
-        if groups and i not in breaks and linked(members[i - 1], m, gap_s, split_km):
+        mine = m.event_id if m.event_id in named else None
+        if groups and i not in breaks and linked(members[i - 1], m, gap_s, split_km) \
+                and (mine is None or owner is None or mine == owner):
             groups[-1].append(m)
+            owner = owner if owner is not None else mine
         else:
             groups.append([m])
+            owner = mine
     return groups
 
 
@@ -200,7 +208,7 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
         return changes
     members = sorted(_members_of(conn, affected) + arrived, key=lambda m: (m.taken_at, m.photo_id))
     breaks = _breaks(conn, members, affected)
-    groups = segment(members, gap_s, split_km, breaks)
+    groups = segment(members, gap_s, split_km, breaks, _named(conn, affected))
     _write(conn, groups, affected, changes)
     return changes
 
@@ -232,10 +240,15 @@ def _breaks(conn: sqlite3.Connection, members: list[Member], affected: set[int])
     return frozenset(breaks)
 
 
+def _named(conn: sqlite3.Connection, event_ids: set[int]) -> frozenset[int]:
+    """Those of these events the user named."""
+    return frozenset(int(r[0]) for chunk in chunks(sorted(event_ids)) for r in conn.execute(
+        f"SELECT id FROM events WHERE name IS NOT NULL AND id IN ({marks(len(chunk))})", chunk))
+
+
 def _write(conn: sqlite3.Connection, groups: list[list[Member]], affected: set[int], changes: EventChanges) -> None:
     """Map the groups onto the old events (named first, then by overlap), create and delete the rest, write."""
-    named = {int(r[0]) for chunk in chunks(sorted(affected)) for r in conn.execute(
-        f"SELECT id FROM events WHERE name IS NOT NULL AND id IN ({marks(len(chunk))})", chunk)}
+    named = _named(conn, affected)
     pairs = []
     for gi, group in enumerate(groups):
         for event_id, overlap in Counter(m.event_id for m in group if m.event_id is not None).items():

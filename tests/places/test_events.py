@@ -228,3 +228,22 @@ def test_photos_taken_in_the_same_second_keep_their_order_when_one_arrives(store
     store.remove("/photos/far.jpg")  # and leaving: a, c and d are now next to each other
     events.update(store, CFG)
     assert grouping(store) == [[a, c, d]]
+
+
+def test_two_named_events_are_never_merged_and_keep_both_names(store: Store) -> None:
+    # A photo with a wrong clock lands between two trips the user named: before, they merged and one name was
+    # gone for good (deleting the stray photo again split them, but the second part came back with pictod's name).
+    a = add(store, "a", "2019-06-10T10:00:00")
+    b = add(store, "b", "2019-06-11T08:00:00")  # 22 h later: another event
+    events.update(store, CFG)
+    first, second = (store.read(lambda c, p=p: sql.events_of(c, [p]))[p] for p in (a, b))
+    events.rename(store, first, "Grenen")
+    events.rename(store, second, "Skagen town")
+    stray = add(store, "stray", "2019-06-10T20:00:00")  # 10 h and 12 h: links both
+    events.update(store, CFG)
+    assert grouping(store) == [[a, stray], [b]]
+    assert {e.name for e in events.list_events(store)} == {"Grenen", "Skagen town"}
+    store.remove("/photos/stray.jpg")
+    events.update(store, CFG)
+    assert grouping(store) == [[a], [b]]
+    assert {e.id: e.name for e in events.list_events(store)} == {first: "Grenen", second: "Skagen town"}
