@@ -315,6 +315,17 @@ def events_of(conn: sqlite3.Connection, photo_ids: list[int]) -> dict[int, int]:
     return result
 
 
+def refresh_names(conn: sqlite3.Connection, photo_ids: list[int]) -> None:
+    """pictod's names of the events that hold these photos, made again (their places changed: another tool's
+    XMP named one, or took its name out and the geocoder's came back)."""
+    for event_id in sorted(set(events_of(conn, photo_ids).values())):
+        members = [int(r[0]) for r in conn.execute("SELECT photo_id FROM event_photos WHERE event_id = ?",
+                                                   (event_id,))]
+        start, end = conn.execute("SELECT start_at, end_at FROM events WHERE id = ?", (event_id,)).fetchone()
+        conn.execute("UPDATE events SET auto_name = ? WHERE id = ?",
+                     (auto_name(conn, members, str(start), str(end)), event_id))
+
+
 def rename(conn: sqlite3.Connection, event_id: int, name: str | None) -> EventRow:
     """Name (None: unname) an event; the name stays with it across regrouping."""
     event_row(conn, event_id)

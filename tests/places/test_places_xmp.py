@@ -83,6 +83,7 @@ def test_another_tools_place_taken_out_of_the_sidecar_gives_the_geocoders_back(t
     config = write_config(tmp_path)
     scan(config)
     assert photos_json(config)["holiday"]["place"]["source"] == "xmp"
+    assert event_names(config) == ["Grenen, June 2019"]
     exiftool("-q", "-overwrite_original", "-XMP-photoshop:City=", "-XMP-photoshop:Country=", sidecar)
     assert place_tags(sidecar) == {"Subject": "beach"}
     assert scan(config)["analysed"] == 0
@@ -90,3 +91,11 @@ def test_another_tools_place_taken_out_of_the_sidecar_gives_the_geocoders_back(t
                                                       "country": "Denmark", "source": "geocoder"}
     assert list(photos_json(config, "--place", "skagen")) == ["holiday"]
     assert photos_json(config, "--place", "grenen") == {}
+    # ...and its event is named after the place it has now (it kept "Grenen, June 2019").
+    assert event_names(config) == ["Skagen, June 2019"]
+
+
+def event_names(config: Path) -> list[str]:
+    done = pictod("events", "--config", str(config), "--json")
+    assert done.returncode == 0, done.stderr
+    return [e["auto_name"] for e in json.loads(done.stdout)]
