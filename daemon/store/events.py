@@ -205,11 +205,13 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
         affected |= _neighbours(conn, m.taken_at, m.photo_id)
     changes.arrived = len(arrived)
     if not arrived and not affected:
+        _drop_parked(conn, changes)
         return changes
     members = sorted(_members_of(conn, affected) + arrived, key=lambda m: (m.taken_at, m.photo_id))
     breaks = _breaks(conn, members, affected)
     groups = segment(members, gap_s, split_km, breaks, _named(conn, affected))
     _write(conn, groups, affected, changes)
+    _drop_parked(conn, changes)
     return changes
 
 
@@ -246,13 +248,34 @@ def _named(conn: sqlite3.Connection, event_ids: set[int]) -> frozenset[int]:
         f"SELECT id FROM events WHERE name IS NOT NULL AND id IN ({marks(len(chunk))})", chunk))
 
 
+# A named event whose photos all went missing (an unmounted drive) is parked, not deleted: kept with no photos,
+# out of the lists, while a missing photo lies in its span; the photos coming back take it (and its name) again.
+_MISSING_IN_SPAN = ("EXISTS (SELECT 1 FROM photos p WHERE p.missing_since IS NOT NULL "
+                    "AND substr(p.taken_at, 1, 19) BETWEEN events.start_at AND events.end_at)")
+
+
+def _drop_parked(conn: sqlite3.Connection, changes: EventChanges) -> None:
+    """Parked events with no missing photo left in their span (purged, or back in other events) go for good."""
+    for (event_id,) in conn.execute(f"SELECT id FROM events WHERE photo_count = 0 AND NOT {_MISSING_IN_SPAN}"
+                                    ).fetchall():
+        conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
+        changes.deleted.append(int(event_id))
+
+
 def _write(conn: sqlite3.Connection, groups: list[list[Member]], affected: set[int], changes: EventChanges) -> None:
-    """Map the groups onto the old events (named first, then by overlap), create and delete the rest, write."""
+    """Map the groups onto the old events (named first, then by overlap; a parked named event by the photos in
+    its span), create, park and delete the rest, write."""
     named = _named(conn, affected)
+    parked = [(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(
+        "SELECT id, start_at, end_at FROM events WHERE photo_count = 0 AND name IS NOT NULL")]
     pairs = []
     for gi, group in enumerate(groups):
         for event_id, overlap in Counter(m.event_id for m in group if m.event_id is not None).items():
             pairs.append((event_id not in named, -overlap, event_id, gi))
+        for event_id, start, end in parked:
+            back = sum(1 for m in group if m.event_id is None and start <= m.taken_at <= end)
+            if back:
+                pairs.append((False, -back, event_id, gi))
     pairs.sort()
     owner: dict[int, int] = {}
     used: set[int] = set()
@@ -280,6 +303,10 @@ def _write(conn: sqlite3.Connection, groups: list[list[Member]], affected: set[i
         conn.executemany("INSERT INTO event_photos (photo_id, event_id, taken_at, lat, lon) VALUES (?, ?, ?, ?, ?)",
                          [(m.photo_id, event_id, m.taken_at, m.lat, m.lon) for m in group if m.event_id is None])
     for event_id in sorted(affected - used):
+        if event_id in named and conn.execute(f"SELECT 1 FROM events WHERE id = ? AND {_MISSING_IN_SPAN}",
+                                              (event_id,)).fetchone():
+            conn.execute("UPDATE events SET photo_count = 0, updated_at = ? WHERE id = ?", (stamp, event_id))
+            continue
         conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
         changes.deleted.append(event_id)
 
@@ -289,7 +316,8 @@ def list_events(conn: sqlite3.Connection) -> list[EventRow]:
     if not has_events(conn):
         return []
     return [_event(r) for r in conn.execute(
-        "SELECT id, name, auto_name, start_at, end_at, photo_count FROM events ORDER BY start_at DESC, id DESC")]
+        "SELECT id, name, auto_name, start_at, end_at, photo_count FROM events WHERE photo_count > 0 "
+        "ORDER BY start_at DESC, id DESC")]
 
 
 def event_row(conn: sqlite3.Connection, event_id: int) -> EventRow:

@@ -247,3 +247,31 @@ def test_two_named_events_are_never_merged_and_keep_both_names(store: Store) -> 
     events.update(store, CFG)
     assert grouping(store) == [[a], [b]]
     assert {e.id: e.name for e in events.list_events(store)} == {first: "Grenen", second: "Skagen town"}
+
+
+def test_a_named_event_whose_photos_all_go_missing_gets_them_and_its_name_back(store: Store) -> None:
+    # An unmounted drive: every photo of the event the user named goes missing. The event was deleted with its
+    # name, and the photos came back into a new event with pictod's name.
+    a = add(store, "a", "2019-06-10T10:00:00")
+    b = add(store, "b", "2019-06-10T12:00:00")
+    other = add(store, "other", "2019-07-01T12:00:00")
+    events.update(store, CFG)
+    trip = store.read(lambda c: sql.events_of(c, [a]))[a]
+    events.rename(store, trip, "Grenen")
+    for name in ("a", "b"):
+        store.remove(f"/photos/{name}.jpg")
+    events.update(store, CFG)
+    assert grouping(store) == [[other]]
+    assert [e.title for e in events.list_events(store)] == ["Skagen, July 2019"]  # parked: out of the list
+    for name in ("a", "b"):
+        assert store.link_or_mark_pending(f"/photos/{name}.jpg", 1, 1, content_hash(name)) is not None
+    events.update(store, CFG)
+    assert grouping(store) == [[a, b], [other]]
+    assert by_id(store)[trip].name == "Grenen" and by_id(store)[trip].photos == 2
+    # Purged for good instead: the parked event goes with them.
+    for name in ("a", "b"):
+        store.remove(f"/photos/{name}.jpg")
+    events.update(store, CFG)
+    assert purge_case.purge(store).purged == 2
+    events.update(store, CFG)
+    assert store.read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0]) == 1
