@@ -6,7 +6,8 @@ is a run of the photos sorted by time, and a photo arriving or leaving can chang
 `update` keeps them so, incrementally: it takes the photos that arrived (present, with a capture time, in no
 event) and those that left (missing or purged), regroups only the events around them and maps
 the new groups onto the old ids by overlap, the user-named events first, so a name (`events.name`) survives a
-regrouping as a person's does a recluster; an event whose photos all left is deleted.
+regrouping as a person's does a recluster, and two named events are never merged into one (either name would
+be lost); an event whose photos all left is deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from daemon.errors import NotFoundError
 from daemon.store.base import chunks, has_column, marks, now, visible
 
 EARTH_KM = 6371.0088
+_MAX_ID = 2**63 - 1  # SQLite's INTEGER range: a larger id names no event (and would not bind)
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
@@ -99,15 +101,22 @@ def linked(a: Member, b: Member, gap_s: float, split_km: float) -> bool:
 
 
 def segment(members: list[Member], gap_s: float, split_km: float,
-            breaks: frozenset[int] = frozenset()) -> list[list[Member]]:
+            breaks: frozenset[int] = frozenset(), named: frozenset[int] = frozenset()) -> list[list[Member]]:
     """Members sorted by time -> the runs the rule makes; `breaks` are indices i where i-1 and i never link
-    (photos of other events lie between them)."""
+    (photos of other events lie between them); `named` are the events the user named: a run never takes the
+    photos of two of them (a user's name is a correction: a photo that bridges two named events joins the
+    first, and neither name is lost)."""
     groups: list[list[Member]] = []
+    owner: int | None = None  # the named event the current run holds, if any
     for i, m in enumerate(members):
-        if groups and i not in breaks and linked(members[i - 1], m, gap_s, split_km):
+        mine = m.event_id if m.event_id in named else None
+        if groups and i not in breaks and linked(members[i - 1], m, gap_s, split_km) \
+                and (mine is None or owner is None or mine == owner):
             groups[-1].append(m)
+            owner = owner if owner is not None else mine
         else:
             groups.append([m])
+            owner = mine
     return groups
 
 
@@ -149,12 +158,15 @@ def _members_of(conn: sqlite3.Connection, event_ids: set[int]) -> list[Member]:
     return result
 
 
-def _neighbours(conn: sqlite3.Connection, taken_at: str) -> set[int]:
-    """The events of the photos just before and just after a moment (ties included)."""
+def _neighbours(conn: sqlite3.Connection, taken_at: str, photo_id: int) -> set[int]:
+    """The events of the photos just before and just after a place in the sequence, which is ordered by (capture
+    time, photo id) as `segment` orders it: photos taken in the same second are in that order too."""
     found = set()
-    for sql in ("SELECT event_id FROM event_photos WHERE taken_at <= ? ORDER BY taken_at DESC LIMIT 1",
-                "SELECT event_id FROM event_photos WHERE taken_at >= ? ORDER BY taken_at LIMIT 1"):
-        row = conn.execute(sql, (taken_at,)).fetchone()
+    for sql in ("SELECT event_id FROM event_photos WHERE (taken_at, photo_id) < (?, ?) "
+                "ORDER BY taken_at DESC, photo_id DESC LIMIT 1",
+                "SELECT event_id FROM event_photos WHERE (taken_at, photo_id) > (?, ?) "
+                "ORDER BY taken_at, photo_id LIMIT 1"):
+        row = conn.execute(sql, (taken_at, photo_id)).fetchone()
         if row is not None:
             found.add(int(row[0]))
     return found
@@ -179,8 +191,8 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
     for photo_id, event_id, _taken in left:
         conn.execute("DELETE FROM event_photos WHERE photo_id = ?", (photo_id,))
         affected.add(int(event_id))
-    for _photo, _event, taken in left:  # the events on either side may now be next to each other
-        affected |= _neighbours(conn, str(taken))
+    for photo_id, _event, taken in left:  # the events on either side may now be next to each other
+        affected |= _neighbours(conn, str(taken), int(photo_id))
     changes.left = len(left)
     # Arrived: present photos with a capture time that no event holds.
     arrived = [Member(int(r[0]), str(r[1]), r[2], r[3]) for r in conn.execute(
@@ -190,14 +202,16 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
         f"AND +f.status = 'done') ORDER BY p.id LIMIT ?", (limit,))]
     arrived = [m for m in arrived if _valid_time(m.taken_at)]
     for m in arrived:
-        affected |= _neighbours(conn, m.taken_at)
+        affected |= _neighbours(conn, m.taken_at, m.photo_id)
     changes.arrived = len(arrived)
     if not arrived and not affected:
+        _drop_parked(conn, changes)
         return changes
     members = sorted(_members_of(conn, affected) + arrived, key=lambda m: (m.taken_at, m.photo_id))
     breaks = _breaks(conn, members, affected)
-    groups = segment(members, gap_s, split_km, breaks)
+    groups = segment(members, gap_s, split_km, breaks, _named(conn, affected))
     _write(conn, groups, affected, changes)
+    _drop_parked(conn, changes)
     return changes
 
 
@@ -217,24 +231,51 @@ def _breaks(conn: sqlite3.Connection, members: list[Member], affected: set[int])
         a, b = members[i - 1], members[i]
         if a.event_id is not None and a.event_id == b.event_id:
             continue  # one event's photos: nothing of another event lies between
-        args: list[object] = [a.taken_at, b.taken_at, *others]
-        row = conn.execute(f"SELECT 1 FROM event_photos WHERE taken_at > ? AND taken_at < ? "
-                           f"AND event_id NOT IN ({marks(len(others))}) LIMIT 1" if others else
-                           "SELECT 1 FROM event_photos WHERE taken_at > ? AND taken_at < ? LIMIT 1",
-                           args if others else args[:2]).fetchone()
+        # Between in the sequence's order (capture time, then photo id): a photo of the same second counts too.
+        args: list[object] = [a.taken_at, a.taken_at, a.photo_id, b.taken_at, b.taken_at, b.photo_id, *others]
+        between = ("SELECT 1 FROM event_photos WHERE taken_at >= ? AND (taken_at, photo_id) > (?, ?) "
+                   "AND taken_at <= ? AND (taken_at, photo_id) < (?, ?)")
+        row = conn.execute(f"{between} AND event_id NOT IN ({marks(len(others))}) LIMIT 1" if others else
+                           f"{between} LIMIT 1", args if others else args[:6]).fetchone()
         if row is not None:
             breaks.add(i)
     return frozenset(breaks)
 
 
+def _named(conn: sqlite3.Connection, event_ids: set[int]) -> frozenset[int]:
+    """Those of these events the user named."""
+    return frozenset(int(r[0]) for chunk in chunks(sorted(event_ids)) for r in conn.execute(
+        f"SELECT id FROM events WHERE name IS NOT NULL AND id IN ({marks(len(chunk))})", chunk))
+
+
+# A named event whose photos all went missing (an unmounted drive) is parked, not deleted: kept with no photos,
+# out of the lists, while a missing photo lies in its span; the photos coming back take it (and its name) again.
+_MISSING_IN_SPAN = ("EXISTS (SELECT 1 FROM photos p WHERE p.missing_since IS NOT NULL "
+                    "AND substr(p.taken_at, 1, 19) BETWEEN events.start_at AND events.end_at)")
+
+
+def _drop_parked(conn: sqlite3.Connection, changes: EventChanges) -> None:
+    """Parked events with no missing photo left in their span (purged, or back in other events) go for good."""
+    for (event_id,) in conn.execute(f"SELECT id FROM events WHERE photo_count = 0 AND NOT {_MISSING_IN_SPAN}"
+                                    ).fetchall():
+        conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
+        changes.deleted.append(int(event_id))
+
+
 def _write(conn: sqlite3.Connection, groups: list[list[Member]], affected: set[int], changes: EventChanges) -> None:
-    """Map the groups onto the old events (named first, then by overlap), create and delete the rest, write."""
-    named = {int(r[0]) for chunk in chunks(sorted(affected)) for r in conn.execute(
-        f"SELECT id FROM events WHERE name IS NOT NULL AND id IN ({marks(len(chunk))})", chunk)}
+    """Map the groups onto the old events (named first, then by overlap; a parked named event by the photos in
+    its span), create, park and delete the rest, write."""
+    named = _named(conn, affected)
+    parked = [(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(
+        "SELECT id, start_at, end_at FROM events WHERE photo_count = 0 AND name IS NOT NULL")]
     pairs = []
     for gi, group in enumerate(groups):
         for event_id, overlap in Counter(m.event_id for m in group if m.event_id is not None).items():
             pairs.append((event_id not in named, -overlap, event_id, gi))
+        for event_id, start, end in parked:
+            back = sum(1 for m in group if m.event_id is None and start <= m.taken_at <= end)
+            if back:
+                pairs.append((False, -back, event_id, gi))
     pairs.sort()
     owner: dict[int, int] = {}
     used: set[int] = set()
@@ -262,6 +303,10 @@ def _write(conn: sqlite3.Connection, groups: list[list[Member]], affected: set[i
         conn.executemany("INSERT INTO event_photos (photo_id, event_id, taken_at, lat, lon) VALUES (?, ?, ?, ?, ?)",
                          [(m.photo_id, event_id, m.taken_at, m.lat, m.lon) for m in group if m.event_id is None])
     for event_id in sorted(affected - used):
+        if event_id in named and conn.execute(f"SELECT 1 FROM events WHERE id = ? AND {_MISSING_IN_SPAN}",
+                                              (event_id,)).fetchone():
+            conn.execute("UPDATE events SET photo_count = 0, updated_at = ? WHERE id = ?", (stamp, event_id))
+            continue
         conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
         changes.deleted.append(event_id)
 
@@ -271,13 +316,16 @@ def list_events(conn: sqlite3.Connection) -> list[EventRow]:
     if not has_events(conn):
         return []
     return [_event(r) for r in conn.execute(
-        "SELECT id, name, auto_name, start_at, end_at, photo_count FROM events ORDER BY start_at DESC, id DESC")]
+        "SELECT id, name, auto_name, start_at, end_at, photo_count FROM events WHERE photo_count > 0 "
+        "ORDER BY start_at DESC, id DESC")]
 
 
 def event_row(conn: sqlite3.Connection, event_id: int) -> EventRow:
-    """One event; NotFoundError for an unknown id."""
-    r = conn.execute("SELECT id, name, auto_name, start_at, end_at, photo_count FROM events WHERE id = ?",
-                     (event_id,)).fetchone() if has_events(conn) else None
+    """One event; NotFoundError for an unknown id (also one beyond SQLite's INTEGER range)."""
+    r = None
+    if 0 < event_id <= _MAX_ID and has_events(conn):
+        r = conn.execute("SELECT id, name, auto_name, start_at, end_at, photo_count FROM events WHERE id = ?",
+                         (event_id,)).fetchone()
     if r is None:
         raise NotFoundError(f"no event {event_id} (see `pictod events`)")
     return _event(r)
@@ -293,6 +341,17 @@ def events_of(conn: sqlite3.Connection, photo_ids: list[int]) -> dict[int, int]:
                 f"SELECT photo_id, event_id FROM event_photos WHERE photo_id IN ({marks(len(chunk))})", chunk):
             result[int(photo_id)] = int(event_id)
     return result
+
+
+def refresh_names(conn: sqlite3.Connection, photo_ids: list[int]) -> None:
+    """pictod's names of the events that hold these photos, made again (their places changed: another tool's
+    XMP named one, or took its name out and the geocoder's came back)."""
+    for event_id in sorted(set(events_of(conn, photo_ids).values())):
+        members = [int(r[0]) for r in conn.execute("SELECT photo_id FROM event_photos WHERE event_id = ?",
+                                                   (event_id,))]
+        start, end = conn.execute("SELECT start_at, end_at FROM events WHERE id = ?", (event_id,)).fetchone()
+        conn.execute("UPDATE events SET auto_name = ? WHERE id = ?",
+                     (auto_name(conn, members, str(start), str(end)), event_id))
 
 
 def rename(conn: sqlite3.Connection, event_id: int, name: str | None) -> EventRow:

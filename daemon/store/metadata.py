@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from daemon.store import faces
+from daemon.store import events, faces
 from daemon.store.base import (
     FACES_REMOVED_REV,
     PEOPLE_REV,
@@ -165,6 +165,11 @@ def apply_import(conn: sqlite3.Connection, photo_id: int, plan: ImportPlan,
     if plan.place is not None:  # another tool's place names win over the geocoder's (issue 25)
         city, state, country = plan.place
         set_place(conn, photo_id, PlaceRow(city, state, country, None, "xmp"))
+        events.refresh_names(conn, [photo_id])
+    elif plan.reimport and conn.execute(  # the metadata read again names no place now: another tool's earlier
+            # one goes, and the daemon's next places pass names the photo from its GPS again (`places.fill`)
+            "DELETE FROM photo_places WHERE photo_id = ? AND source = 'xmp'", (photo_id,)).rowcount:
+        events.refresh_names(conn, [photo_id])
     seen = plan.sidecar
     record_sidecar(conn, photo_id, seen.path, seen.size, seen.mtime_ns, seen.digest)
     if plan.resync:

@@ -312,6 +312,7 @@ class Store:
         `to_sidecars`: their sidecars get the names ([metadata] write_sidecars)."""
         def task(c: sqlite3.Connection) -> int:
             written = [photo_id for photo_id, row in rows if places.set_place(c, photo_id, row)]
+            events.refresh_names(c, written)  # the events of photos placed after they were grouped
             if to_sidecars:
                 mark_dirty(c, [p for p, row in rows if row.source == "geocoder" and p in set(written)])
             return len(written)

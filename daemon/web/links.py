@@ -81,10 +81,13 @@ def running(db: Path, port: int | None = None) -> Served:
     found: list[tuple[float, Served]] = []
     for path in db.parent.glob(f"{glob_escape(db.name)}.web-*.json"):
         try:
+            info = path.stat()
+            if info.st_uid != os.getuid() or info.st_mode & 0o077:
+                continue  # not a file this user's `pictod web` wrote (0600): never trust its address or key
             data = json.loads(path.read_bytes())
             served = Served(path=path, pid=int(data["pid"]), base=str(data["url"]), port=int(data["port"]),
                             key=base64.urlsafe_b64decode(str(data["key"])))
-            mtime = path.stat().st_mtime
+            mtime = info.st_mtime
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if (port is None or served.port == port) and _alive(served.pid):
@@ -131,7 +134,9 @@ class Tokens:
 
     def _take_link(self, rest: str, now: float) -> str:
         parts = rest.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12 or self._key is None:
+        # ASCII digits only: str.isdigit() is also true of '²', which int() refuses.
+        if (len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 12
+                or self._key is None):
             return "wrong"
         expires, nonce, mac = int(parts[0]), parts[1], parts[2]
         if not hmac.compare_digest(mac.encode(), _mac(self._key, expires, nonce).encode()):

@@ -209,3 +209,69 @@ def test_a_photo_leaving_from_between_two_events_lets_them_merge(store: Store) -
     store.remove("/photos/far.jpg")
     events.update(store, CFG)
     assert grouping(store) == [[a, c]]
+
+
+def test_photos_taken_in_the_same_second_keep_their_order_when_one_arrives(store: Store) -> None:
+    # Two cameras (or a burst) give photos one capture time. The sequence orders them by photo id; an arrival in
+    # that second must be placed by it too: here 4 follows 3 (both in Skagen) and `far` lies between 1 and 3.
+    # Before, the neighbours were looked up by time alone and a photo of the same second was never "between":
+    # 1, 3 and 4 became one event across `far`.
+    when = "2019-06-10T10:00:00"
+    a = add(store, "a", when)
+    far = add(store, "far", when, COPENHAGEN)
+    c = add(store, "c", when)
+    events.update(store, CFG)
+    assert grouping(store) == [[a], [far], [c]]
+    d = add(store, "d", when)
+    events.update(store, CFG)
+    assert grouping(store) == [[a], [far], [c, d]]
+    store.remove("/photos/far.jpg")  # and leaving: a, c and d are now next to each other
+    events.update(store, CFG)
+    assert grouping(store) == [[a, c, d]]
+
+
+def test_two_named_events_are_never_merged_and_keep_both_names(store: Store) -> None:
+    # A photo with a wrong clock lands between two trips the user named: before, they merged and one name was
+    # gone for good (deleting the stray photo again split them, but the second part came back with pictod's name).
+    a = add(store, "a", "2019-06-10T10:00:00")
+    b = add(store, "b", "2019-06-11T08:00:00")  # 22 h later: another event
+    events.update(store, CFG)
+    first, second = (store.read(lambda c, p=p: sql.events_of(c, [p]))[p] for p in (a, b))
+    events.rename(store, first, "Grenen")
+    events.rename(store, second, "Skagen town")
+    stray = add(store, "stray", "2019-06-10T20:00:00")  # 10 h and 12 h: links both
+    events.update(store, CFG)
+    assert grouping(store) == [[a, stray], [b]]
+    assert {e.name for e in events.list_events(store)} == {"Grenen", "Skagen town"}
+    store.remove("/photos/stray.jpg")
+    events.update(store, CFG)
+    assert grouping(store) == [[a], [b]]
+    assert {e.id: e.name for e in events.list_events(store)} == {first: "Grenen", second: "Skagen town"}
+
+
+def test_a_named_event_whose_photos_all_go_missing_gets_them_and_its_name_back(store: Store) -> None:
+    # An unmounted drive: every photo of the event the user named goes missing. The event was deleted with its
+    # name, and the photos came back into a new event with pictod's name.
+    a = add(store, "a", "2019-06-10T10:00:00")
+    b = add(store, "b", "2019-06-10T12:00:00")
+    other = add(store, "other", "2019-07-01T12:00:00")
+    events.update(store, CFG)
+    trip = store.read(lambda c: sql.events_of(c, [a]))[a]
+    events.rename(store, trip, "Grenen")
+    for name in ("a", "b"):
+        store.remove(f"/photos/{name}.jpg")
+    events.update(store, CFG)
+    assert grouping(store) == [[other]]
+    assert [e.title for e in events.list_events(store)] == ["Skagen, July 2019"]  # parked: out of the list
+    for name in ("a", "b"):
+        assert store.link_or_mark_pending(f"/photos/{name}.jpg", 1, 1, content_hash(name)) is not None
+    events.update(store, CFG)
+    assert grouping(store) == [[a, b], [other]]
+    assert by_id(store)[trip].name == "Grenen" and by_id(store)[trip].photos == 2
+    # Purged for good instead: the parked event goes with them.
+    for name in ("a", "b"):
+        store.remove(f"/photos/{name}.jpg")
+    events.update(store, CFG)
+    assert purge_case.purge(store).purged == 2
+    events.update(store, CFG)
+    assert store.read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0]) == 1

@@ -182,6 +182,16 @@ def test_events_rename_and_regrouping_through_real_scans(capsys: pytest.CaptureF
     assert code == 2 and "no event 999" in err
 
 
+@pytest.mark.parametrize("args", [("events", "show"), ("events", "rename"), ("photos", "--event")])
+def test_an_event_id_beyond_sqlite_is_unknown_not_a_crash(capsys: pytest.CaptureFixture[str], library: Path,
+                                                         args: tuple[str, ...]) -> None:
+    # An id past SQLite's INTEGER range raised OverflowError (a traceback, exit 1) from the event lookup.
+    huge = str(2**64)
+    extra = ["x"] if args[-1] == "rename" else []
+    code, _out, err = run(capsys, *args, huge, *extra, "--config", str(library))
+    assert code == 2 and f"no event {huge}" in err, (code, err)
+
+
 def test_a_library_without_places_is_filled_from_stored_gps_with_no_reanalysis(
         capsys: pytest.CaptureFixture[str], library: Path) -> None:
     db = library.parent / "lib.db"

@@ -71,3 +71,31 @@ def test_another_tools_place_is_kept_and_wins(tmp_path: Path) -> None:
     done = pictod("places", "--config", str(config), "--json")
     assert json.loads(done.stdout)["places"] == [{"city": "Grenen", "region": None, "country": "Danmark",
                                                   "photos": 1}]
+
+
+def test_another_tools_place_taken_out_of_the_sidecar_gives_the_geocoders_back(tmp_path: Path) -> None:
+    # The other tool's place won; then the user clears it there (the sidecar changes, its keyword stays). The
+    # photo was left in "Grenen" for good, found by --place grenen and never by --place skagen again.
+    photo = make_photo(tmp_path / "photos", "holiday", 3, "2019-06-10T10:00:00", SKAGEN)
+    sidecar = photo.with_name(photo.name + ".xmp")
+    exiftool("-q", "-o", sidecar, "-XMP-photoshop:City=Grenen", "-XMP-photoshop:Country=Danmark",
+             "-XMP-dc:Subject=beach", photo)
+    config = write_config(tmp_path)
+    scan(config)
+    assert photos_json(config)["holiday"]["place"]["source"] == "xmp"
+    assert event_names(config) == ["Grenen, June 2019"]
+    exiftool("-q", "-overwrite_original", "-XMP-photoshop:City=", "-XMP-photoshop:Country=", sidecar)
+    assert place_tags(sidecar) == {"Subject": "beach"}
+    assert scan(config)["analysed"] == 0
+    assert photos_json(config)["holiday"]["place"] == {"city": "Skagen", "region": "North Denmark",
+                                                      "country": "Denmark", "source": "geocoder"}
+    assert list(photos_json(config, "--place", "skagen")) == ["holiday"]
+    assert photos_json(config, "--place", "grenen") == {}
+    # ...and its event is named after the place it has now (it kept "Grenen, June 2019").
+    assert event_names(config) == ["Skagen, June 2019"]
+
+
+def event_names(config: Path) -> list[str]:
+    done = pictod("events", "--config", str(config), "--json")
+    assert done.returncode == 0, done.stderr
+    return [e["auto_name"] for e in json.loads(done.stdout)]

@@ -142,3 +142,28 @@ def test_tokens_are_taken_once_and_links_expire() -> None:
     far = f"m.{int(now) + 86400}.nonce.{links._mac(served.key, int(now) + 86400, 'nonce')}"
     assert tokens.take(far, now=now) == "wrong"  # an expiry no `pictod web link` gives
     assert links.Tokens("start", None).take(token) == "wrong"  # no key: no links
+
+
+@pytest.mark.parametrize("expiry", ["\u00b2", "1\u00b2", "\u0661\u0662", "", "-1", "1" * 13])
+def test_an_odd_link_expiry_is_a_wrong_token_not_a_crash(expiry: str) -> None:
+    # '²' passes str.isdigit() but not int(): it gave a 500 (ValueError in the guard) for ?token=m.%C2%B2.a.b
+    key = b"k" * 32
+    assert links.Tokens("start", key).take(f"m.{expiry}.nonce.{'A' * 43}") == "wrong"
+
+
+def test_pictod_web_link_trusts_only_a_private_file_of_this_user(tmp_path: Path) -> None:
+    # In a folder others can write (a library under /tmp), someone else could plant <database>.web-P.json naming
+    # a live process and their own address: `pictod web link` printed that address as this library's sign-in.
+    db = tmp_path / "lib.db"
+    planted = links.link_file(db, 9)
+    planted.write_text(json.dumps({"pid": os.getpid(), "url": "http://127.0.0.1:9", "port": 9,
+                                   "key": "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U="}))
+    planted.chmod(0o644)
+    with pytest.raises(links.NoWebRunning):
+        links.running(db)
+    planted.chmod(0o600)
+    assert links.running(db).base == "http://127.0.0.1:9"  # the same file, private: trusted
+    if os.geteuid() == 0:
+        os.chown(planted, 65534, 65534)  # another user's, even at 0600
+        with pytest.raises(links.NoWebRunning):
+            links.running(db)
