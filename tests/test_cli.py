@@ -132,3 +132,20 @@ def test_sigterm_while_the_models_load_is_an_orderly_stop(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("args", [
+    ("people", "show", "ID"), ("people", "name", "ID", "Ada"), ("people", "merge", "1", "ID"),
+    ("faces", "move", "ID", "1"), ("faces", "accept", "ID"), ("faces", "suggest", "--person", "ID"),
+    ("review", "list", "ID"), ("review", "answer", "1", "ID", "yes"), ("events", "show", "ID"),
+    ("photos", "--event", "ID")])
+@pytest.mark.parametrize("bad", [str(2**64), "0", "-3", "seven"])
+def test_an_id_no_row_can_have_is_a_usage_error_not_a_traceback(capsys: pytest.CaptureFixture[str],
+                                                                 args: tuple[str, ...], bad: str) -> None:
+    """Ids past SQLite's INTEGER range raised OverflowError (a traceback, exit 1) in every lookup by id."""
+    from daemon.cli import main as cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*(bad if a == "ID" else a for a in args)])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err and ("not an id" in err or "no such id" in err), err

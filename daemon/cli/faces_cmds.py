@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
 from daemon.cli import review
-from daemon.cli.output import EXIT_OK, EXIT_USAGE, add_common, answer, print_json, reader, table, writer
+from daemon.cli.output import EXIT_OK, EXIT_USAGE, add_common, answer, print_json, reader, row_id, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -73,7 +73,7 @@ def register(sub: Any) -> None:
     p = fsub.add_parser("suggest", help="people each unassigned face may be, nearest first, with distances "
                         "(clustering.suggest_eps, clustering.assign_k)")
     add_common(p)
-    p.add_argument("--person", type=int, metavar="P",
+    p.add_argument("--person", type=row_id, metavar="P",
                    help="the faces this person may also have, ranked by distance to its nearest faces, out to the "
                    "review radius (as `pictod review list P`)")
     review.add_candidate_options(p)
@@ -88,6 +88,6 @@ def face_action(fsub: Any, name: str, help_text: str, action: Any, *, person_hel
     """A `faces` action taking FACE [PERSON] that writes."""
     p = fsub.add_parser(name, help=help_text)
     add_common(p)
-    p.add_argument("face", type=int)
-    p.add_argument("person", type=int, nargs=None if person_needed else "?", help=person_help)
+    p.add_argument("face", type=row_id)
+    p.add_argument("person", type=row_id, nargs=None if person_needed else "?", help=person_help)
     p.set_defaults(func=writer(action))

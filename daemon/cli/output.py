@@ -38,6 +38,21 @@ def add_common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> No
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+MAX_ID = 2**63 - 1  # SQLite's largest integer: no row has an id beyond it
+
+
+def row_id(text: str) -> int:
+    """An id argument (a person, face, photo or event): a whole number 1 .. MAX_ID, else a usage error (exit 2)
+    rather than a traceback from SQLite."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an id: {text!r}") from None
+    if not 0 < value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"no such id: {text} (ids are 1 .. {MAX_ID})")
+    return value
+
+
 def print_json(value: Any) -> None:
     """One JSON document on stdout."""
     print(json.dumps(jsonable(value), ensure_ascii=False, indent=2))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, add_common, answer, jsonable, print_json, reader, safe, table, writer
+from daemon.cli.output import EXIT_OK, add_common, answer, jsonable, print_json, reader, row_id, safe, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -87,29 +87,29 @@ def register(sub: Any) -> None:
     psub = people.add_subparsers(dest="people_command", metavar="ACTION")
     p = psub.add_parser("show", help="a person's faces; --sheet writes a contact sheet PNG")
     add_common(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=row_id)
     p.add_argument("--sheet", metavar="FILE.png", help="write a contact sheet of this person's face crops")
     p.set_defaults(func=reader(_show))
     p = psub.add_parser("name", help="name a person (kept across reclusters)")
     add_common(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=row_id)
     p.add_argument("name")
     p.set_defaults(func=writer(_name))
     p = psub.add_parser("merge", help="merge person B into person A (kept across reclusters)")
     add_common(p)
-    p.add_argument("a", type=int)
-    p.add_argument("b", type=int)
+    p.add_argument("a", type=row_id)
+    p.add_argument("b", type=row_id)
     p.set_defaults(func=writer(_merge))
     p = psub.add_parser("accept", help="accept every face whose top suggestion is this person, one face per photo "
                         "(the nearest; kept across reclusters)")
     add_common(p)
-    p.add_argument("id", type=int, metavar="PERSON")
+    p.add_argument("id", type=row_id, metavar="PERSON")
     p.add_argument("--max-distance", type=float, metavar="D",
                    help="only suggestions at most this distance (default: clustering.suggest_eps)")
     p.set_defaults(func=writer(_accept))
     p = psub.add_parser("new", help="make a person from chosen faces (at most one per photo; kept across "
                         "reclusters)")
     add_common(p)
-    p.add_argument("faces", type=int, nargs="+", metavar="FACE")
+    p.add_argument("faces", type=row_id, nargs="+", metavar="FACE")
     p.add_argument("--name", help="name the new person")
     p.set_defaults(func=writer(_new))

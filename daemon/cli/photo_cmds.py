@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, add_common, print_json, reader, safe, table
+from daemon.cli.output import EXIT_OK, add_common, print_json, reader, row_id, safe, table
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -133,7 +133,7 @@ def register(sub: Any) -> None:
     p.add_argument("--place", type=_place, metavar="TEXT",
                    help="taken in this city, region or country (case- and accent-insensitive; "
                    "\"Capital Region, Iceland\": every part must match); see `pictod places`")
-    p.add_argument("--event", type=int, metavar="ID", help="in this event (see `pictod events`)")
+    p.add_argument("--event", type=row_id, metavar="ID", help="in this event (see `pictod events`)")
     p.add_argument("--kind", choices=("photo", "video"), help="only photos (a Live Photo is its still) or videos")
 
     p.add_argument("--sort", choices=("path", "date"), default="path", help="order (default: path)")

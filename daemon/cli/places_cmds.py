@@ -7,7 +7,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, add_common, print_json, reader, table, writer
+from daemon.cli.output import EXIT_OK, add_common, print_json, reader, row_id, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -89,10 +89,10 @@ def register(sub: Any) -> None:
     esub = ev.add_subparsers(dest="events_command", metavar="ACTION")
     p = esub.add_parser("show", help="one event: its name, dates and photo count")
     add_common(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=row_id)
     p.set_defaults(func=reader(_show))
     p = esub.add_parser("rename", help="name an event (kept when its photos regroup); \"\" gives pictod's back")
     add_common(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=row_id)
     p.add_argument("name")
     p.set_defaults(func=writer(_rename))

@@ -11,7 +11,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, EXIT_USAGE, add_common, print_json, reader, table, writer
+from daemon.cli.output import EXIT_OK, EXIT_USAGE, add_common, print_json, reader, row_id, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -93,16 +93,16 @@ def register(sub: Any) -> None:
     rsub = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
     p = rsub.add_parser("list", help="the faces to ask about for PERSON, nearest first, with distances")
     add_common(p)
-    p.add_argument("person", type=int, help="person id")
+    p.add_argument("person", type=row_id, help="person id")
     add_candidate_options(p)
     p.set_defaults(func=reader(print_candidates))
     p = rsub.add_parser("answer", help="answer one: FACE is (yes), is not (no) PERSON, or skip it")
     add_common(p)
-    p.add_argument("person", type=int, help="person id")
-    p.add_argument("face", type=int, help="face id")
+    p.add_argument("person", type=row_id, help="person id")
+    p.add_argument("face", type=row_id, help="face id")
     p.add_argument("verdict", choices=("yes", "no", "skip"))
     p.set_defaults(func=writer(_answer))
     p = rsub.add_parser("undo", help="take back the last answer for PERSON (exit 2 if there is none)")
     add_common(p)
-    p.add_argument("person", type=int, help="person id")
+    p.add_argument("person", type=row_id, help="person id")
     p.set_defaults(func=writer(_undo))
