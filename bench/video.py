@@ -19,7 +19,11 @@ People found: a (clip, person) visible for >= 2 s in total is found when one of 
 (mean embedding of that john's 11 crops) to that person within cosine 0.5. Duplicates: a `pictod scan` of the
 labelled set; any person holding two faces of one (video, track) would be one (each track gives one face).
 
+`--variants`: the cost savers side by side in the same run (VARIANTS: FFmpeg decoder options for the key frames,
+objects_threshold), each against the first row: people found, object labels and seconds kept, CPU per cost clip.
+
     .venv/bin/python bench/video.py [--clips 12] [--seconds 30] [--long-seconds 3600] [--skip-rss] [--grid]
+                                    [--variants]
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ RESULTS_JSON = REPO / "bench" / "video_results.json"
 RESULTS_MD = REPO / "bench" / "results.md"
 MARK_START, MARK_END = "<!-- bench/video.py: begin -->", "<!-- bench/video.py: end -->"
 FOUND_EPS = 0.5
+COST_ROUNDS = 3  # the cost figures: best of this many rounds of (10 photos, each cost clip)
 # The grid of the last run (`--grid`); the rows of earlier runs are in the commit that chose the defaults.
 GRID = [dict(sample_every=s, scene_threshold=t) for s in (3.0, 4.0, 6.0) for t in (0.2, 0.3)]
 
@@ -101,7 +106,7 @@ def visible(people: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def judge(analyzer: Analyzer, cfg: VideoConfig, clips: dict[str, Any], folder: Path,
-          centres: dict[str, np.ndarray]) -> dict[str, Any]:
+          centres: dict[str, np.ndarray], objects: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Recall of people visible >= 2 s, wrong identities, frames and CPU over the labelled set."""
     wanted = found = wrong = frames = probes = 0
     seconds = cpu_s = 0.0
@@ -111,6 +116,8 @@ def judge(analyzer: Analyzer, cfg: VideoConfig, clips: dict[str, Any], folder: P
         result = analyzer.analyze_video(folder / name, cfg)
         cpu_s += cpu() - c0
         seconds += label["seconds"]
+        if objects is not None:
+            objects[name] = seen_objects(result)
         frames += int(result.timings_ms["frames"])
         probes += int(result.timings_ms["probes"])
         seen = {identify(f.embedding, centres) for f in result.faces}
@@ -127,6 +134,64 @@ def judge(analyzer: Analyzer, cfg: VideoConfig, clips: dict[str, Any], folder: P
             "frames_per_minute": round(frames / seconds * 60, 2), "probes_per_minute": round(probes / seconds * 60, 2),
             "cpu_s_per_minute": round(cpu_s / seconds * 60, 3), "video_minutes": round(seconds / 60, 2),
             "missed": missed[:20]}
+
+
+# `--variants`: the sampling's cost savers side by side (each row against "before": the commit before them).
+VARIANTS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+    ("before (objects in every frame, default decoder)", {"objects_threshold": 0.0}, {}),
+    ("skip_loop_filter=all", {"objects_threshold": 0.0}, {"skip_loop_filter": "all"}),
+    ("skip_loop_filter + flags2=fast", {"objects_threshold": 0.0}, {"skip_loop_filter": "all", "flags2": "+fast"}),
+    ("skip_loop_filter, objects_threshold 0.1 (the defaults)", {"objects_threshold": 0.1}, {"skip_loop_filter": "all"}),
+    ("skip_loop_filter, objects_threshold 0.15", {"objects_threshold": 0.15}, {"skip_loop_filter": "all"}),
+    ("skip_loop_filter, objects_threshold 0.2", {"objects_threshold": 0.2}, {"skip_loop_filter": "all"}),
+]
+
+
+def seen_objects(result: Any) -> dict[str, float]:
+    """Seconds each object label is seen in a video's analysis."""
+    return {o.label: sum(b - a for a, b in o.seen) for o in result.objects}
+
+
+def variants_run(analyzer: Analyzer, clips: dict[str, Any], folder: Path, centres: dict[str, np.ndarray],
+                 cost: dict[str, Path], photos: list[Path], rounds: int = 2) -> dict[str, Any]:
+    """Each variant over the labelled set (people found, objects against "before") and the cost clips (CPU, best
+    of `rounds`, the variants interleaved so a busy machine weighs on all alike), with the 10 photos' CPU."""
+    saved = dict(video.PROBE_OPTIONS)
+    rows: dict[str, dict[str, Any]] = {}
+    reference: dict[str, dict[str, float]] = {}
+    photo_cpu = float("inf")
+    try:
+        for round_ in range(rounds):
+            photo_cpu = min(photo_cpu, photos_cpu(analyzer, photos, repeat=1))
+            for name, values, options in VARIANTS:
+                video.PROBE_OPTIONS.clear()
+                video.PROBE_OPTIONS.update(options)
+                cfg = dataclasses.replace(VideoConfig(), **values)
+                row = rows.setdefault(name, {"values": values, "options": options, "cost_cpu_s": {}})
+                if round_ == 0:
+                    found: dict[str, dict[str, float]] = {}
+                    row.update(judge(analyzer, cfg, clips, folder, centres, found))
+                    for path in cost.values():
+                        found[path.name] = seen_objects(analyzer.analyze_video(path, cfg))
+                    labels = wanted = 0
+                    secs = ref_secs = 0.0
+                    for clip, seen in found.items():
+                        ref = reference.setdefault(clip, seen)
+                        wanted += len(ref)
+                        labels += len(set(ref) & set(seen))
+                        ref_secs += sum(ref.values())
+                        secs += sum(min(seen.get(k, 0.0), v) for k, v in ref.items())
+                    row["object_labels_kept"] = f"{labels}/{wanted}"
+                    row["object_seconds_kept"] = round(secs / max(ref_secs, 1e-9), 3)
+                for clip_name, path in cost.items():
+                    spent, _t = video_cpu(analyzer, path, cfg, repeat=1)
+                    old = row["cost_cpu_s"].get(clip_name, float("inf"))
+                    row["cost_cpu_s"][clip_name] = round(min(old, spent), 3)
+                print("variant", name, {k: v for k, v in row.items() if k != "missed"}, flush=True)
+    finally:
+        video.PROBE_OPTIONS.clear()
+        video.PROBE_OPTIONS.update(saved)
+    return {"photos_cpu_s_10": round(photo_cpu, 3), "rows": list({"name": n, **r} for n, r in rows.items())}
 
 
 def one_take(src: Sources) -> list[Scene]:
@@ -262,7 +327,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"| v5 | faces of one track twice in a person (`pictod scan` of the set) | "
                  f"{dup['duplicate_track_faces_in_a_person']} | 0 | "
                  f"{'met' if dup['duplicate_track_faces_in_a_person'] == 0 else 'MISSED'} |")
-    lines += ["", "CPU per video and per minute (best of 2, process CPU seconds; frames analysed, key frames probed):",
+    lines += ["", f"CPU per video and per minute (best of {COST_ROUNDS} rounds of photos and clips interleaved, "
+              "process CPU seconds; frames analysed, key frames probed):",
               "",
               "| clip | CPU s | CPU s per minute | frames | probes | decode ms | objects ms | faces ms | embed ms |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -273,7 +339,8 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{t['faces']:.0f} | {t['embed']:.0f} |")
     lines.append(f"| 10 photos (4032 px JPEG) | {photo10:.2f} | | | | | | | |")
     if report.get("grid"):
-        lines += ["", "Sampling grid on the labelled set, probe_every 2 s (the defaults: the sparsest sampling that "
+        lines += ["", f"Sampling grid on the labelled set (run {report.get('grid_from') or report['when']}), "
+                  "probe_every 2 s (the defaults: the sparsest sampling that "
                   "finds >= 0.95; probing every 2 s, sample_every 3 and 4 pick the same frames, their CPU differs by "
                   "noise):", "",
                   "| sample_every | scene_threshold | recall | wrong people | frames/min | probes/min | CPU s/min |",
@@ -282,6 +349,21 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {row['sample_every']} | {row['scene_threshold']} | {row['recall']:.3f} | "
                          f"{row['wrong_people']} | {row['frames_per_minute']} | {row['probes_per_minute']} | "
                          f"{row['cpu_s_per_minute']} |")
+    var = report.get("variants")
+    if var:
+        photos10 = var["photos_cpu_s_10"]
+        names = list(var["rows"][0]["cost_cpu_s"])
+        lines += ["", "Cost savers side by side (`--variants`, one run, the variants interleaved; CPU best of 2; "
+                  f"10 photos {var['photos_cpu_s_10']:.2f} s in the same run; objects against the first row over the "
+                  "labelled set and the cost clips):", "",
+                  "| variant | people found | wrong | object labels kept | object seconds kept | "
+                  + " | ".join(f"{n} CPU s (/ 10 photos)" for n in names) + " |",
+                  "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in names) + " |"]
+        for row in var["rows"]:
+            lines.append(f"| {row['name']} | {row['found']}/{row['wanted']} | {row['wrong_people']} | "
+                         f"{row['object_labels_kept']} | {row['object_seconds_kept']:.3f} | "
+                         + " | ".join(f"{row['cost_cpu_s'][n]:.2f} ({row['cost_cpu_s'][n] / photos10:.2f})"
+                                      for n in names) + " |")
     if rss:
         lines += ["", f"RSS run: `pictod scan` of one {rss['duration_s']:.0f} s file "
                   f"({rss['bytes'] / 1024**2:.0f} MiB, a 4 s 4K HEVC stretch repeated packet by packet): "
@@ -306,6 +388,9 @@ def main() -> None:
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--grid", action="store_true", help="also run the sampling grid (and pick the defaults)")
     parser.add_argument("--grid-only", action="store_true", help="only the grid, printed (nothing written)")
+    parser.add_argument("--variants", action="store_true",
+                        help="also compare the sampling's cost savers side by side (VARIANTS)")
+    parser.add_argument("--variants-only", action="store_true", help="only the variants, printed (nothing written)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the parts bench/video_results.json has from an interrupted run of this commit")
     args = parser.parse_args()
@@ -320,6 +405,8 @@ def main() -> None:
     report: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit.strip(),
                               "machine": f"{platform.processor() or platform.machine()}, 2 cores",
                               "defaults": dataclasses.asdict(VideoConfig())}
+    # Read before this run rewrites it: --skip-rss keeps the last RSS figure (with its date).
+    earlier = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
     folder = CACHE / "labelled"
     t0 = time.monotonic()
     clips = labelled_set(TESTDATA, folder, count=args.clips, seconds=args.seconds, size=(1280, 720), fps=30)
@@ -329,7 +416,12 @@ def main() -> None:
     if args.resume and RESULTS_JSON.exists():
         previous = json.loads(RESULTS_JSON.read_text())
         if previous.get("commit") == report["commit"]:
-            report.update({k: v for k, v in previous.items() if k in ("grid", "chosen", "duplicates", "cost")})
+            report.update({k: v for k, v in previous.items()
+                           if k in ("grid", "grid_from", "variants", "chosen", "duplicates", "cost")})
+    if not (args.grid or args.grid_only) and "grid" not in report and RESULTS_JSON.exists():
+        previous = json.loads(RESULTS_JSON.read_text())
+        if previous.get("grid"):  # the grid of the run that chose the sampling defaults, kept with its date
+            report["grid"], report["grid_from"] = previous["grid"], previous.get("grid_from") or previous.get("when")
     if (args.grid or args.grid_only) and "grid" not in report:
         report["grid"] = []
         for values in GRID:
@@ -338,6 +430,12 @@ def main() -> None:
             print("grid", values, {k: v for k, v in row.items() if k != "missed"}, flush=True)
     if args.grid_only:
         return
+    if (args.variants or args.variants_only) and "variants" not in report:
+        report["variants"] = variants_run(analyzer, clips, folder, centres, cost_clips(TESTDATA), photo_set())
+        if args.variants_only:
+            print(json.dumps(report["variants"], indent=1))
+            return
+        RESULTS_JSON.write_text(json.dumps(report, indent=1) + "\n")
     if "chosen" not in report:
         report["chosen"] = judge(analyzer, VideoConfig(), clips, folder, centres)
         print("defaults", report["chosen"], flush=True)
@@ -347,21 +445,22 @@ def main() -> None:
     RESULTS_JSON.write_text(json.dumps(report, indent=1) + "\n")  # a part done is kept for --resume
     if "cost" not in report:
         photos = photo_set()
-        cost: dict[str, Any] = {"photos_cpu_s_10": round(photos_cpu(analyzer, photos), 3), "clips": {}}
-        for name, path in cost_clips(TESTDATA).items():
-            spent, timings = video_cpu(analyzer, path, VideoConfig())
-            cost["clips"][name] = {"cpu_s": round(spent, 3), "seconds": video.probe(path).duration,
-                                   "timings_ms": {k: round(v, 1) for k, v in timings.items()}}
+        cost: dict[str, Any] = {"photos_cpu_s_10": float("inf"), "clips": {}}
+        for _round in range(COST_ROUNDS):  # photos and clips interleaved: a busy machine weighs on both alike
+            cost["photos_cpu_s_10"] = round(min(cost["photos_cpu_s_10"], photos_cpu(analyzer, photos, repeat=1)), 3)
+            for name, path in cost_clips(TESTDATA).items():
+                spent, timings = video_cpu(analyzer, path, VideoConfig(), repeat=1)
+                if spent < cost["clips"].get(name, {}).get("cpu_s", float("inf")):
+                    cost["clips"][name] = {"cpu_s": round(spent, 3), "seconds": video.probe(path).duration,
+                                           "timings_ms": {k: round(v, 1) for k, v in timings.items()}}
         report["cost"] = cost
         print("cost", cost, flush=True)
         RESULTS_JSON.write_text(json.dumps(report, indent=1) + "\n")
     if not args.skip_rss:
         report["rss"] = rss_run(TESTDATA, args.long_seconds)
         print("rss", report["rss"], flush=True)
-    elif RESULTS_JSON.exists():
-        previous = json.loads(RESULTS_JSON.read_text())
-        if previous.get("rss"):
-            report["rss"] = {**previous["rss"], "from": previous.get("when")}
+    elif earlier.get("rss"):
+        report["rss"] = {**earlier["rss"], "from": earlier["rss"].get("from") or earlier.get("when")}
     RESULTS_JSON.write_text(json.dumps(report, indent=1) + "\n")
     write_markdown(markdown(report))
     print(markdown(report))

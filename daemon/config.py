@@ -101,6 +101,10 @@ class VideoConfig:
     probe_every: float = 2.0
     sample_every: float = 4.0
     scene_threshold: float = 0.2
+    # An analysed frame is searched for objects when its signature differs from the last one searched by more
+    # than objects_threshold (0: every analysed frame); otherwise the objects found there stand for it
+    # (bench/video.py --variants: 0.1 keeps every object label and second the detector finds in every frame).
+    objects_threshold: float = 0.1
     max_frames: int = 40  # analysed frames per video at most (long videos: the spacing grows to fit)
     max_probes: int = 600  # probed key frames per video at most (a 4K hour: one every 6 s)
     max_file_bytes: int = 64 * 1024**3  # videos are hashed streaming, never held in memory
@@ -374,6 +378,7 @@ def _check_ranges(config: Config) -> None:
         ("video.probe_every", config.video.probe_every > 0, "a number of seconds > 0"),
         ("video.sample_every", config.video.sample_every > 0, "a number of seconds > 0"),
         ("video.scene_threshold", 0.0 < config.video.scene_threshold <= 1.0, "a number in (0, 1]"),
+        ("video.objects_threshold", 0.0 <= config.video.objects_threshold <= 1.0, "a number in [0, 1]"),
         ("video.max_frames", config.video.max_frames >= 1, "an integer >= 1"),
         ("video.max_probes", config.video.max_probes >= config.video.max_frames, "an integer >= video.max_frames"),
         ("video.max_file_bytes", config.video.max_file_bytes > 0, "an integer > 0"),

@@ -111,10 +111,13 @@ class Analyzer:
         objects: list[tuple[float, tuple[DetectedObject, ...]]] = []
         timings = {"decode": 0.0, "objects": 0.0, "faces": 0.0, "embed": 0.0}
         decode_start = time.perf_counter()
+        seen: tuple[DetectedObject, ...] = ()
         for sample in video.sample(path, info, cfg, long_side=self.target_long_side, stats=stats):
             timings["decode"] += ms_since(decode_start, 3)
             # orientation 1: the display matrix is applied, so the turned-face search never doubts it.
-            found = self.analyze(DecodedImage(rgb=sample.rgb, scale=sample.scale, meta=frame_meta, orientation=1))
+            found = self.analyze(DecodedImage(rgb=sample.rgb, scale=sample.scale, meta=frame_meta, orientation=1),
+                                 objects=None if sample.objects else seen)
+            seen = found.objects
             for key in ("objects", "faces", "embed"):
                 timings[key] += found.timings_ms.get(key, 0.0)
             faces.append((sample.time, found.faces))
@@ -177,8 +180,10 @@ class Analyzer:
         landmarks = (best.landmarks + np.array([left, top], dtype=np.float32)).astype(np.float32)
         return RawFace(box=box, score=0.0, landmarks=landmarks)
 
-    def analyze(self, image: DecodedImage) -> PhotoAnalysis:
-        """Objects, faces and embeddings of one decoded photo, boxes in the original photo's pixels."""
+    def analyze(self, image: DecodedImage, *, objects: tuple[DetectedObject, ...] | None = None) -> PhotoAnalysis:
+        """Objects, faces and embeddings of one decoded photo, boxes in the original photo's pixels. With
+        `objects` (a video frame whose view has not changed since they were found) the object detector is not
+        run: they stand for this frame's (and the person gate looks at them)."""
         timings: dict[str, float] = {}
         rgb, scale = image.rgb, image.scale
         cfg = self.config
@@ -187,21 +192,22 @@ class Analyzer:
         # Both detectors see the photo at their input size: shrink it once for both (the shrink of a large
         # photo costs as much as a detector run) and fold the factor into the mapping back.
         small, fx, fy = transforms.fit_within(rgb, self._detector_side)
-        # One run at the lower of the two thresholds: weak persons are only hints for the turned-face search
-        # (greedy NMS never lets a weaker box remove a stronger one, so the objects kept are the same).
-        everything = self.models.objects.detect(
-            [small], conf=min(cfg.object_conf, facelib.PERSON_HINT_CONF), iou=cfg.object_iou
-        )[0]
-        found = [o for o in everything if o.score >= cfg.object_conf]
+        everything: list[DetectedObject] = []
+        if objects is None:
+            # One run at the lower of the two thresholds: weak persons are only hints for the turned-face search
+            # (greedy NMS never lets a weaker box remove a stronger one, so the objects kept are the same).
+            everything = self.models.objects.detect(
+                [small], conf=min(cfg.object_conf, facelib.PERSON_HINT_CONF), iou=cfg.object_iou
+            )[0]
+            objects = tuple(
+                DetectedObject(label=o.label, score=o.score, box=_scale_box(_stretch(o.box, fx, fy), scale, image))
+                for o in everything if o.score >= cfg.object_conf
+            )
         timings["objects"] = ms_since(start, 3)
-        objects = tuple(
-            DetectedObject(label=o.label, score=o.score, box=_scale_box(_stretch(o.box, fx, fy), scale, image))
-            for o in found
-        )
 
         faces: tuple[DetectedFace, ...] = ()
         timings["faces"] = timings["embed"] = 0.0  # stay 0 when the person gate skips them
-        if not cfg.person_gate or any(o.label == "person" for o in found):
+        if not cfg.person_gate or any(o.label == "person" for o in objects):
             start = time.perf_counter()
             min_side = cfg.min_face_px / scale  # min_face_px is in original pixels
             recover = self.recover_turned and image.orientation is None  # a stated orientation is never doubted

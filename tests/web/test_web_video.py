@@ -47,6 +47,12 @@ def web(library: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web
     assert stop(running.proc) == 0, running.stderr.read_text()
 
 
+@pytest.fixture(scope="module")
+def client(web: WebProcess) -> Browserless:
+    """One signed-in client for the module: the address `pictod web` prints signs in once (single-use token)."""
+    return Browserless(web)
+
+
 def ids(library: Path, sql: str, *args: object) -> list[int]:
     return [int(r[0]) for r in query(library.parent / "lib.db", sql, *args)]
 
@@ -60,8 +66,7 @@ def fetch(client: Browserless, path: str, headers: dict[str, str] | None = None)
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
-def test_video_page_poster_and_face_frames(library: Path, web: WebProcess) -> None:
-    client = Browserless(web)
+def test_video_page_poster_and_face_frames(library: Path, client: Browserless) -> None:
     (party,) = ids(library, "SELECT photo_id FROM files WHERE CAST(path AS TEXT) LIKE '%party.mp4'")
     (phone,) = ids(library, "SELECT photo_id FROM files WHERE CAST(path AS TEXT) LIKE '%phone.mov'")
     page = client.get(f"/photos/{party}")
@@ -93,8 +98,7 @@ def test_video_page_poster_and_face_frames(library: Path, web: WebProcess) -> No
     assert np.abs(crop_mean - own).sum() < np.abs(crop_mean - other).sum()
 
 
-def test_media_served_by_id_with_ranges(library: Path, web: WebProcess) -> None:
-    client = Browserless(web)
+def test_media_served_by_id_with_ranges(library: Path, client: Browserless) -> None:
     (party,) = ids(library, "SELECT photo_id FROM files WHERE CAST(path AS TEXT) LIKE '%party.mp4'")
     (salley,) = ids(library, "SELECT photo_id FROM files WHERE CAST(path AS TEXT) LIKE '%salley.jpg'")
     data = (library.parent / "photos" / "party.mp4").read_bytes()
@@ -111,14 +115,13 @@ def test_media_served_by_id_with_ranges(library: Path, web: WebProcess) -> None:
     assert fetch(client, "/media/999999")[0] == 404
     assert fetch(client, "/media/../lib.db")[0] == 404
     # Not signed in: nothing.
-    anonymous = urllib.request.Request(web.base + f"/media/{party}")
+    anonymous = urllib.request.Request(client.web.base + f"/media/{party}")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(anonymous, timeout=30)
     assert refused.value.code in (302, 303, 401, 403)
 
 
-def test_media_of_a_changed_file_is_refused(library: Path, web: WebProcess) -> None:
-    client = Browserless(web)
+def test_media_of_a_changed_file_is_refused(library: Path, client: Browserless) -> None:
     (phone,) = ids(library, "SELECT photo_id FROM files WHERE CAST(path AS TEXT) LIKE '%phone.mov'")
     path = library.parent / "photos" / "phone.mov"
     st = path.stat()
@@ -131,6 +134,7 @@ def test_media_of_a_changed_file_is_refused(library: Path, web: WebProcess) -> N
 
 
 def test_browser_plays_the_clip_at_a_faces_frame(library: Path, web: WebProcess) -> None:
+    from chromium import fresh_link
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from test_web_browser import CHROMEDRIVER, CHROMIUM, FLAGS
@@ -145,7 +149,7 @@ def test_browser_plays_the_clip_at_a_faces_frame(library: Path, web: WebProcess)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
         driver.set_page_load_timeout(60)
-        driver.get(web.sign_in_url())
+        driver.get(fresh_link(library))  # the printed address was used by `client`: a new one
         driver.get(f"{web.base}/photos/{clip}")
         expect(lambda: driver.execute_script(
             "const v = document.querySelector('video'); return v && v.readyState >= 1"),

@@ -1,0 +1,63 @@
+"""What the video sampling saves (issue 24's CPU target, bench/video.py --variants), on a real clip composed here
+with the test-data step's own composer and encoder (tools/make_clips.py): one still take, a face and a cup on a
+table, nothing changing. Objects are looked for in the first frame only (the view never changes by
+objects_threshold), faces in every analysed frame; and what the video gives (its person, its objects and when
+they are seen) is what the full chain gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+from pictod_testdata import REPO, TESTDATA
+
+from daemon import config
+from daemon.analysis import video
+from daemon.analysis.analyzer import Analyzer
+from daemon.config import VideoConfig
+
+sys.path.insert(0, str(REPO / "tools"))
+from make_clips import Actor, Scene, Sources, compose, encode
+
+SECONDS, SIZE, FPS = 8.0, (640, 360), 15  # the encoder's key frame every 30 frames: 0, 2, 4 and 6 s
+EVERY_KEY_FRAME = VideoConfig(probe_every=2.0, sample_every=2.0)
+
+
+@pytest.fixture(scope="module")
+def still_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = Sources.of(TESTDATA)
+    crop = src.crops("John_Salley")[0]
+    scene = Scene(src.skimage / "coffee.png", SECONDS, (Actor("John_Salley", crop, (0.3, 0.45, 0.3),
+                                                              (0.31, 0.45, 0.3)),), pan=(0.0, 0.01))
+    path = tmp_path_factory.mktemp("still") / "still-take.mp4"
+    encode(path, compose([scene], SIZE, FPS), size=SIZE, fps=FPS, codec="h264")
+    return path
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer.from_config(config.load(REPO / "config.toml", check_folders=False), workers=1)
+
+
+def test_objects_are_looked_for_again_only_when_the_view_changed(still_take: Path) -> None:
+    info = video.probe(still_take)
+    samples = list(video.sample(still_take, info, EVERY_KEY_FRAME, long_side=None))
+    assert [s.time for s in samples] == [0.0, 2.0, 4.0, 6.0]
+    assert [s.why for s in samples] == ["first", "time", "time", "time"]
+    assert [s.objects for s in samples] == [True, False, False, False]
+    every = dataclasses.replace(EVERY_KEY_FRAME, objects_threshold=0.0)
+    assert [s.objects for s in video.sample(still_take, info, every, long_side=None)] == [True] * 4
+
+
+def test_a_still_take_costs_one_object_search_and_finds_the_same(analyzer: Analyzer, still_take: Path) -> None:
+    full = analyzer.analyze_video(still_take, dataclasses.replace(EVERY_KEY_FRAME, objects_threshold=0.0))
+    cheap = analyzer.analyze_video(still_take, EVERY_KEY_FRAME)
+    assert full.timings_ms["frames"] == cheap.timings_ms["frames"] == 4
+    assert len(full.faces) == len(cheap.faces) == 1
+    a, b = full.faces[0], cheap.faces[0]
+    assert float(a.embedding @ b.embedding) > 0.99 and a.time == b.time and a.seen == b.seen == ((0.0, SECONDS),)
+    labels = {o.label for o in cheap.objects}
+    assert "cup" in labels and labels <= {o.label for o in full.objects}
+    assert all(o.seen == ((0.0, SECONDS),) and o.time == 0.0 for o in cheap.objects)  # frame 0's stand for the take
