@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from daemon.store import events as events_sql
@@ -61,10 +62,16 @@ def months(conn: sqlite3.Connection, flt: PhotoFilter) -> list[tuple[str, int]]:
     """('YYYY-MM', photos) of every month with a photo the filter shows, newest first."""
     source, clause, args = _where(conn, flt)
     counts: dict[str, int] = {}
-    rows = conn.execute(
-        f"SELECT substr(t.taken, 1, 7) AS month, count(*) FROM {source}{clause} AND t.taken IS NOT NULL "
-        f"GROUP BY month UNION ALL SELECT substr({LOCAL_FILE_TIME}, 1, 7) AS month, count(*) FROM {source}{clause} "
-        "AND t.taken IS NULL GROUP BY month", [*args, *args])
+    if "SELECT" in clause:
+        # A condition reading other tables (a tag, a person: a list of photo ids SQLite builds first) is read
+        # once, the months grouped in one pass over what it keeps.
+        rows = conn.execute(f"SELECT substr({DATE_SQL}, 1, 7) AS month, count(*) FROM {source}{clause} "
+                            "GROUP BY month", args)
+    else:  # capture months in the order of their index, file months turned into local months
+        rows = conn.execute(
+            f"SELECT substr(t.taken, 1, 7) AS month, count(*) FROM {source}{clause} AND t.taken IS NOT NULL "
+            f"GROUP BY month UNION ALL SELECT substr({LOCAL_FILE_TIME}, 1, 7) AS month, count(*) FROM "
+            f"{source}{clause} AND t.taken IS NULL GROUP BY month", [*args, *args])
     for month, count in rows:
         if month is not None:  # a file time SQLite cannot put in a calendar
             counts[month] = counts.get(month, 0) + int(count)
@@ -93,51 +100,94 @@ def _unfiltered(conn: sqlite3.Connection, flt: PhotoFilter) -> bool:
     return clause == f" WHERE {SHOWN}" and has_column(conn, "photo_dates", "file_ns")
 
 
-def _counts(conn: sqlite3.Connection, flt: PhotoFilter, table: str, column: str) -> dict[int | str, int]:
-    """value -> photos the filter shows with a row of `table` having that value in `column`."""
+def _counts(conn: sqlite3.Connection, table: str, column: str) -> dict[int | str, int]:
+    """value -> shown photos with a row of `table` having that value in `column`, with no condition at all."""
+    # Every row's photo counted, less those of the photos no search shows (few: missing, being analysed;
+    # CROSS JOIN: start from those, on `photo_dates_hidden`).
+    every = conn.execute(f"SELECT {column}, count(DISTINCT photo_id) FROM {table} WHERE {column} IS NOT NULL "
+                         f"GROUP BY {column}").fetchall()
+    hidden = dict(conn.execute(
+        f"SELECT x.{column}, count(DISTINCT x.photo_id) FROM photo_dates t CROSS JOIN {table} x ON "
+        f"x.photo_id = t.photo_id WHERE t.file_ns IS NULL AND x.{column} IS NOT NULL GROUP BY x.{column}"
+    ).fetchall())
+    return {value: n - hidden.get(value, 0) for value, n in every if n > hidden.get(value, 0)}
+
+
+# Each facet's values with counts over `m`, the ids of the photos a filter shows (one CTE, evaluated once for
+# every facet of a statement): (facet, value, second value or NULL, photos). The faces and objects either scan
+# their covering index in value order probing `m` (no sort; the cheaper way when the filter keeps many photos)
+# or start from `m` and sort (when it keeps few); a place and an event are one row per photo, read by photo id.
+_SCAN = "+x.photo_id IN m"
+_OVER_IDS: dict[str, tuple[str, str]] = {
+    "people": ("SELECT 'people', x.person_id, NULL, count(DISTINCT x.photo_id) FROM faces x WHERE {ids} AND "
+               "x.person_id IS NOT NULL GROUP BY x.person_id",
+               "SELECT 'people', x.person_id, NULL, count(DISTINCT x.photo_id) FROM m CROSS JOIN faces x ON "
+               "x.photo_id = m.id WHERE x.person_id IS NOT NULL GROUP BY x.person_id"),
+    "tags": ("SELECT 'tags', x.label, NULL, count(DISTINCT x.photo_id) FROM objects x WHERE {ids} AND "
+             "x.label IS NOT NULL GROUP BY x.label",
+             "SELECT 'tags', x.label, NULL, count(DISTINCT x.photo_id) FROM m CROSS JOIN objects x ON "
+             "x.photo_id = m.id WHERE x.label IS NOT NULL GROUP BY x.label"),
+    "places": ("SELECT 'places', pp.city, pp.country, count(*) FROM m CROSS JOIN photo_places pp ON "
+               "pp.photo_id = m.id WHERE pp.source != 'none' GROUP BY pp.city, pp.country",) * 2,
+    "events": ("SELECT 'events', x.event_id, NULL, count(*) FROM m CROSS JOIN event_photos x ON "
+               "x.photo_id = m.id GROUP BY x.event_id",) * 2,
+}
+_MANY = 8  # a filter keeping more than 1/_MANY of the photos counts faces and objects by scanning their indexes
+
+
+def facet_counts(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str], *,
+                 matching: int | None = None) -> dict[str, list[FacetCount]]:
+    """Each named facet's ('people', 'tags', 'places', 'events') values with the number of photos the filter
+    shows with them, most first, read in one statement over the filter's photos (`matching`: how many, when
+    the caller knows: many make the scan of the covering indexes the cheaper way)."""
+    names = [n for n in names if n not in ("places", "events")
+             or (places_sql.has_places(conn) if n == "places" else events_sql.has_events(conn))]
+    rows: dict[str, list[tuple[object, object, int]]] = {n: [] for n in names}
     if _unfiltered(conn, flt):
-        # Every row's photo counted, less those of the photos no search shows (few: missing, being analysed;
-        # CROSS JOIN: start from those, on `photo_dates_hidden`).
-        every = conn.execute(f"SELECT {column}, count(DISTINCT photo_id) FROM {table} WHERE {column} IS NOT NULL "
-                             f"GROUP BY {column}").fetchall()
-        hidden = dict(conn.execute(
-            f"SELECT x.{column}, count(DISTINCT x.photo_id) FROM photo_dates t CROSS JOIN {table} x ON "
-            f"x.photo_id = t.photo_id WHERE t.file_ns IS NULL AND x.{column} IS NOT NULL GROUP BY x.{column}"
-        ).fetchall())
-        return {value: n - hidden.get(value, 0) for value, n in every if n > hidden.get(value, 0)}
-    source, clause, args = _where(conn, flt)
-    return dict(conn.execute(
-        f"SELECT x.{column}, count(DISTINCT x.photo_id) FROM {source} JOIN {table} x ON x.photo_id = t.photo_id"
-        f"{clause} AND x.{column} IS NOT NULL GROUP BY x.{column}", args).fetchall())
+        for name in names:
+            if name == "places":
+                rows[name] = conn.execute(
+                    "SELECT pp.city, pp.country, count(*) FROM photo_dates t JOIN photo_places pp ON "
+                    f"pp.photo_id = t.photo_id WHERE {SHOWN} AND pp.source != 'none' GROUP BY pp.city, "
+                    "pp.country").fetchall()
+            else:
+                table, column = {"people": ("faces", "person_id"), "tags": ("objects", "label"),
+                                 "events": ("event_photos", "event_id")}[name]
+                rows[name] = [(v, None, n) for v, n in _counts(conn, table, column).items()]
+    elif names:
+        source, clause, args = _where(conn, flt)
+        many = matching is not None and has_column(conn, "photo_dates", "file_ns") and matching * _MANY > int(
+            conn.execute("SELECT count(*) FROM photo_dates").fetchone()[0])
+        branches = " UNION ALL ".join(_OVER_IDS[n][0 if many else 1].format(ids=_SCAN) for n in names)
+        for name, value, second, n in conn.execute(
+                f"WITH m(id) AS (SELECT t.photo_id FROM {source}{clause}) {branches}", args):
+            rows[str(name)].append((value, second, int(n)))
+    out: dict[str, list[FacetCount]] = {}
+    for name in names:
+        if name == "places":
+            out[name] = _places(rows[name])
+        else:
+            counts = {value: n for value, _second, n in rows[name]}
+            out[name] = {"people": _people, "tags": _tags, "events": _events}[name](conn, counts)
+    return out
 
 
-def person_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
-    """Each person with the number of photos the filter shows them in, most first (then named first)."""
-    counts = _counts(conn, flt, "faces", "person_id")
+def _people(conn: sqlite3.Connection, counts: dict[object, int]) -> list[FacetCount]:
     names: dict[int, str | None] = {}
-    for chunk in chunks(list(counts)):
+    for chunk in chunks([int(str(p)) for p in counts]):
         names.update(conn.execute(f"SELECT id, name FROM people WHERE id IN ({marks(len(chunk))})", chunk))
-    rows = [(int(person), names.get(int(person)), n) for person, n in counts.items() if int(person) in names]
+    rows = [(int(str(person)), names.get(int(str(person))), n) for person, n in counts.items()
+            if int(str(person)) in names]
     rows.sort(key=lambda r: (-r[2], r[1] is None, (r[1] or "").casefold(), r[0]))
     return [FacetCount(value=person, label=name or f"#{person}", count=n) for person, name, n in rows]
 
 
-def tag_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
-    """Each object tag with the number of photos the filter shows with it, most first."""
-    counts = _counts(conn, flt, "objects", "label")
+def _tags(_conn: sqlite3.Connection, counts: dict[object, int]) -> list[FacetCount]:
     return [FacetCount(value=str(label), label=str(label), count=n)
             for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))]
 
 
-def place_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
-    """Each named place (city and country: the value `--place` takes) with the number of photos the filter shows
-    taken there, most first."""
-    if not places_sql.has_places(conn):
-        return []
-    source, clause, args = _where(conn, flt)
-    rows = conn.execute(
-        f"SELECT pp.city, pp.country, count(*) FROM {source} JOIN photo_places pp ON pp.photo_id = t.photo_id"
-        f"{clause} AND pp.source != 'none' GROUP BY pp.city, pp.country", args).fetchall()
+def _places(rows: Iterable[tuple[object, object, int]]) -> list[FacetCount]:
     counted: dict[str, int] = {}
     for city, country, n in rows:
         name = ", ".join(str(part) for part in (city, country) if part)
@@ -147,17 +197,13 @@ def place_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]
             for name, n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0].casefold()))]
 
 
-def event_counts(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetCount]:
-    """Each event with the number of its photos the filter shows, most first (then the newest)."""
-    if not events_sql.has_events(conn):
-        return []
-    counts = _counts(conn, flt, "event_photos", "event_id")
+def _events(conn: sqlite3.Connection, counts: dict[object, int]) -> list[FacetCount]:
     titles: dict[int, tuple[str, str]] = {}
-    for chunk in chunks([int(e) for e in counts]):
+    for chunk in chunks([int(str(e)) for e in counts]):
         for event_id, title, start in conn.execute(
                 f"SELECT id, coalesce(name, auto_name), start_at FROM events WHERE id IN ({marks(len(chunk))})", chunk):
             titles[int(event_id)] = (str(title), str(start))
-    rows = [(int(e), titles[int(e)], n) for e, n in counts.items() if int(e) in titles]
+    rows = [(int(str(e)), titles[int(str(e))], n) for e, n in counts.items() if int(str(e)) in titles]
     rows.sort(key=lambda r: r[1][1], reverse=True)  # the newest first among equal counts
     rows.sort(key=lambda r: -r[2])
     return [FacetCount(value=event_id, label=title, count=n) for event_id, (title, _start), n in rows]
