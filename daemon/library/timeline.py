@@ -225,14 +225,16 @@ def paginate(months: Sequence[Month], month: str | None = None, offset: int = 0,
                         next=pages[at + 1][0] if at + 1 < len(pages) else None)
 
 
-def _page_photos(conn: sqlite3.Connection, flt: PhotoFilter, page: TimelinePage) -> dict[str, list[TimelineItem]]:
-    """The photos of a page's slices, by month: one range read from its first slice to the end of its last."""
+def _page_photos(conn: sqlite3.Connection, flt: PhotoFilter, page: TimelinePage,
+                 matching: int | None = None) -> dict[str, list[TimelineItem]]:
+    """The photos of a page's slices, by month: one range read from its first slice to the end of its last
+    (`matching`: the filter's photos, when known)."""
     if not page.slices:
         return {}
     first, last = page.slices[0], page.slices[-1]
     start, end = date_bounds(last.month)[0], date_bounds(first.month)[1]
     items = sql.photos_between(conn, flt, start, end, offset=first.offset,
-                               limit=sum(s.limit for s in page.slices))
+                               limit=sum(s.limit for s in page.slices), matching=matching)
     shown: dict[str, list[TimelineItem]] = {s.month: [] for s in page.slices}
     for item in items:
         shown.setdefault(item.date[:7], []).append(item)
@@ -296,8 +298,9 @@ def timeline(store: Store, flt: PhotoFilter, *, month: str | None = None, offset
     def read(conn: sqlite3.Connection) -> Timeline:
         every = _months(conn, flt)
         page = paginate(every, month, max(0, offset), size=size)
-        return Timeline(months=every, total=sum(m.count for m in every), page=page,
-                        photos=_page_photos(conn, flt, page), facets=_facets(conn, flt, sum(m.count for m in every)))
+        total = sum(m.count for m in every)
+        return Timeline(months=every, total=total, page=page, photos=_page_photos(conn, flt, page, total),
+                        facets=_facets(conn, flt, total))
     return store.read(read)
 
 

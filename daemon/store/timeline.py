@@ -51,10 +51,11 @@ class FacetCount:
     count: int
 
 
-def _where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, str, list[object]]:
+def _where(conn: sqlite3.Connection, flt: PhotoFilter, *,
+           per_photo: bool = False) -> tuple[str, str, list[object]]:
     """(FROM, WHERE clause, arguments) of the photos the filter shows; `photos` is joined only when a condition
     reads its columns (camera, GPS)."""
-    clause, args, _distance = photo_where(conn, flt)
+    clause, args, _distance = photo_where(conn, flt, per_photo=per_photo)
     return photos_from(conn, photos=reads_photos(clause)), clause, args
 
 
@@ -78,11 +79,18 @@ def months(conn: sqlite3.Connection, flt: PhotoFilter) -> list[tuple[str, int]]:
     return sorted(counts.items(), reverse=True)
 
 
+def _many(conn: sqlite3.Connection, matching: int | None) -> bool:
+    """Whether a filter keeping `matching` photos (None: not known) keeps over 1/_MANY of the library."""
+    return matching is not None and has_column(conn, "photo_dates", "file_ns") and matching * _MANY > int(
+        conn.execute("SELECT count(*) FROM photo_dates").fetchone()[0])
+
+
 def photos_between(conn: sqlite3.Connection, flt: PhotoFilter, start: str, end: str, *, offset: int = 0,
-                   limit: int | None = None) -> list[TimelineItem]:
+                   limit: int | None = None, matching: int | None = None) -> list[TimelineItem]:
     """The photos the filter shows dated in [start, end) ('YYYY-MM-DDTHH:MM:SS'), newest first (then the
-    higher id), paged."""
-    source, clause, args = _where(conn, flt)
+    higher id), paged. `matching`: the filter's photos, when known: with many, the photos in the range are
+    read first and a tag or person looked up for each."""
+    source, clause, args = _where(conn, flt, per_photo=_many(conn, matching))
     if " JOIN photos p " not in source:
         source += " JOIN photos p ON p.id = t.photo_id"  # the format of each photo listed
     condition, more = date_range(start, end)
@@ -156,9 +164,7 @@ def facet_counts(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str
                 rows[name] = [(v, None, n) for v, n in _counts(conn, table, column).items()]
     elif names:
         source, clause, args = _where(conn, flt)
-        many = matching is not None and has_column(conn, "photo_dates", "file_ns") and matching * _MANY > int(
-            conn.execute("SELECT count(*) FROM photo_dates").fetchone()[0])
-        branches = " UNION ALL ".join(_OVER_IDS[n][0 if many else 1].format(ids=_SCAN) for n in names)
+        branches = " UNION ALL ".join(_OVER_IDS[n][0 if _many(conn, matching) else 1].format(ids=_SCAN) for n in names)
         for name, value, second, n in conn.execute(
                 f"WITH m(id) AS (SELECT t.photo_id FROM {source}{clause}) {branches}", args):
             rows[str(name)].append((value, second, int(n)))
