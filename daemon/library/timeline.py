@@ -257,14 +257,22 @@ def month_photos(store: Store, flt: PhotoFilter, month: str, *, offset: int = 0,
     return store.read(lambda conn: _month_photos(conn, flt, month, max(0, offset), max(1, limit)))
 
 
-def _facets(conn: sqlite3.Connection, flt: PhotoFilter, matching: int | None = None) -> list[FacetValues]:
-    # A one-value facet counts its values under the rest of the filter: the other places (events) to switch to.
-    # The facets under one filter are counted in one read of its photos (`matching` of them, when known).
-    under = {facet.name: narrowed(flt, facet, []) if facet.single else flt for facet in FACETS}
-    counted: dict[str, list[FacetCount]] = {}
+def _under(flt: PhotoFilter) -> dict[str, PhotoFilter]:
+    """The filter each facet counts its values under: a one-value facet under the rest of the filter (the other
+    places, events, to switch to)."""
+    return {facet.name: narrowed(flt, facet, []) if facet.single else flt for facet in FACETS}
+
+
+def _facets(conn: sqlite3.Connection, flt: PhotoFilter, matching: int | None = None,
+            counted: dict[str, list[FacetCount]] | None = None) -> list[FacetValues]:
+    # The facets under one filter are counted in one read of its photos (`matching` of them, when known), but
+    # those `counted` already.
+    under = _under(flt)
+    counted = dict(counted or {})
     for each in dict.fromkeys(under.values()):
-        names = [name for name, f in under.items() if f == each]
-        counted.update(sql.facet_counts(conn, each, names, matching=matching if each == flt else None))
+        names = [name for name, f in under.items() if f == each and name not in counted]
+        if names:
+            counted.update(sql.facet_counts(conn, each, names, matching=matching if each == flt else None))
     result = []
     for facet in FACETS:
         field = getattr(flt, facet.field)
@@ -296,11 +304,13 @@ def timeline(store: Store, flt: PhotoFilter, *, month: str | None = None, offset
     check_filter(flt)
 
     def read(conn: sqlite3.Connection) -> Timeline:
-        every = _months(conn, flt)
+        # A filter on tags or people: its months and the facets counted under it in one read of its photos.
+        both = sql.months_and_facets(conn, flt, [name for name, f in _under(flt).items() if f == flt])
+        every = _months(conn, flt) if both is None else [Month(month=m, count=n) for m, n in both[0]]
         page = paginate(every, month, max(0, offset), size=size)
         total = sum(m.count for m in every)
         return Timeline(months=every, total=total, page=page, photos=_page_photos(conn, flt, page, total),
-                        facets=_facets(conn, flt, total))
+                        facets=_facets(conn, flt, total, None if both is None else both[1]))
     return store.read(read)
 
 

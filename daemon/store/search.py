@@ -178,7 +178,7 @@ def check_filter(flt: PhotoFilter) -> None:
         places.place_condition(flt.place)
 
 
-def _person_groups(conn: sqlite3.Connection, people: Iterable[int | str]) -> list[tuple[int, ...]]:
+def person_groups(conn: sqlite3.Connection, people: Iterable[int | str]) -> list[tuple[int, ...]]:
     """One tuple of person ids per requested person (a name may be several people); NotFoundError if unknown."""
     groups: list[tuple[int, ...]] = []
     for person in people:
@@ -295,7 +295,7 @@ def photo_where(conn: sqlite3.Connection, flt: PhotoFilter, *,
         where.append(f"t.photo_id IN (SELECT o.photo_id FROM objects o WHERE o.label = ?{one_photo('o')}"
                      f"{live.format(table='objects', cond='x.label = ?')})")
         args.extend([tag, tag] if videos else [tag])
-    for group in _person_groups(conn, flt.people):
+    for group in person_groups(conn, flt.people):
         qs = marks(len(group))
         where.append(f"t.photo_id IN (SELECT fa.photo_id FROM faces fa WHERE fa.person_id IN ({qs})"
                      f"{one_photo('fa')}{live.format(table='faces', cond=f'x.person_id IN ({qs})')})")
@@ -400,7 +400,7 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
                 id=int(fid), box=(x1, y1, x2, y2), score=float(score), person_id=person_id, person_name=name,
                 quality=None if q is None else float(q), time=when, seen=_spans(seen),
                 video_id=photo_id if owner[photo_id] != photo_id else None))
-    groups = _person_groups(conn, flt.people)
+    groups = person_groups(conn, flt.people)
     where_from = places.places_of(conn, ids)
     in_event = events.events_of(conn, ids)
     result = []

@@ -25,6 +25,7 @@ from daemon.store.search import (
     SHOWN,
     PhotoFilter,
     date_range,
+    person_groups,
     photo_where,
     photos_from,
     reads_photos,
@@ -125,7 +126,7 @@ def _counts(conn: sqlite3.Connection, table: str, column: str) -> dict[int | str
 # every facet of a statement): (facet, value, second value or NULL, photos). The faces and objects either scan
 # their covering index in value order probing `m` (no sort; the cheaper way when the filter keeps many photos)
 # or start from `m` and sort (when it keeps few); a place and an event are one row per photo, read by photo id.
-_SCAN = "+x.photo_id IN m"
+_SCAN = "+x.photo_id IN (SELECT id FROM m)"
 _OVER_IDS: dict[str, tuple[str, str]] = {
     "people": ("SELECT 'people', x.person_id, NULL, count(DISTINCT x.photo_id) FROM faces x WHERE {ids} AND "
                "x.person_id IS NOT NULL GROUP BY x.person_id",
@@ -139,6 +140,7 @@ _OVER_IDS: dict[str, tuple[str, str]] = {
                "pp.photo_id = m.id WHERE pp.source != 'none' GROUP BY pp.city, pp.country",) * 2,
     "events": ("SELECT 'events', x.event_id, NULL, count(*) FROM m CROSS JOIN event_photos x ON "
                "x.photo_id = m.id GROUP BY x.event_id",) * 2,
+    "months": ("SELECT 'months', m.month, NULL, count(*) FROM m GROUP BY m.month",) * 2,  # `months`' answer
 }
 _MANY = 8  # a filter keeping more than 1/_MANY of the photos counts faces and objects by scanning their indexes
 
@@ -148,8 +150,7 @@ def facet_counts(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str
     """Each named facet's ('people', 'tags', 'places', 'events') values with the number of photos the filter
     shows with them, most first, read in one statement over the filter's photos (`matching`: how many, when
     the caller knows: many make the scan of the covering indexes the cheaper way)."""
-    names = [n for n in names if n not in ("places", "events")
-             or (places_sql.has_places(conn) if n == "places" else events_sql.has_events(conn))]
+    names = _with_tables(conn, names)
     rows: dict[str, list[tuple[object, object, int]]] = {n: [] for n in names}
     if _unfiltered(conn, flt):
         for name in names:
@@ -163,11 +164,50 @@ def facet_counts(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str
                                  "events": ("event_photos", "event_id")}[name]
                 rows[name] = [(v, None, n) for v, n in _counts(conn, table, column).items()]
     elif names:
-        source, clause, args = _where(conn, flt)
-        branches = " UNION ALL ".join(_OVER_IDS[n][0 if _many(conn, matching) else 1].format(ids=_SCAN) for n in names)
-        for name, value, second, n in conn.execute(
-                f"WITH m(id) AS (SELECT t.photo_id FROM {source}{clause}) {branches}", args):
-            rows[str(name)].append((value, second, int(n)))
+        _over_ids(conn, flt, names, rows, many=_many(conn, matching))
+    return _facet_values(conn, names, rows)
+
+
+def months_and_facets(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str]
+                      ) -> tuple[list[tuple[str, int]], dict[str, list[FacetCount]]] | None:
+    """`months` and `facet_counts` in one statement, the condition read once, for a filter on tags or people
+    (whose index counts bound how many photos it keeps: the scan or not of `facet_counts`); None for another."""
+    if not (flt.tags or flt.people) or not has_column(conn, "photo_dates", "file_ns"):
+        return None
+    bounds = [int(conn.execute("SELECT count(*) FROM objects WHERE label = ?", [tag]).fetchone()[0])
+              for tag in flt.tags]
+    for group in person_groups(conn, flt.people):
+        bounds.append(int(conn.execute(f"SELECT count(*) FROM faces WHERE person_id IN ({marks(len(group))})",
+                                       group).fetchone()[0]))
+    names = _with_tables(conn, names)
+    rows: dict[str, list[tuple[object, object, int]]] = {n: [] for n in [*names, "months"]}
+    _over_ids(conn, flt, [*names, "months"], rows, many=_many(conn, min(bounds)))
+    counts: dict[str, int] = {}
+    for month, _second, n in rows["months"]:
+        if month is not None:  # a file time SQLite cannot put in a calendar
+            counts[str(month)] = counts.get(str(month), 0) + n
+    return sorted(counts.items(), reverse=True), _facet_values(conn, names, rows)
+
+
+def _over_ids(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str],
+              rows: dict[str, list[tuple[object, object, int]]], *, many: bool) -> None:
+    """The branches of `_OVER_IDS` named, over the filter's photos, in one statement, into `rows`."""
+    source, clause, args = _where(conn, flt)
+    branches = " UNION ALL ".join(_OVER_IDS[n][0 if many else 1].format(ids=_SCAN) for n in names)
+    for name, value, second, n in conn.execute(
+            f"WITH m(id, month) AS (SELECT t.photo_id, substr({DATE_SQL}, 1, 7) FROM {source}{clause}) {branches}",
+            args):
+        rows[str(name)].append((value, second, int(n)))
+
+
+def _with_tables(conn: sqlite3.Connection, names: Sequence[str]) -> list[str]:
+    """The facets named whose tables the library has (places and events: schema v10)."""
+    return [n for n in names if n not in ("places", "events")
+            or (places_sql.has_places(conn) if n == "places" else events_sql.has_events(conn))]
+
+
+def _facet_values(conn: sqlite3.Connection, names: Sequence[str],
+                  rows: dict[str, list[tuple[object, object, int]]]) -> dict[str, list[FacetCount]]:
     out: dict[str, list[FacetCount]] = {}
     for name in names:
         if name == "places":
