@@ -123,9 +123,9 @@ def _counts(conn: sqlite3.Connection, table: str, column: str) -> dict[int | str
 
 
 # Each facet's values with counts over `m`, the ids of the photos a filter shows (one CTE, evaluated once for
-# every facet of a statement): (facet, value, second value or NULL, photos). The faces and objects either scan
-# their covering index in value order probing `m` (no sort; the cheaper way when the filter keeps many photos)
-# or start from `m` and sort (when it keeps few); a place and an event are one row per photo, read by photo id.
+# every facet of a statement): (facet, value, second value or NULL, photos). Each is read one of two ways: its
+# table scanned probing `m` (the faces' and objects' covering indexes in value order: no sort; the cheaper way
+# when the filter keeps many photos, or a table has fewer rows than it keeps), or from `m`, sorted.
 _SCAN = "+x.photo_id IN (SELECT id FROM m)"
 _OVER_IDS: dict[str, tuple[str, str]] = {
     "people": ("SELECT 'people', x.person_id, NULL, count(DISTINCT x.photo_id) FROM faces x WHERE {ids} AND "
@@ -136,12 +136,16 @@ _OVER_IDS: dict[str, tuple[str, str]] = {
              "x.label IS NOT NULL GROUP BY x.label",
              "SELECT 'tags', x.label, NULL, count(DISTINCT x.photo_id) FROM m CROSS JOIN objects x ON "
              "x.photo_id = m.id WHERE x.label IS NOT NULL GROUP BY x.label"),
-    "places": ("SELECT 'places', pp.city, pp.country, count(*) FROM m CROSS JOIN photo_places pp ON "
-               "pp.photo_id = m.id WHERE pp.source != 'none' GROUP BY pp.city, pp.country",) * 2,
-    "events": ("SELECT 'events', x.event_id, NULL, count(*) FROM m CROSS JOIN event_photos x ON "
-               "x.photo_id = m.id GROUP BY x.event_id",) * 2,
+    "places": ("SELECT 'places', x.city, x.country, count(*) FROM photo_places x WHERE {ids} AND "
+               "x.source != 'none' GROUP BY x.city, x.country",
+               "SELECT 'places', x.city, x.country, count(*) FROM m CROSS JOIN photo_places x ON "
+               "x.photo_id = m.id WHERE x.source != 'none' GROUP BY x.city, x.country"),
+    "events": ("SELECT 'events', x.event_id, NULL, count(*) FROM event_photos x WHERE {ids} GROUP BY x.event_id",
+               "SELECT 'events', x.event_id, NULL, count(*) FROM m CROSS JOIN event_photos x ON "
+               "x.photo_id = m.id GROUP BY x.event_id"),
     "months": ("SELECT 'months', m.month, NULL, count(*) FROM m GROUP BY m.month",) * 2,  # `months`' answer
 }
+_TABLES = {"places": "photo_places", "events": "event_photos"}  # one row per photo: scanned when fewer
 _MANY = 8  # a filter keeping more than 1/_MANY of the photos counts faces and objects by scanning their indexes
 
 
@@ -164,7 +168,7 @@ def facet_counts(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str
                                  "events": ("event_photos", "event_id")}[name]
                 rows[name] = [(v, None, n) for v, n in _counts(conn, table, column).items()]
     elif names:
-        _over_ids(conn, flt, names, rows, many=_many(conn, matching))
+        _over_ids(conn, flt, names, rows, matching=matching)
     return _facet_values(conn, names, rows)
 
 
@@ -181,7 +185,7 @@ def months_and_facets(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequenc
                                        group).fetchone()[0]))
     names = _with_tables(conn, names)
     rows: dict[str, list[tuple[object, object, int]]] = {n: [] for n in [*names, "months"]}
-    _over_ids(conn, flt, [*names, "months"], rows, many=_many(conn, min(bounds)))
+    _over_ids(conn, flt, [*names, "months"], rows, matching=min(bounds))
     counts: dict[str, int] = {}
     for month, _second, n in rows["months"]:
         if month is not None:  # a file time SQLite cannot put in a calendar
@@ -190,10 +194,19 @@ def months_and_facets(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequenc
 
 
 def _over_ids(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str],
-              rows: dict[str, list[tuple[object, object, int]]], *, many: bool) -> None:
-    """The branches of `_OVER_IDS` named, over the filter's photos, in one statement, into `rows`."""
+              rows: dict[str, list[tuple[object, object, int]]], *, matching: int | None) -> None:
+    """The branches of `_OVER_IDS` named, over the filter's photos (about `matching`, when known), in one
+    statement, into `rows`."""
     source, clause, args = _where(conn, flt)
-    branches = " UNION ALL ".join(_OVER_IDS[n][0 if many else 1].format(ids=_SCAN) for n in names)
+    many = _many(conn, matching)
+
+    def scan(name: str) -> bool:
+        if name not in _TABLES:
+            return many
+        return matching is not None and int(
+            conn.execute(f"SELECT count(*) FROM {_TABLES[name]}").fetchone()[0]) <= matching
+
+    branches = " UNION ALL ".join(_OVER_IDS[n][0 if scan(n) else 1].format(ids=_SCAN) for n in names)
     for name, value, second, n in conn.execute(
             f"WITH m(id, month) AS (SELECT t.photo_id, substr({DATE_SQL}, 1, 7) FROM {source}{clause}) {branches}",
             args):
