@@ -213,9 +213,9 @@ def _over_ids(conn: sqlite3.Connection, flt: PhotoFilter, names: Sequence[str],
             conn.execute(f"SELECT count(*) FROM {_TABLES[name]}").fetchone()[0]) <= matching
 
     branches = " UNION ALL ".join(_OVER_IDS[n][0 if scan(n) else 1].format(ids=_SCAN) for n in names)
+    month = f"substr({DATE_SQL}, 1, 7)" if "months" in names else "NULL"  # a file time's local month costs
     for name, value, second, n in conn.execute(
-            f"WITH m(id, month) AS (SELECT t.photo_id, substr({DATE_SQL}, 1, 7) FROM {source}{clause}) {branches}",
-            args):
+            f"WITH m(id, month) AS (SELECT t.photo_id, {month} FROM {source}{clause}) {branches}", args):
         rows[str(name)].append((value, second, int(n)))
 
 
