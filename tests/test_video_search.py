@@ -104,3 +104,44 @@ def test_live_photo_people_found_through_its_still(library: tuple[Path, Path]) -
     people = query(db, "SELECT person_id FROM faces WHERE photo_id = ? AND person_id IS NOT NULL", still)
     for (person,) in people:
         assert [name_of(h) for h in photos(config, "--person", str(person))] == ["IMG_0001.HEIC"]
+
+
+def test_the_timeline_reads_a_tag_or_person_per_photo_as_the_search_does(library: tuple[Path, Path],
+                                                                         tmp_path: Path) -> None:
+    """`photo_where(per_photo=True)` (the timeline's page under a filter keeping many photos: each photo's rows
+    looked up, a Live Photo's video's from the video) keeps exactly the photos the search's lists keep, for
+    every tag and person here and a tag only the Live pair's video has (its still is the hit); so does the
+    timeline's page."""
+    import sqlite3
+
+    from daemon.library import timeline
+    from daemon.library.photos import PhotoFilter
+    from daemon.store import Store
+    from daemon.store.search import photo_where, photos_from
+
+    _config, shared = library
+    db = tmp_path / "copy.db"
+    with sqlite3.connect(shared) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+        dst.execute("INSERT INTO objects (photo_id, label, score, x1, y1, x2, y2) "
+                    "SELECT id, 'kite', 0.9, 0, 0, 1, 1 FROM photos WHERE paired_with IS NOT NULL")
+    src.close()
+    dst.close()
+    with Store.open(db, read_only=True) as store:
+        def ids(conn: sqlite3.Connection, flt: PhotoFilter, per_photo: bool) -> set[int]:
+            clause, args, _distance = photo_where(conn, flt, per_photo=per_photo)
+            return {r[0] for r in conn.execute(f"SELECT t.photo_id FROM {photos_from(conn)}{clause}", args)}
+
+        video_tags = {r[0] for r in query(db, "SELECT o.label FROM objects o JOIN photos v ON v.id = o.photo_id "
+                                              "WHERE v.paired_with IS NOT NULL")}
+        filters = [PhotoFilter(tags=(r[0],)) for r in query(db, "SELECT DISTINCT label FROM objects")]
+        filters += [PhotoFilter(people=(int(r[0]),)) for r in query(
+            db, "SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL")]
+        assert len(filters) > 2 and "kite" in video_tags
+        still = query(db, "SELECT paired_with FROM photos WHERE paired_with IS NOT NULL")[0][0]
+        assert store.read(lambda conn: ids(conn, PhotoFilter(tags=("kite",)), True)) == {still}
+        for flt in filters:
+            kept = store.read(lambda conn, flt=flt: ids(conn, flt, False))
+            assert kept and store.read(lambda conn, flt=flt: ids(conn, flt, True)) == kept, flt
+            page = timeline.timeline(store, flt, size=1000)
+            assert {p.id for items in page.photos.values() for p in items} == kept, flt

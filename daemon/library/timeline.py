@@ -11,9 +11,10 @@ A photo's month is its date by the search's one rule (`pictod photos --since/--u
 else its file's modification time in local time (`daemon/store/search.py`'s `DATE_SQL`).
 
 A facet is one entry of `FACETS`: its name, the query parameter (and CLI option) naming one value, the
-`PhotoFilter` field it narrows (a tuple: every value chosen must hold), the store read giving its values with
-counts under a filter, and how a value typed or linked becomes the field's value. People and tags hold several
-values (all must hold); a place and an event one each (a photo has one of each), the last chosen replacing.
+`PhotoFilter` field it narrows (a tuple: every value chosen must hold), and how a value typed or linked becomes
+the field's value; its name is the one `store/timeline.py`'s `facet_counts` counts its values by (every facet
+under one filter in one read of the filter's photos). People and tags hold several values (all must hold); a
+place and an event one each (a photo has one of each), the last chosen replacing.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class Facet:
     name: str  # 'people': the heading and the key of its values in an answer
     param: str  # 'person': the query parameter of one value (the CLI's --person)
     field: str  # the PhotoFilter field it narrows, a tuple of values
-    counts: Callable[[sqlite3.Connection, PhotoFilter], list[FacetCount]]
     parse: Callable[[Store, str], int | str] = lambda _store, text: text  # a value from a link or a form
     split: str | None = None  # a form's text may name several values, separated by this
     single: bool = False  # the field holds one value (a photo has one place, one event): a new one replaces it
@@ -84,10 +84,10 @@ def parse_event(store: Store, text: str) -> int:
 
 
 FACETS: tuple[Facet, ...] = (
-    Facet("people", "person", "people", sql.person_counts, parse=parse_person, split=","),
-    Facet("tags", "tag", "tags", sql.tag_counts),
-    Facet("places", "place", "place", sql.place_counts, parse=parse_place, single=True),
-    Facet("events", "event", "event", sql.event_counts, parse=parse_event, single=True),
+    Facet("people", "person", "people", parse=parse_person, split=","),
+    Facet("tags", "tag", "tags"),
+    Facet("places", "place", "place", parse=parse_place, single=True),
+    Facet("events", "event", "event", parse=parse_event, single=True),
 )
 
 
@@ -225,14 +225,16 @@ def paginate(months: Sequence[Month], month: str | None = None, offset: int = 0,
                         next=pages[at + 1][0] if at + 1 < len(pages) else None)
 
 
-def _page_photos(conn: sqlite3.Connection, flt: PhotoFilter, page: TimelinePage) -> dict[str, list[TimelineItem]]:
-    """The photos of a page's slices, by month: one range read from its first slice to the end of its last."""
+def _page_photos(conn: sqlite3.Connection, flt: PhotoFilter, page: TimelinePage,
+                 matching: int | None = None) -> dict[str, list[TimelineItem]]:
+    """The photos of a page's slices, by month: one range read from its first slice to the end of its last
+    (`matching`: the filter's photos, when known)."""
     if not page.slices:
         return {}
     first, last = page.slices[0], page.slices[-1]
     start, end = date_bounds(last.month)[0], date_bounds(first.month)[1]
     items = sql.photos_between(conn, flt, start, end, offset=first.offset,
-                               limit=sum(s.limit for s in page.slices))
+                               limit=sum(s.limit for s in page.slices), matching=matching)
     shown: dict[str, list[TimelineItem]] = {s.month: [] for s in page.slices}
     for item in items:
         shown.setdefault(item.date[:7], []).append(item)
@@ -255,16 +257,29 @@ def month_photos(store: Store, flt: PhotoFilter, month: str, *, offset: int = 0,
     return store.read(lambda conn: _month_photos(conn, flt, month, max(0, offset), max(1, limit)))
 
 
-def _facets(conn: sqlite3.Connection, flt: PhotoFilter) -> list[FacetValues]:
+def _under(flt: PhotoFilter) -> dict[str, PhotoFilter]:
+    """The filter each facet counts its values under: a one-value facet under the rest of the filter (the other
+    places, events, to switch to)."""
+    return {facet.name: narrowed(flt, facet, []) if facet.single else flt for facet in FACETS}
+
+
+def _facets(conn: sqlite3.Connection, flt: PhotoFilter, matching: int | None = None,
+            counted: dict[str, list[FacetCount]] | None = None) -> list[FacetValues]:
+    # The facets under one filter are counted in one read of its photos (`matching` of them, when known), but
+    # those `counted` already.
+    under = _under(flt)
+    counted = dict(counted or {})
+    for each in dict.fromkeys(under.values()):
+        names = [name for name, f in under.items() if f == each and name not in counted]
+        if names:
+            counted.update(sql.facet_counts(conn, each, names, matching=matching if each == flt else None))
     result = []
     for facet in FACETS:
         field = getattr(flt, facet.field)
         chosen = ([] if field is None else [field]) if facet.single else list(field)
         chosen_keys = {str(v) for v in chosen}
-        # A one-value facet counts its values under the rest of the filter: the other places (events) to switch to.
-        counted = facet.counts(conn, narrowed(flt, facet, []) if facet.single else flt)
         values = [FacetValue(value=c.value, label=c.label, count=c.count, chosen=str(c.value) in chosen_keys)
-                  for c in counted]
+                  for c in counted.get(facet.name, [])]
         seen = {str(v.value) for v in values}
         # A chosen value no photo has any more (the rest of the filter rules them all out): still there to drop.
         missing = [FacetValue(value=v, label=f"#{v}" if isinstance(v, int) else str(v), count=0, chosen=True)
@@ -289,10 +304,13 @@ def timeline(store: Store, flt: PhotoFilter, *, month: str | None = None, offset
     check_filter(flt)
 
     def read(conn: sqlite3.Connection) -> Timeline:
-        every = _months(conn, flt)
+        # A filter on tags or people: its months and the facets counted under it in one read of its photos.
+        both = sql.months_and_facets(conn, flt, [name for name, f in _under(flt).items() if f == flt])
+        every = _months(conn, flt) if both is None else [Month(month=m, count=n) for m, n in both[0]]
         page = paginate(every, month, max(0, offset), size=size)
-        return Timeline(months=every, total=sum(m.count for m in every), page=page,
-                        photos=_page_photos(conn, flt, page), facets=_facets(conn, flt))
+        total = sum(m.count for m in every)
+        return Timeline(months=every, total=total, page=page, photos=_page_photos(conn, flt, page, total),
+                        facets=_facets(conn, flt, total, None if both is None else both[1]))
     return store.read(read)
 
 

@@ -178,7 +178,7 @@ def check_filter(flt: PhotoFilter) -> None:
         places.place_condition(flt.place)
 
 
-def _person_groups(conn: sqlite3.Connection, people: Iterable[int | str]) -> list[tuple[int, ...]]:
+def person_groups(conn: sqlite3.Connection, people: Iterable[int | str]) -> list[tuple[int, ...]]:
     """One tuple of person ids per requested person (a name may be several people); NotFoundError if unknown."""
     groups: list[tuple[int, ...]] = []
     for person in people:
@@ -267,9 +267,12 @@ def date_range(start: str | None, end: str | None) -> tuple[str, list[object]]:
     return f"({' AND '.join(exif)} OR {' AND '.join(file_time)})", exif_args + file_args
 
 
-def photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[object], str]:
+def photo_where(conn: sqlite3.Connection, flt: PhotoFilter, *,
+                per_photo: bool = False) -> tuple[str, list[object], str]:
     """The search's WHERE clause (with ' WHERE '; the shown photos at least), its arguments and the distance
-    expression. Photo ids are `t.photo_id`; `p.` columns make the caller join `photos` (`reads_photos`)."""
+    expression. Photo ids are `t.photo_id`; `p.` columns make the caller join `photos` (`reads_photos`).
+    `per_photo`: a tag or a person is looked up for each photo another condition keeps (a date range over
+    photos the filter keeps many of) rather than as the list of all its photos, built first."""
     where: list[str] = [SHOWN]
     args: list[object] = []
     videos = has_column(conn, "photos", "kind")  # schema v11 (a read-only look at an older library has none)
@@ -277,19 +280,25 @@ def photo_where(conn: sqlite3.Connection, flt: PhotoFilter) -> tuple[str, list[o
     # still: `live` adds the stills whose video has the row (few rows: the partial index on paired_with).
     live = (" UNION ALL SELECT v.paired_with FROM photos v JOIN {table} x ON x.photo_id = v.id "
             "WHERE v.paired_with IS NOT NULL AND {cond}") if videos else ""
+    if per_photo:  # correlated: the subqueries read the rows of one photo (and of its video: from the video)
+        live = live.replace("IS NOT NULL", "= t.photo_id").replace(" JOIN ", " CROSS JOIN ")
+
+    def one_photo(alias: str) -> str:
+        return f" AND {alias}.photo_id = t.photo_id" if per_photo else ""
+
     if flt.kind is not None:
         where.append("p.kind = ?" if videos else ("0" if flt.kind == "video" else "1"))
         if videos:
             args.append(flt.kind)
     # IN (...) rather than EXISTS: SQLite can start from the few photos with that tag or person.
     for tag in flt.tags:
-        where.append("t.photo_id IN (SELECT o.photo_id FROM objects o WHERE o.label = ?"
+        where.append(f"t.photo_id IN (SELECT o.photo_id FROM objects o WHERE o.label = ?{one_photo('o')}"
                      f"{live.format(table='objects', cond='x.label = ?')})")
         args.extend([tag, tag] if videos else [tag])
-    for group in _person_groups(conn, flt.people):
+    for group in person_groups(conn, flt.people):
         qs = marks(len(group))
         where.append(f"t.photo_id IN (SELECT fa.photo_id FROM faces fa WHERE fa.person_id IN ({qs})"
-                     f"{live.format(table='faces', cond=f'x.person_id IN ({qs})')})")
+                     f"{one_photo('fa')}{live.format(table='faces', cond=f'x.person_id IN ({qs})')})")
         args.extend([*group, *group] if videos else group)
     assigned = "EXISTS (SELECT 1 FROM faces fa WHERE fa.photo_id = t.photo_id AND fa.person_id IS NOT NULL)"
     if videos:
@@ -391,7 +400,7 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
                 id=int(fid), box=(x1, y1, x2, y2), score=float(score), person_id=person_id, person_name=name,
                 quality=None if q is None else float(q), time=when, seen=_spans(seen),
                 video_id=photo_id if owner[photo_id] != photo_id else None))
-    groups = _person_groups(conn, flt.people)
+    groups = person_groups(conn, flt.people)
     where_from = places.places_of(conn, ids)
     in_event = events.events_of(conn, ids)
     result = []

@@ -44,6 +44,9 @@ def test_places_and_events_facets_count_and_narrow_like_the_cli(library: Path, t
         assert sum(v["count"] for v in events.values()) == 8  # every photo has a capture time: each in one event
         for event_id, value in events.items():
             assert len(cli_ids(library, "--event", event_id)) == value["count"]
+        # A condition every photo meets counts the same (its places and events read the other way: scanned).
+        every = facets(web.get("/photos", params={"since": "1990"}, headers={"Accept": "application/json"}).json())
+        assert (every["places"], every["events"]) == (places, events)
 
         # Narrowed by a place: the photos, months and the other facets are those of the CLI's --place.
         narrowed = web.get("/photos", params={"place": "Skagen, Denmark"},

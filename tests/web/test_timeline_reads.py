@@ -167,6 +167,12 @@ def test_each_month_holds_what_the_search_finds_for_it(dated: tuple[Store, dict[
         assert dates == sorted(dates, reverse=True) and all(d[:7] == m.month for d in dates)
         seen += got
     assert sorted(seen) == sorted(everything)
+    # The pages read their photos (and the facets their counts) knowing how many the filter keeps (a filter
+    # keeping many: the photos in the page's range first, the covering indexes scanned): the same answers.
+    shown = timeline.timeline(store, flt, size=1000)
+    assert shown.months == months
+    assert shown.photos == {m.month: timeline.month_photos(store, flt, m.month, limit=1000).photos for m in months}
+    assert shown.facets == timeline.facets(store, flt)
 
 
 def test_the_months_follow_the_clis_rule_at_the_boundaries(dated: tuple[Store, dict[str, int]]) -> None:
