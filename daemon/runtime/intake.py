@@ -306,57 +306,55 @@ class Intake:
         return await self._write(functools.partial(self.store.link_or_mark_pending, identity=digest.identity),
                                  str(path), digest.size, digest.mtime_ns, digest.sha256)
 
+    @contextlib.asynccontextmanager
+    async def _recorded_failures(self, path: Path, digest: FileDigest) -> AsyncIterator[None]:
+        """A photo's or video's analysis failing, as the intake records it: gone meanwhile, failed with the
+        decoder's reason, or an internal error (a decoder or model bug on one file must not crash-loop the
+        service on it: failed, not retried until the file changes, the traceback logged for a bug report)."""
+        try:
+            yield
+        except PhotoError as exc:
+            if not await self._io(os.path.exists, path):
+                raise _Vanished(forget=True) from None
+            raise _Failed(exc.reason, digest.size, digest.mtime_ns, error=exc) from None
+        except FileNotFoundError:
+            raise _Vanished(forget=True) from None
+        except Exception as exc:
+            raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def _trimmed(self) -> AsyncIterator[None]:
+        """After the analysis, the heap handed back to the system when due (rate-limited to every few seconds
+        at most: a trim per photo costs ~25% more CPU)."""
+        try:
+            yield
+        finally:
+            if self.heap.due():
+                await self._io(self.heap.maybe_trim)
+
     async def analyse(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, ImportPlan | None]:
         """Decode and run the models on the hashed bytes, holding the photo's share of the pixel budget; read the
         photo's metadata in the same job ([metadata] read), embedding the named regions no face covers, and plan
         what its names do."""
         if self.cfg.library.is_video(path):
             return await self.analyse_video(path, digest)
-        try:
+        async with self._recorded_failures(path, digest):
             # The one header read: it checks the pixel limit and gives the decode's size for the budget (the
             # reduced size of a JPEG), and the decode goes on from it.
             header = await self._io(self.analyzer.open_header, digest.data, path.name)
             try:
-                async with self.pixels.hold(header.pixels):
-                    try:
-                        return await self._cpu(self._analyse_job, header, path)
-                    finally:
-                        # Rate-limited (every few seconds at most): a trim per photo costs ~25% more CPU.
-                        if self.heap.due():
-                            await self._io(self.heap.maybe_trim)
+                async with self.pixels.hold(header.pixels), self._trimmed():
+                    return await self._cpu(self._analyse_job, header, path)
             finally:
                 header.close()
-        except PhotoError as exc:
-            if not await self._io(os.path.exists, path):
-                raise _Vanished(forget=True) from None
-            raise _Failed(exc.reason, digest.size, digest.mtime_ns, error=exc) from None
-        except FileNotFoundError:
-            raise _Vanished(forget=True) from None
-        except Exception as exc:
-            # A decoder or model bug on one photo must not crash-loop the service on that photo: record it
-            # as failed (not retried until the file changes) and log the traceback for a bug report.
-            raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
 
     async def analyse_video(self, path: Path, digest: FileDigest) -> tuple[PhotoAnalysis, ImportPlan | None]:
         """A video's sampled frames through the chain (`Analyzer.analyze_video`), holding one frame's share of the
         pixel budget; the file must still be the one hashed afterwards (it is decoded from disk, not from the
         hashed bytes), else it goes back to settle."""
         side = self.analyzer.target_long_side or 4096
-        try:
-            async with self.pixels.hold(side * side):
-                try:
-                    analysis, plan = await self._cpu(self._analyse_video_job, path)
-                finally:
-                    if self.heap.due():
-                        await self._io(self.heap.maybe_trim)
-        except PhotoError as exc:
-            if not await self._io(os.path.exists, path):
-                raise _Vanished(forget=True) from None
-            raise _Failed(exc.reason, digest.size, digest.mtime_ns, error=exc) from None
-        except FileNotFoundError:
-            raise _Vanished(forget=True) from None
-        except Exception as exc:
-            raise _Failed("internal_error", digest.size, digest.mtime_ns, error=exc) from exc
+        async with self._recorded_failures(path, digest), self.pixels.hold(side * side), self._trimmed():
+            analysis, plan = await self._cpu(self._analyse_video_job, path)
         st = await self._stat(path)
         if st is None:
             raise _Vanished(forget=True)
