@@ -24,14 +24,15 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @contextlib.contextmanager
-def chromium(width: int = 1280, height: int = 900, *, javascript: bool = True) -> Iterator[WebDriver]:
-    """A fresh headless Chromium with its own profile (so its own cookies), window width x height; with
-    javascript=False, scripts are off (the pages as they work without JavaScript)."""
+def chromium(width: int = 1280, height: int = 900, *, javascript: bool = True,
+             flags: tuple[str, ...] = ()) -> Iterator[WebDriver]:
+    """A fresh headless Chromium with its own profile (so its own cookies), window width x height, and any extra
+    command-line flags; with javascript=False, scripts are off (the pages as they work without JavaScript)."""
     assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "tools/ci_prereqs.sh installs chromium and chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tempfile.mkdtemp(prefix="pictod-chromium-")
-    for flag in (*FLAGS, f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+    for flag in (*FLAGS, f"--window-size={width},{height}", f"--user-data-dir={profile}", *flags):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     if not javascript:

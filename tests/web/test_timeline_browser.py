@@ -9,8 +9,6 @@ of months with their newer/older links cover the library once. Every answer is c
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,15 +16,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from chromium import chromium
 from harness import expect
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from test_web_browser import CHROMEDRIVER, CHROMIUM, FLAGS
 from timeline_library import browsing_plan, build, write_config
 from web_helpers import Browserless, WebProcess, cli_json, start_web, stop
 
@@ -50,22 +46,10 @@ def web(config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebP
 
 @pytest.fixture(scope="module")
 def browser(web: WebProcess) -> Iterator[WebDriver]:
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "tools/ci_prereqs.sh installs chromium and chromium-driver"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tempfile.mkdtemp(prefix="pictod-chromium-")
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        driver.set_page_load_timeout(60)
+    with chromium(800, 600) as driver:  # headless Chromium's own default window
         driver.get(web.sign_in_url())
         assert "token=" not in driver.current_url
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _cli(config: Path, *args: str) -> list[dict[str, Any]]:

@@ -134,21 +134,11 @@ def test_media_of_a_changed_file_is_refused(library: Path, client: Browserless) 
 
 
 def test_browser_plays_the_clip_at_a_faces_frame(library: Path, web: WebProcess) -> None:
-    from chromium import fresh_link
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from test_web_browser import CHROMEDRIVER, CHROMIUM, FLAGS
+    from chromium import chromium, fresh_link
 
     (clip,) = ids(library, "SELECT photo_id FROM files WHERE CAST(path AS TEXT) LIKE '%party.webm'")
     face_time = query(library.parent / "lib.db", "SELECT max(time) FROM faces WHERE photo_id = ?", clip)[0][0]
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tempfile.mkdtemp(prefix="pictod-chromium-")
-    for flag in (*FLAGS, f"--user-data-dir={profile}", "--autoplay-policy=no-user-gesture-required"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        driver.set_page_load_timeout(60)
+    with chromium(800, 600, flags=("--autoplay-policy=no-user-gesture-required",)) as driver:
         driver.get(fresh_link(library))  # the printed address was used by `client`: a new one
         driver.get(f"{web.base}/photos/{clip}")
         expect(lambda: driver.execute_script(
@@ -167,6 +157,3 @@ def test_browser_plays_the_clip_at_a_faces_frame(library: Path, web: WebProcess)
         shot = Path(tempfile.gettempdir()) / "pictod-video-page.png"
         driver.save_screenshot(str(shot))
         print(f"\nscreenshot: {shot}")
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
