@@ -7,7 +7,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from daemon import config as config_mod
-from daemon.cli.output import EXIT_OK, add_common, print_json, reader, row_id, table, writer
+from daemon.cli.output import EXIT_OK, add_common, answer, print_json, reader, row_id, safe, table, writer
 
 if TYPE_CHECKING:
     from daemon.store import Store
@@ -52,24 +52,16 @@ def _events(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> 
 def _show(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import events
     row = events.event(store, args.id)
-    if args.json:
-        print_json(row)
-    else:
-        print(f"event {row.id}: {row.title}" + (f" (pictod's name: {row.auto_name})" if row.name else ""))
-        print(f"{_span(row.start_at, row.end_at)}, {row.photos} photo(s)")
-    return EXIT_OK
+    return answer(args, row, f"event {row.id}: {safe(row.title)}"
+                  + (f" (pictod's name: {safe(row.auto_name)})" if row.name else "")
+                  + f"\n{_span(row.start_at, row.end_at)}, {row.photos} photo(s)")
 
 
 def _rename(args: argparse.Namespace, store: Store, _cfg: config_mod.Config) -> int:
     from daemon.library import events
     row = events.rename(store, args.id, args.name)
-    if args.json:
-        print_json(row)
-    elif row.name:
-        print(f"event {row.id} is now {row.name!r} (kept when its photos regroup)")
-    else:
-        print(f"event {row.id} has pictod's name again: {row.auto_name!r}")
-    return EXIT_OK
+    return answer(args, row, f"event {row.id} is now {safe(repr(row.name))} (kept when its photos regroup)"
+                  if row.name else f"event {row.id} has pictod's name again: {safe(repr(row.auto_name))}")
 
 
 def register(sub: Any) -> None:

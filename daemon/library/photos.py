@@ -15,7 +15,7 @@ from daemon.store.search import PhotoFace, PhotoFilter, PhotoHit, PhotoObject, c
 from daemon.store.web_queries import FileRow, PhotoFiles
 
 __all__ = ["FileRow", "PhotoFace", "PhotoFiles", "PhotoFilter", "PhotoHit", "PhotoObject", "count_photos",
-           "date_bounds", "face_frame", "face_source", "photo", "search_photos"]
+           "date_bounds", "face_frame", "photo", "search_photos"]
 
 
 def search_photos(store: Store, flt: PhotoFilter) -> list[PhotoHit]:
@@ -37,16 +37,11 @@ def photo(store: Store, photo_id: int) -> PhotoFiles:
 
 
 def face_frame(store: Store, face_id: int) -> tuple[tuple[float, float, float, float], float | None, PhotoFiles]:
-    """`face_source` and, for a video's face, the second of its frame (the crop is taken from that frame)."""
+    """A face's box, the second of its frame for a video's face (the crop is taken from that frame; None for a
+    photo's), and its photo with files: what a face crop is rendered from, in one read."""
     def read(conn: sqlite3.Connection) -> tuple[tuple[float, float, float, float], float | None, PhotoFiles]:
         photo_id, box = wq.face_box(conn, face_id)
         return box, wq.face_time(conn, face_id), wq.photo(conn, photo_id)
     return store.read(read)
 
 
-def face_source(store: Store, face_id: int) -> tuple[tuple[float, float, float, float], PhotoFiles]:
-    """A face's box and its photo with files (what a face crop is rendered from), in one read."""
-    def read(conn: sqlite3.Connection) -> tuple[tuple[float, float, float, float], PhotoFiles]:
-        photo_id, box = wq.face_box(conn, face_id)
-        return box, wq.photo(conn, photo_id)
-    return store.read(read)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import glob
 import hashlib
 import hmac
 import json
@@ -79,7 +80,7 @@ def withdraw(path: Path) -> None:
 def running(db: Path, port: int | None = None) -> Served:
     """The running `pictod web` on this library (on `port`, if given; else the one started last)."""
     found: list[tuple[float, Served]] = []
-    for path in db.parent.glob(f"{glob_escape(db.name)}.web-*.json"):
+    for path in db.parent.glob(f"{glob.escape(db.name)}.web-*.json"):
         try:
             info = path.stat()
             if info.st_uid != os.getuid() or info.st_mode & 0o077:
@@ -151,11 +152,6 @@ class Tokens:
             return "used"
         self._taken[nonce] = float(expires)
         return "ok"
-
-
-def glob_escape(name: str) -> str:
-    """A file name as a literal glob pattern."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _alive(pid: int) -> bool:

@@ -222,8 +222,7 @@ class PhotoPages(Pages):
             where = places.where(store, row.id)
             return self._render(request, "photo.html", title=f"Photo {row.id}", photo=row, faces=faces,
                                 objects=objects, outcome=outcome.value, place=where.place, event=where.event,
-                                files=[f for f in row.files if self.s.folders.contains(f.path)],
-                                label_size=max(row.width, row.height) / 45)
+                                files=[f for f in row.files if self.s.folders.contains(f.path)])
         return self._guarded(request, build)
 
     def _source(self, row: PhotoFiles) -> tuple[Outcome, Source | None]:
