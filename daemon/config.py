@@ -48,6 +48,14 @@ class LibraryConfig:
     keep_missing_days: float = 30.0  # a photo whose files vanished is kept (hidden) this long, then purged
                                      # (0: at the next check; `pictod purge` purges at once)
 
+    def __post_init__(self) -> None:
+        # One spelling for every reader (the watcher, is_video, the Live Photo rule): ".MP4" or "mp4" is ".mp4".
+        for name in ("extensions", "video_extensions"):
+            given = getattr(self, name)
+            if isinstance(given, tuple | list):
+                spelled = tuple(dict.fromkeys(
+                    ("" if str(e).startswith(".") else ".") + str(e).lower() for e in given))
+                object.__setattr__(self, name, spelled)
 
     @property
     def all_extensions(self) -> tuple[str, ...]:
@@ -55,7 +63,7 @@ class LibraryConfig:
         return self.extensions + tuple(e for e in self.video_extensions if e not in self.extensions)
 
     def is_video(self, path: Path | str) -> bool:
-        """A file name with one of the video extensions (lower-cased)."""
+        """A file name with one of the video extensions (compared lower-cased)."""
         return os.path.splitext(str(path))[1].lower() in self.video_extensions
 
 

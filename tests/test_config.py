@@ -159,3 +159,13 @@ def test_metadata_section_defaults_and_checks(tmp_path: Path) -> None:
         config.from_dict({"metadata": {"sidecars": True}}, base=tmp_path)
     with pytest.raises(ConfigError, match=r"metadata\.read: expected true or false"):
         config.from_dict({"metadata": {"read": "yes"}}, base=tmp_path)
+
+
+def test_extensions_are_one_spelling_whatever_the_config_wrote(tmp_path: Path) -> None:
+    """`.MP4` in video_extensions made is_video (lower-cased suffix) miss every clip while the watcher (its own
+    lower-cased set) still picked it up: the clip went down the photo path and failed to decode."""
+    path = tmp_path / "config.toml"
+    path.write_text('[library]\nextensions = [".JPG", "png"]\nvideo_extensions = [".MP4", "mov", ".mp4"]\n')
+    library = config.load(path, check_folders=False).library
+    assert library.extensions == (".jpg", ".png") and library.video_extensions == (".mp4", ".mov")
+    assert library.is_video("clip.MP4") and library.is_video("a.mov") and not library.is_video("a.JPG")
