@@ -6,6 +6,7 @@ its keys. Paths are stored as BLOBs of `os.fsencode(path)`, embeddings as float3
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -125,3 +126,16 @@ def visible(conn: sqlite3.Connection) -> str:
     """The SQL condition of a photo that is not missing (issue 22; the photos table aliased p); "1" on a library
     older than schema v9, which readers open without upgrading it."""
     return "p.missing_since IS NULL" if has_column(conn, "photos", "missing_since") else "1"
+
+
+EARTH_KM = 6371.0088  # the mean Earth radius
+
+
+def km(lat1: float | None, lon1: float | None, lat2: float | None, lon2: float | None) -> float | None:
+    """Great-circle (haversine) distance in km; None when either position is missing."""
+    if lat1 is None or lon1 is None or lat2 is None or lon2 is None:
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))

@@ -12,16 +12,14 @@ be lost); an event whose photos all left is deleted.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.errors import NotFoundError
-from daemon.store.base import chunks, has_column, marks, now, visible
+from daemon.store.base import chunks, has_column, km, marks, now, visible
 
-EARTH_KM = 6371.0088
 _MAX_ID = 2**63 - 1  # SQLite's INTEGER range: a larger id names no event (and would not bind)
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
@@ -84,12 +82,7 @@ def _seconds(text: str) -> float:
 
 
 def _km(a: Member, b: Member) -> float | None:
-    if a.lat is None or a.lon is None or b.lat is None or b.lon is None:
-        return None
-    p1, p2 = math.radians(a.lat), math.radians(b.lat)
-    dp, dl = p2 - p1, math.radians(b.lon - a.lon)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
+    return km(a.lat, a.lon, b.lat, b.lon)
 
 
 def linked(a: Member, b: Member, gap_s: float, split_km: float) -> bool:
@@ -209,8 +202,8 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
         return changes
     members = sorted(_members_of(conn, affected) + arrived, key=lambda m: (m.taken_at, m.photo_id))
     breaks = _breaks(conn, members, affected)
-    groups = segment(members, gap_s, split_km, breaks, _named(conn, affected))
-    _write(conn, groups, affected, changes)
+    named = _named(conn, affected)
+    _write(conn, segment(members, gap_s, split_km, breaks, named), affected, named, changes)
     _drop_parked(conn, changes)
     return changes
 
@@ -262,10 +255,10 @@ def _drop_parked(conn: sqlite3.Connection, changes: EventChanges) -> None:
         changes.deleted.append(int(event_id))
 
 
-def _write(conn: sqlite3.Connection, groups: list[list[Member]], affected: set[int], changes: EventChanges) -> None:
-    """Map the groups onto the old events (named first, then by overlap; a parked named event by the photos in
-    its span), create, park and delete the rest, write."""
-    named = _named(conn, affected)
+def _write(conn: sqlite3.Connection, groups: list[list[Member]], affected: set[int], named: frozenset[int],
+           changes: EventChanges) -> None:
+    """Map the groups onto the old events (the `named` ones first, then by overlap; a parked named event by the
+    photos in its span), create, park and delete the rest, write."""
     parked = [(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(
         "SELECT id, start_at, end_at FROM events WHERE photo_count = 0 AND name IS NOT NULL")]
     pairs = []

@@ -83,12 +83,16 @@ def pair(conn: sqlite3.Connection, video_id: int, still_id: int) -> None:
 def pair_videos_of_still(conn: sqlite3.Connection, path: str, still_id: int, rule: LiveRule) -> RemoveResult | None:
     """A still just recorded: the short videos of its name become its motion part, their faces the still has
     dropped. The removal (for the people manager's index), or None when nothing was dropped."""
-    still = _embeddings(conn, [still_id])
-    dropped: list[int] = []
+    videos = []
     for video_id, _path in _siblings(conn, path, rule.video_extensions):
         row = conn.execute("SELECT kind, duration FROM photos WHERE id = ?", (video_id,)).fetchone()
-        if row is None or row[0] != "video" or row[1] is None or row[1] > rule.max_seconds:
-            continue
+        if row is not None and row[0] == "video" and row[1] is not None and row[1] <= rule.max_seconds:
+            videos.append(video_id)
+    if not videos:
+        return None  # the common case, on every still recorded: no embedding read
+    still = _embeddings(conn, [still_id])
+    dropped: list[int] = []
+    for video_id in videos:
         pair(conn, video_id, still_id)
         rows = conn.execute("SELECT id, embedding FROM faces WHERE photo_id = ? ORDER BY id", (video_id,)).fetchall()
         same = duplicates(still, [vec(r[1]) for r in rows], rule.eps)

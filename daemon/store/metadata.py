@@ -31,7 +31,7 @@ from daemon.store.base import (
     marks,
     now,
 )
-from daemon.store.places import PlaceRow, place_of, set_place
+from daemon.store.places import PlaceRow, places_of, set_place
 from daemon.store.rows import ImportPlan, ImportResult, SidecarSeen
 
 Box = tuple[float, float, float, float]
@@ -252,9 +252,13 @@ def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[Sid
     """Up to `limit` dirty photos with everything their sidecars need (one snapshot); a photo whose last write
     failed waits until its retry is due."""
     jobs: list[SidecarJob] = []
-    for photo_id, gen in conn.execute("SELECT photo_id, dirty_gen FROM photo_metadata WHERE dirty = 1 AND "
-                                      "(retry_at IS NULL OR retry_at <= ?) ORDER BY photo_id LIMIT ?",
-                                      (now(), limit)).fetchall():
+    # The schema's two questions asked once per batch, not per photo (a library opened read-only may be older).
+    kind_sql = "(SELECT kind FROM photos WHERE id = m.photo_id)" if has_column(conn, "photos", "kind") else "'photo'"
+    batch = conn.execute(f"SELECT m.photo_id, m.dirty_gen, {kind_sql} FROM photo_metadata m WHERE m.dirty = 1 AND "
+                         "(m.retry_at IS NULL OR m.retry_at <= ?) ORDER BY m.photo_id LIMIT ?",
+                         (now(), limit)).fetchall()
+    where = places_of(conn, [int(r[0]) for r in batch])
+    for photo_id, gen, kind in batch:
         paths = tuple(dec(r[0]) for r in conn.execute(
             "SELECT path FROM files WHERE photo_id = ? AND status = 'done' ORDER BY path", (photo_id,)))
         named = tuple((int(fid), str(name), (float(x1), float(y1), float(x2), float(y2)))
@@ -264,12 +268,9 @@ def dirty_batch(conn: sqlite3.Connection, limit: int, *, tags: bool) -> list[Sid
                           "ORDER BY f.id", (photo_id,)))
         labels = tuple(r[0] for r in conn.execute(
             "SELECT DISTINCT label FROM objects WHERE photo_id = ? ORDER BY label", (photo_id,))) if tags else ()
-        row = place_of(conn, int(photo_id))
+        row = where.get(int(photo_id))
         place = (row.city, row.region, row.country) if row is not None and row.source == "geocoder" else None
-        kind = conn.execute("SELECT kind FROM photos WHERE id = ?", (photo_id,)).fetchone() \
-            if has_column(conn, "photos", "kind") else None
-        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels, place,
-                               video=kind is not None and kind[0] == "video"))
+        jobs.append(SidecarJob(int(photo_id), int(gen), paths, named, labels, place, video=kind == "video"))
     return jobs
 
 

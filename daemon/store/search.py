@@ -19,7 +19,8 @@ from typing import Literal
 
 from daemon.errors import NotFoundError
 from daemon.store import events, faces, places
-from daemon.store.base import chunks, dec, has_column, marks
+from daemon.store.base import EARTH_KM, chunks, dec, has_column, marks
+from daemon.store.base import km as haversine_km
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,17 +193,6 @@ def person_groups(conn: sqlite3.Connection, people: Iterable[int | str]) -> list
     return groups
 
 
-EARTH_KM = 6371.0088
-
-
-def _km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
-    """Great-circle (haversine) distance in km; None when the photo has no position."""
-    if lat1 is None or lon1 is None:
-        return None
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 # The photos a search can show, as `t` (photo_id, taken: the EXIF capture time as 'YYYY-MM-DDTHH:MM:SS' or NULL,
@@ -331,7 +321,7 @@ def photo_where(conn: sqlite3.Connection, flt: PhotoFilter, *,
     distance = "NULL"
     if flt.near is not None:
         lat, lon, km = flt.near
-        conn.create_function("pictod_km", 4, _km, deterministic=True)
+        conn.create_function("pictod_km", 4, haversine_km, deterministic=True)
         # A bounding box first (cheap), then the exact distance.
         dlat = math.degrees(km / EARTH_KM)
         where.append("p.gps_lat BETWEEN ? AND ?")

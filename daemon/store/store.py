@@ -314,7 +314,8 @@ class Store:
             written = [photo_id for photo_id, row in rows if places.set_place(c, photo_id, row)]
             events.refresh_names(c, written)  # the events of photos placed after they were grouped
             if to_sidecars:
-                mark_dirty(c, [p for p, row in rows if row.source == "geocoder" and p in set(written)])
+                placed = set(written)
+                mark_dirty(c, [p for p, row in rows if row.source == "geocoder" and p in placed])
             return len(written)
         return self.write(task)
 
