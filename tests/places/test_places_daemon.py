@@ -3,19 +3,11 @@ dropped in get their place at intake and join events on the next status tick; a 
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from harness import Daemon, expect, write_config
+from harness import query as rows
 from test_places_cli import SKAGEN, make_photo
-
-
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []  # not created yet
 
 
 def test_a_running_daemon_places_and_groups_photos_as_they_come_and_go(tmp_path: Path) -> None:
