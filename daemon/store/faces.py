@@ -225,6 +225,19 @@ def drop_photos(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> RemoveRes
                         people_updated=tuple(updated), people_pruned=tuple(pruned), removed_rev=rev)
 
 
+def drop_faces(conn: sqlite3.Connection, face_ids: Sequence[int]) -> RemoveResult:
+    """Delete these faces of photos that stay (taken off their people first: sums follow, empty people are
+    pruned); bumps FACES_REMOVED_REV so the people manager's index learns of the deletion."""
+    if not face_ids:
+        return RemoveResult()
+    updated, pruned = assign_faces(conn, [(f, None) for f in face_ids])
+    for chunk in chunks(list(face_ids)):
+        conn.execute(f"DELETE FROM faces WHERE id IN ({marks(len(chunk))})", chunk)
+    rev = bump(conn, FACES_REMOVED_REV)
+    return RemoveResult(faces_removed=len(face_ids), face_ids=tuple(face_ids), people_updated=tuple(updated),
+                        people_pruned=tuple(pruned), removed_rev=rev)
+
+
 StoredSum = tuple[int, str | None, bytes | None, int, int]  # id, name, embedding_sum, face_count, photo_count
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daemon.store import faces
-from daemon.store.base import FACES_REMOVED_REV, bump, chunks, enc, marks, vec
+from daemon.store.base import enc, marks, vec
 from daemon.store.rows import RemoveResult
 
 
@@ -99,12 +99,7 @@ def pair_videos_of_still(conn: sqlite3.Connection, path: str, still_id: int, rul
         dropped += [int(r[0]) for r, dup in zip(rows, same, strict=True) if dup]
     if not dropped:
         return None
-    updated, pruned = faces.assign_faces(conn, [(f, None) for f in dropped])
-    for chunk in chunks(dropped):
-        conn.execute(f"DELETE FROM faces WHERE id IN ({marks(len(chunk))})", chunk)
-    rev = bump(conn, FACES_REMOVED_REV)
-    return RemoveResult(faces_removed=len(dropped), face_ids=tuple(dropped), people_updated=tuple(updated),
-                        people_pruned=tuple(pruned), removed_rev=rev)
+    return faces.drop_faces(conn, dropped)
 
 
 def merged(a: RemoveResult | None, b: RemoveResult | None) -> RemoveResult | None:

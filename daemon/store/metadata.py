@@ -17,7 +17,6 @@ from numpy.typing import NDArray
 
 from daemon.store import events, faces
 from daemon.store.base import (
-    FACES_REMOVED_REV,
     PEOPLE_REV,
     blob,
     bump,
@@ -127,12 +126,9 @@ def add_imported_face(conn: sqlite3.Connection, photo_id: int, box: Box, landmar
 
 def drop_imported_faces(conn: sqlite3.Connection, face_ids: Sequence[int]) -> None:
     """Delete imported faces whose region is gone (their people's sums follow; empty people are pruned)."""
-    if not face_ids:
-        return
-    faces.assign_faces(conn, [(f, None) for f in face_ids])
-    for chunk in chunks(list(face_ids)):
-        conn.execute(f"DELETE FROM faces WHERE source = 'xmp' AND id IN ({marks(len(chunk))})", chunk)
-    bump(conn, FACES_REMOVED_REV)
+    imported = [int(r[0]) for chunk in chunks(list(face_ids)) for r in conn.execute(
+        f"SELECT id FROM faces WHERE source = 'xmp' AND id IN ({marks(len(chunk))})", chunk)]
+    faces.drop_faces(conn, imported)
 
 
 def apply_import(conn: sqlite3.Connection, photo_id: int, plan: ImportPlan,
