@@ -12,7 +12,9 @@ from typing import Any
 
 from harness import expect
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,6 +58,23 @@ def open_page(driver: WebDriver, base: str, path: str) -> None:
         "return document.readyState === 'complete' && "
         "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"),
         timeout=60, what=f"{path} and its images loaded")
+
+
+def submit(driver: WebDriver, act: Callable[[], Any]) -> None:
+    """Post a form with scripts off (`act` clicks its button or presses Enter in it) and wait for the page the
+    post comes back with: the old document
+    gone (its <html> stale), the new one loaded. Waiting only for an element the answer shows would accept the
+    old page when it already had one (a second wrong name typed into the same box)."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    act()
+
+    def replaced() -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return bool(driver.execute_script("return document.readyState === 'complete'"))
+        return False
+    until(replaced, "the page the post came back with")
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:

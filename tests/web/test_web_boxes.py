@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import chromium, config_for, open_page, sign_in, text_of, until
+from chromium import chromium, config_for, open_page, sign_in, submit, text_of, until
 from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -51,7 +51,7 @@ def test_without_javascript_the_post_comes_back_with_the_message_and_the_text(
             box = driver.find_element(By.ID, "merge-other")
             box.clear()
             box.send_keys(typed)
-            driver.find_element(By.CSS_SELECTOR, "form.merge button").click()
+            submit(driver, driver.find_element(By.CSS_SELECTOR, "form.merge button").click)
             until(lambda: driver.find_elements(By.ID, "merge-error"), "the page back with the message")
             assert driver.current_url == f"{web.base}/people/{big}"
             assert driver.find_element(By.TAG_NAME, "h1").text.startswith("Unnamed person")  # the person, no 404
@@ -66,7 +66,7 @@ def test_without_javascript_the_post_comes_back_with_the_message_and_the_text(
         loner = built.faces[4][0]
         open_page(driver, web.base, "/unknown")
         tile = driver.find_element(By.ID, f"face-{loner}")
-        tile.find_element(By.CSS_SELECTOR, 'input[name="person"]').send_keys("Zed", Keys.ENTER)
+        submit(driver, lambda: tile.find_element(By.CSS_SELECTOR, 'input[name="person"]').send_keys("Zed", Keys.ENTER))
         until(lambda: driver.find_elements(By.ID, f"move-error-{loner}"), "the Unknown page back with the message")
         assert driver.current_url == f"{web.base}/unknown#face-{loner}"
         assert "nobody is called 'Zed'" in driver.find_element(By.ID, f"move-error-{loner}").text
