@@ -120,6 +120,10 @@ class VideoConfig:
     # within track_eps_alone whatever the position (the same person after a cut).
     track_eps: float = 0.45
     track_eps_alone: float = 0.3
+    # A face that looks the same as one near it in the last analysed frame (their aligned grey crops correlate
+    # >= same_look) takes that face's embedding instead of running the embedder; 1.0: every face is embedded
+    # (daemon/analysis/tracks.py; bench/video.py --looks).
+    same_look: float = 0.8
     live_max_seconds: float = 15.0  # a video this short beside a still of the same name is its Live Photo
 
 
@@ -393,6 +397,7 @@ def _check_ranges(config: Config) -> None:
         ("video.track_eps", 0.0 < config.video.track_eps < 2.0, "a cosine distance in (0, 2)"),
         ("video.track_eps_alone", 0.0 < config.video.track_eps_alone <= config.video.track_eps,
          "a cosine distance in (0, video.track_eps]"),
+        ("video.same_look", 0.0 < config.video.same_look <= 1.0, "a correlation in (0, 1] (1: never borrow)"),
         ("video.live_max_seconds", config.video.live_max_seconds >= 0, "a number of seconds >= 0"),
         ("library.keep_missing_days", config.library.keep_missing_days >= 0, "a number of days >= 0"),
         ("daemon.workers", config.daemon.workers >= 1, "an integer >= 1"),

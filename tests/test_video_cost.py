@@ -1,13 +1,15 @@
 """What the video sampling saves (issue 24's CPU target, bench/video.py --variants), on a real clip composed here
 with the test-data step's own composer and encoder (tools/make_clips.py): one still take, a face and a cup on a
 table, nothing changing. Objects are looked for in the first frame only (the view never changes by
-objects_threshold), faces in every analysed frame; and what the video gives (its person, its objects and when
-they are seen) is what the full chain gives."""
+objects_threshold), faces in every analysed frame, but the face is embedded once (it looks the same each time:
+it borrows); and what the video gives (its person with its own embedding, its objects and when they are seen) is
+what the full chain gives. A take where one person gives way to another at the same place embeds both."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,20 @@ def still_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def swap_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """John Salley at the table for 4 s, then John Shimkus in his place, the background going on as one take."""
+    src = Sources.of(TESTDATA)
+    first, second = src.crops("John_Salley")[0], src.crops("John_Shimkus")[0]
+    place = (0.3, 0.45, 0.3)
+    scene = Scene(src.skimage / "coffee.png", SECONDS, (Actor("John_Salley", first, place, place, leaves=4.0),
+                                                        Actor("John_Shimkus", second, place, place, enters=4.0)),
+                  pan=(0.0, 0.01))
+    path = tmp_path_factory.mktemp("swap") / "swap-take.mp4"
+    encode(path, compose([scene], SIZE, FPS), size=SIZE, fps=FPS, codec="h264")
+    return path
+
+
+@pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
     return Analyzer.from_config(config.load(REPO / "config.toml", check_folders=False), workers=1)
 
@@ -61,3 +77,46 @@ def test_a_still_take_costs_one_object_search_and_finds_the_same(analyzer: Analy
     labels = {o.label for o in cheap.objects}
     assert "cup" in labels and labels <= {o.label for o in full.objects}
     assert all(o.seen == ((0.0, SECONDS),) and o.time == 0.0 for o in cheap.objects)  # frame 0's stand for the take
+
+
+@pytest.fixture
+def embedded(analyzer: Analyzer) -> Iterator[list[int]]:
+    """The number of faces of each run of the real embedder (a spy around it, taken off afterwards)."""
+    model = analyzer.models.embeddings
+    runs: list[int] = []
+    real = model.embed
+
+    def counting(image: object, faces: list[object]) -> object:
+        runs.append(len(faces))
+        return real(image, faces)  # type: ignore[arg-type]
+
+    model.embed = counting  # type: ignore[method-assign,assignment]
+    try:
+        yield runs
+    finally:
+        del model.embed
+
+
+def test_a_still_take_embeds_its_face_once_and_gives_it_its_own_embedding(
+        analyzer: Analyzer, still_take: Path, embedded: list[int]) -> None:
+    every = analyzer.analyze_video(still_take, dataclasses.replace(EVERY_KEY_FRAME, same_look=1.0))
+    assert sum(embedded) == 4 and every.timings_ms["borrowed"] == 0
+    embedded.clear()
+    cheap = analyzer.analyze_video(still_take, EVERY_KEY_FRAME)
+    assert cheap.timings_ms["borrowed"] == 3
+    (a,), (b,) = every.faces, cheap.faces
+    assert (a.time, a.box, a.seen) == (b.time, b.box, b.seen)
+    # The face kept is the best of the four; borrowed, it is embedded after all from its own pixels.
+    assert sum(embedded) == (1 if b.time == 0.0 else 2)
+    assert float(a.embedding @ b.embedding) > 0.9999
+
+
+def test_a_face_in_another_face_s_place_is_embedded_not_borrowed(
+        analyzer: Analyzer, swap_take: Path, embedded: list[int]) -> None:
+    result = analyzer.analyze_video(swap_take, EVERY_KEY_FRAME)
+    assert result.timings_ms["frames"] == 4
+    assert len(result.faces) == 2, [(f.time, f.seen) for f in result.faces]
+    first, second = sorted(result.faces, key=lambda f: f.time or 0.0)
+    assert first.seen == ((0.0, 4.0),) and second.seen == ((4.0, SECONDS),)
+    assert 1.0 - float(first.embedding @ second.embedding) > 0.5  # two people, each with its own embedding
+    assert result.timings_ms["borrowed"] == 2 and sum(embedded) >= 2

@@ -13,6 +13,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -104,7 +105,11 @@ class Analyzer:
         joined into tracks and one face per person, their objects into one per label with when they are seen
         (daemon/analysis/tracks.py); PhotoError when it cannot be decoded."""
         start = time.perf_counter()
-        info = video.probe(path)
+        with video.opened(path) as (container, info):
+            return self._analyze_video(path, container, info, cfg, stats, start)
+
+    def _analyze_video(self, path: Path, container: Any, info: video.VideoInfo, cfg: VideoConfig,
+                       stats: video.SampleStats | None, start: float) -> PhotoAnalysis:
         stats = stats if stats is not None else video.SampleStats()
         frame_meta = PhotoMeta(width=info.width, height=info.height, format="video")
         faces: list[tuple[float, tuple[DetectedFace, ...]]] = []
@@ -112,27 +117,31 @@ class Analyzer:
         timings = {"decode": 0.0, "objects": 0.0, "faces": 0.0, "embed": 0.0}
         decode_start = time.perf_counter()
         seen: tuple[DetectedObject, ...] = ()
-        for sample in video.sample(path, info, cfg, long_side=self.target_long_side, stats=stats):
+        lender = tracks.Lender(cfg.same_look) if cfg.same_look < 1.0 else None
+        for sample in video.sample(path, info, cfg, long_side=self.target_long_side, stats=stats,
+                                   container=container):
             timings["decode"] += ms_since(decode_start, 3)
             # orientation 1: the display matrix is applied, so the turned-face search never doubts it.
             found = self.analyze(DecodedImage(rgb=sample.rgb, scale=sample.scale, meta=frame_meta, orientation=1),
-                                 objects=None if sample.objects else seen)
+                                 objects=None if sample.objects else seen, lender=lender, at=sample.time)
             seen = found.objects
             for key in ("objects", "faces", "embed"):
                 timings[key] += found.timings_ms.get(key, 0.0)
             faces.append((sample.time, found.faces))
             objects.append((sample.time, found.objects))
             decode_start = time.perf_counter()
+        end = max(info.duration, faces[-1][0] if faces else 0.0)
+        people = tracks.video_faces(faces, eps=cfg.track_eps, eps_alone=cfg.track_eps_alone, end=end)
+        if lender is not None:
+            people = self._own_embeddings(people, lender)
         timings["frames"] = float(stats.kept)
         timings["probes"] = float(stats.probes)
+        timings["borrowed"] = float(lender.lent if lender is not None else 0)
         timings["total"] = ms_since(start, 3)
         meta = PhotoMeta(width=info.width, height=info.height, format=path.suffix.lstrip(".").upper() or "VIDEO",
                          taken_at=info.taken_at, camera=info.camera, gps=info.gps, kind="video",
                          duration=round(info.duration, 3), codec=info.codec)
-        end = max(info.duration, faces[-1][0] if faces else 0.0)
-        return PhotoAnalysis(meta=meta, objects=tracks.video_objects(objects, end=end),
-                             faces=tracks.video_faces(faces, eps=cfg.track_eps, eps_alone=cfg.track_eps_alone,
-                                                      end=end),
+        return PhotoAnalysis(meta=meta, objects=tracks.video_objects(objects, end=end), faces=people,
                              timings_ms=timings)
 
     def load(self, path: Path) -> DecodedImage:
@@ -180,10 +189,12 @@ class Analyzer:
         landmarks = (best.landmarks + np.array([left, top], dtype=np.float32)).astype(np.float32)
         return RawFace(box=box, score=0.0, landmarks=landmarks)
 
-    def analyze(self, image: DecodedImage, *, objects: tuple[DetectedObject, ...] | None = None) -> PhotoAnalysis:
+    def analyze(self, image: DecodedImage, *, objects: tuple[DetectedObject, ...] | None = None,
+                lender: tracks.Lender | None = None, at: float = 0.0) -> PhotoAnalysis:
         """Objects, faces and embeddings of one decoded photo, boxes in the original photo's pixels. With
         `objects` (a video frame whose view has not changed since they were found) the object detector is not
-        run: they stand for this frame's (and the person gate looks at them)."""
+        run: they stand for this frame's (and the person gate looks at them). With a `lender` (a video's frame at
+        `at` seconds) a face that looks as one near it in the last analysed frame borrows its embedding."""
         timings: dict[str, float] = {}
         rgb, scale = image.rgb, image.scale
         cfg = self.config
@@ -223,24 +234,59 @@ class Analyzer:
                 )
             stretched = [(_stretch_face(t.face, fx, fy), t.rotation) for t in turned]
             kept = [(f, r) for f, r in stretched if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]
-            raw = [face for face, _rotation in kept]
             timings["faces"] = ms_since(start, 3)
-            if raw:
+            if kept:
                 start = time.perf_counter()
-                vectors = self.models.embeddings.embed(rgb, raw)
-                faces = tuple(
-                    DetectedFace(
-                        box=_scale_box(face.box, scale, image),
-                        score=face.score,
-                        landmarks=tuple((float(x * scale), float(y * scale)) for x, y in face.landmarks),
-                        embedding=np.ascontiguousarray(vector, dtype=np.float32),
-                        rotation=rotation,
-                        quality=facelib.quality(rgb, face, scale),
-                    )
-                    for (face, rotation), vector in zip(kept, vectors, strict=True)
-                )
+                faces = self._embedded(image, kept, lender, at)
                 timings["embed"] = ms_since(start, 3)
         return PhotoAnalysis(meta=image.meta, objects=objects, faces=faces, timings_ms=timings)
+
+    def _embedded(self, image: DecodedImage, kept: list[tuple[RawFace, int]], lender: tracks.Lender | None,
+                  at: float) -> tuple[DetectedFace, ...]:
+        """The kept faces (decoded pixels, with the rotation that found them) with quality and embedding: the
+        embedder's, or with a `lender` one borrowed (daemon/analysis/tracks.py)."""
+        rgb, scale = image.rgb, image.scale
+        crops = [facelib.quality_crop(rgb, face) for face, _rotation in kept]
+        qualities = [facelib.quality(rgb, face, scale, crop)
+                     for (face, _rotation), crop in zip(kept, crops, strict=True)]
+        boxes = [_scale_box(face.box, scale, image) for face, _rotation in kept]
+        looks = [tracks.look(crop) for crop in crops] if lender is not None else []
+        lent = ([lender.lend(box, face_look, q.score)
+                 for box, face_look, q in zip(boxes, looks, qualities, strict=True)]
+                if lender is not None else [None] * len(kept))
+        todo = [i for i, given in enumerate(lent) if given is None]
+        vectors: list[NDArray[np.float32]] = [np.zeros(0, np.float32)] * len(kept)
+        made = self.models.embeddings.embed(rgb, [kept[i][0] for i in todo]) if todo else ()
+        for i, vector in zip(todo, made, strict=True):
+            vectors[i] = np.ascontiguousarray(vector, dtype=np.float32)
+        payloads: list[Any] = [None] * len(kept)
+        for i, given in enumerate(lent):
+            if given is not None:
+                vectors[i] = given.embedding
+                payloads[i] = _region(rgb, kept[i][0]) if given.keep_payload else None
+        if lender is not None:
+            lender.frame(at, [(boxes[i], looks[i], vectors[i], qualities[i].score, lent[i], payloads[i])
+                              for i in range(len(kept))])
+        return tuple(
+            DetectedFace(
+                box=box, score=face.score,
+                landmarks=tuple((float(x * scale), float(y * scale)) for x, y in face.landmarks),
+                embedding=vector, rotation=rotation, quality=q,
+            )
+            for (face, rotation), box, vector, q in zip(kept, boxes, vectors, qualities, strict=True))
+
+    def _own_embeddings(self, faces: tuple[DetectedFace, ...], lender: tracks.Lender) -> tuple[DetectedFace, ...]:
+        """A video's faces kept for its people, each with its own embedding: a borrowed one is embedded now from
+        the pixels kept for it."""
+        out = []
+        for face in faces:
+            payload = lender.kept(face.time, face.box)
+            if payload is not None:
+                region, raw = payload
+                vector = self.models.embeddings.embed(region, [raw])[0]
+                face = dataclasses.replace(face, embedding=np.ascontiguousarray(vector, dtype=np.float32))
+            out.append(face)
+        return tuple(out)
 
     def _find_faces(self, rgb: NDArray[np.uint8], floor: float | None = None) -> list[RawFace]:
         """Faces in decoded pixels; if none, a second pass on the shrunk photo with a border (close-ups).
@@ -257,6 +303,20 @@ class Analyzer:
     def _timed(self, image: DecodedImage, decode_ms: float) -> PhotoAnalysis:
         result = self.analyze(image)
         return dataclasses.replace(result, timings_ms={"decode": decode_ms, **result.timings_ms})
+
+
+def _region(rgb: NDArray[np.uint8], face: RawFace) -> tuple[NDArray[np.uint8], RawFace]:
+    """The pixels around a face (a face size on every side: all that an aligned or box crop reads) and the face
+    moved into them, to embed it later without the whole frame."""
+    x1, y1, x2, y2 = face.box
+    side = max(x2 - x1, y2 - y1)
+    height, width = rgb.shape[:2]
+    left, top = max(0, int(x1 - side)), max(0, int(y1 - side))
+    right, bottom = min(width, int(np.ceil(x2 + side))), min(height, int(np.ceil(y2 + side)))
+    moved = RawFace(box=(x1 - left, y1 - top, x2 - left, y2 - top), score=face.score,
+                    landmarks=(face.landmarks - np.array([left, top], dtype=np.float32)).astype(np.float32)
+                    if face.landmarks.shape[0] else face.landmarks)
+    return np.ascontiguousarray(rgb[top:bottom, left:right]), moved
 
 
 def _padded(rgb: NDArray[np.uint8], detector_side: int) -> tuple[NDArray[np.uint8], float, int]:

@@ -308,14 +308,18 @@ def frontal(face: RawFace) -> float:
     return max(0.0, 1.0 - abs(offset) / half)
 
 
-def quality(image: Image, face: RawFace, scale: float) -> FaceQuality:
-    """The face's quality parts and score; `image` and `face` in decoded pixels, `scale` back to original."""
-    size = min(face.box[2] - face.box[0], face.box[3] - face.box[1]) * scale
+def quality_crop(image: Image, face: RawFace) -> Image:
+    """The face as the quality score sees it: aligned on its 5 landmarks (else a square box crop), 112 px."""
     if face.landmarks.shape[0] == 5:
-        crop = transforms.align_face(image, face.landmarks, ALIGNED_SIDE)
-    else:
-        crop = transforms.crop_box(image, face.box, ALIGNED_SIDE, margin=0.25, square=True)
-    sharp = sharpness(crop)
+        return transforms.align_face(image, face.landmarks, ALIGNED_SIDE)
+    return transforms.crop_box(image, face.box, ALIGNED_SIDE, margin=0.25, square=True)
+
+
+def quality(image: Image, face: RawFace, scale: float, crop: Image | None = None) -> FaceQuality:
+    """The face's quality parts and score; `image` and `face` in decoded pixels, `scale` back to original;
+    `crop`: its `quality_crop` when the caller has made it already."""
+    size = min(face.box[2] - face.box[0], face.box[3] - face.box[1]) * scale
+    sharp = sharpness(quality_crop(image, face) if crop is None else crop)
     pose = frontal(face)
     parts = (
         _ramp(size, SIZE_RAMP), _ramp(sharp, SHARPNESS_RAMP), _ramp(pose, FRONTAL_RAMP),

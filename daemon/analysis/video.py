@@ -24,6 +24,7 @@ truncated, unsupported_codec, corrupt.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterator
@@ -45,6 +46,9 @@ CELLS = (4, 3)  # the scene test compares the thumbnail cell by cell: someone wa
 # (H.264 1080p; ~8% HEVC 4K), the pixels differing by 0.1-0.3 levels on average (bench/video.py --decoder).
 # flags2=fast measured no gain. The poster and face frames (`frame_at`) decode with the defaults.
 PROBE_OPTIONS = {"skip_loop_filter": "all"}
+# swscale's area averaging to shrink a frame to the analysis size: half the CPU of its default (bicubic) at
+# 1080p -> 720p (3.2 vs 6.9 ms a frame, bench/video.py --looks' run) and the right filter for a downscale.
+SHRINK = "AREA"
 SEQUENTIAL_STEP = 2.0  # probes at most this far apart are read in one pass over the key frames
 ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
@@ -131,11 +135,26 @@ def _not_decodable(path: Path) -> PhotoError:
 
 def probe(path: Path) -> VideoInfo:
     """The container's facts about its first video stream; PhotoError when there is none or it cannot be read."""
+    with opened(path) as (_container, info):
+        return info
+
+
+@contextlib.contextmanager
+def opened(path: Path) -> Iterator[tuple[Any, VideoInfo]]:
+    """The open container and its facts (`probe`), for `sample` to read without opening the file again."""
     container = _open(path)
     try:
-        return _info(path, container)
+        _for_sampling(container)
+        yield container, _info(path, container)
     finally:
         container.close()
+
+
+def _for_sampling(container: Any) -> None:
+    """The decoder set up for `sample` (before its first frame: an open decoder keeps its options)."""
+    for stream in container.streams.video[:1]:
+        stream.codec_context.thread_count = 1  # one frame at a time: frame threads would only hold more frames
+        stream.codec_context.options = dict(PROBE_OPTIONS)
 
 
 def _info(path: Path, container: Any) -> VideoInfo:
@@ -253,21 +272,24 @@ def plan(duration: float, cfg: VideoConfig) -> tuple[list[float], float]:
 
 
 def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | None,
-           stats: SampleStats | None = None) -> Iterator[Sample]:
+           stats: SampleStats | None = None, container: Any = None) -> Iterator[Sample]:
     """The frames to analyse, in time order (see the module docstring); `long_side` caps the decoded size
     (None: the video's own). A stream that ends early (a truncated file) yields what it has; PhotoError if
-    not one frame decodes."""
+    not one frame decodes. `container`: the file already open (`opened`), read from its start and left open."""
     av = _av()
     stats = stats if stats is not None else SampleStats()
     times, spacing = plan(info.duration, cfg)
     width, height = _decoded_size(info, long_side)
     scale = info.width / (height if info.rotation in (90, 270) else width)
-    container = _open(path)
+    own = container is None
+    if own:
+        container = _open(path)
+        _for_sampling(container)
     try:
         stream = container.streams.video[0]
+        if not own:  # `_info` decoded the first key frame (its rotation): back to the start
+            container.seek(0, stream=stream, backward=True, any_frame=False)
         stream.codec_context.skip_frame = "NONKEY"
-        stream.codec_context.thread_count = 1  # one frame at a time: frame threads would only hold more frames
-        stream.codec_context.options = dict(PROBE_OPTIONS)
         base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         kept_sig: NDArray[np.float32] | None = None
         kept_time = -math.inf
@@ -275,14 +297,15 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
         for when, frame in _probes(av, container, stream, times, base, stats):
             if stats.kept >= cfg.max_frames:
                 break
-            grey = frame.to_ndarray(width=SIGNATURE[0], height=SIGNATURE[1], format="gray")
+            grey = frame.to_ndarray(width=SIGNATURE[0], height=SIGNATURE[1], format="gray", interpolation=SHRINK)
             sig = signature(np.asarray(grey, dtype=np.uint8))
             why = ("first" if kept_sig is None else
                    "scene" if changed(sig, kept_sig) > cfg.scene_threshold else
                    "time" if when - kept_time >= spacing else None)
             if why is None:
                 continue
-            rgb = np.asarray(frame.to_ndarray(width=width, height=height, format="rgb24"), dtype=np.uint8)
+            rgb = np.asarray(frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=SHRINK),
+                             dtype=np.uint8)
             kept_sig, kept_time = sig, when
             look = looked_sig is None or cfg.objects_threshold <= 0 or changed(sig, looked_sig) > cfg.objects_threshold
             if look:
@@ -290,7 +313,8 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
             stats.kept += 1
             yield Sample(time=round(when, 3), rgb=_turn(rgb, info.rotation), scale=scale, why=why, objects=look)
     finally:
-        container.close()
+        if own:
+            container.close()
     if stats.kept == 0:
         raise PhotoError("truncated", f"{path.name}: no frame of its {info.codec} stream can be decoded "
                          "(cut short or damaged)")
@@ -399,7 +423,8 @@ def frame_at(path: Path, time: float, *, long_side: int | None = None) -> tuple[
             best = None
         if best is None:
             raise PhotoError("truncated", f"{path.name}: no frame decodes at {time:.2f} s")
-        rgb = np.asarray(best.to_ndarray(width=width, height=height, format="rgb24"), dtype=np.uint8)
+        rgb = np.asarray(best.to_ndarray(width=width, height=height, format="rgb24", interpolation=SHRINK),
+                         dtype=np.uint8)
         return _turn(rgb, info.rotation), info
     finally:
         container.close()
