@@ -46,9 +46,11 @@ CELLS = (4, 3)  # the scene test compares the thumbnail cell by cell: someone wa
 # (H.264 1080p; ~8% HEVC 4K), the pixels differing by 0.1-0.3 levels on average (bench/video.py --decoder).
 # flags2=fast measured no gain. The poster and face frames (`frame_at`) decode with the defaults.
 PROBE_OPTIONS = {"skip_loop_filter": "all"}
-# swscale's area averaging to shrink a frame to the analysis size: half the CPU of its default (bicubic) at
-# 1080p -> 720p (3.2 vs 6.9 ms a frame, bench/video.py --looks' run) and the right filter for a downscale.
-SHRINK = "AREA"
+# swscale's area averaging to shrink an analysed frame to the analysis size: the filter meant for a downscale,
+# and less CPU than PyAV's default (bilinear): 1080p -> 720p RGB ~4 vs ~7 ms a frame, 4K ~8 vs ~12-17 ms. The
+# scene signature keeps the default filter its thresholds were chosen with: the truer area average of a 4K
+# frame moves a fast pan over scene_threshold (the 4K cost clip: every probe a "scene", twice the frames).
+SHRINK: str | None = "AREA"
 SEQUENTIAL_STEP = 2.0  # probes at most this far apart are read in one pass over the key frames
 ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
@@ -297,7 +299,7 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
         for when, frame in _probes(av, container, stream, times, base, stats):
             if stats.kept >= cfg.max_frames:
                 break
-            grey = frame.to_ndarray(width=SIGNATURE[0], height=SIGNATURE[1], format="gray", interpolation=SHRINK)
+            grey = frame.to_ndarray(width=SIGNATURE[0], height=SIGNATURE[1], format="gray")
             sig = signature(np.asarray(grey, dtype=np.uint8))
             why = ("first" if kept_sig is None else
                    "scene" if changed(sig, kept_sig) > cfg.scene_threshold else
