@@ -12,7 +12,7 @@ from typing import Any
 
 from harness import expect
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -73,8 +73,15 @@ def submit(driver: WebDriver, act: Callable[[], Any]) -> None:
         try:
             old.is_enabled()
         except StaleElementReferenceException:
+            pass
+        except WebDriverException:  # between two pages
+            return False
+        else:
+            return False
+        try:
             return bool(driver.execute_script("return document.readyState === 'complete'"))
-        return False
+        except WebDriverException:  # between two pages (the new document's context not there yet)
+            return False
     until(replaced, "the page the post came back with")
 
 
@@ -106,8 +113,6 @@ def record_toasts(driver: WebDriver) -> None:
 
 def toasts(driver: WebDriver) -> list[str]:
     """The messages this page showed since it loaded (`record_toasts`), gone ones too; [] between two pages."""
-    from selenium.common.exceptions import WebDriverException
-
     try:
         return list(driver.execute_script("return (window.pictodToasts || []).map(p => p.textContent)"))
     except WebDriverException:  # between two pages
@@ -144,8 +149,6 @@ def sign_in(driver: WebDriver, url: str) -> None:
 
 def text_of(driver: WebDriver, css: str) -> str:
     """The text of the first element matching `css` ('' if none), read in the page: safe while it reloads."""
-    from selenium.common.exceptions import WebDriverException
-
     try:
         return str(driver.execute_script(
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css))
