@@ -70,9 +70,10 @@ def expect(condition: Callable[[], T], timeout: float = 10.0, interval: float = 
         time.sleep(interval)
 
 
-async def aexpect(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
+async def aexpect(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
                   what: str = "condition") -> Any:
-    """`expect` for coroutines: yields to the loop between polls."""
+    """`expect` for coroutines: yields to the loop between polls (30 s by default: a watch event on a loaded
+    machine can be seconds late; a condition that holds returns at once)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -412,8 +413,9 @@ class Daemon:
         """The current process watches every configured folder."""
         return bool(self.events(READY_EVENT))
 
-    def wait_ready(self, timeout: float = 60.0) -> Daemon:
-        """Wait until the daemon watches its folders."""
+    def wait_ready(self, timeout: float = 120.0) -> Daemon:
+        """Wait until the daemon watches its folders (its models loaded and its folders walked: on a loaded
+        machine that can take far longer than alone)."""
         expect(self.ready, timeout, what="the daemon to watch its folders", alive=self)
         return self
 

@@ -89,8 +89,10 @@ class Lib:
         self.second = base / "drive"
         self.watched.mkdir()
         self.second.mkdir()
-        # queue_size 40 so the 200-file drop overflows the queue and the rescan has to catch up.
-        self.layout = library(base, [self.watched, self.second], queue_size=40)
+        # queue_size 40 so the 200-file drop overflows the queue and the rescan has to catch up. settle_seconds
+        # 1.0: the slow writer below pauses 0.1 s between writes, and a loaded machine can stretch a pause by
+        # tenths of a second (a file still open, seen unchanged for settle_seconds, is taken as complete).
+        self.layout = library(base, [self.watched, self.second], queue_size=40, settle_seconds=1.0)
         self.config = self.layout.config
         self.notify = NotifyListener(base / "notify.sock")
         self.daemon = Daemon(self.layout, env={"NOTIFY_SOCKET": str(base / "notify.sock"),
@@ -137,7 +139,8 @@ def test_dropped_photos_get_objects_faces_and_people(lib: Lib) -> None:
         return len(rows) >= 3 and len(people) == 1 and None not in people
 
     expect(obama_person, 60, 0.2, "one person for the three obama photos")
-    line = analysed_lines(lib.daemon, lib.watched / "obama.jpg")[0]
+    # The photo's line follows its row (after its faces are placed): waited for, not read at once.
+    line = expect(lambda: analysed_lines(lib.daemon, lib.watched / "obama.jpg"), 30, 0.1, "obama.jpg's line")[0]
     assert {"path", "status", "objects", "faces", "people", "ms"} <= line.keys()
     assert line["faces"] == 1
 
@@ -156,7 +159,8 @@ def test_rename_keeps_analysis_without_inference(lib: Lib) -> None:
     renamed = lib.watched / "obama-two.jpg"
     os.rename(src, renamed)
     expect(lambda: str(renamed) in done_paths(lib.db) and str(src) not in files(lib.db), 30, 0.1, "renamed")
-    assert lib.daemon.events("photo_moved", path=str(src), dest=str(renamed))
+    expect(lambda: lib.daemon.events("photo_moved", path=str(src), dest=str(renamed)), 30, 0.1,
+           "photo_moved logged")  # the line follows the row
     # Into a folder made a moment before: inotify may only see a delete (the folder was not watched yet)
     # and the scan of the new folder finds the file; either way the photo is linked, never re-analysed.
     dest = lib.watched / "renamed" / "obama-two.jpg"
@@ -187,7 +191,7 @@ def test_delete_removes_and_prunes(lib: Lib) -> None:
     assert query(lib.db, "SELECT count(*) FROM people p WHERE NOT EXISTS "
                          "(SELECT 1 FROM faces f WHERE f.person_id = p.id)")[0][0] == 0
     # The row goes in the writer transaction; the line follows once the people manager has forgotten the faces.
-    expect(lambda: lib.daemon.events("photo_removed", path=str(victim)), 10, 0.1, "photo_removed logged")
+    expect(lambda: lib.daemon.events("photo_removed", path=str(victim)), 30, 0.1, "photo_removed logged")
 
 
 def test_slow_write_is_analysed_once_complete(lib: Lib, tmp_path: Path) -> None:
@@ -231,6 +235,7 @@ def test_close_after_write_and_stored_state_end_the_settle_wait(tmp_path: Path) 
             f.write(data[len(data) // 2:])
         expect(lambda: str(target) in done_paths(d.db), 60, 0.2, "closed file done long before settle_seconds")
         assert query(d.db, "SELECT size FROM files WHERE path = ?", os.fsencode(str(target)))[0][0] == len(data)
+        expect(lambda: d.events("photo", path=str(target)), 30, 0.1, "its line")  # the line follows the row
         assert [e["status"] for e in d.events("photo", path=str(target))] == ["analysed"]
         # Events for a file already stored in its current state (chmod: a modify event, never closed) return
         # at once: two of them, one settling and one queued behind it on the path, would otherwise hold both
@@ -267,9 +272,11 @@ def test_two_hundred_files_at_once_all_processed(lib: Lib, tmp_path: Path) -> No
     expect(lambda: want <= done_paths(lib.db), 180, 0.5, "200 files done")
     seconds = time.monotonic() - t0
     print(f"\n200 photos (320 px) processed in {seconds:.1f} s ({200 / seconds:.1f} photos/s)")
-    # Every one analysed exactly once (distinct bytes, so no links).
-    analysed = [e["path"] for e in lib.daemon.events("photo") if str(e["path"]).startswith(str(burst))]
-    assert sorted(analysed) == sorted(want)
+    # Every one analysed exactly once (distinct bytes, so no links); the last lines follow the last rows.
+    def analysed() -> list[str]:
+        return [e["path"] for e in lib.daemon.events("photo") if str(e["path"]).startswith(str(burst))]
+    expect(lambda: len(analysed()) >= len(want), 30, 0.2, "a line for every photo")
+    assert sorted(analysed()) == sorted(want)
     assert lib.daemon.events("status")  # the status line appeared while busy
     status = lib.daemon.events("status")[-1]
     assert {"queued", "done", "failed", "photos_per_s", "eta_s", "people", "last_recluster"} <= status.keys()
@@ -339,7 +346,7 @@ def test_sigterm_during_work_exits_zero_with_consistent_db(lib: Lib, tmp_path: P
                          "(SELECT 1 FROM files f WHERE f.photo_id = p.id)")[0][0] == 0
     assert lib.daemon.events("daemon_stopped")
     # sd_notify: READY first (after nothing but STATUS), WATCHDOG pings in between, STOPPING at the end.
-    expect(lambda: any(m.startswith("STOPPING=1") for m in lib.notify.messages), 5, 0.05, "STOPPING")
+    expect(lambda: any(m.startswith("STOPPING=1") for m in lib.notify.messages), 30, 0.05, "STOPPING")
     msgs = lib.notify.messages
     ready = next(i for i, m in enumerate(msgs) if "READY=1" in m)
     stopping = next(i for i, m in enumerate(msgs) if m.startswith("STOPPING=1"))
@@ -361,7 +368,9 @@ def test_sigkill_then_restart_processes_every_photo_once(tmp_path: Path) -> None
     try:
         expect(lambda: len(d.events("photo")) >= 8, 120, 0.05, "some photos done")
         d.kill()
-        first = {e["path"] for e in d.events("photo") if e.get("status") == "analysed"}
+        # What the first process committed, from the library: a photo's line follows its row, so one killed
+        # between the two is committed without a line (and rightly not analysed again after the restart).
+        first = done_paths(d.db)
         d.start(wait_ready=True)
         want = {str(p) for p in watched.iterdir()}
         expect(lambda: want <= done_paths(d.db), 120, 0.3, "all done after restart")

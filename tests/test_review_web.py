@@ -15,6 +15,7 @@ import pytest
 from harness import expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
+from chromium import submit
 from test_review import scan_crops
 from test_web_browser import browser  # noqa: F401  # the harness's browser, on this module's `web`
 from web_helpers import WebProcess, cli_json, client, csrf_of, post, start_web, stop
@@ -77,8 +78,8 @@ def test_review_mode_answers_with_the_keyboard(browser: WebDriver, web: WebProce
     browser.get(web.base + f"/people/{person}")
     link = browser.find_element(By.ID, "might-also")
     assert link.text == f"Might also be Salley ({len(review_list(config, person))})"
-    link.click()
-    expect(lambda: browser.find_element(By.ID, "review").get_attribute("data-ready") == "yes", timeout=30,
+    submit(browser, link.click)  # the review page, not the person page still there while it loads
+    expect(lambda: browser.find_element(By.ID, "review").get_attribute("data-ready") == "yes", timeout=60,
            what="the review page's queue")
     expected = [c["face_id"] for c in review_list(config, person)]
     first = shown(browser)
@@ -111,12 +112,12 @@ def test_who_is_this_offers_the_nearest_people(browser: WebDriver, web: WebProce
     config, person, truth = library
     loose = [c["face_id"] for c in review_list(config, person) if truth[c["face_id"]] == "John_Salley"]
     browser.get(web.base + "/unknown")
-    browser.find_element(By.CSS_SELECTOR, f'figure[data-face="{loose[0]}"] a.who-link').click()
-    expect(lambda: "/who" in browser.current_url, timeout=20, what="the who page")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, f'figure[data-face="{loose[0]}"] a.who-link').click)
+    assert "/who" in browser.current_url  # the who page, loaded
     offered = browser.find_elements(By.CSS_SELECTOR, "ul.who li")
     assert [int(li.get_attribute("data-person") or 0) for li in offered][:1] == [person]
     offered[0].find_element(By.CSS_SELECTOR, "button").click()
-    expect(lambda: loose[0] in person_faces(config, person), timeout=20, what="the face on Salley")
+    expect(lambda: loose[0] in person_faces(config, person), timeout=60, what="the face on Salley")
 
 
 def test_the_review_pages_work_without_javascript(library: tuple[Path, int, dict[int, str]], tmp_path: Path) -> None:

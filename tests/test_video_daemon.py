@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from cli_library import pictod
 from harness import Daemon, expect, query, write_config
@@ -61,7 +62,12 @@ def test_dropped_clip_finds_its_people(tmp_path: Path) -> None:
         assert [p for p, _t, _s in clip_faces()].count(salley) == 1  # one face per person per clip
         expect(lambda: query(db, "SELECT status, reason FROM files WHERE CAST(path AS TEXT) LIKE '%VID_0002.mp4'")
                == [("failed", "truncated")], 60, 0.2, "the truncated clip failed with its reason")
-        lines = [r for r in daemon.photo_lines() if r.get("path", "").endswith("VID_0001.mp4")]
+        def clip_lines() -> list[dict[str, Any]]:
+            return [r for r in daemon.photo_lines() if r.get("path", "").endswith("VID_0001.mp4")]
+
+        # The line follows the row (after the clip's faces are placed): waited for, not read at once.
+        expect(lambda: any(r["status"] == "analysed" for r in clip_lines()), 30, 0.2, "the clip's line")
+        lines = clip_lines()
         # Read once complete. Paused longer than settle_seconds mid-write, an MP4 without its index yet may be
         # seen as truncated first (recorded failed); the completed file is then analysed, once.
         statuses = [r["status"] for r in lines]

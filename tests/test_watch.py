@@ -147,9 +147,9 @@ def test_polling_observer_per_folder(tmp_path: Path) -> None:
     async def body(rec: Recorder, watcher: Watcher) -> None:
         assert rec.modes[root] == "polling"
         (root / "p.webp").write_bytes(JPEG)
-        await aexpect(lambda: rec.has("upsert", root / "p.webp"), timeout=10, what="polled create")
+        await aexpect(lambda: rec.has("upsert", root / "p.webp"), timeout=30, what="polled create")
         os.rename(root / "p.webp", root / "q.webp")
-        await aexpect(lambda: rec.has("move", root / "p.webp", root / "q.webp"), timeout=10, what="polled move")
+        await aexpect(lambda: rec.has("move", root / "p.webp", root / "q.webp"), timeout=30, what="polled move")
 
     run_watching(root, body, polling=True)
 

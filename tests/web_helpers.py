@@ -194,7 +194,7 @@ def start_web(config: Path, tmp: Path, *extra: str, env: dict[str, str] | None =
     web = WebProcess(proc=proc, url=url, base=url.split("/?")[0], stderr=err, config=config)
     import urllib.request
 
-    expect(lambda: _answers(web.base, urllib.request), timeout=30, what="pictod web answering")
+    expect(lambda: _answers(web.base, urllib.request), timeout=60, what="pictod web answering")
     return web
 
 

@@ -74,7 +74,10 @@ def drop_and_check(daemons: Callable[..., Daemon], layout: Layout, *, corpus_fil
     shutil.copyfile(SKIMAGE / "astronaut.png", good)
     after = wait_settled(db, [good], 120, daemon=d, what="a good photo after the bad ones")
     assert after[path_key(good)][0] == "done", after[path_key(good)]
-    faces = [r.get("faces") for r in d.photo_lines(current=True) if r.get("path") == path_key(good)]
+    # Its line follows its row (after its faces are placed): waited for, not read at once.
+    lines = expect(lambda: [r for r in d.photo_lines(current=True) if r.get("path") == path_key(good)], 30,
+                   what="the good photo's line", alive=d)
+    faces = [r.get("faces") for r in lines]
     assert faces and faces[-1] and faces[-1] >= 1, faces
     peak = d.peak_rss
     statuses = Counter(v[0] for k, v in after.items() if k in keys)

@@ -257,7 +257,7 @@ def test_log_on_a_full_disk(daemons: Callable[..., Daemon], tmp_path: Path, tmpf
     filler = _fill(fs)
     during = hostile.write_tiny_jpegs(layout.root / "during", 20, start=105_100, prefix="during")
     try:
-        files = wait_settled(db, during, 30, daemon=d, what="photos while the log's disk is full")
+        files = wait_settled(db, during, 60, daemon=d, what="photos while the log's disk is full")
         time.sleep(2)  # a few status ticks with the disk still full
         outcome = "kept processing"
     except AssertionError:

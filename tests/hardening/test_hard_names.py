@@ -59,9 +59,10 @@ def test_hostile_names_are_just_names(daemons: Callable[..., Daemon], layout: La
     expect(renamed, 60, what="the rename to be recorded", alive=d)
     assert db.files()[path_key(dst)][2] == photo_id
     # Every log line is one JSON object (log_records fails otherwise) and names the path escaped.
-    logged = {r.get("path") for r in d.photo_lines(current=False)}
     newline = os.path.join(os.fsencode(layout.root / "live"), hostile.NEWLINE_NAME)
-    assert log_key(newline) in logged
+    # (A photo's line follows its row: waited for, not read at once.)
+    expect(lambda: log_key(newline) in {r.get("path") for r in d.photo_lines(current=False)}, 30,
+           what="the newline name's line", alive=d)
     assert "\n" not in log_key(newline)
     d.stop_clean()
     assert db.problems() == []

@@ -121,6 +121,8 @@ def test_same_photo_in_five_places(daemons: Callable[..., Daemon], layout: Layou
     ids = {files[path_key(p)][2] for p in places}
     assert {files[path_key(p)][0] for p in places} == {"done"}
     assert len(ids) == 1 and db.photo_count() == 1
+    # The lines follow the rows (the analysed one after its faces are placed): waited for, not read at once.
+    expect(lambda: len(d.photo_lines(current=True)) >= len(places), 30, what="a line per copy", alive=d)
     statuses = [r.get("status") for r in d.photo_lines(current=True)]
     assert statuses.count("analysed") == 1, f"one analysis for one content, got {statuses}"
     faces = db.scalar("SELECT count(*) FROM faces")

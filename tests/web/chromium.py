@@ -12,7 +12,7 @@ from typing import Any
 
 from harness import expect
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -61,10 +61,11 @@ def open_page(driver: WebDriver, base: str, path: str) -> None:
 
 
 def submit(driver: WebDriver, act: Callable[[], Any]) -> None:
-    """Post a form with scripts off (`act` clicks its button or presses Enter in it) and wait for the page the
-    post comes back with: the old document
-    gone (its <html> stale), the new one loaded. Waiting only for an element the answer shows would accept the
-    old page when it already had one (a second wrong name typed into the same box)."""
+    """Do what loads another page (`act`: a form posted with scripts off, a link clicked or Enter pressed on it,
+    a merge the script reloads the page after) and wait for that page: the old document gone (its <html> stale),
+    the new one loaded. Waiting only for an element the answer shows would accept the old page when it already
+    had one (a second wrong name typed into the same box); reading the page at once would read the old one, or
+    one half loaded (a click returns before the navigation it starts)."""
     old = driver.find_element(By.TAG_NAME, "html")
     act()
 
@@ -72,14 +73,50 @@ def submit(driver: WebDriver, act: Callable[[], Any]) -> None:
         try:
             old.is_enabled()
         except StaleElementReferenceException:
+            pass
+        except WebDriverException:  # between two pages
+            return False
+        else:
+            return False
+        try:
             return bool(driver.execute_script("return document.readyState === 'complete'"))
-        return False
+        except WebDriverException:  # between two pages (the new document's context not there yet)
+            return False
     until(replaced, "the page the post came back with")
 
 
-def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    """Poll a browser-side condition."""
+def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """Poll a browser-side condition (60 s: on a loaded machine a page's fetches, or a daemon's tick behind
+    them, can take far longer than they do alone; a condition that holds returns at once)."""
     return expect(check, timeout=timeout, interval=0.2, what=what)
+
+
+# Every message put in #toast, kept from the start of each document (the page removes its messages after a few
+# seconds: one shown as a page loads can be gone before a poll that waited for the load reads it). The elements
+# are kept, so their text can be read after they left the page.
+_RECORD_TOASTS = """(() => {
+window.pictodToasts = [];
+const seen = new Set();
+new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => {
+  if (n.nodeType !== 1) return;
+  for (const p of n.matches('#toast p') ? [n] : n.querySelectorAll('#toast p')) {
+    if (!seen.has(p)) { seen.add(p); window.pictodToasts.push(p); }
+  }
+}))).observe(document, {childList: true, subtree: true});
+})();"""
+
+
+def record_toasts(driver: WebDriver) -> None:
+    """From the next page on, every page keeps the messages it shows (`toasts`)."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_TOASTS})  # type: ignore[attr-defined]
+
+
+def toasts(driver: WebDriver) -> list[str]:
+    """The messages this page showed since it loaded (`record_toasts`), gone ones too; [] between two pages."""
+    try:
+        return list(driver.execute_script("return (window.pictodToasts || []).map(p => p.textContent)"))
+    except WebDriverException:  # between two pages
+        return []
 
 
 def fetch_json(driver: WebDriver, path: str) -> Any:
@@ -112,8 +149,6 @@ def sign_in(driver: WebDriver, url: str) -> None:
 
 def text_of(driver: WebDriver, css: str) -> str:
     """The text of the first element matching `css` ('' if none), read in the page: safe while it reloads."""
-    from selenium.common.exceptions import WebDriverException
-
     try:
         return str(driver.execute_script(
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css))

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from chromium import chromium
+from chromium import chromium, submit
 from harness import expect
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -199,9 +199,8 @@ def test_a_facet_narrows_and_the_counts_change(browser: WebDriver, web: WebProce
     _open(browser, web, "/photos")
     tags, people = _facet(browser, "tags"), _facet(browser, "people")
     assert tags["dog"] == len(_cli(config, "--tag", "dog")) and tags["cat"] == len(_cli(config, "--tag", "cat"))
-    browser.find_element(By.CSS_SELECTOR, '[data-facet="tags"] a[data-value="dog"]').click()
-    _until(lambda: "tag=dog" in browser.current_url, "the dog page")
-    _until(lambda: browser.execute_script("return document.readyState === 'complete'"), "loaded")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, '[data-facet="tags"] a[data-value="dog"]').click)
+    assert "tag=dog" in browser.current_url  # the dog page
     dogs = _cli(config, "--tag", "dog")
     assert int(browser.find_element(By.ID, "photo-total").text.split()[0]) == len(dogs) == tags["dog"]
     narrowed = _facet(browser, "people")
@@ -213,13 +212,13 @@ def test_a_facet_narrows_and_the_counts_change(browser: WebDriver, web: WebProce
     assert {i for _m, _n, ids in _months(browser) for i in ids} == {h["id"] for h in dogs}
     # A person besides (AND), then the dog taken out again: back to that person's photos.
     first = next(iter(narrowed))
-    browser.find_element(By.CSS_SELECTOR, f'[data-facet="people"] a[data-value="{first}"]').click()
-    _until(lambda: "person=" in browser.current_url, "dog and the person")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, f'[data-facet="people"] a[data-value="{first}"]').click)
+    assert "person=" in browser.current_url  # dog and the person
     pid = first.lstrip("#")
     both = _cli(config, "--tag", "dog", "--person", pid)
     assert int(browser.find_element(By.ID, "photo-total").text.split()[0]) == len(both) == narrowed[first]
-    browser.find_element(By.CSS_SELECTOR, '[data-facet="tags"] a.chosen[data-value="dog"]').click()
-    _until(lambda: "tag=dog" not in browser.current_url, "the dog taken out")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, '[data-facet="tags"] a.chosen[data-value="dog"]').click)
+    assert "tag=dog" not in browser.current_url  # the dog taken out
     assert int(browser.find_element(By.ID, "photo-total").text.split()[0]) == len(_cli(config, "--person", pid))
     _no_console_errors(browser)
 
@@ -240,8 +239,9 @@ def test_the_keyboard_reaches_a_photo(browser: WebDriver, web: WebProcess, confi
     columns = browser.execute_script("return getComputedStyle(document.querySelector('#m-2025-02 ul.thumbs'))"
                                      ".gridTemplateColumns.split(' ').length")
     assert browser.switch_to.active_element.get_attribute("data-photo") == str(newest[1 + columns])
-    keys.send_keys(Keys.ARROW_LEFT, Keys.ENTER).perform()
-    _until(lambda: urlparse(browser.current_url).path == f"/photos/{newest[columns]}", "the photo page")
+    keys.send_keys(Keys.ARROW_LEFT).perform()
+    submit(browser, keys.send_keys(Keys.ENTER).perform)
+    assert urlparse(browser.current_url).path == f"/photos/{newest[columns]}"  # the photo page
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith(f"Photo {newest[columns]}")
     _no_console_errors(browser)
 

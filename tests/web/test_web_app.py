@@ -460,26 +460,28 @@ def test_token_login_sets_a_strict_http_only_cookie(cfg: Config, tmp_path: Path)
 def test_an_idle_session_ends(cfg: Config, tmp_path: Path) -> None:
     import time
 
-    idle = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, session_idle_minutes=0.005))  # 0.3 s
+    # 1.8 s idle, used every 0.6 s: kept over 2.4 s, with 1.2 s to spare for a request slowed by a loaded machine
+    # (the gap between two uses is the sleep plus whatever the requests around it took).
+    idle = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, session_idle_minutes=0.03))
     test = client(idle, tmp_path / "cache")
     try:
         csrf = csrf_of(test)
         for _ in range(4):  # used: kept
-            time.sleep(0.15)
+            time.sleep(0.6)
             assert test.get("/people").status_code == 200
-        time.sleep(0.5)
+        time.sleep(2.2)
         page = test.get("/people")
         assert page.status_code == 403 and "<h1>Signed out</h1>" in page.text and "pictod web link" in page.text
         answer = post(test, "/people/1/name", {"name": "x"}, csrf=csrf, json_reply=True)
         assert answer.status_code == 403 and answer.json()["sign_in"] is True
-        assert "signed out after 0.005 minutes" in answer.json()["error"]
+        assert "signed out after 0.03 minutes" in answer.json()["error"]
     finally:
         test.__exit__(None, None, None)
     never = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, session_idle_minutes=0))
     test = client(never, tmp_path / "cache2")
     try:
         assert test.app.sessions.idle_seconds == 0  # type: ignore[attr-defined]
-        time.sleep(0.5)  # what signed the 0.005-minute session out above
+        time.sleep(2.2)  # what signed the 0.03-minute session out above
         assert test.get("/people").status_code == 200
     finally:
         test.__exit__(None, None, None)

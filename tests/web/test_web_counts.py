@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chromium import chromium, config_for, console_errors, fetch_json, open_page, sign_in, text_of, until
+from chromium import chromium, config_for, console_errors, fetch_json, open_page, sign_in, submit, text_of, until
 from pictod_testdata import FACE_RECOGNITION, JOHNS, SKIMAGE
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -69,8 +69,8 @@ def test_counts_follow_changes_made_in_place(tmp_path: Path) -> None:
             until(lambda: text_of(driver, '[data-count="unassigned_faces"]') == "5", "one face less on nobody")
             assert _person(config, bob)["faces"] == 2
             # "accept all 3" takes the three left, and only them.
-            driver.find_element(By.CSS_SELECTOR, f"{group} form.accept-all button").click()
-            until(lambda: not driver.execute_script("return window.notReloaded === true"), "the page after the post")
+            submit(driver, driver.find_element(By.CSS_SELECTOR, f"{group} form.accept-all button").click)
+            assert not driver.execute_script("return window.notReloaded === true")  # the page after the post
             assert _person(config, ada)["faces"] == 5  # its first face, the one taken, the three
             # People: "0 named" becomes "1 named" when a name is typed on a card.
             open_page(driver, web.base, "/people")

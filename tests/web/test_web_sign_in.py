@@ -88,22 +88,23 @@ def test_a_killed_pictod_web_leaves_no_working_link(tmp_path: Path) -> None:
 
 def test_an_idle_session_ends_with_a_page_saying_how_to_sign_in_again(tmp_path: Path) -> None:
     built = build_library(tmp_path / "lib", SHOTS)
-    config = config_for(built, "session_idle_minutes = 0.05\n")  # 3 seconds
+    # 6 seconds idle; pages 2.5 s apart keep the session over 7.5 s, with 3.5 s to spare for a browser slowed by a
+    # loaded machine (the gap between two requests is the sleep plus the page loads around it).
+    config = config_for(built, "session_idle_minutes = 0.1\n")
     web = start_web(config, tmp_path)
     try:
         with chromium() as driver:
             sign_in(driver, web.url)
             open_page(driver, web.base, "/people")
-            time.sleep(2)
-            open_page(driver, web.base, "/people")  # in use: the idle clock starts again
-            time.sleep(2)
-            open_page(driver, web.base, "/people")
+            for _ in range(3):
+                time.sleep(2.5)
+                open_page(driver, web.base, "/people")  # in use: the idle clock starts again
             assert driver.find_element(By.TAG_NAME, "h1").text.startswith("People")
-            time.sleep(3.5)
+            time.sleep(6.5)
             # A change made in place: the answer says so, and the message stays.
             field = driver.find_element(By.CSS_SELECTOR, "li.card [name=name]")
             field.send_keys("Ada", Keys.ENTER)
-            until(lambda: "signed out after 0.05 minutes" in text_of(driver, "#toast p.error"), "the script told")
+            until(lambda: "signed out after 0.1 minutes" in text_of(driver, "#toast p.error"), "the script told")
             assert "pictod web link" in text_of(driver, "#toast p.error")
             driver.get(web.base + "/people")  # the next page: the sign-in-again page, not a bare refusal
             assert driver.find_element(By.TAG_NAME, "h1").text == "Signed out"

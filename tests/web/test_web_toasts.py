@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from chromium import chromium, config_for, open_page, sign_in, text_of, until
+from chromium import chromium, config_for, open_page, record_toasts, sign_in, submit, toasts, until
 from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -58,9 +58,10 @@ def test_toasts_name_the_person(tmp_path: Path) -> None:
             # A plain form post (the merge without the script's help) comes back with the message too.
             driver.execute_script("document.querySelector('form.merge').classList.remove('js-box')")
             driver.find_element(By.ID, "merge-other").send_keys("Anna")
-            driver.find_element(By.CSS_SELECTOR, "form.merge button").click()
-            until(lambda: "Anna merged into" in text_of(driver, "#toast"), "the merge said")
-            seen.append(text_of(driver, "#toast"))
+            record_toasts(driver)  # the page the post comes back with shows it a few seconds only
+            submit(driver, driver.find_element(By.CSS_SELECTOR, "form.merge button").click)
+            until(lambda: any("Anna merged into" in t for t in toasts(driver)), "the merge said")
+            seen += toasts(driver)
         assert f"Anna merged into person #{small} (now called Anna)" in seen
         assert not [t for t in seen if re.search(r"person \d", t)], seen
     finally:

@@ -182,14 +182,17 @@
     }
   });
 
-  // --- the person search: the shared datalist follows what is typed
+  // --- the person search: the shared datalist follows what is typed (the answer to the last search sent: an
+  // earlier one answered late must not put back the people of the text typed before)
   const choices = document.getElementById("people-choices");
   let searchTimer = null;
+  let searchesSent = 0;
   document.addEventListener("input", (event) => {
     const input = event.target;
     if (!(input instanceof HTMLInputElement) || !input.classList.contains("person-search") || !choices) return;
     clearTimeout(searchTimer);
     searchTimer = setTimeout(async () => {
+      const sent = ++searchesSent;
       const multi = input.classList.contains("multi");
       const parts = input.value.split(",");
       const text = multi ? parts[parts.length - 1].trim() : input.value.trim();
@@ -198,6 +201,7 @@
         const response = await fetch("/api/people?q=" + encodeURIComponent(text), { credentials: "same-origin" });
         if (!response.ok) return;
         const people = await response.json();
+        if (sent !== searchesSent) return;
         choices.replaceChildren(...people.map((p) => {
           const option = document.createElement("option");
           option.value = prefix + p.label;
