@@ -141,7 +141,8 @@ def judge(analyzer: Analyzer, cfg: VideoConfig, clips: dict[str, Any], folder: P
 # earlier rounds (decoder options, objects_threshold) are in the results of the commits that chose them.
 LAST_ROUND = {"PROBE_OPTIONS": {"skip_loop_filter": "all"}}
 VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("before (every face embedded, bilinear shrink)", {"same_look": 1.0}, {**LAST_ROUND, "SHRINK": None}),
+    ("before (every face embedded, bilinear shrink; swscale contexts kept in every row)", {"same_look": 1.0},
+     {**LAST_ROUND, "SHRINK": None}),
     ("area shrink", {"same_look": 1.0}, {**LAST_ROUND, "SHRINK": "AREA"}),
     ("area shrink, faces borrow at same_look 0.8 (the defaults)", {}, {**LAST_ROUND, "SHRINK": "AREA"}),
     ("the defaults, same_look 0.7", {"same_look": 0.7}, {**LAST_ROUND, "SHRINK": "AREA"}),
