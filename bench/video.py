@@ -19,7 +19,7 @@ People found: a (clip, person) visible for >= 2 s in total is found when one of 
 (mean embedding of that john's 11 crops) to that person within cosine 0.5. Duplicates: a `pictod scan` of the
 labelled set; any person holding two faces of one (video, track) would be one (each track gives one face).
 
-`--variants`: the cost savers side by side in the same run (VARIANTS: the shrink filter, borrowed embeddings,
+`--variants`: the cost savers side by side in the same run (VARIANTS: borrowed embeddings, same_look,
 objects_threshold), each against the first row: people found, object labels and seconds kept, CPU per cost clip.
 
     .venv/bin/python bench/video.py [--clips 12] [--seconds 30] [--long-seconds 3600] [--skip-rss] [--grid]
@@ -137,16 +137,14 @@ def judge(analyzer: Analyzer, cfg: VideoConfig, clips: dict[str, Any], folder: P
 
 
 # `--variants`: the sampling's cost savers side by side, each row against the first: (name, VideoConfig values,
-# module settings of daemon/analysis/video.py: the key frames' decoder options, the shrink filter). The rows of
+# module settings of daemon/analysis/video.py: the key frames' decoder options). The rows of
 # earlier rounds (decoder options, objects_threshold) are in the results of the commits that chose them.
 LAST_ROUND = {"PROBE_OPTIONS": {"skip_loop_filter": "all"}}
 VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("before (every face embedded, bilinear shrink; swscale contexts kept in every row)", {"same_look": 1.0},
-     {**LAST_ROUND, "SHRINK": None}),
-    ("area shrink", {"same_look": 1.0}, {**LAST_ROUND, "SHRINK": "AREA"}),
-    ("area shrink, faces borrow at same_look 0.8 (the defaults)", {}, {**LAST_ROUND, "SHRINK": "AREA"}),
-    ("the defaults, same_look 0.7", {"same_look": 0.7}, {**LAST_ROUND, "SHRINK": "AREA"}),
-    ("the defaults, objects_threshold 0.15", {"objects_threshold": 0.15}, {**LAST_ROUND, "SHRINK": "AREA"}),
+    ("before (every face embedded)", {"same_look": 1.0}, LAST_ROUND),
+    ("faces borrow at same_look 0.8 (the defaults)", {}, LAST_ROUND),
+    ("the defaults, same_look 0.7", {"same_look": 0.7}, LAST_ROUND),
+    ("the defaults, objects_threshold 0.15", {"objects_threshold": 0.15}, LAST_ROUND),
 ]
 
 
@@ -159,7 +157,7 @@ def variants_run(analyzer: Analyzer, clips: dict[str, Any], folder: Path, centre
                  cost: dict[str, Path], photos: list[Path], rounds: int = 2) -> dict[str, Any]:
     """Each variant over the labelled set (people found, objects against "before") and the cost clips (CPU, best
     of `rounds`, the variants interleaved so a busy machine weighs on all alike), with the 10 photos' CPU."""
-    saved = {"PROBE_OPTIONS": dict(video.PROBE_OPTIONS), "SHRINK": video.SHRINK}
+    saved = {"PROBE_OPTIONS": dict(video.PROBE_OPTIONS)}
     rows: dict[str, dict[str, Any]] = {}
     reference: dict[str, dict[str, float]] = {}
     photo_cpu = float("inf")
@@ -199,7 +197,6 @@ def _settings(values: dict[str, Any]) -> None:
     """daemon/analysis/video.py's module settings for a variant (PROBE_OPTIONS kept as the same dict)."""
     video.PROBE_OPTIONS.clear()
     video.PROBE_OPTIONS.update(values["PROBE_OPTIONS"])
-    video.SHRINK = values["SHRINK"]
 
 
 def one_take(src: Sources) -> list[Scene]:

@@ -46,11 +46,6 @@ CELLS = (4, 3)  # the scene test compares the thumbnail cell by cell: someone wa
 # (H.264 1080p; ~8% HEVC 4K), the pixels differing by 0.1-0.3 levels on average (bench/video.py --decoder).
 # flags2=fast measured no gain. The poster and face frames (`frame_at`) decode with the defaults.
 PROBE_OPTIONS = {"skip_loop_filter": "all"}
-# swscale's area averaging to shrink an analysed frame to the analysis size: the filter meant for a downscale,
-# and less CPU than PyAV's default (bilinear): 1080p -> 720p RGB ~4 vs ~7 ms a frame, 4K ~8 vs ~12-17 ms. The
-# scene signature keeps the default filter its thresholds were chosen with: the truer area average of a 4K
-# frame moves a fast pan over scene_threshold (the 4K cost clip: every probe a "scene", twice the frames).
-SHRINK: str | None = "AREA"
 SEQUENTIAL_STEP = 2.0  # probes at most this far apart are read in one pass over the key frames
 ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
@@ -310,8 +305,8 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
                    "time" if when - kept_time >= spacing else None)
             if why is None:
                 continue
-            rgb = np.asarray(to_rgb.reformat(frame, width=width, height=height, format="rgb24",
-                                             interpolation=SHRINK).to_ndarray(), dtype=np.uint8)
+            rgb = np.asarray(to_rgb.reformat(frame, width=width, height=height, format="rgb24").to_ndarray(),
+                             dtype=np.uint8)
             kept_sig, kept_time = sig, when
             look = looked_sig is None or cfg.objects_threshold <= 0 or changed(sig, looked_sig) > cfg.objects_threshold
             if look:
@@ -429,8 +424,7 @@ def frame_at(path: Path, time: float, *, long_side: int | None = None) -> tuple[
             best = None
         if best is None:
             raise PhotoError("truncated", f"{path.name}: no frame decodes at {time:.2f} s")
-        rgb = np.asarray(best.to_ndarray(width=width, height=height, format="rgb24", interpolation=SHRINK),
-                         dtype=np.uint8)
+        rgb = np.asarray(best.to_ndarray(width=width, height=height, format="rgb24"), dtype=np.uint8)
         return _turn(rgb, info.rotation), info
     finally:
         container.close()
