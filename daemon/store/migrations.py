@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store.base import now
+from daemon.store.base import forget_columns, now
 
 log = structlog.get_logger()
 
@@ -399,6 +399,7 @@ def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) 
                              "the database is unchanged at version "
                              f"{current_version(conn)}") from None
         finally:
+            forget_columns(conn)  # the columns it cached before this step are not the schema any more
             if migration.rebuild:
                 conn.execute("PRAGMA foreign_keys = ON")
         log.info("db_migrated", version=migration.version, migration=migration.name, path=str(path))
