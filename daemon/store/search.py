@@ -316,7 +316,8 @@ def photo_where(conn: sqlite3.Connection, flt: PhotoFilter, *,
             args.extend(place_args)
     if flt.event is not None:
         events.event_row(conn, flt.event)  # NotFoundError for an unknown id
-        where.append("EXISTS (SELECT 1 FROM event_photos ep WHERE ep.photo_id = p.id AND ep.event_id = ?)")
+        # IN (...): the event's photos from its index (`event_photos_event`), not a probe for every photo.
+        where.append("t.photo_id IN (SELECT ep.photo_id FROM event_photos ep WHERE ep.event_id = ?)")
         args.append(flt.event)
     distance = "NULL"
     if flt.near is not None:
