@@ -26,6 +26,7 @@ FACES_REMOVED_REV = "faces_removed_rev"  # bumped whenever faces are deleted (th
 LAST_RECLUSTER = "last_recluster"
 LAST_RECLUSTER_STATS = "last_recluster_stats"
 PHOTOS_SINCE_RECLUSTER = "photos_since_recluster"  # the one recluster counter (see daemon/people/manager.py)
+SETTLE_REV = "settle_rev"  # moved by triggers (schema v13) whenever what the places and events pass reads changes
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
