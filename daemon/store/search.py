@@ -357,8 +357,8 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
              else "'photo', NULL, NULL, NULL")
     limit = -1 if flt.limit is None else max(0, flt.limit)
     offset = max(0, flt.offset)
-    cut, cut_args = _date_cut(conn, flt, clause, args, offset + limit) if flt.sort == "date" and limit > 0 \
-        else ("", [])
+    cut, cut_args = _date_cut(conn, flt, clause, args, offset + limit) \
+        if flt.sort == "date" and limit > 0 and offset + limit <= _INT64[1] else ("", [])
     sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, t.file_ns, "
            f"{_FIRST_PATH} AS first_path, {DATE_SQL} AS photo_date, {distance} AS distance_km, {extra} "
            f"FROM {photos_from(conn)}{clause}{cut} ORDER BY {sort}, p.id LIMIT ? OFFSET ?")

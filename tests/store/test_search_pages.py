@@ -37,3 +37,9 @@ def test_every_page_is_its_slice_of_the_whole_order(store: Store, descending: bo
             page = dataclasses.replace(flt, limit=limit, offset=offset)
             got = [h.id for h in store.read(lambda c, f=page: search_photos(c, f))]  # type: ignore[misc]
             assert got == every[offset:offset + limit], (limit, offset)
+
+
+def test_a_page_past_sqlites_integers_is_empty_not_an_error(store: Store) -> None:
+    flt = PhotoFilter(sort="date", limit=2**63 - 1, offset=5)
+    assert [h.id for h in store.read(lambda c: search_photos(c, flt))] == \
+        [h.id for h in store.read(lambda c: search_photos(c, PhotoFilter(sort="date")))][5:]
