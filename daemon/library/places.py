@@ -11,13 +11,16 @@ import sqlite3
 from dataclasses import dataclass
 
 from daemon.analysis import geocode
+from daemon.config import EventsConfig
+from daemon.library import events
 from daemon.store import Store
 from daemon.store import events as events_sql
 from daemon.store import places as sql
-from daemon.store.events import EventRow
+from daemon.store.events import EventChanges, EventRow
 from daemon.store.places import PlaceCount, PlaceRow
 
-__all__ = ["PhotoWhere", "PlaceCount", "PlaceRow", "fill", "locate", "place_counts", "unplaced_count", "where"]
+__all__ = ["PhotoWhere", "PlaceCount", "PlaceRow", "Settled", "fill", "locate", "place_counts", "settle",
+           "unplaced_count", "where"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,27 @@ def fill(store: Store, *, limit: int | None = None, to_sidecars: bool = False) -
         store.set_places([(photo_id, locate(lat, lon)) for photo_id, lat, lon in todo], to_sidecars=to_sidecars)
         done += len(todo)
     return done
+
+
+@dataclass(frozen=True)
+class Settled:
+    """One places and events pass: the revision it brought them to (`store.places.settle_rev`, read before it),
+    the photos it placed and what it did to the events (None: skipped, nothing it reads had changed)."""
+
+    rev: int | None
+    placed: int = 0
+    changes: EventChanges | None = None
+
+
+def settle(store: Store, cfg: EventsConfig, *, seen: int | None = None, to_sidecars: bool = False) -> Settled:
+    """The daemon's pass after photos came or went: `fill`, then the events regrouped (`events.update`), unless
+    nothing they read changed since the pass that returned the revision `seen` (a write during a pass moves the
+    revision, so the next one runs again)."""
+    rev = store.read(sql.settle_rev)
+    if rev is not None and rev == seen:
+        return Settled(rev)
+    placed = fill(store, to_sidecars=to_sidecars)
+    return Settled(rev, placed, events.update(store, cfg))
 
 
 def place_counts(store: Store) -> list[PlaceCount]:

@@ -155,7 +155,7 @@ class Timeline:
     months: list[Month]
     total: int
     page: TimelinePage
-    photos: dict[str, list[TimelineItem]]  # the page's photos by month, newest first
+    photos: dict[str, list[TimelineItem]]  # the page's photos by month, newest first ({}: not asked for)
     facets: list[FacetValues]
 
 
@@ -296,9 +296,10 @@ def facets(store: Store, flt: PhotoFilter) -> list[FacetValues]:
 
 
 def timeline(store: Store, flt: PhotoFilter, *, month: str | None = None, offset: int = 0,
-             size: int = PAGE_PHOTOS) -> Timeline:
+             size: int = PAGE_PHOTOS, photos: bool = True) -> Timeline:
     """The page of the timeline holding photo `offset` of `month` (default: the newest), with every month's
-    count and the facets, in one read. ValueError for a month or a date no search can take."""
+    count and the facets, in one read (`photos=False`: without the page's photos, for an answer that lists its
+    own page of them: /photos as JSON). ValueError for a month or a date no search can take."""
     if month is not None:
         check_month(month)
     check_filter(flt)
@@ -309,7 +310,8 @@ def timeline(store: Store, flt: PhotoFilter, *, month: str | None = None, offset
         every = _months(conn, flt) if both is None else [Month(month=m, count=n) for m, n in both[0]]
         page = paginate(every, month, max(0, offset), size=size)
         total = sum(m.count for m in every)
-        return Timeline(months=every, total=total, page=page, photos=_page_photos(conn, flt, page, total),
+        return Timeline(months=every, total=total, page=page,
+                        photos=_page_photos(conn, flt, page, total) if photos else {},
                         facets=_facets(conn, flt, total, None if both is None else both[1]))
     return store.read(read)
 

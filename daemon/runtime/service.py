@@ -29,7 +29,7 @@ import structlog
 
 from daemon.config import Config, FolderConfig
 from daemon.errors import PictodError, StoreError, UsageError
-from daemon.library import events, places, purge
+from daemon.library import places, purge
 from daemon.logs import ms_since
 from daemon.runtime import memory, reconcile
 from daemon.runtime import sidecar_sync as sidecars
@@ -108,6 +108,7 @@ class Service:
         self._planned = 0  # photos the reconciliations queued: the progress line's total is known early
         self._handled = 0  # photo events handled
         self._expired_at: float | None = None  # when missing photos past their grace were last purged
+        self._settled: int | None = None  # the revision the last places and events pass brought them to
 
     def _on_plan(self, plan: reconcile.Plan) -> None:
         self.summary.unchanged += plan.unchanged
@@ -245,12 +246,14 @@ class Service:
 
     async def settle_places(self) -> None:
         """Issue 25: the places of photos with GPS not placed yet (from before schema v10), and the events
-        regrouped around the photos that arrived or left since the last pass."""
-        placed = await self._write(functools.partial(places.fill, self.store,
-                                                     to_sidecars=self.cfg.metadata.write_sidecars))
-        changes = await self._write(events.update, self.store, self.cfg.events)
-        if placed or changes.arrived or changes.left:
-            log.info("places_events", placed=placed, arrived=changes.arrived, left=changes.left,
+        regrouped around the photos that arrived or left since the last pass; nothing when no photo, file or place
+        changed since then (`library.places.settle`)."""
+        done = await self._write(functools.partial(places.settle, self.store, self.cfg.events, seen=self._settled,
+                                                   to_sidecars=self.cfg.metadata.write_sidecars))
+        self._settled = done.rev  # the next pass is skipped unless a photo, a file or a place changes meanwhile
+        changes = done.changes
+        if changes is not None and (done.placed or changes.arrived or changes.left):
+            log.info("places_events", placed=done.placed, arrived=changes.arrived, left=changes.left,
                      events_created=len(changes.created), events_deleted=len(changes.deleted))
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:

@@ -11,7 +11,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,7 @@ FACES_REMOVED_REV = "faces_removed_rev"  # bumped whenever faces are deleted (th
 LAST_RECLUSTER = "last_recluster"
 LAST_RECLUSTER_STATS = "last_recluster_stats"
 PHOTOS_SINCE_RECLUSTER = "photos_since_recluster"  # the one recluster counter (see daemon/people/manager.py)
+SETTLE_REV = "settle_rev"  # moved by triggers (schema v13) whenever what the places and events pass reads changes
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -117,9 +118,32 @@ def mark_all_dirty(conn: sqlite3.Connection) -> None:
                                       "AND status = 'done'"))
 
 
+class Connection(sqlite3.Connection):
+    """The store's connections (`db.connect`, `db.connect_readonly`): sqlite3's, keeping the columns of each table
+    it was asked about (`has_column`), so a query asks the catalogue once per connection, not per call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.columns: dict[str, frozenset[str]] = {}
+
+
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    """Whether a table has a column (a read-only look at an older library may lack a newer one)."""
-    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
+    """Whether a table has a column (a read-only look at an older library may lack a newer one). The schema
+    changes only by migrations, which run before any reader and forget a connection's answers
+    (`forget_columns`); a plain sqlite3 connection is asked each time."""
+    known = conn.columns if isinstance(conn, Connection) else None
+    columns = None if known is None else known.get(table)
+    if columns is None:
+        columns = frozenset(str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})"))
+        if known is not None:
+            known[table] = columns
+    return column in columns
+
+
+def forget_columns(conn: sqlite3.Connection) -> None:
+    """The schema of this connection changed (a migration ran on it): ask the catalogue again."""
+    if isinstance(conn, Connection):
+        conn.columns.clear()
 
 
 def visible(conn: sqlite3.Connection) -> str:

@@ -17,6 +17,7 @@ import sqlite3
 from pathlib import Path
 
 from daemon.errors import StoreError
+from daemon.store.base import Connection
 
 BUSY_TIMEOUT_MS = 30_000
 # The write-ahead log is truncated back to this after a checkpoint (issue 22: it grew without bound and wedged
@@ -142,7 +143,7 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     try:
         target: str | Path = path if create else f"{path.resolve().as_uri()}?mode=rw"
         conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000, uri=not create)
+                               timeout=BUSY_TIMEOUT_MS / 1000, uri=not create, factory=Connection)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -192,7 +193,7 @@ def connect_readonly(path: Path) -> tuple[sqlite3.Connection, Stamp | None]:
     query = "mode=ro&immutable=1" if stamp is not None else "mode=ro&readonly_shm=1"
     try:
         conn = sqlite3.connect(f"{path.as_uri()}?{query}", uri=True, isolation_level=None,
-                               check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+                               check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, factory=Connection)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA query_only = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fail here, not in the first read

@@ -179,8 +179,8 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
         "WHERE p.missing_since IS NOT NULL" if has_column(conn, "photos", "missing_since") else
         "SELECT photo_id, event_id, taken_at FROM event_photos WHERE 0").fetchall()
     left += conn.execute(
-        "SELECT photo_id, event_id, taken_at FROM event_photos WHERE photo_id IN "
-        "(SELECT photo_id FROM event_photos EXCEPT SELECT id FROM photos)").fetchall()
+        "SELECT photo_id, event_id, taken_at FROM event_photos WHERE photo_id NOT IN (SELECT id FROM photos)"
+    ).fetchall()
     for photo_id, event_id, _taken in left:
         conn.execute("DELETE FROM event_photos WHERE photo_id = ?", (photo_id,))
         affected.add(int(event_id))

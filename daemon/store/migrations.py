@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store.base import now
+from daemon.store.base import forget_columns, now
 
 log = structlog.get_logger()
 
@@ -332,6 +332,35 @@ def _v12_photo_dates(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX {old} ON {table}({columns})")
 
 
+# What the daemon's places and events pass reads (`library.places.settle`): a photo added, removed, re-dated,
+# missing or back, its GPS changed; a file of a photo added, removed, moved to another photo or changed status;
+# a place row removed. Each bumps the `settle_rev` state value in the writer's own transaction, so a pass with
+# the same value as the last one would find nothing to do.
+_SETTLE_BUMP = "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'settle_rev';"
+V13_TRIGGERS = (
+    f"CREATE TRIGGER settle_photo_new AFTER INSERT ON photos BEGIN {_SETTLE_BUMP} END",
+    f"CREATE TRIGGER settle_photo_gone AFTER DELETE ON photos BEGIN {_SETTLE_BUMP} END",
+    "CREATE TRIGGER settle_photo_changed AFTER UPDATE OF taken_at, missing_since, gps_lat, gps_lon ON photos "
+    "WHEN OLD.taken_at IS NOT NEW.taken_at OR OLD.missing_since IS NOT NEW.missing_since "
+    f"OR OLD.gps_lat IS NOT NEW.gps_lat OR OLD.gps_lon IS NOT NEW.gps_lon BEGIN {_SETTLE_BUMP} END",
+    f"CREATE TRIGGER settle_file_new AFTER INSERT ON files WHEN NEW.photo_id IS NOT NULL BEGIN {_SETTLE_BUMP} END",
+    "CREATE TRIGGER settle_file_changed AFTER UPDATE OF photo_id, status ON files "
+    f"WHEN OLD.photo_id IS NOT NEW.photo_id OR OLD.status IS NOT NEW.status BEGIN {_SETTLE_BUMP} END",
+    f"CREATE TRIGGER settle_file_gone AFTER DELETE ON files WHEN OLD.photo_id IS NOT NULL BEGIN {_SETTLE_BUMP} END",
+    f"CREATE TRIGGER settle_place_gone AFTER DELETE ON photo_places BEGIN {_SETTLE_BUMP} END",
+)
+
+
+def _v13_settle_rev(conn: sqlite3.Connection) -> None:
+    # v13: the places and events pass ran on every busy status tick (a few passes over 100k photos each time);
+    # now it runs when `settle_rev` moved since its last run. Kept by triggers (like v12's photo_dates), so no
+    # writer, the CLI's included, can change what the pass reads without it. A later migration that rebuilds
+    # `photos`, `files` or `photo_places` must create their triggers again.
+    conn.execute("INSERT INTO state (key, value) VALUES ('settle_rev', '1') ON CONFLICT (key) DO NOTHING")
+    for statement in V13_TRIGGERS:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: photos, files, objects, faces, people, state", _v1_base),
     Migration(2, "corrections table and curated people", _v2_corrections, data=True),
@@ -348,6 +377,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "videos: photos.kind/duration/codec/paired_with, faces and objects time/track/seen", _v11_videos),
     Migration(12, "photo_dates (the timeline's dates, kept by triggers) and the facets' covering indexes",
               _v12_photo_dates),
+    Migration(13, "settle_rev: what the places and events pass reads changed, kept by triggers", _v13_settle_rev),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -399,6 +429,7 @@ def migrate(conn: sqlite3.Connection, path: Path | None, *, upto: int = LATEST) 
                              "the database is unchanged at version "
                              f"{current_version(conn)}") from None
         finally:
+            forget_columns(conn)  # the columns it cached before this step are not the schema any more
             if migration.rebuild:
                 conn.execute("PRAGMA foreign_keys = ON")
         log.info("db_migrated", version=migration.version, migration=migration.name, path=str(path))

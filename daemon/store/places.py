@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from daemon.store.base import chunks, has_column, marks, visible
+from daemon.store.base import SETTLE_REV, chunks, get_state, has_column, marks, visible
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,13 @@ def folded(row: PlaceRow) -> str:
 def has_places(conn: sqlite3.Connection) -> bool:
     """The library has the places table (schema v10; readers open older libraries as they are)."""
     return has_column(conn, "photo_places", "photo_id")
+
+
+def settle_rev(conn: sqlite3.Connection) -> int | None:
+    """The revision of what the daemon's places and events pass reads (schema v13, moved by triggers: photos
+    added, removed, re-dated, missing or back, GPS, their files, place rows removed); None before v13."""
+    value = get_state(conn, SETTLE_REV)
+    return None if value is None else int(value)
 
 
 def set_place(conn: sqlite3.Connection, photo_id: int, row: PlaceRow) -> bool:

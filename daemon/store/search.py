@@ -316,7 +316,8 @@ def photo_where(conn: sqlite3.Connection, flt: PhotoFilter, *,
             args.extend(place_args)
     if flt.event is not None:
         events.event_row(conn, flt.event)  # NotFoundError for an unknown id
-        where.append("EXISTS (SELECT 1 FROM event_photos ep WHERE ep.photo_id = p.id AND ep.event_id = ?)")
+        # IN (...): the event's photos from its index (`event_photos_event`), not a probe for every photo.
+        where.append("t.photo_id IN (SELECT ep.photo_id FROM event_photos ep WHERE ep.event_id = ?)")
         args.append(flt.event)
     distance = "NULL"
     if flt.near is not None:
@@ -354,11 +355,14 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
     videos = has_column(conn, "photos", "kind")
     extra = ("p.kind, p.duration, p.codec, (SELECT min(v.id) FROM photos v WHERE v.paired_with = p.id)" if videos
              else "'photo', NULL, NULL, NULL")
+    limit = -1 if flt.limit is None else max(0, flt.limit)
+    offset = max(0, flt.offset)
+    cut, cut_args = _date_cut(conn, flt, clause, args, offset + limit) \
+        if flt.sort == "date" and limit > 0 and offset + limit <= _INT64[1] else ("", [])
     sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, t.file_ns, "
            f"{_FIRST_PATH} AS first_path, {DATE_SQL} AS photo_date, {distance} AS distance_km, {extra} "
-           f"FROM {photos_from(conn)}{clause} ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
-    limit = -1 if flt.limit is None else max(0, flt.limit)
-    rows = conn.execute(sql, [*select_args, *args, limit, max(0, flt.offset)]).fetchall()
+           f"FROM {photos_from(conn)}{clause}{cut} ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
+    rows = conn.execute(sql, [*select_args, *args, *cut_args, limit, offset]).fetchall()
     ids = [int(r[0]) for r in rows]
     # A Live Photo's video: its faces and objects belong to the still's hit.
     owner = {i: i for i in ids}
@@ -413,6 +417,23 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
             live_video=None if r[15] is None else int(r[15]),
             seen=_seen(found[photo_id], objects[photo_id], groups, flt.tags)))
     return result
+
+
+def _date_cut(conn: sqlite3.Connection, flt: PhotoFilter, clause: str, args: list[object],
+              last: int) -> tuple[str, list[object]]:
+    """A page of a search by date, photos 1 .. `last` of the order: the condition keeping only the photos dated
+    up to the last one's date (in the order's direction; all of that date, its ties, too), so the first path
+    each photo is sorted by next (a subquery a photo) is read for those, not for every photo the filter keeps.
+    The date of photo `last` by date alone is the date of photo `last` by the whole order, so none is lost."""
+    source = photos_from(conn, photos=reads_photos(clause))
+    order = "DESC" if flt.descending else "ASC"
+    row = conn.execute(f"SELECT {DATE_SQL} AS photo_date FROM {source}{clause} ORDER BY photo_date {order} "
+                       "LIMIT 1 OFFSET ?", [*args, last - 1]).fetchone()
+    if row is None or row[0] is None:
+        return "", []  # fewer photos than that, or dated by no calendar: the whole order
+    if flt.descending:
+        return f" AND {DATE_SQL} >= ?", [row[0]]
+    return f" AND ({DATE_SQL} <= ? OR {DATE_SQL} IS NULL)", [row[0]]  # NULL sorts first
 
 
 def _spans(raw: str | None) -> list[tuple[float, float]] | None:

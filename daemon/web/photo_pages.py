@@ -130,22 +130,26 @@ class PhotoPages(Pages):
                     problems.append(str(exc))
                     month = None
             shown: timeline.Timeline | None = None
+            as_json = wants_json(request)
             if not search.problems:
-                shown = timeline.timeline(store, search.flt, month=month, offset=to_int(params.get("offset"), 0, low=0))
-            if wants_json(request):
+                # JSON lists its own page of photos (the search's hits): the timeline's page is not read.
+                shown = timeline.timeline(store, search.flt, month=month, offset=to_int(params.get("offset"), 0, low=0),
+                                          photos=not as_json)
+            if as_json:
                 return JSONResponse(plain(self._answer(store, search, problems, shown, to_int(params.get("page"), 1))))
             return self._render(request, "photos.html", **self._context(search, problems, shown))
         return self._guarded(request, build)
 
     def _answer(self, store: Store, search: Search, problems: list[str], shown: timeline.Timeline | None,
                 page: int) -> dict[str, Any]:
-        """The JSON of /photos: the CLI's search on the same filter and rule, newest first, a page of them."""
+        """The JSON of /photos: the CLI's search on the same filter and rule, newest first, a page of them; the
+        total is the timeline's (its months' counts: the photos the filter shows, each in one month)."""
         hits: list[photos.PhotoHit] = []
-        total = 0
         if shown is not None:
             flt = dataclasses.replace(search.flt, limit=PHOTOS_PER_PAGE, offset=(page - 1) * PHOTOS_PER_PAGE)
-            hits, total = photos.search_photos(store, flt), photos.count_photos(store, flt)
-        return {"photos": hits, "total": total, "problems": problems, "tags": reads.tag_counts(store),
+            hits = photos.search_photos(store, flt)
+        return {"photos": hits, "total": shown.total if shown else 0, "problems": problems,
+                "tags": reads.tag_counts(store),
                 "months": shown.months if shown else [], "facets": shown.facets if shown else []}
 
     def _context(self, search: Search, problems: list[str], shown: timeline.Timeline | None) -> dict[str, Any]:
