@@ -108,6 +108,19 @@ def test_truncated_mp4_fails_with_a_reason_and_truncated_mkv_gives_what_it_has(a
     assert [who(f, johns) for f in result.faces] == ["John_Salley"]  # the first scene is all that is left
 
 
+@pytest.mark.parametrize("name", ["people.mkv", "people.webm"])
+def test_a_matroska_file_cut_short_before_its_second_frame_fails_as_truncated(analyzer: Analyzer, tmp_path: Path,
+                                                                              name: str) -> None:
+    """Cut in its first tenth: the first key frame read for the rotation, the seek back to the start of the open
+    file fails (FFmpeg: EPERM); the file is read again from its start, as a truncated file is, not an OS error."""
+    cut = tmp_path / f"cut-{name}"
+    data = (CLIPS / name).read_bytes()
+    cut.write_bytes(data[: len(data) // 10])
+    with pytest.raises(PhotoError) as caught:
+        analyzer.analyze_video(cut, VideoConfig())
+    assert caught.value.reason == "truncated", caught.value.message
+
+
 @pytest.mark.parametrize(("name", "reason", "words"), [
     ("audio-only.mp4", "no_video_stream", "no video stream (it holds audio)"),
     ("not-a-video.mp4", "not_a_video", "not a video"),
