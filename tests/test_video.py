@@ -108,6 +108,19 @@ def test_truncated_mp4_fails_with_a_reason_and_truncated_mkv_gives_what_it_has(a
     assert [who(f, johns) for f in result.faces] == ["John_Salley"]  # the first scene is all that is left
 
 
+@pytest.mark.parametrize("name", ["people.mkv", "people.webm"])
+def test_a_matroska_file_cut_short_before_its_second_frame_fails_as_truncated(analyzer: Analyzer, tmp_path: Path,
+                                                                              name: str) -> None:
+    """Cut in its first tenth: the first key frame read for the rotation, the seek back to the start of the open
+    file fails (FFmpeg: EPERM); the file is read again from its start, as a truncated file is, not an OS error."""
+    cut = tmp_path / f"cut-{name}"
+    data = (CLIPS / name).read_bytes()
+    cut.write_bytes(data[: len(data) // 10])
+    with pytest.raises(PhotoError) as caught:
+        analyzer.analyze_video(cut, VideoConfig())
+    assert caught.value.reason == "truncated", caught.value.message
+
+
 @pytest.mark.parametrize(("name", "reason", "words"), [
     ("audio-only.mp4", "no_video_stream", "no video stream (it holds audio)"),
     ("not-a-video.mp4", "not_a_video", "not a video"),
@@ -198,12 +211,13 @@ def test_a_face_borrows_only_from_a_near_face_that_looks_the_same_once_a_frame()
     a, b = _look(1), _look(2)
     lender = tracks.Lender(0.8)
     v1, v2 = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
-    lender.frame(0.0, [((0, 0, 10, 10), a, v1, 0.5, None, None), ((100, 0, 110, 10), b, v2, 0.5, None, None)])
-    assert lender.lend((200, 0, 210, 10), a, 0.5) is None  # far from where `a` was
-    assert lender.lend((2, 0, 12, 10), b, 0.5) is None  # near, but another face
-    lent = lender.lend((2, 0, 12, 10), a, 0.4)
+    lender.frame(0.0, [((0, 0, 10, 10), a, v1, (0.5, 0.0, 0.0), None, None),
+                       ((100, 0, 110, 10), b, v2, (0.5, 0.0, 0.0), None, None)])
+    assert lender.lend((200, 0, 210, 10), a, (0.5, 0.0, 0.0)) is None  # far from where `a` was
+    assert lender.lend((2, 0, 12, 10), b, (0.5, 0.0, 0.0)) is None  # near, but another face
+    lent = lender.lend((2, 0, 12, 10), a, (0.4, 0.0, 0.0))
     assert lent is not None and lent.embedding is v1 and not lent.keep_payload  # worse than its lender: no pixels
-    assert lender.lend((1, 0, 11, 10), a, 0.4) is None  # `a` lent already in this frame
+    assert lender.lend((1, 0, 11, 10), a, (0.4, 0.0, 0.0)) is None  # `a` lent already in this frame
     assert float(np.dot(a.ravel(), _look(3, a, 0.15).ravel())) > 0.8
 
 
@@ -216,17 +230,17 @@ def test_looks_are_compared_with_the_crop_the_embedding_came_from_and_the_best_b
     assert float(np.dot(second.ravel(), third.ravel())) >= 0.75
     v = np.eye(4, dtype=np.float32)[0]
     lender = tracks.Lender(0.75)
-    lender.frame(0.0, [((0, 0, 10, 10), first, v, 0.5, None, None)])
-    lent = lender.lend((1, 0, 11, 10), second, 0.9)
+    lender.frame(0.0, [((0, 0, 10, 10), first, v, (0.5, 0.0, 0.0), None, None)])
+    lent = lender.lend((1, 0, 11, 10), second, (0.9, 0.0, 0.0))
     assert lent is not None and lent.keep_payload  # better than its lender: its pixels are kept
-    lender.frame(2.0, [((1, 0, 11, 10), second, lent.embedding, 0.9, lent, "pixels at 2 s")])
+    lender.frame(2.0, [((1, 0, 11, 10), second, lent.embedding, (0.9, 0.0, 0.0), lent, "pixels at 2 s")])
     assert lender.kept(2.0, (1, 0, 11, 10)) == "pixels at 2 s" and lender.kept(0.0, (0, 0, 10, 10)) is None
-    assert lender.lend((2, 0, 12, 10), third, 0.95) is None  # like the borrower, not like the source
+    assert lender.lend((2, 0, 12, 10), third, (0.95, 0.0, 0.0)) is None  # like the borrower, not like the source
     again = _look(4, first, 0.1)
-    lender.frame(4.0, [((1, 0, 11, 10), second, lent.embedding, 0.9, lent, None)])
-    better = lender.lend((2, 0, 12, 10), again, 0.95)
+    lender.frame(4.0, [((1, 0, 11, 10), second, lent.embedding, (0.9, 0.0, 0.0), lent, None)])
+    better = lender.lend((2, 0, 12, 10), again, (0.95, 0.0, 0.0))
     assert better is not None and better.keep_payload
-    lender.frame(6.0, [((2, 0, 12, 10), again, better.embedding, 0.95, better, "pixels at 6 s")])
+    lender.frame(6.0, [((2, 0, 12, 10), again, better.embedding, (0.95, 0.0, 0.0), better, "pixels at 6 s")])
     assert lender.kept(6.0, (2, 0, 12, 10)) == "pixels at 6 s"
     assert lender.kept(2.0, (1, 0, 11, 10)) is None  # one kept per source: the best
 

@@ -120,3 +120,29 @@ def test_a_face_in_another_face_s_place_is_embedded_not_borrowed(
     assert first.seen == ((0.0, 4.0),) and second.seen == ((4.0, SECONDS),)
     assert 1.0 - float(first.embedding @ second.embedding) > 0.5  # two people, each with its own embedding
     assert result.timings_ms["borrowed"] == 2 and sum(embedded) >= 2
+
+
+@pytest.fixture(scope="module")
+def sharp_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The still take's face big and sharp (every part of its quality at the top: each frame scores 1.0), a
+    little smaller each second: the detector likes a later frame best."""
+    src = Sources.of(TESTDATA)
+    crop = src.crops("John_Salley")[0]
+    scene = Scene(src.skimage / "coffee.png", SECONDS, (Actor("John_Salley", crop, (0.3, 0.45, 0.52),
+                                                              (0.31, 0.45, 0.48)),), pan=(0.0, 0.01))
+    path = tmp_path_factory.mktemp("sharp") / "sharp-take.mp4"
+    encode(path, compose([scene], SIZE, FPS), size=SIZE, fps=FPS, codec="h264")
+    return path
+
+
+def test_a_borrowed_face_of_equal_quality_kept_for_its_person_gets_its_own_embedding(
+        analyzer: Analyzer, sharp_take: Path) -> None:
+    """Quality ties (1.0 is its top) and the detector score decides which face a person keeps: that face, if it
+    borrowed, is embedded from its own pixels too."""
+    every = analyzer.analyze_video(sharp_take, dataclasses.replace(EVERY_KEY_FRAME, same_look=1.0))
+    cheap = analyzer.analyze_video(sharp_take, EVERY_KEY_FRAME)
+    (a,), (b,) = every.faces, cheap.faces
+    assert cheap.timings_ms["borrowed"] == 3
+    assert a.quality is not None and a.quality.score == 1.0 and a.time != 0.0  # a borrower, tied with its lender
+    assert (a.time, a.box, a.seen) == (b.time, b.box, b.seen)
+    assert float(a.embedding @ b.embedding) > 0.9999

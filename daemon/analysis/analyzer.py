@@ -251,8 +251,10 @@ class Analyzer:
                      for (face, _rotation), crop in zip(kept, crops, strict=True)]
         boxes = [_scale_box(face.box, scale, image) for face, _rotation in kept]
         looks = [tracks.look(crop) for crop in crops] if lender is not None else []
-        lent = ([lender.lend(box, face_look, q.score)
-                 for box, face_look, q in zip(boxes, looks, qualities, strict=True)]
+        ranks = [tracks.rank(q.score, face.score, box)
+                 for (face, _rotation), box, q in zip(kept, boxes, qualities, strict=True)]
+        lent = ([lender.lend(box, face_look, face_rank)
+                 for box, face_look, face_rank in zip(boxes, looks, ranks, strict=True)]
                 if lender is not None else [None] * len(kept))
         todo = [i for i, given in enumerate(lent) if given is None]
         vectors: list[NDArray[np.float32]] = [np.zeros(0, np.float32)] * len(kept)
@@ -265,7 +267,7 @@ class Analyzer:
                 vectors[i] = given.embedding
                 payloads[i] = _region(rgb, kept[i][0]) if given.keep_payload else None
         if lender is not None:
-            lender.frame(at, [(boxes[i], looks[i], vectors[i], qualities[i].score, lent[i], payloads[i])
+            lender.frame(at, [(boxes[i], looks[i], vectors[i], ranks[i], lent[i], payloads[i])
                               for i in range(len(kept))])
         return tuple(
             DetectedFace(

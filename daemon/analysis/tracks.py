@@ -13,10 +13,11 @@ crop in grey, `look`, correlating >= `same_look` with the crop whose embedding i
 embedding instead of running the embedder (~25 ms a face on a CPU core). Measured on the labelled clips and the
 cost clips of bench/video.py (`--looks`): every near pair at or above 0.8 was one person (cosine <= 0.13), two
 people side by side at most 0.53. Looks are always compared with the crop the embedding was made from, never
-with another borrower's (no drift along a track), and a face lends once per frame. A borrowed face of better
-quality than its lender's keeps its pixels (`Lent.payload`, the best one per lender) so the analysis can embed it
-after all when it is the face a person keeps (`Lender.kept`): what goes to the people is always a face's own
-embedding.
+with another borrower's (no drift along a track), and a face lends once per frame. A borrowed face ranked
+above its lender (`rank`: quality, then detector score and size, the order a person's face is chosen by; the
+quality score alone ties at its top, 1.0) keeps its pixels (`Lent.payload`, the best one per lender) so the
+analysis can embed it after all when it is the face a person keeps (`Lender.kept`): what goes to the people is
+always a face's own embedding.
 """
 
 from __future__ import annotations
@@ -127,9 +128,17 @@ def _indices(group: list[_Track]) -> set[int]:
     return out
 
 
-def _rank(face: DetectedFace) -> tuple[float, float, float]:
-    quality = face.quality.score if face.quality is not None else 0.5
-    return (quality, face.score, (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
+Rank = tuple[float, float, float]
+
+
+def rank(quality: float, score: float, box: Box) -> Rank:
+    """How a person's face is chosen among its track's: quality score, then detector score, then box area (a
+    borrower keeps its pixels by the same order: the quality score alone ties, 1.0 being its top)."""
+    return (quality, score, (box[2] - box[0]) * (box[3] - box[1]))
+
+
+def _rank(face: DetectedFace) -> Rank:
+    return rank(face.quality.score if face.quality is not None else 0.5, face.score, face.box)
 
 
 def spans(indices: Sequence[int], times: Sequence[float], end: float) -> tuple[Span, ...]:
@@ -196,12 +205,12 @@ def look(crop: NDArray[np.uint8]) -> NDArray[np.float32]:
 
 @dataclass
 class _Source:
-    """An embedding the embedder made: the look of its crop and the quality of its face, and the best borrower
-    of better quality (its time, box and payload)."""
+    """An embedding the embedder made: the look of its crop and the rank of its face (`rank`), and the best
+    borrower of better rank (its time, box and payload)."""
 
     look: NDArray[np.float32]
-    quality: float
-    best: tuple[float, float, Box] | None = None  # (quality, time, box)
+    quality: Rank
+    best: tuple[Rank, float, Box] | None = None  # (rank, time, box)
 
 
 @dataclass
@@ -225,8 +234,9 @@ class Lender:
         self._taken: set[int] = set()
         self._payloads: dict[tuple[float, Box], Any] = {}  # the best borrower of each source: at most one each
 
-    def lend(self, box: Box, face_look: NDArray[np.float32], quality: float) -> Lent | None:
-        """The embedding of the most alike face near `box` in the last frame, if it looks the same."""
+    def lend(self, box: Box, face_look: NDArray[np.float32], quality: Rank) -> Lent | None:
+        """The embedding of the most alike face near `box` in the last frame, if it looks the same; `quality`:
+        the face's `rank`, so that a borrower a person may keep (the video_faces order) keeps its pixels."""
         best: tuple[float, int] | None = None
         for i, (other, _vector, source) in enumerate(self._last):
             if i in self._taken or not _near(other, box):
@@ -242,9 +252,9 @@ class Lender:
         keep = quality > source.quality and (source.best is None or quality > source.best[0])
         return Lent(embedding=vector, keep_payload=keep, _source=source)
 
-    def frame(self, time: float, faces: Sequence[tuple[Box, NDArray[np.float32], NDArray[np.float32], float,
+    def frame(self, time: float, faces: Sequence[tuple[Box, NDArray[np.float32], NDArray[np.float32], Rank,
                                                       Lent | None, Any]]) -> None:
-        """This frame's faces (box, look, embedding, quality, what `lend` gave or None, the payload when
+        """This frame's faces (box, look, embedding, rank, what `lend` gave or None, the payload when
         `keep_payload`), the next frame's lenders."""
         last = []
         for box, face_look, vector, quality, lent, payload in faces:

@@ -282,10 +282,14 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
     if own:
         container = _open(path)
         _for_sampling(container)
+    else:  # `_info` decoded the first key frame (its rotation): back to the start
+        try:
+            container.seek(0, stream=container.streams.video[0], backward=True, any_frame=False)
+        except (av.error.FFmpegError, EOFError):  # a file cut short may not seek (matroska: EPERM): opened anew
+            own, container = True, _open(path)
+            _for_sampling(container)
     try:
         stream = container.streams.video[0]
-        if not own:  # `_info` decoded the first key frame (its rotation): back to the start
-            container.seek(0, stream=stream, backward=True, any_frame=False)
         stream.codec_context.skip_frame = "NONKEY"
         base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         kept_sig: NDArray[np.float32] | None = None
