@@ -11,9 +11,9 @@ Objects: each label's best detection, seen over the runs of consecutive samples 
 Borrowing (`Lender`): a face that looks the same as a face near it in the previous analysed frame (its aligned
 crop in grey, `look`, correlating >= `same_look` with the crop whose embedding it would take) takes that
 embedding instead of running the embedder (~25 ms a face on a CPU core). Measured on the labelled clips and the
-cost clips of bench/video.py (`--looks`): every near pair at or above 0.8 was one person (cosine <= 0.13), two
-people side by side at most 0.53. Looks are always compared with the crop the embedding was made from, never
-with another borrower's (no drift along a track), and a face lends once per frame. A borrowed face ranked
+cost clips of bench/video.py (`--looks`: 93 near pairs): every near pair at or above 0.8 was one person (cosine
+<= 0.13), two people in one place at most 0.53. Looks are always compared with the crop the embedding was made
+from, never with another borrower's (no drift along a track), and a face lends once per frame. A borrowed face ranked
 above its lender (`rank`: quality, then detector score and size, the order a person's face is chosen by; the
 quality score alone ties at its top, 1.0) keeps its pixels (`Lent.payload`, the best one per lender) so the
 analysis can embed it after all when it is the face a person keeps (`Lender.kept`): what goes to the people is
