@@ -168,15 +168,11 @@ class Analyzer:
     def _region_face(self, rgb: NDArray[np.uint8], box: tuple[float, float, float, float]) -> RawFace:
         """The face inside a region box (decoded pixels): the detector's on a crop padded by REGION_PAD, if any
         overlaps the box; else the box without landmarks."""
-        height, width = rgb.shape[:2]
         x1, y1, x2, y2 = box
-        pad_x, pad_y = (x2 - x1) * REGION_PAD, (y2 - y1) * REGION_PAD
-        left, top = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
-        right, bottom = min(width, int(np.ceil(x2 + pad_x))), min(height, int(np.ceil(y2 + pad_y)))
+        crop, (left, top) = _crop_around(rgb, box, (x2 - x1) * REGION_PAD, (y2 - y1) * REGION_PAD)
         fallback = RawFace(box=box, score=0.0, landmarks=NO_LANDMARKS)
-        if right - left < 8 or bottom - top < 8:
+        if crop.shape[0] < 8 or crop.shape[1] < 8:
             return fallback
-        crop = np.ascontiguousarray(rgb[top:bottom, left:right])
         found = self._find_faces(crop)
         best, best_iou = None, 0.3
         for face in found:
@@ -250,25 +246,22 @@ class Analyzer:
         qualities = [facelib.quality(rgb, face, scale, crop)
                      for (face, _rotation), crop in zip(kept, crops, strict=True)]
         boxes = [_scale_box(face.box, scale, image) for face, _rotation in kept]
-        looks = [tracks.look(crop) for crop in crops] if lender is not None else []
-        ranks = [tracks.rank(q.score, face.score, box)
-                 for (face, _rotation), box, q in zip(kept, boxes, qualities, strict=True)]
-        lent = ([lender.lend(box, face_look, face_rank)
-                 for box, face_look, face_rank in zip(boxes, looks, ranks, strict=True)]
-                if lender is not None else [None] * len(kept))
-        todo = [i for i, given in enumerate(lent) if given is None]
-        vectors: list[NDArray[np.float32]] = [np.zeros(0, np.float32)] * len(kept)
-        made = self.models.embeddings.embed(rgb, [kept[i][0] for i in todo]) if todo else ()
-        for i, vector in zip(todo, made, strict=True):
-            vectors[i] = np.ascontiguousarray(vector, dtype=np.float32)
-        payloads: list[Any] = [None] * len(kept)
-        for i, given in enumerate(lent):
-            if given is not None:
-                vectors[i] = given.embedding
-                payloads[i] = _region(rgb, kept[i][0]) if given.keep_payload else None
+        lent: list[tracks.Lent | None] = [None] * len(kept)
         if lender is not None:
-            lender.frame(at, [(boxes[i], looks[i], vectors[i], ranks[i], lent[i], payloads[i])
-                              for i in range(len(kept))])
+            looks = [tracks.look(crop) for crop in crops]
+            ranks = [tracks.rank(q.score, face.score, box)
+                     for (face, _rotation), box, q in zip(kept, boxes, qualities, strict=True)]
+            lent = [lender.lend(box, face_look, face_rank)
+                    for box, face_look, face_rank in zip(boxes, looks, ranks, strict=True)]
+        made = iter(self.models.embeddings.embed(rgb, [face for (face, _r), given in zip(kept, lent, strict=True)
+                                                       if given is None]))
+        vectors = [np.ascontiguousarray(next(made), dtype=np.float32) if given is None else given.embedding
+                   for given in lent]
+        if lender is not None:
+            lender.frame(at, [(box, face_look, vector, face_rank, given,
+                               _region(rgb, face) if given is not None and given.keep_payload else None)
+                              for (face, _r), box, face_look, vector, face_rank, given
+                              in zip(kept, boxes, looks, vectors, ranks, lent, strict=True)])
         return tuple(
             DetectedFace(
                 box=box, score=face.score,
@@ -307,18 +300,25 @@ class Analyzer:
         return dataclasses.replace(result, timings_ms={"decode": decode_ms, **result.timings_ms})
 
 
+def _crop_around(rgb: NDArray[np.uint8], box: Box, pad_x: float, pad_y: float
+                 ) -> tuple[NDArray[np.uint8], tuple[int, int]]:
+    """The pixels of `box` padded by pad_x/pad_y on each side (cut at the image's edges), and their top left."""
+    height, width = rgb.shape[:2]
+    left, top = max(0, int(box[0] - pad_x)), max(0, int(box[1] - pad_y))
+    right, bottom = min(width, int(np.ceil(box[2] + pad_x))), min(height, int(np.ceil(box[3] + pad_y)))
+    return np.ascontiguousarray(rgb[top:bottom, left:right]), (left, top)
+
+
 def _region(rgb: NDArray[np.uint8], face: RawFace) -> tuple[NDArray[np.uint8], RawFace]:
     """The pixels around a face (a face size on every side: all that an aligned or box crop reads) and the face
     moved into them, to embed it later without the whole frame."""
     x1, y1, x2, y2 = face.box
     side = max(x2 - x1, y2 - y1)
-    height, width = rgb.shape[:2]
-    left, top = max(0, int(x1 - side)), max(0, int(y1 - side))
-    right, bottom = min(width, int(np.ceil(x2 + side))), min(height, int(np.ceil(y2 + side)))
+    crop, (left, top) = _crop_around(rgb, face.box, side, side)
     moved = RawFace(box=(x1 - left, y1 - top, x2 - left, y2 - top), score=face.score,
                     landmarks=(face.landmarks - np.array([left, top], dtype=np.float32)).astype(np.float32)
                     if face.landmarks.shape[0] else face.landmarks)
-    return np.ascontiguousarray(rgb[top:bottom, left:right]), moved
+    return crop, moved
 
 
 def _padded(rgb: NDArray[np.uint8], detector_side: int) -> tuple[NDArray[np.uint8], float, int]:

@@ -209,7 +209,7 @@ class _Source:
     borrower of better rank (its time, box and payload)."""
 
     look: NDArray[np.float32]
-    quality: Rank
+    rank: Rank
     best: tuple[Rank, float, Box] | None = None  # (rank, time, box)
 
 
@@ -234,9 +234,9 @@ class Lender:
         self._taken: set[int] = set()
         self._payloads: dict[tuple[float, Box], Any] = {}  # the best borrower of each source: at most one each
 
-    def lend(self, box: Box, face_look: NDArray[np.float32], quality: Rank) -> Lent | None:
-        """The embedding of the most alike face near `box` in the last frame, if it looks the same; `quality`:
-        the face's `rank`, so that a borrower a person may keep (the video_faces order) keeps its pixels."""
+    def lend(self, box: Box, face_look: NDArray[np.float32], face_rank: Rank) -> Lent | None:
+        """The embedding of the most alike face near `box` in the last frame, if it looks the same; `face_rank`
+        (`rank`) tells whether it is a borrower a person may keep (the video_faces order): it keeps its pixels."""
         best: tuple[float, int] | None = None
         for i, (other, _vector, source) in enumerate(self._last):
             if i in self._taken or not _near(other, box):
@@ -249,7 +249,7 @@ class Lender:
         self._taken.add(best[1])
         _box, vector, source = self._last[best[1]]
         self.lent += 1
-        keep = quality > source.quality and (source.best is None or quality > source.best[0])
+        keep = face_rank > source.rank and (source.best is None or face_rank > source.best[0])
         return Lent(embedding=vector, keep_payload=keep, _source=source)
 
     def frame(self, time: float, faces: Sequence[tuple[Box, NDArray[np.float32], NDArray[np.float32], Rank,
@@ -257,15 +257,15 @@ class Lender:
         """This frame's faces (box, look, embedding, rank, what `lend` gave or None, the payload when
         `keep_payload`), the next frame's lenders."""
         last = []
-        for box, face_look, vector, quality, lent, payload in faces:
+        for box, face_look, vector, face_rank, lent, payload in faces:
             if lent is None:
-                source = _Source(look=face_look, quality=quality)
+                source = _Source(look=face_look, rank=face_rank)
             else:
                 source = lent._source
                 if lent.keep_payload and payload is not None:
                     if source.best is not None:
                         self._payloads.pop((source.best[1], source.best[2]), None)
-                    source.best = (quality, time, box)
+                    source.best = (face_rank, time, box)
                     self._payloads[(time, box)] = payload
             last.append((box, vector, source))
         self._last, self._taken = last, set()
