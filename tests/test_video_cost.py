@@ -27,29 +27,31 @@ SECONDS, SIZE, FPS = 8.0, (640, 360), 15  # the encoder's key frame every 30 fra
 EVERY_KEY_FRAME = VideoConfig(probe_every=2.0, sample_every=2.0)
 
 
-@pytest.fixture(scope="module")
-def still_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = Sources.of(TESTDATA)
-    crop = src.crops("John_Salley")[0]
-    scene = Scene(src.skimage / "coffee.png", SECONDS, (Actor("John_Salley", crop, (0.3, 0.45, 0.3),
-                                                              (0.31, 0.45, 0.3)),), pan=(0.0, 0.01))
-    path = tmp_path_factory.mktemp("still") / "still-take.mp4"
+def _take(tmp_path_factory: pytest.TempPathFactory, name: str, *actors: Actor) -> Path:
+    """One still take at the coffee table (the background panned 1%) with these actors, encoded as the test-data
+    step does."""
+    scene = Scene(Sources.of(TESTDATA).skimage / "coffee.png", SECONDS, actors, pan=(0.0, 0.01))
+    path = tmp_path_factory.mktemp(name) / f"{name}-take.mp4"
     encode(path, compose([scene], SIZE, FPS), size=SIZE, fps=FPS, codec="h264")
     return path
+
+
+def _crop(who: str) -> Path:
+    return Sources.of(TESTDATA).crops(who)[0]
+
+
+@pytest.fixture(scope="module")
+def still_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _take(tmp_path_factory, "still", Actor("John_Salley", _crop("John_Salley"), (0.3, 0.45, 0.3),
+                                                  (0.31, 0.45, 0.3)))
 
 
 @pytest.fixture(scope="module")
 def swap_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """John Salley at the table for 4 s, then John Shimkus in his place, the background going on as one take."""
-    src = Sources.of(TESTDATA)
-    first, second = src.crops("John_Salley")[0], src.crops("John_Shimkus")[0]
     place = (0.3, 0.45, 0.3)
-    scene = Scene(src.skimage / "coffee.png", SECONDS, (Actor("John_Salley", first, place, place, leaves=4.0),
-                                                        Actor("John_Shimkus", second, place, place, enters=4.0)),
-                  pan=(0.0, 0.01))
-    path = tmp_path_factory.mktemp("swap") / "swap-take.mp4"
-    encode(path, compose([scene], SIZE, FPS), size=SIZE, fps=FPS, codec="h264")
-    return path
+    return _take(tmp_path_factory, "swap", Actor("John_Salley", _crop("John_Salley"), place, place, leaves=4.0),
+                 Actor("John_Shimkus", _crop("John_Shimkus"), place, place, enters=4.0))
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +128,8 @@ def test_a_face_in_another_face_s_place_is_embedded_not_borrowed(
 def sharp_take(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The still take's face big and sharp (every part of its quality at the top: each frame scores 1.0), a
     little smaller each second: the detector likes a later frame best."""
-    src = Sources.of(TESTDATA)
-    crop = src.crops("John_Salley")[0]
-    scene = Scene(src.skimage / "coffee.png", SECONDS, (Actor("John_Salley", crop, (0.3, 0.45, 0.52),
-                                                              (0.31, 0.45, 0.48)),), pan=(0.0, 0.01))
-    path = tmp_path_factory.mktemp("sharp") / "sharp-take.mp4"
-    encode(path, compose([scene], SIZE, FPS), size=SIZE, fps=FPS, codec="h264")
-    return path
+    return _take(tmp_path_factory, "sharp", Actor("John_Salley", _crop("John_Salley"), (0.3, 0.45, 0.52),
+                                                  (0.31, 0.45, 0.48)))
 
 
 def test_a_borrowed_face_of_equal_quality_kept_for_its_person_gets_its_own_embedding(

@@ -10,20 +10,11 @@ from chromium import chromium, config_for, open_page, record_toasts, sign_in, su
 from pictod_testdata import FACE_RECOGNITION, SKIMAGE
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webdriver import WebDriver
 from web_helpers import Shot, build_library, cli_json, start_web, stop
 
 SHOTS = [Shot(FACE_RECOGNITION / "obama.jpg", who=(0,)), Shot(FACE_RECOGNITION / "obama2.jpg", who=(0,)),
          Shot(FACE_RECOGNITION / "obama3.jpg", who=(0, 1)), Shot(FACE_RECOGNITION / "biden.jpg", who=(1,)),
          Shot(SKIMAGE / "astronaut.png", who=(2,))]
-RECORD = """window.toasts = window.toasts || [];
-document.querySelectorAll('#toast p').forEach(p => window.toasts.push(p.textContent));
-new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => window.toasts.push(n.textContent))))
-  .observe(document.getElementById('toast'), {childList: true});"""
-
-
-def _toasts(driver: WebDriver) -> list[str]:
-    return list(driver.execute_script("return window.toasts || []"))
 
 
 def test_toasts_name_the_person(tmp_path: Path) -> None:
@@ -36,29 +27,26 @@ def test_toasts_name_the_person(tmp_path: Path) -> None:
     try:
         with chromium() as driver:
             sign_in(driver, web.url)
+            record_toasts(driver)  # every page from here on keeps the messages it shows (they last seconds)
             open_page(driver, web.base, "/people")
-            driver.execute_script(RECORD)
             field = driver.find_element(By.CSS_SELECTOR, f'li[data-person="{big}"] [name="name"]')
             field.send_keys("Anna", Keys.ENTER)
-            until(lambda: f"person #{big} is now Anna" in _toasts(driver), "the rename said")
-            seen += _toasts(driver)
+            until(lambda: f"person #{big} is now Anna" in toasts(driver), "the rename said")
+            seen += toasts(driver)
             open_page(driver, web.base, "/unknown")
-            driver.execute_script(RECORD)
             box = driver.find_element(By.CSS_SELECTOR, f"#face-{loner} input.person-search")
             box.send_keys("Anna", Keys.ENTER)
-            until(lambda: f"face {loner} moved to Anna" in _toasts(driver), "the move said")
-            seen += _toasts(driver)
+            until(lambda: f"face {loner} moved to Anna" in toasts(driver), "the move said")
+            seen += toasts(driver)
             open_page(driver, web.base, f"/people/{small}")
-            driver.execute_script(RECORD)
             tile = driver.find_element(By.CSS_SELECTOR, "figure.face")
             face = tile.get_attribute("data-face")
             tile.find_element(By.CSS_SELECTOR, 'button[data-key="reject"]').click()
-            until(lambda: f"face {face} is not person #{small}" in _toasts(driver), "the unnamed one said")
-            seen += _toasts(driver)
+            until(lambda: f"face {face} is not person #{small}" in toasts(driver), "the unnamed one said")
+            seen += toasts(driver)
             # A plain form post (the merge without the script's help) comes back with the message too.
             driver.execute_script("document.querySelector('form.merge').classList.remove('js-box')")
             driver.find_element(By.ID, "merge-other").send_keys("Anna")
-            record_toasts(driver)  # the page the post comes back with shows it a few seconds only
             submit(driver, driver.find_element(By.CSS_SELECTOR, "form.merge button").click)
             until(lambda: any("Anna merged into" in t for t in toasts(driver)), "the merge said")
             seen += toasts(driver)
