@@ -10,9 +10,8 @@ from starlette.responses import Response
 
 from daemon.library import events, photos
 from daemon.library.photos import PhotoFilter
-from daemon.web.pages import Pages, check_id, to_int
-
-PHOTOS_PER_PAGE = 96
+from daemon.web.pages import Pages, check_id, pages, to_int
+from daemon.web.photo_pages import PHOTOS_PER_PAGE
 
 
 class EventPages(Pages):
@@ -23,12 +22,12 @@ class EventPages(Pages):
         def build() -> Response:
             store = self._store()
             row = events.event(store, check_id(request.path_params["event_id"], "event"))
-            page = max(1, to_int(request.query_params.get("page"), 1))
+            page = to_int(request.query_params.get("page"), 1)
             flt = PhotoFilter(event=row.id, sort="date", limit=PHOTOS_PER_PAGE,
                               offset=(page - 1) * PHOTOS_PER_PAGE)
             hits = photos.search_photos(store, flt)
             return self._render(request, "event.html", title=row.title, event=row, ids=[h.id for h in hits],
-                                page=page, pages=max(1, -(-row.photos // PHOTOS_PER_PAGE)))
+                                page=page, pages=pages(row.photos, PHOTOS_PER_PAGE))
         return self._guarded(request, build)
 
     def name(self, request: Request) -> Response:
