@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.errors import NotFoundError
-from daemon.store.base import chunks, has_column, km, marks, now, visible
+from daemon.store.base import INT64_MAX, chunks, has_column, km, marks, now, visible
 
-_MAX_ID = 2**63 - 1  # SQLite's INTEGER range: a larger id names no event (and would not bind)
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
@@ -176,8 +175,7 @@ def update(conn: sqlite3.Connection, *, gap_s: float, split_km: float, limit: in
     # never changes: it is its bytes'.
     left = conn.execute(
         "SELECT ep.photo_id, ep.event_id, ep.taken_at FROM photos p JOIN event_photos ep ON ep.photo_id = p.id "
-        "WHERE p.missing_since IS NOT NULL" if has_column(conn, "photos", "missing_since") else
-        "SELECT photo_id, event_id, taken_at FROM event_photos WHERE 0").fetchall()
+        "WHERE p.missing_since IS NOT NULL").fetchall()
     left += conn.execute(
         "SELECT photo_id, event_id, taken_at FROM event_photos WHERE photo_id NOT IN (SELECT id FROM photos)"
     ).fetchall()
@@ -316,7 +314,7 @@ def list_events(conn: sqlite3.Connection) -> list[EventRow]:
 def event_row(conn: sqlite3.Connection, event_id: int) -> EventRow:
     """One event; NotFoundError for an unknown id (also one beyond SQLite's INTEGER range)."""
     r = None
-    if 0 < event_id <= _MAX_ID and has_events(conn):
+    if 0 < event_id <= INT64_MAX and has_events(conn):  # a larger id names none (and would not bind)
         r = conn.execute("SELECT id, name, auto_name, start_at, end_at, photo_count FROM events WHERE id = ?",
                          (event_id,)).fetchone()
     if r is None:

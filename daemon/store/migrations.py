@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from daemon.errors import StoreError
-from daemon.store.base import forget_columns, now
+from daemon.store.base import SETTLE_REV, forget_columns, now
 
 log = structlog.get_logger()
 
@@ -336,7 +336,7 @@ def _v12_photo_dates(conn: sqlite3.Connection) -> None:
 # missing or back, its GPS changed; a file of a photo added, removed, moved to another photo or changed status;
 # a place row removed. Each bumps the `settle_rev` state value in the writer's own transaction, so a pass with
 # the same value as the last one would find nothing to do.
-_SETTLE_BUMP = "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'settle_rev';"
+_SETTLE_BUMP = f"UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = '{SETTLE_REV}';"
 V13_TRIGGERS = (
     f"CREATE TRIGGER settle_photo_new AFTER INSERT ON photos BEGIN {_SETTLE_BUMP} END",
     f"CREATE TRIGGER settle_photo_gone AFTER DELETE ON photos BEGIN {_SETTLE_BUMP} END",
@@ -356,7 +356,7 @@ def _v13_settle_rev(conn: sqlite3.Connection) -> None:
     # now it runs when `settle_rev` moved since its last run. Kept by triggers (like v12's photo_dates), so no
     # writer, the CLI's included, can change what the pass reads without it. A later migration that rebuilds
     # `photos`, `files` or `photo_places` must create their triggers again.
-    conn.execute("INSERT INTO state (key, value) VALUES ('settle_rev', '1') ON CONFLICT (key) DO NOTHING")
+    conn.execute("INSERT INTO state (key, value) VALUES (?, '1') ON CONFLICT (key) DO NOTHING", (SETTLE_REV,))
     for statement in V13_TRIGGERS:
         conn.execute(statement)
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from daemon.errors import NotFoundError
 from daemon.store import events, faces, places
-from daemon.store.base import EARTH_KM, chunks, dec, has_column, marks
+from daemon.store.base import EARTH_KM, INT64_MAX, chunks, clamp_ns, dec, has_column, marks
 from daemon.store.base import km as haversine_km
 
 
@@ -210,7 +210,6 @@ LOCAL_FILE_TIME = "strftime('%Y-%m-%dT%H:%M:%S', t.file_ns / 1000000000, 'unixep
 DATE_SQL = f"coalesce(t.taken, {LOCAL_FILE_TIME})"
 _FIRST_PATH = "(SELECT min(fp.path) FROM files fp WHERE fp.photo_id = t.photo_id AND +fp.status = 'done')"
 _WIDEN_NS = 2 * 86400 * 10**9  # more than any UTC offset (-12 h .. +14 h)
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def photos_from(conn: sqlite3.Connection, *, photos: bool = True) -> str:
@@ -232,7 +231,7 @@ def _utc_ns(text: str, shift: int) -> int | None:
     except ValueError:
         return None  # date_bounds' "after every date"
     ns = int((moment - datetime(1970, 1, 1)).total_seconds()) * 10**9 + shift
-    return min(max(ns, _INT64[0]), _INT64[1])
+    return clamp_ns(ns)
 
 
 def date_range(start: str | None, end: str | None) -> tuple[str, list[object]]:
@@ -358,7 +357,7 @@ def search_photos(conn: sqlite3.Connection, flt: PhotoFilter) -> list[PhotoHit]:
     limit = -1 if flt.limit is None else max(0, flt.limit)
     offset = max(0, flt.offset)
     cut, cut_args = _date_cut(conn, flt, clause, args, offset + limit) \
-        if flt.sort == "date" and limit > 0 and offset + limit <= _INT64[1] else ("", [])
+        if flt.sort == "date" and limit > 0 and offset + limit <= INT64_MAX else ("", [])
     sql = (f"SELECT p.id, p.taken_at, p.camera, p.width, p.height, p.format, p.gps_lat, p.gps_lon, t.file_ns, "
            f"{_FIRST_PATH} AS first_path, {DATE_SQL} AS photo_date, {distance} AS distance_km, {extra} "
            f"FROM {photos_from(conn)}{clause}{cut} ORDER BY {sort}, p.id LIMIT ? OFFSET ?")
