@@ -153,36 +153,37 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
-def looks_run(analyzer: Analyzer, paths: list[Path], cfg: VideoConfig, same_look: float) -> dict[str, Any]:
+def looks_run(analyzer: Analyzer, paths: list[Path], cfg: VideoConfig) -> dict[str, Any]:
     """`--looks`: every face near a face of the previous analysed frame (every face embedded), the correlation of
-    their looks against the cosine distance of their embeddings: how far apart one person and two people are."""
-    from daemon.analysis import tracks
+    their looks (`tracks.look` of the crop the Lender compares) against the cosine distance of their embeddings:
+    how far apart one person and two people are, against `cfg.same_look`."""
+    from daemon.analysis import hard_faces, tracks
     from daemon.analysis.imaging import DecodedImage
-    from daemon.analysis.vision import transforms
+    from daemon.analysis.vision import RawFace
     from daemon.types import PhotoMeta
 
     pairs: list[tuple[float, float]] = []  # (look correlation, embedding cosine distance)
     for path in paths:
-        info = video.probe(path)
-        meta = PhotoMeta(width=info.width, height=info.height, format="video")
-        last: list[tuple[Any, np.ndarray]] = []
-        for sample in video.sample(path, info, cfg, long_side=analyzer.target_long_side):
-            found = analyzer.analyze(DecodedImage(rgb=sample.rgb, scale=sample.scale, meta=meta, orientation=1))
-            now = []
-            for face in found.faces:
-                if len(face.landmarks) != 5:
-                    continue
-                marks = np.asarray(face.landmarks, np.float32) / sample.scale
-                now.append((face, tracks.look(transforms.align_face(sample.rgb, marks, 112))))
-            for face, face_look in now:
-                for other, other_look in last:
-                    if tracks._near(other.box, face.box):
-                        pairs.append((float(np.dot(face_look.ravel(), other_look.ravel())),
-                                      1.0 - float(face.embedding @ other.embedding)))
-            last = now
-    alike = [d for c, d in pairs if c >= same_look]
+        with video.opened(path) as (container, info):
+            meta = PhotoMeta(width=info.width, height=info.height, format="video")
+            last: list[tuple[Any, np.ndarray]] = []
+            for sample in video.sample(path, info, cfg, long_side=analyzer.target_long_side, container=container):
+                found = analyzer.analyze(DecodedImage(rgb=sample.rgb, scale=sample.scale, meta=meta, orientation=1))
+                now = []
+                for face in found.faces:  # back to decoded pixels, as the Lender sees them
+                    raw = RawFace(box=tuple(v / sample.scale for v in face.box),  # type: ignore[arg-type]
+                                  score=face.score,
+                                  landmarks=np.asarray(face.landmarks, np.float32).reshape(-1, 2) / sample.scale)
+                    now.append((face, tracks.look(hard_faces.quality_crop(sample.rgb, raw))))
+                for face, face_look in now:
+                    for other, other_look in last:
+                        if tracks._near(other.box, face.box):
+                            pairs.append((float(np.dot(face_look.ravel(), other_look.ravel())),
+                                          1.0 - float(face.embedding @ other.embedding)))
+                last = now
+    alike = [d for c, d in pairs if c >= cfg.same_look]
     two = [c for c, d in pairs if d > FOUND_EPS]
-    return {"pairs": len(pairs), "same_look": same_look, "at_or_above": len(alike),
+    return {"pairs": len(pairs), "same_look": cfg.same_look, "at_or_above": len(alike),
             "their_max_cosine": round(max(alike), 3) if alike else None,
             "two_people_pairs": len(two), "their_max_look": round(max(two), 3) if two else None}
 
@@ -461,7 +462,7 @@ def main() -> None:
                      "made_s": round(time.monotonic() - t0, 1)}
     if args.looks:
         paths = [folder / name for name in clips] + [p for n, p in cost_clips(TESTDATA).items() if "4K" not in n]
-        print(json.dumps(looks_run(analyzer, paths, VideoConfig(), VideoConfig().same_look)))
+        print(json.dumps(looks_run(analyzer, paths, VideoConfig())))
         return
     centres = johns_centres(analyzer)
     if args.resume and RESULTS_JSON.exists():

@@ -99,18 +99,17 @@ class Analyzer:
         boxes = regions(analysis)
         return analysis, self.embed_regions(image, boxes) if boxes else ()
 
-    def analyze_video(self, path: Path, cfg: VideoConfig, *, stats: video.SampleStats | None = None
-                      ) -> PhotoAnalysis:
+    def analyze_video(self, path: Path, cfg: VideoConfig) -> PhotoAnalysis:
         """A video's sampled frames (daemon/analysis/video.py) each through `analyze` as a photo, their faces
         joined into tracks and one face per person, their objects into one per label with when they are seen
         (daemon/analysis/tracks.py); PhotoError when it cannot be decoded."""
         start = time.perf_counter()
         with video.opened(path) as (container, info):
-            return self._analyze_video(path, container, info, cfg, stats, start)
+            return self._analyze_video(path, container, info, cfg, start)
 
     def _analyze_video(self, path: Path, container: Any, info: video.VideoInfo, cfg: VideoConfig,
-                       stats: video.SampleStats | None, start: float) -> PhotoAnalysis:
-        stats = stats if stats is not None else video.SampleStats()
+                       start: float) -> PhotoAnalysis:
+        stats = video.SampleStats()
         frame_meta = PhotoMeta(width=info.width, height=info.height, format="video")
         faces: list[tuple[float, tuple[DetectedFace, ...]]] = []
         objects: list[tuple[float, tuple[DetectedObject, ...]]] = []

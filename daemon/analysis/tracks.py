@@ -15,7 +15,7 @@ cost clips of bench/video.py (`--looks`: 93 near pairs): every near pair at or a
 <= 0.13), two people in one place at most 0.53. Looks are always compared with the crop the embedding was made
 from, never with another borrower's (no drift along a track), and a face lends once per frame. A borrowed face ranked
 above its lender (`rank`: quality, then detector score and size, the order a person's face is chosen by; the
-quality score alone ties at its top, 1.0) keeps its pixels (`Lent.payload`, the best one per lender) so the
+quality score alone ties at its top, 1.0) keeps its pixels (`Lent.keep_payload`; the best one per lender) so the
 analysis can embed it after all when it is the face a person keeps (`Lender.kept`): what goes to the people is
 always a face's own embedding.
 """
@@ -33,7 +33,6 @@ from daemon.types import Box, DetectedFace, DetectedObject, Span
 
 NEAR = 1.5  # boxes are near when their centres are within this many face sizes
 LOOK_SIDE = 24  # px: the grey thumbnail of a face's aligned crop that borrowing compares
-SAME_LOOK = 0.8  # correlation of two looks at or above which a face borrows (see the module docstring)
 
 
 @dataclass
@@ -206,7 +205,7 @@ def look(crop: NDArray[np.uint8]) -> NDArray[np.float32]:
 @dataclass
 class _Source:
     """An embedding the embedder made: the look of its crop and the rank of its face (`rank`), and the best
-    borrower of better rank (its time, box and payload)."""
+    borrower of better rank (its rank, time and box; its pixels are in `Lender._payloads`)."""
 
     look: NDArray[np.float32]
     rank: Rank
@@ -227,7 +226,7 @@ class Lender:
     """The faces of a video's last analysed frame, lending their embeddings to the next frame's faces (see the
     module docstring). `lend` per face of a frame, then `frame` with that frame's faces."""
 
-    def __init__(self, same_look: float = SAME_LOOK) -> None:
+    def __init__(self, same_look: float) -> None:
         self.same_look = same_look
         self.lent = 0  # faces that borrowed
         self._last: list[tuple[Box, NDArray[np.float32], _Source]] = []  # (box, embedding, source)

@@ -43,7 +43,7 @@ SIGNATURE = (32, 18)  # width, height of the grey thumbnail the scene test compa
 CELLS = (4, 3)  # the scene test compares the thumbnail cell by cell: someone walking in changes one cell a lot
 # Decoder options for sampling: only key frames are decoded and nothing is predicted from them, so the
 # deblocking filter's work is never carried into another frame; skipping it costs the probes ~6% less decode
-# (H.264 1080p; ~8% HEVC 4K), the pixels differing by 0.1-0.3 levels on average (bench/video.py --decoder).
+# (H.264 1080p; ~8% HEVC 4K), the pixels differing by 0.1-0.3 levels on average (bench/video.py --variants at e2456e7).
 # flags2=fast measured no gain. The poster and face frames (`frame_at`) decode with the defaults.
 PROBE_OPTIONS = {"skip_loop_filter": "all"}
 SEQUENTIAL_STEP = 2.0  # probes at most this far apart are read in one pass over the key frames
@@ -89,7 +89,6 @@ class SampleStats:
 
     probes: int = 0
     kept: int = 0
-    decode_ms: float = 0.0
 
 
 def _av() -> Any:
