@@ -224,7 +224,7 @@ def test_rename_by_script_answers_json(web: TestClient, cfg: Config) -> None:
                   json_reply=True).json()
     assert merged["counts"]["persons"][str(ids["big"])] is None and merged["counts"]["people"] == 1
     plain_post = post(web, f"/people/{ids['small']}/name", {"name": "Jo"}, csrf=csrf_of(web))
-    assert plain_post.status_code == 303  # a form post is redirected: no figures computed for it
+    assert plain_post.status_code == 303  # a form post is redirected (the page it lands on reads the figures)
 
 
 def test_merge_moves_every_face(web: TestClient, cfg: Config) -> None:
