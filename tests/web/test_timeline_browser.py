@@ -16,8 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from chromium import chromium, submit
-from harness import expect
+from chromium import chromium, console_errors, submit, until
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -64,13 +63,9 @@ def _by_month(hits: list[dict[str, Any]]) -> dict[str, set[int]]:
     return months
 
 
-def _until(check: Callable[[], Any], what: str) -> Any:
-    return expect(check, timeout=30, interval=0.2, what=what)
-
-
 def _open(driver: WebDriver, web: WebProcess, path: str) -> None:
     driver.get(web.base + path)
-    _until(lambda: driver.execute_script("return document.readyState === 'complete' && "
+    until(lambda: driver.execute_script("return document.readyState === 'complete' && "
                                          "document.getElementById('scrubber').classList.contains('collapsible')"),
            f"{path} and its script")
 
@@ -85,12 +80,7 @@ def _top_below_header(driver: WebDriver, element: WebElement) -> float:
         element))
 
 
-def _no_console_errors(driver: WebDriver) -> None:
-    bad = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert not bad, bad
-
-
-def _tab_until(driver: WebDriver, found: Callable[[WebElement], bool], limit: int = 80) -> WebElement:
+def _tabuntil(driver: WebDriver, found: Callable[[WebElement], bool], limit: int = 80) -> WebElement:
     for _ in range(limit):
         ActionChains(driver).send_keys(Keys.TAB).perform()
         active = driver.switch_to.active_element
@@ -112,7 +102,7 @@ def test_months_newest_first_with_their_counts(browser: WebDriver, web: WebProce
     assert months[0][2] and not months[-1][2]
     assert len(browser.find_elements(By.CSS_SELECTOR, "section.month.placeholder")) >= 3
     assert "EXIF capture time" in browser.find_element(By.ID, "date-rule").text
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_scrolling_loads_the_next_months(browser: WebDriver, web: WebProcess, config: Path) -> None:
@@ -127,17 +117,17 @@ def test_scrolling_loads_the_next_months(browser: WebDriver, web: WebProcess, co
         if all(len(ids) == n for _m, n, ids in _months(browser)):
             break
         browser.execute_script("window.scrollBy(0, 450)")
-        _until(lambda: browser.execute_script("return !document.querySelector('section.month[aria-busy]')"),
+        until(lambda: browser.execute_script("return !document.querySelector('section.month[aria-busy]')"),
                "the month being loaded")
-    _until(lambda: all(len(ids) == n for _m, n, ids in _months(browser)), "every month filled while scrolling")
+    until(lambda: all(len(ids) == n for _m, n, ids in _months(browser)), "every month filled while scrolling")
     assert fetched() >= len(waiting)  # one fetch per month at least (more for a month longer than a fetch)
     for month, _n, ids in _months(browser):
         assert set(ids) == truth[month] and len(ids) == len(set(ids)), month
     # The address follows the month in view (a reload, or back from a photo, opens it there).
     browser.execute_script("window.scrollTo(0, document.documentElement.scrollHeight)")
-    _until(lambda: browser.execute_script("return new URL(location.href).searchParams.get('month')") == "2023-09",
+    until(lambda: browser.execute_script("return new URL(location.href).searchParams.get('month')") == "2023-09",
            "the last month in the address")
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_the_scrubber_jumps_to_a_month(browser: WebDriver, web: WebProcess, config: Path) -> None:
@@ -145,20 +135,20 @@ def test_the_scrubber_jumps_to_a_month(browser: WebDriver, web: WebProcess, conf
     _open(browser, web, "/photos")
     assert browser.find_element(By.CSS_SELECTOR, '#scrubber a[aria-current]').get_attribute("data-month") == "2025-02"
     browser.find_element(By.LINK_TEXT, "2023").click()  # the year: its newest month, and its months shown
-    _until(lambda: abs(_top_below_header(browser, browser.find_element(By.ID, "m-2023-12"))) < 30, "December 2023")
+    until(lambda: abs(_top_below_header(browser, browser.find_element(By.ID, "m-2023-12"))) < 30, "December 2023")
     browser.find_element(By.CSS_SELECTOR, '#scrubber a[data-month="2023-10"][data-count]').click()
     section = browser.find_element(By.ID, "m-2023-10")
-    _until(lambda: abs(_top_below_header(browser, section)) < 30, "October 2023 at the top")
-    _until(lambda: {m: set(ids) for m, _n, ids in _months(browser)}["2023-10"] == truth["2023-10"],
+    until(lambda: abs(_top_below_header(browser, section)) < 30, "October 2023 at the top")
+    until(lambda: {m: set(ids) for m, _n, ids in _months(browser)}["2023-10"] == truth["2023-10"],
            "October 2023 filled")
     assert browser.switch_to.active_element == section.find_element(By.TAG_NAME, "h2")
     assert "month=2023-10" in browser.current_url
     assert browser.find_element(By.CSS_SELECTOR, '#scrubber a[aria-current]').get_attribute("data-month") == "2023-10"
     # Opened afresh at that address, the page starts at that month.
     _open(browser, web, "/photos?month=2023-10")
-    _until(lambda: abs(_top_below_header(browser, browser.find_element(By.ID, "m-2023-10"))) < 30,
+    until(lambda: abs(_top_below_header(browser, browser.find_element(By.ID, "m-2023-10"))) < 30,
            "the page opened at October 2023")
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_the_scrubber_by_keyboard(browser: WebDriver, web: WebProcess) -> None:
@@ -166,7 +156,7 @@ def test_the_scrubber_by_keyboard(browser: WebDriver, web: WebProcess) -> None:
     stops = browser.find_elements(By.CSS_SELECTOR, '#scrubber a[tabindex="0"]')
     assert len(stops) == 1 and stops[0].get_attribute("data-month") == "2025-02"  # one tab stop
     browser.find_element(By.TAG_NAME, "h1").click()
-    link = _tab_until(browser, lambda e: e.get_attribute("data-month") is not None and
+    link = _tabuntil(browser, lambda e: e.get_attribute("data-month") is not None and
                       e.find_element(By.XPATH, "ancestor::nav").get_attribute("id") == "scrubber")
     assert link.get_attribute("data-month") == "2025-02"
     keys = ActionChains(browser)
@@ -180,14 +170,14 @@ def test_the_scrubber_by_keyboard(browser: WebDriver, web: WebProcess) -> None:
     assert browser.switch_to.active_element.get_attribute("data-month") == "2023-10"
     keys.send_keys(Keys.ENTER).perform()
     section = browser.find_element(By.ID, "m-2023-10")
-    _until(lambda: abs(_top_below_header(browser, section)) < 30, "October 2023 at the top")
+    until(lambda: abs(_top_below_header(browser, section)) < 30, "October 2023 at the top")
     assert browser.switch_to.active_element == section.find_element(By.TAG_NAME, "h2")
     # From the month's heading, Tab goes on to its first photo.
-    _until(lambda: section.find_elements(By.CSS_SELECTOR, "ul.thumbs a"), "October's photos")
+    until(lambda: section.find_elements(By.CSS_SELECTOR, "ul.thumbs a"), "October's photos")
     keys.send_keys(Keys.TAB).perform()
     first = section.find_elements(By.CSS_SELECTOR, "ul.thumbs a")[0]
     assert browser.switch_to.active_element == first
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def _facet(browser: WebDriver, facet: str) -> dict[str, int]:
@@ -220,12 +210,12 @@ def test_a_facet_narrows_and_the_counts_change(browser: WebDriver, web: WebProce
     submit(browser, browser.find_element(By.CSS_SELECTOR, '[data-facet="tags"] a.chosen[data-value="dog"]').click)
     assert "tag=dog" not in browser.current_url  # the dog taken out
     assert int(browser.find_element(By.ID, "photo-total").text.split()[0]) == len(_cli(config, "--person", pid))
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_the_keyboard_reaches_a_photo(browser: WebDriver, web: WebProcess, config: Path) -> None:
     _open(browser, web, "/photos")  # a fresh page: Tab starts at its top
-    skip = _tab_until(browser, lambda e: e.get_attribute("class") == "skip")
+    skip = _tabuntil(browser, lambda e: e.get_attribute("class") == "skip")
     assert skip.text == "Skip to the photos"
     keys = ActionChains(browser)
     keys.send_keys(Keys.ENTER).perform()
@@ -243,7 +233,7 @@ def test_the_keyboard_reaches_a_photo(browser: WebDriver, web: WebProcess, confi
     submit(browser, keys.send_keys(Keys.ENTER).perform)
     assert urlparse(browser.current_url).path == f"/photos/{newest[columns]}"  # the photo page
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith(f"Photo {newest[columns]}")
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def _page(html: str) -> tuple[list[tuple[str, int, list[int]]], str | None, str | None]:

@@ -7,29 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import submit
-from harness import expect
+from chromium import CHROMEDRIVER, chromium, console_errors, open_page, submit, until
 from pictod_testdata import FACE_RECOGNITION, JOHNS, SKIMAGE
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from web_helpers import WebProcess, cli_json, pictod, start_web, stop
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-# As the machine notes say: without the background-networking flags Chromium keeps trying hosts it cannot reach.
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,900")
 
 
 @pytest.fixture(scope="module")
@@ -70,22 +59,10 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(web: WebProcess) -> Iterator[WebDriver]:
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "tools/ci_prereqs.sh installs chromium and chromium-driver"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tempfile.mkdtemp(prefix="pictod-chromium-")
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        driver.set_page_load_timeout(60)
+    with chromium() as driver:
         driver.get(web.url)  # the printed address: token -> cookie -> the same page without the token
         assert "token=" not in driver.current_url
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _cli(library: Path, *args: str) -> Any:
@@ -96,30 +73,12 @@ def _people(library: Path) -> list[dict[str, Any]]:
     return _cli(library, "people")
 
 
-def _open(driver: WebDriver, web: WebProcess, path: str) -> None:
-    driver.get(web.base + path)
-    expect(lambda: driver.execute_script(
-        "return document.readyState === 'complete' && "
-        "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"),
-        timeout=60, what=f"{path} and its images loaded")
-
-
 def _shot(driver: WebDriver, shots: Path, name: str) -> None:
     """The whole page, beyond the window (Chromium's own capture through the DevTools protocol)."""
     import base64
 
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})  # type: ignore[attr-defined]
     (shots / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
-
-
-def _no_console_errors(driver: WebDriver) -> None:
-    """A CSP violation, a failed asset or a script error shows up here."""
-    bad = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert not bad, bad
-
-
-def _until(check: Callable[[], Any], what: str) -> Any:
-    return expect(check, timeout=60, interval=0.2, what=what)
 
 
 def test_selenium_uses_the_system_driver(browser: WebDriver) -> None:
@@ -130,23 +89,23 @@ def test_selenium_uses_the_system_driver(browser: WebDriver) -> None:
 def test_rename_a_person_inline(browser: WebDriver, web: WebProcess, library: Path, shots: Path) -> None:
     obama = max(_people(library), key=lambda p: p["faces"])
     assert obama["faces"] == 3
-    _open(browser, web, "/people")
+    open_page(browser, web.base, "/people")
     _shot(browser, shots, "people-before")
     field = browser.find_element(By.CSS_SELECTOR, f'li[data-person="{obama["id"]}"] [name="name"]')
     field.clear()
     field.send_keys("Barack Obama", Keys.ENTER)
-    _until(lambda: {p["id"]: p["name"] for p in _people(library)}[obama["id"]] == "Barack Obama", "the new name")
+    until(lambda: {p["id"]: p["name"] for p in _people(library)}[obama["id"]] == "Barack Obama", "the new name")
     assert browser.current_url.endswith("/people")  # saved in place, no reload
-    _open(browser, web, "/people")
+    open_page(browser, web.base, "/people")
     assert browser.find_element(By.CSS_SELECTOR, "li.card.named [name=name]").get_attribute("value") == \
         "Barack Obama"
     _shot(browser, shots, "people")
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_reject_a_face_with_the_keyboard(browser: WebDriver, web: WebProcess, library: Path, shots: Path) -> None:
     obama = next(p for p in _people(library) if p["name"] == "Barack Obama")
-    _open(browser, web, f"/people/{obama['id']}")
+    open_page(browser, web.base, f"/people/{obama['id']}")
     _shot(browser, shots, "person")
     browser.find_element(By.TAG_NAME, "h1").click()
     actions = ActionChains(browser)
@@ -156,38 +115,38 @@ def test_reject_a_face_with_the_keyboard(browser: WebDriver, web: WebProcess, li
     actions.send_keys("j").send_keys("k").perform()  # next and back
     assert browser.switch_to.active_element.get_attribute("data-face") == first
     actions.send_keys("x").perform()  # not this person
-    _until(lambda: next(p for p in _people(library) if p["id"] == obama["id"])["faces"] == 2, "the face rejected")
+    until(lambda: next(p for p in _people(library) if p["id"] == obama["id"])["faces"] == 2, "the face rejected")
     detail = _cli(library, "people", "show", str(obama["id"]))
     assert int(first) not in [f["id"] for f in detail["face_list"]]
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_move_a_face_with_the_name_search(browser: WebDriver, web: WebProcess, library: Path, shots: Path) -> None:
     obama = next(p for p in _people(library) if p["name"] == "Barack Obama")
-    _open(browser, web, "/unknown")
+    open_page(browser, web.base, "/unknown")
     _shot(browser, shots, "unknown")
     tiles = browser.find_elements(By.CSS_SELECTOR, "figure.face")
     assert tiles, "the rejected face waits on the Unknown faces page"
     before = obama["faces"]
     field = tiles[0].find_element(By.CSS_SELECTOR, 'input[name="person"]')
     field.send_keys("bar")
-    _until(lambda: browser.execute_script(
+    until(lambda: browser.execute_script(
         "return Array.from(document.querySelectorAll('#people-choices option')).map(o => o.value)") ==
         [f"Barack Obama #{obama['id']}"], "the name search offering Barack")
     field.send_keys(Keys.BACKSPACE * 3, f"Barack Obama #{obama['id']}", Keys.ENTER)
-    _until(lambda: next(p for p in _people(library) if p["id"] == obama["id"])["faces"] == before + 1,
+    until(lambda: next(p for p in _people(library) if p["id"] == obama["id"])["faces"] == before + 1,
            "the face moved onto Barack")
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_confirm_a_face(browser: WebDriver, web: WebProcess, library: Path) -> None:
     obama = next(p for p in _people(library) if p["name"] == "Barack Obama")
-    _open(browser, web, f"/people/{obama['id']}")
+    open_page(browser, web.base, f"/people/{obama['id']}")
     browser.find_element(By.TAG_NAME, "h1").click()
     ActionChains(browser).send_keys("j").perform()
     face = int(browser.switch_to.active_element.get_attribute("data-face") or 0)
     ActionChains(browser).send_keys("a").perform()
-    _until(lambda: any(f["id"] == face and f["pinned"] for f in
+    until(lambda: any(f["id"] == face and f["pinned"] for f in
                        _cli(library, "people", "show", str(obama["id"]))["face_list"]), "the face pinned")
 
 
@@ -195,35 +154,35 @@ def test_merge_two_people(browser: WebDriver, web: WebProcess, library: Path, sh
     johns = sorted((p for p in _people(library) if p["name"] is None and p["faces"] == 2), key=lambda p: p["id"])
     assert len(johns) >= 2, _people(library)
     keep, other = johns[0], johns[1]
-    _open(browser, web, f"/people/{keep['id']}")
+    open_page(browser, web.base, f"/people/{keep['id']}")
     browser.find_element(By.ID, "merge-other").send_keys(f"#{other['id']}")
     # Merged in place, then reloaded by the script: that reload must be over before the next page is asked for
     # (a reload landing after it would replace it).
     submit(browser, browser.find_element(By.CSS_SELECTOR, "form.merge button").click)
-    _until(lambda: other["id"] not in [p["id"] for p in _people(library)], "the other person merged away")
+    until(lambda: other["id"] not in [p["id"] for p in _people(library)], "the other person merged away")
     assert next(p for p in _people(library) if p["id"] == keep["id"])["faces"] == 4
-    _open(browser, web, f"/people/{keep['id']}")
+    open_page(browser, web.base, f"/people/{keep['id']}")
     assert f"person {other['id']} merged into" in browser.find_element(By.ID, "toast").text or \
         browser.find_element(By.TAG_NAME, "h1").text.startswith("Unnamed person")
-    _no_console_errors(browser)
+    assert not console_errors(browser)
 
 
 def test_photos_photo_and_status_pages(browser: WebDriver, web: WebProcess, library: Path, shots: Path) -> None:
     obama = next(p for p in _people(library) if p["name"] == "Barack Obama")
-    _open(browser, web, f"/photos?person={obama['id']}")
+    open_page(browser, web.base, f"/photos?person={obama['id']}")
     found = browser.find_elements(By.CSS_SELECTOR, "ul.thumbs a")
     assert len(found) == obama["photos"]
     found_href = found[0].get_attribute("href")
     _shot(browser, shots, "photos")
     submit(browser, found[0].click)  # the photo's page, not the list still there while it loads
     assert browser.current_url == found_href
-    _open(browser, web, browser.current_url.removeprefix(web.base))
+    open_page(browser, web.base, browser.current_url.removeprefix(web.base))
     assert browser.find_elements(By.CSS_SELECTOR, "svg .face-box rect")
     assert browser.find_element(By.CSS_SELECTOR, "svg a[href^='/people/']")
     _shot(browser, shots, "photo")
-    _open(browser, web, "/status")
+    open_page(browser, web.base, "/status")
     text = browser.find_element(By.ID, "figures").text
     assert "not running" in text
     assert "notes.jpg" in browser.find_element(By.CSS_SELECTOR, "table.failed").text
     _shot(browser, shots, "status")
-    _no_console_errors(browser)
+    assert not console_errors(browser)
