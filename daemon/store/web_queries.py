@@ -88,15 +88,15 @@ _FACE_SELECT = ("SELECT f.id, f.photo_id, f.person_id, p.name, f.x1, f.y1, f.x2,
 
 def photo(conn: sqlite3.Connection, photo_id: int) -> PhotoFiles:
     """A photo and its files; NotFoundError for an unknown id."""
-    row = conn.execute("SELECT id, content_hash, width, height, format, taken_at, camera FROM photos WHERE id = ?",
-                       (photo_id,)).fetchone()
+    video = "kind, duration" if has_column(conn, "photos", "kind") else "'photo', NULL"  # before schema v11
+    row = conn.execute(f"SELECT id, content_hash, width, height, format, taken_at, camera, {video} FROM photos "
+                       "WHERE id = ?", (photo_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no photo with id {photo_id}")
     files = tuple(FileRow(path=q.dec(r[0]), size=int(r[1]), mtime_ns=int(r[2]), status=str(r[3])) for r in
                   conn.execute("SELECT path, size, mtime_ns, status FROM files WHERE photo_id = ? ORDER BY path",
                                (photo_id,)))
-    kind, duration = conn.execute("SELECT kind, duration FROM photos WHERE id = ?", (photo_id,)).fetchone() \
-        if has_column(conn, "photos", "kind") else ("photo", None)
+    kind, duration = row[7], row[8]
     return PhotoFiles(id=int(row[0]), content_hash=str(row[1]), width=int(row[2]), height=int(row[3]),
                       format=str(row[4]), taken_at=row[5], camera=row[6], files=files, kind=str(kind),
                       duration=None if duration is None else float(duration))
