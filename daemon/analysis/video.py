@@ -295,8 +295,8 @@ def sample(path: Path, info: VideoInfo, cfg: VideoConfig, *, long_side: int | No
         kept_time = -math.inf
         looked_sig: NDArray[np.float32] | None = None  # the last frame searched for objects
         # One swscale context each for the signature and the analysed frame, kept from frame to frame: a frame's
-        # own to_ndarray builds a new one every call (the 1080p cost clip's 45 conversions: 198 -> 74-98 ms CPU,
-        # cProfile of `sample`, three runs each).
+        # own to_ndarray builds a new one every call (the 1080p cost clip's 45 conversions: 198 -> 74-98 ms,
+        # cProfile's wall time of `sample`, single-threaded, three runs each).
         to_sig, to_rgb = av.video.reformatter.VideoReformatter(), av.video.reformatter.VideoReformatter()
         for when, frame in _probes(av, container, stream, times, base, stats):
             if stats.kept >= cfg.max_frames:
